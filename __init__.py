@@ -1,0 +1,27 @@
+"""arignote: a symbolic tensor compiler for Python in the tradition of Theano.
+
+    import arignote
+    import arignote.tensor as T
+
+    x = T.dvector("x")
+    w = arignote.shared(np.zeros(3), name="w")
+    cost = T.sum((x - w) ** 2)
+    step = arignote.function([x], cost, updates=[(w, w - 0.1 * arignote.grad(cost, w))])
+"""
+
+__version__ = "0.1.0"
+
+from .core.config import config
+from .core.function import Function, In, Out, UnusedInputError, function
+from .core.graph import MissingInputError
+from .core.grad import DisconnectedInputError, GradientError, grad, verify_grad
+from .core.plugins import Availability, Backend, BackendError, get_backend, hookimpl
+from .core.printing import debugprint
+from .core.shared import SharedVariable, shared
+from . import tensor  # noqa: E402  (Theano programs use theano.tensor without importing it)
+
+__all__ = [
+    "config", "function", "In", "Out", "Function", "shared", "SharedVariable", "grad", "verify_grad",
+    "debugprint", "hookimpl", "Backend", "Availability", "get_backend", "tensor",
+    "MissingInputError", "UnusedInputError", "DisconnectedInputError", "GradientError", "BackendError",
+]

@@ -1,0 +1,82 @@
+"""The reference backend: every op in NumPy, run node by node in topological order.
+
+Obviously correct beats fast here: it is the specification the other backends are checked against.
+"""
+
+import numpy as np
+
+from arignote.core.errors import UnsupportedOpError, node_failure
+from arignote.core.graph import Constant
+from arignote.core.plugins import Backend, hookimpl
+
+from .table import IMPLEMENTATIONS
+
+
+class ReferenceProgram:
+    """The executable: a list of steps, each an implementation applied to slots of a value store."""
+
+    def __init__(self, fgraph, table):
+        self.fgraph = fgraph
+        slots = {}
+        for var in fgraph.inputs:
+            slots[var] = len(slots)
+        self.constants = []
+        self.steps = []
+        for node in fgraph.apply_nodes:
+            impl = table.get(type(node.op))
+            if impl is None:
+                raise UnsupportedOpError(f"the reference backend has no implementation of {node.op}")
+            for var in node.inputs:
+                if isinstance(var, Constant) and var not in slots:
+                    slots[var] = len(slots)
+                    self.constants.append((slots[var], var.data))
+            for var in node.outputs:
+                slots[var] = len(slots)
+            self.steps.append((node, impl, [slots[v] for v in node.inputs], [slots[v] for v in node.outputs],
+                               [np.dtype(v.dtype) for v in node.outputs]))
+        for var in fgraph.outputs:
+            if isinstance(var, Constant) and var not in slots:
+                slots[var] = len(slots)
+                self.constants.append((slots[var], var.data))
+        self.size = len(slots)
+        self.output_slots = [slots[v] for v in fgraph.outputs]
+        self.source = self._listing(slots)
+
+    def _listing(self, slots):
+        lines = [f"# reference program: inputs {', '.join(f'v{slots[v]}' for v in self.fgraph.inputs)}"]
+        for node, _, ins, outs, _ in self.steps:
+            lines.append(f"{', '.join(f'v{o}' for o in outs)} = {node.op}({', '.join(f'v{i}' for i in ins)})"
+                         f"    # built at {node.outputs[0].built_at()}")
+        lines.append(f"return {', '.join(f'v{o}' for o in self.output_slots)}")
+        return "\n".join(lines)
+
+    def __call__(self, inputs):
+        store = [None] * self.size
+        store[: len(inputs)] = inputs
+        for slot, data in self.constants:
+            store[slot] = data
+        with np.errstate(all="ignore"):
+            for node, impl, ins, outs, dtypes in self.steps:
+                args = [store[i] for i in ins]
+                try:
+                    results = impl(node, *args)
+                except Exception as error:
+                    raise node_failure(node, error, args) from error
+                if len(outs) == 1:
+                    results = (results,)
+                for slot, value, dtype in zip(outs, results, dtypes):
+                    store[slot] = np.asarray(value, dtype=dtype)
+        return [store[s] for s in self.output_slots]
+
+
+class ReferenceBackend(Backend):
+    name = "reference"
+    priority = 0
+
+    def compile(self, fgraph):
+        return ReferenceProgram(fgraph, IMPLEMENTATIONS)
+
+
+@hookimpl
+def arignote_backends():
+    return [ReferenceBackend()]

@@ -1,0 +1,90 @@
+"""The reference backend's table: from op class to a NumPy implementation.
+
+An implementation gets the Apply node and the input arrays and returns the output array (or a tuple
+for several outputs). The executor casts results to the node's declared output dtype, so an entry
+only has to compute the right values. This table is the executable specification of every op.
+"""
+
+import numpy as np
+
+from arignote.core import ops
+from arignote.core.ops import broadcast_shapes
+
+
+def elemwise(fn, compute_in_output_dtype=False):
+    """An elementwise implementation: checks that the shapes broadcast by the inputs' broadcastable
+    patterns, then applies ``fn`` (on inputs cast to the output dtype when asked)."""
+
+    def run(node, *xs):
+        broadcast_shapes(node.op, [x.shape for x in xs], [i.broadcastable for i in node.inputs])
+        if compute_in_output_dtype:
+            xs = [x.astype(node.outputs[0].dtype, copy=False) for x in xs]
+        return fn(*xs)
+
+    return run
+
+
+def float_elemwise(fn):
+    return elemwise(fn, compute_in_output_dtype=True)
+
+
+def sigmoid(x):
+    # Both branches are finite where they are selected, so large |x| gives 0 or 1, never NaN.
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def dimshuffle(node, x):
+    order = node.op.new_order
+    kept = [a for a in order if a != "x"]
+    dropped = [a for a in range(x.ndim) if a not in kept]
+    y = np.transpose(x, kept + dropped)
+    y = y.reshape(y.shape[: len(kept)])  # dropped axes have size 1
+    return y[tuple(None if a == "x" else slice(None) for a in order)]
+
+
+def reshape(node, x, shape):
+    return x.reshape(tuple(int(s) for s in shape))
+
+
+IMPLEMENTATIONS = {
+    ops.Add: elemwise(np.add),
+    ops.Sub: elemwise(np.subtract),
+    ops.Mul: elemwise(np.multiply),
+    ops.TrueDiv: elemwise(np.true_divide),
+    ops.IntDiv: elemwise(np.floor_divide),
+    ops.Mod: elemwise(np.remainder),
+    ops.Pow: elemwise(np.power),
+    ops.Maximum: elemwise(np.maximum),
+    ops.Minimum: elemwise(np.minimum),
+    ops.Neg: elemwise(np.negative),
+    ops.Abs: elemwise(np.absolute),
+    ops.Sgn: elemwise(np.sign),
+    ops.Exp: float_elemwise(np.exp),
+    ops.Log: float_elemwise(np.log),
+    ops.Sqrt: float_elemwise(np.sqrt),
+    ops.Tanh: float_elemwise(np.tanh),
+    ops.Sigmoid: float_elemwise(sigmoid),
+    ops.Eq: elemwise(np.equal),
+    ops.Neq: elemwise(np.not_equal),
+    ops.Lt: elemwise(np.less),
+    ops.Gt: elemwise(np.greater),
+    ops.Le: elemwise(np.less_equal),
+    ops.Ge: elemwise(np.greater_equal),
+    ops.Switch: elemwise(lambda c, a, b: np.where(c, a, b)),
+    ops.Second: elemwise(lambda x, y: np.broadcast_to(y, np.broadcast_shapes(x.shape, y.shape)).copy()),
+    ops.Cast: elemwise(lambda x: x),  # the executor casts to the node's dtype
+    ops.Sum: lambda node, x: np.sum(x, axis=node.op.axis, keepdims=node.op.keepdims,
+                                    dtype=node.outputs[0].dtype),
+    ops.Mean: lambda node, x: np.mean(x, axis=node.op.axis, keepdims=node.op.keepdims,
+                                      dtype=node.outputs[0].dtype),
+    ops.Max: lambda node, x: np.max(x, axis=node.op.axis, keepdims=node.op.keepdims),
+    ops.DimShuffle: dimshuffle,
+    ops.Reshape: reshape,
+    ops.Shape: lambda node, x: np.array(x.shape, dtype="int64"),
+    ops.ShapeI: lambda node, x: np.array(x.shape[node.op.i], dtype="int64"),
+    ops.MakeVector: lambda node, *xs: np.array(xs, dtype=node.op.dtype),
+    ops.VectorElement: lambda node, v: v[node.op.i].copy(),
+    ops.Dot: lambda node, a, b: np.dot(a, b),
+}

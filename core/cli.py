@@ -1,0 +1,43 @@
+"""The ``arignote`` command (also ``python -m arignote``)."""
+
+import argparse
+import sys
+
+
+def backends_report(out):
+    from .config import config
+    from .plugins import BackendError, registry
+
+    try:
+        default = registry.default_name()
+    except BackendError:
+        default = None
+    rows = []
+    for name in registry.names():
+        availability = registry.availability(name)
+        rows.append((name, "yes" if availability else "no", "*" if name == default else "",
+                     "" if availability else availability.reason))
+    for name, reason in sorted(registry.broken().items()):
+        rows.append((name, "no", "", reason))
+    width = max([len(r[0]) for r in rows] + [len("backend")])
+    out.write(f"{'backend':<{width}}  usable  default  notes\n")
+    for name, usable, is_default, notes in rows:
+        out.write(f"{name:<{width}}  {usable:<6}  {is_default:<7}  {notes}".rstrip() + "\n")
+    if config.backend:
+        out.write(f"ARIGNOTE_BACKEND={config.backend} selects {config.backend!r} for every function\n")
+    return 0 if default else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="arignote", description="arignote: a symbolic tensor compiler")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("backends", help="list the installed backends, whether each is usable, and the default")
+    args = parser.parse_args(argv)
+    if args.command == "backends":
+        return backends_report(sys.stdout)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Errors raised while a compiled function runs, worded for people: the op, the shapes, the place."""
+
+import numpy as np
+
+
+class UnsupportedOpError(NotImplementedError):
+    """A backend met an op it has no implementation for (raised when compiling, naming both)."""
+
+
+def describe_values(values):
+    return ", ".join(
+        f"{np.asarray(v).dtype}{tuple(np.shape(v))}" for v in values
+    )
+
+
+def node_failure(node, error, input_values):
+    """An exception like ``error`` whose message names the node's op, its inputs' dtypes and shapes,
+    and where the user built the node's output. Backends raise it ``from`` the original error."""
+    where = node.outputs[0].built_at()
+    message = f"{node.op} (built at {where}) with inputs {describe_values(input_values)}: {error}"
+    kind = type(error) if isinstance(error, (ValueError, IndexError, TypeError, ZeroDivisionError,
+                                             OverflowError, MemoryError)) else RuntimeError
+    try:
+        return kind(message)
+    except Exception:
+        return RuntimeError(message)

@@ -1,0 +1,332 @@
+"""``function``: the contract between the user's graph and a backend.
+
+Core clones the graph with ``givens``, turns shared variables into implicit inputs and update
+expressions into extra outputs, and hands the backend a pure FunctionGraph (arrays in, arrays out).
+The compiled Function validates inputs, runs the backend's executable, and writes updates into shared
+storage only after every output is computed, so a call that raises changes nothing.
+"""
+
+import warnings
+import numpy as np
+
+from .errors import UnsupportedOpError
+from .graph import Constant, FunctionGraph, TensorVariable, Variable, ancestors, as_tensor_variable, \
+    clone_replace, graph_inputs
+from .plugins import registry
+from .shared import SharedVariable
+from .types import TensorType
+
+_NO_VALUE = object()
+
+# Theano's mode names, mapped to backends (None: the default backend).
+THEANO_MODES = {"FAST_RUN": None, "FAST_COMPILE": "reference", "DebugMode": "reference",
+                "DEBUG_MODE": "reference"}
+
+
+class UnusedInputError(ValueError):
+    """An explicit input of function() is not used to compute any output or update."""
+
+
+class In:
+    """An input with options: ``name`` for keyword calls, ``value`` as its default."""
+
+    def __init__(self, variable, name=None, value=None, strict=False, allow_downcast=None,
+                 borrow=False, mutable=False):
+        if not isinstance(variable, TensorVariable):
+            raise TypeError(f"In() takes a symbolic variable, got {type(variable).__name__}")
+        self.variable = variable
+        self.name = name if name is not None else variable.name
+        self.value = _NO_VALUE if value is None else value
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+        self.borrow = borrow
+        self.mutable = mutable  # accepted for Theano programs; arignote never overwrites an input
+
+    def __repr__(self):
+        return f"In({self.variable!r})"
+
+
+class Out:
+    """An output with options: ``borrow=True`` allows returning shared storage without a copy."""
+
+    def __init__(self, variable, borrow=False):
+        self.variable = as_tensor_variable(variable)
+        self.borrow = borrow
+
+
+def _normalize_outputs(outputs):
+    """([Out...], how to return them: 'none', 'single' or 'list')."""
+    if outputs is None:
+        return [], "none"
+    if isinstance(outputs, (list, tuple)):
+        return [o if isinstance(o, Out) else Out(o) for o in outputs], "list"
+    return [outputs if isinstance(outputs, Out) else Out(outputs)], "single"
+
+
+def _normalize_updates(updates):
+    """Updates as an ordered list of (shared variable, expression), from any of Theano's spellings."""
+    if updates is None:
+        return []
+    # dicts (OrderedDict or not) keep insertion order
+    pairs = list(updates.items()) if isinstance(updates, dict) else [tuple(pair) for pair in updates]
+    result, seen = [], set()
+    for pair in pairs:
+        if len(pair) != 2:
+            raise TypeError(f"updates: each update must be a (shared variable, expression) pair, got {pair!r}")
+        target, expression = pair
+        if not isinstance(target, SharedVariable):
+            raise TypeError(f"updates: {target!r} is not a shared variable; only shared variables can be updated")
+        if target in seen:
+            raise ValueError(f"updates: shared variable {target!r} is updated twice")
+        seen.add(target)
+        result.append((target, _coerce_to(expression, target, "update for shared variable")))
+    return result
+
+
+def _coerce_to(expression, target, what):
+    """``expression`` as a tensor of ``target``'s type, or TypeError naming both types."""
+    expression = as_tensor_variable(expression)
+    if isinstance(expression, Constant) and expression.weak and expression.ndim == target.ndim:
+        expression = Constant(TensorType(target.dtype, expression.broadcastable), expression.data)
+    compatible = (
+        expression.dtype == target.dtype
+        and expression.ndim == target.ndim
+        and all(eb or not tb for eb, tb in zip(expression.broadcastable, target.broadcastable))
+    )
+    if not compatible:
+        raise TypeError(
+            f"{what} {target!r} ({target.type}) has type {expression.type}; they must match "
+            f"(cast it with T.cast(..., {target.dtype!r}) or fix the graph)"
+        )
+    return expression
+
+
+def _normalize_givens(givens):
+    if givens is None:
+        return {}
+    pairs = givens.items() if isinstance(givens, dict) else [tuple(p) for p in givens]
+    result = {}
+    for key, value in pairs:
+        if not isinstance(key, Variable) or isinstance(key, Constant):
+            raise TypeError(f"givens: keys must be symbolic variables, got {key!r}")
+        result[key] = _coerce_to(value, key, "givens: replacement for")
+    return result
+
+
+def _backend_name(backend, mode):
+    if backend is not None:
+        return backend
+    if mode is None or isinstance(mode, str) and mode in THEANO_MODES:
+        return THEANO_MODES.get(mode)
+    if isinstance(mode, str):
+        return mode
+    raise TypeError(f"mode must be a backend name or one of Theano's mode names, got {mode!r}")
+
+
+def _view_root(var):
+    """The variable whose memory ``var`` may share (following ops' view_map), or var itself."""
+    while var.owner is not None and var.index in var.owner.op.view_map:
+        var = var.owner.inputs[var.owner.op.view_map[var.index]]
+    return var
+
+
+class FunctionMaker:
+    """What was compiled: the explicit inputs (In), outputs (Out) and the FunctionGraph."""
+
+    def __init__(self, inputs, outputs, fgraph, backend):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.fgraph = fgraph
+        self.backend = backend
+
+
+class Function:
+    """A compiled function. Call it with the inputs' values, positionally or by name."""
+
+    def __init__(self, maker, executable, shared_inputs, update_targets, return_style, name,
+                 allow_input_downcast):
+        self.maker = maker
+        self.name = name
+        self._executable = executable
+        self._shared_inputs = list(shared_inputs)
+        self._update_targets = list(update_targets)
+        self._return_style = return_style
+        self._allow_input_downcast = allow_input_downcast
+        self._ins = maker.inputs
+        self._types = [i.variable.type for i in self._ins]
+        self._dtypes = [np.dtype(t.dtype) for t in self._types]
+        self._positions = {i.name: k for k, i in enumerate(self._ins) if i.name}
+        self._n_outputs = len(maker.outputs)
+        self._copy_output, self._copy_update = self._plan_copies()
+
+    def _plan_copies(self):
+        """Which results must be copied so that no returned array, and no new shared value, aliases a
+        caller's array, shared storage, a constant, or another result."""
+        fgraph = self.maker.fgraph
+        n_explicit = len(self._ins)
+        shared_roots = set(map(id, fgraph.inputs[n_explicit:]))
+        outside = set(map(id, fgraph.inputs))
+        claimed = set()
+        copy_output, copy_update = [], []
+        for position, var in enumerate(fgraph.outputs):
+            root = _view_root(var)
+            is_output = position < self._n_outputs
+            borrow = is_output and self.maker.outputs[position].borrow
+            risky = id(root) in claimed or isinstance(root, Constant) or (
+                id(root) in outside and not (borrow and id(root) in shared_roots))
+            (copy_output if is_output else copy_update).append(risky)
+            claimed.add(id(root))
+        return copy_output, copy_update
+
+    @property
+    def backend(self):
+        return self.maker.backend
+
+    @property
+    def backend_source(self):
+        """The code the backend generated for this function (None if it keeps none)."""
+        return getattr(self._executable, "source", None)
+
+    def _what(self, position):
+        label = self._ins[position].name or f"#{position}"
+        owner = f"function {self.name!r}" if self.name else "function"
+        return f"input {label} of {owner}"
+
+    def _arguments(self, args, kwargs):
+        count = len(self._ins)
+        if len(args) > count:
+            raise TypeError(f"{self._describe()} takes {count} input(s), got {len(args)}")
+        values = list(args) + [_NO_VALUE] * (count - len(args))
+        for key, value in kwargs.items():
+            position = self._positions.get(key)
+            if position is None:
+                raise TypeError(f"{self._describe()} has no input named {key!r} "
+                                f"(named inputs: {', '.join(self._positions) or 'none'})")
+            if position < len(args):
+                raise TypeError(f"{self._describe()} got two values for input {key!r}")
+            values[position] = value
+        converted = []
+        for position, value in enumerate(values):
+            spec = self._ins[position]
+            if value is _NO_VALUE:
+                value = spec.value
+                if value is _NO_VALUE:
+                    raise TypeError(f"{self._what(position)} is missing (expected {self._types[position]})")
+            if type(value) is np.ndarray and value.dtype is self._dtypes[position] \
+                    and value.ndim == self._types[position].ndim and not any(self._types[position].broadcastable):
+                converted.append(value)  # the common case, checked cheaply
+                continue
+            if spec.strict and not (isinstance(value, np.ndarray) and value.dtype == self._dtypes[position]):
+                raise TypeError(f"{self._what(position)} is strict: expected {self._types[position]}, "
+                                f"got {type(value).__name__}")
+            allow = spec.allow_downcast if spec.allow_downcast is not None else self._allow_input_downcast
+            converted.append(self._types[position].filter(value, bool(allow), self._what(position)))
+        return converted
+
+    def _describe(self):
+        return f"function {self.name!r}" if self.name else "this function"
+
+    def __call__(self, *args, **kwargs):
+        values = self._arguments(args, kwargs)
+        values.extend(s._value for s in self._shared_inputs)
+        results = self._executable(values)
+        outputs = results[: self._n_outputs]
+        for k, copy in enumerate(self._copy_output):
+            if copy or not outputs[k].flags.writeable:
+                outputs[k] = outputs[k].copy()
+        new_values = results[self._n_outputs:]
+        for target, value, copy in zip(self._update_targets, new_values, self._copy_update):
+            target._value = value.copy() if copy else value
+        if self._return_style == "single":
+            return outputs[0]
+        return list(outputs)
+
+    def copy(self, share_memory=False, swap=None, delete_updates=False, name=None):
+        """A copy of this function; ``swap`` ({old shared: new shared}) makes it read and update other
+        shared variables of the same types; ``delete_updates`` drops its updates."""
+        swap = dict(swap or {})
+        for old, new in swap.items():
+            if not isinstance(new, SharedVariable) or new.type != old.type:
+                raise TypeError(f"copy(swap=): {new!r} must be a shared variable of type {old.type}")
+        other = object.__new__(Function)
+        other.__dict__.update(self.__dict__)
+        other.name = name or self.name
+        other._shared_inputs = [swap.get(s, s) for s in self._shared_inputs]
+        other._update_targets = [] if delete_updates else [swap.get(s, s) for s in self._update_targets]
+        return other
+
+    def __repr__(self):
+        return f"<Function {self.name or ''} on {self.backend.name}>"
+
+
+def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
+             name=None, allow_input_downcast=None, on_unused_input=None, backend=None):
+    """Compile a callable from ``inputs`` to ``outputs`` that also applies ``updates`` to shared
+    variables, with ``givens`` substituted into the graph first (see the README for the contract)."""
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError("function(): inputs must be a list, even for a single input (use [] for none)")
+    on_unused_input = on_unused_input or "raise"
+    if on_unused_input not in ("raise", "warn", "ignore"):
+        raise ValueError("on_unused_input must be 'raise', 'warn' or 'ignore'")
+    ins = [i if isinstance(i, In) else In(i) for i in inputs]
+    seen = set()
+    for spec in ins:
+        var = spec.variable
+        if isinstance(var, SharedVariable):
+            raise TypeError(f"shared variable {var!r} cannot be an explicit input; it is an implicit "
+                            "input of every function that uses it (use givens= to substitute it)")
+        if isinstance(var, Constant):
+            raise TypeError(f"constant {var!r} cannot be an input")
+        if var.owner is not None:
+            raise TypeError(f"{var.describe()} is computed by the graph and cannot be an input; "
+                            "use givens= to replace it")
+        if var in seen:
+            raise ValueError(f"input {var!r} is given twice")
+        seen.add(var)
+    outs, return_style = _normalize_outputs(outputs)
+    update_pairs = _normalize_updates(updates)
+    givens = _normalize_givens(givens)
+    for key in givens:
+        if key in seen:
+            raise ValueError(f"givens: {key!r} is an input of the function; it cannot also be replaced")
+    _add_default_updates(update_pairs, [o.variable for o in outs], no_default_updates)
+
+    expressions = [o.variable for o in outs] + [e for _, e in update_pairs]
+    expressions = clone_replace(expressions, givens) if givens else expressions
+    explicit = [i.variable for i in ins]
+    used = set(map(id, ancestors(expressions)))
+    for spec in ins:
+        if id(spec.variable) not in used:
+            message = (f"input {spec.variable.describe()} is not used to compute any output or update; "
+                       "pass on_unused_input='ignore' (or 'warn') to allow this")
+            if on_unused_input == "raise":
+                raise UnusedInputError(message)
+            if on_unused_input == "warn":
+                warnings.warn(message, stacklevel=2)
+    shared_inputs = [v for v in graph_inputs(expressions) if isinstance(v, SharedVariable) and v not in seen]
+    fgraph = FunctionGraph(explicit + shared_inputs, expressions)
+
+    backend_object = registry.get(_backend_name(backend, mode))
+    try:
+        executable = backend_object.compile(fgraph)
+    except UnsupportedOpError as error:
+        raise UnsupportedOpError(f"backend {backend_object.name!r} cannot compile this function: {error}") from None
+    maker = FunctionMaker(ins, outs, fgraph, backend_object)
+    return Function(maker, executable, shared_inputs, [t for t, _ in update_pairs], return_style, name,
+                    allow_input_downcast)
+
+
+def _add_default_updates(update_pairs, outputs, no_default_updates):
+    """Append the default updates of shared variables the graph uses and nobody updates explicitly."""
+    if no_default_updates is True:
+        return
+    frozen = set(no_default_updates or [])
+    while True:
+        updated = {t for t, _ in update_pairs}
+        pending = [v for v in graph_inputs(outputs + [e for _, e in update_pairs])
+                   if isinstance(v, SharedVariable) and v.default_update is not None
+                   and v not in updated and v not in frozen]
+        if not pending:
+            return
+        for var in pending:
+            update_pairs.append((var, _coerce_to(var.default_update, var, "default update for shared variable")))

@@ -1,0 +1,594 @@
+"""The op vocabulary: the one table of ops. Each op's gradient sits next to its definition.
+
+Ops describe operations (types, broadcasting, gradients); the numbers are computed by the backends,
+each of which keeps one table from op class to implementation.
+"""
+
+import builtins
+
+import numpy as np
+
+from .graph import Apply, Constant, Op, TensorVariable, as_tensor_variable
+from .types import DISCRETE_DTYPES, TensorType, canonical_dtype, float_of, is_float
+
+_as = as_tensor_variable
+
+
+def _out(dtype, broadcastable):
+    return TensorVariable(TensorType(dtype, broadcastable))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Elementwise ops
+
+
+def _numpy_rule(ufunc):
+    """Output dtype as NumPy's ufunc would choose it (NumPy's promotion rules, exactly)."""
+
+    def rule(op, dtypes):
+        try:
+            return ufunc.resolve_dtypes(tuple(np.dtype(d) for d in dtypes) + (None,))[-1].name
+        except TypeError:
+            raise TypeError(f"{op} is not defined for dtypes {', '.join(dtypes)} (as in NumPy)") from None
+
+    return rule
+
+
+def _float_rule(op, dtypes):
+    return float_of(np.result_type(*dtypes).name)
+
+
+def _bool_rule(op, dtypes):
+    return "bool"
+
+
+def _last_rule(op, dtypes):
+    return dtypes[-1]
+
+
+def _unweaken(inputs):
+    """Bare Python numbers take the dtype of the tensors they meet, when their value fits
+    (``x_float32 * 2.0`` is float32, ``x_int8 + 1`` is int8); a float never becomes an integer."""
+    weak = [isinstance(i, Constant) and i.weak for i in inputs]
+    if all(weak) or not any(weak):
+        return inputs
+    strong = np.result_type(*[i.dtype for i, w in zip(inputs, weak) if not w])
+    result = []
+    for var, is_weak in zip(inputs, weak):
+        if is_weak and _fits(var.data, strong):
+            var = Constant(TensorType(strong, var.broadcastable), var.data, weak=True)
+        result.append(var)
+    return result
+
+
+def _fits(value, dtype):
+    if value.dtype.kind == "f":
+        return dtype.kind == "f"
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return bool(info.min <= value <= info.max)
+    return dtype.kind != "b" or value.dtype.kind == "b"
+
+
+def _pad_left(var, ndim):
+    """``var`` with broadcastable axes added in front, up to ``ndim`` axes."""
+    missing = ndim - var.ndim
+    if missing == 0:
+        return var
+    if isinstance(var, Constant):
+        return Constant(TensorType(var.dtype, (True,) * missing + var.broadcastable),
+                        var.data.reshape((1,) * missing + var.data.shape), weak=var.weak)
+    return dimshuffle(var, ("x",) * missing + tuple(range(var.ndim)))
+
+
+class Elemwise(Op):
+    """Base of elementwise ops: inputs broadcast against each other by their broadcastable patterns
+    (Theano's rule: an axis of size 1 stretches only where its type says it is broadcastable)."""
+
+    nin = 1
+    is_comparison = False
+    dtype_rule = staticmethod(_float_rule)
+
+    def make_node(self, *inputs):
+        if len(inputs) != self.nin:
+            raise TypeError(f"{self} takes {self.nin} input(s), got {len(inputs)}")
+        inputs = _unweaken([_as(i) for i in inputs])
+        ndim = builtins.max(i.ndim for i in inputs)
+        inputs = [_pad_left(i, ndim) for i in inputs]
+        broadcastable = tuple(all(axis) for axis in zip(*[i.broadcastable for i in inputs]))
+        dtype = self.dtype_rule(self, [i.dtype for i in inputs])
+        return Apply(self, inputs, [_out(dtype, broadcastable)])
+
+    def grad(self, inputs, outputs, output_grads):
+        grads = self.grad_rule(*inputs, outputs[0], output_grads[0])
+        return [None if g is None else sum_to_pattern(g, x) for g, x in zip(grads, inputs)]
+
+    def grad_rule(self, *args):
+        raise TypeError(f"{self} has no gradient")
+
+
+def broadcast_shapes(op, shapes, patterns):
+    """The shape of an elementwise result from its inputs' ``shapes`` and broadcastable ``patterns``.
+    Raises ValueError naming ``op`` when an axis disagrees; backends call this before computing."""
+    result = []
+    for axis, sizes in enumerate(zip(*shapes)):
+        fixed = {s for s, pattern in zip(sizes, patterns) if not pattern[axis]}
+        if len(fixed) > 1:
+            shown = ", ".join(str(tuple(s)) for s in shapes)
+            raise ValueError(
+                f"{op}: input shapes {shown} disagree on axis {axis} (sizes {sorted(fixed)}); a size-1 axis "
+                "stretches only where its type is broadcastable (use a row/col, dimshuffle('x', ...) "
+                "or shared(..., broadcastable=...))"
+            )
+        result.append(fixed.pop() if fixed else 1)
+    return tuple(result)
+
+
+def sum_to_pattern(g, x):
+    """Sum a gradient over the axes ``x`` was broadcast along, so it has x's broadcastable pattern."""
+    axes = tuple(a for a, (gb, xb) in enumerate(zip(g.broadcastable, x.broadcastable)) if xb and not gb)
+    return sum(g, axis=axes, keepdims=True) if axes else g
+
+
+def _elemwise(name, nin, dtype_rule, grad_rule=None, doc="", comparison=False):
+    """Define an elementwise op class in one line: its name, arity, dtype rule and gradient rule.
+    The gradient rule gets the inputs, the output and the output's gradient, and returns one
+    gradient per input (None: none flows)."""
+    attrs = {"nin": nin, "dtype_rule": staticmethod(dtype_rule), "__doc__": doc,
+             "is_comparison": comparison, "__module__": __name__}
+    if grad_rule is not None:
+        attrs["grad_rule"] = staticmethod(grad_rule)
+    return type(name, (Elemwise,), attrs)
+
+
+def _no_grad(nin):
+    return lambda *args: [None] * nin
+
+
+_float, _bool, _last = _float_rule, _bool_rule, _last_rule
+
+# name           class                                  n  dtype rule                 gradient
+Add = _elemwise("Add", 2, _numpy_rule(np.add), lambda x, y, z, g: [g, g], "x + y")
+Sub = _elemwise("Sub", 2, _numpy_rule(np.subtract), lambda x, y, z, g: [g, -g], "x - y")
+Mul = _elemwise("Mul", 2, _numpy_rule(np.multiply), lambda x, y, z, g: [g * y, g * x], "x * y")
+TrueDiv = _elemwise("TrueDiv", 2, _numpy_rule(np.true_divide),
+                    lambda x, y, z, g: [g / y, -g * z / y], "x / y")
+IntDiv = _elemwise("IntDiv", 2, _numpy_rule(np.floor_divide),
+                   lambda x, y, z, g: [zeros_like(x), zeros_like(y)], "x // y, rounding down (NumPy's floor_divide)")
+Mod = _elemwise("Mod", 2, _numpy_rule(np.remainder),
+                lambda x, y, z, g: [g, -g * int_div(x, y)], "x % y with the sign of y (NumPy's remainder)")
+Pow = _elemwise("Pow", 2, _numpy_rule(np.power),
+                lambda x, y, z, g: [g * y * x ** (y - 1), g * log(x) * z], "x ** y")
+Maximum = _elemwise("Maximum", 2, _numpy_rule(np.maximum),
+                    lambda x, y, z, g: [g * ge(x, y), g * lt(x, y)], "larger of x and y (NaN wins)")
+Minimum = _elemwise("Minimum", 2, _numpy_rule(np.minimum),
+                    lambda x, y, z, g: [g * le(x, y), g * gt(x, y)], "smaller of x and y (NaN wins)")
+Neg = _elemwise("Neg", 1, _numpy_rule(np.negative), lambda x, z, g: [-g], "-x")
+Abs = _elemwise("Abs", 1, _numpy_rule(np.absolute), lambda x, z, g: [g * sgn(x)], "|x|")
+Sgn = _elemwise("Sgn", 1, _numpy_rule(np.sign), lambda x, z, g: [zeros_like(x)], "sign of x: -1, 0 or 1")
+Exp = _elemwise("Exp", 1, _float, lambda x, z, g: [g * z], "e ** x")
+Log = _elemwise("Log", 1, _float, lambda x, z, g: [g / x], "natural logarithm")
+Sqrt = _elemwise("Sqrt", 1, _float, lambda x, z, g: [g * 0.5 / z], "square root")
+Tanh = _elemwise("Tanh", 1, _float, lambda x, z, g: [g * (1 - z * z)], "hyperbolic tangent")
+Sigmoid = _elemwise("Sigmoid", 1, _float, lambda x, z, g: [g * z * (1 - z)], "1 / (1 + exp(-x))")
+Eq = _elemwise("Eq", 2, _bool, _no_grad(2), "x == y", comparison=True)
+Neq = _elemwise("Neq", 2, _bool, _no_grad(2), "x != y", comparison=True)
+Lt = _elemwise("Lt", 2, _bool, _no_grad(2), "x < y", comparison=True)
+Gt = _elemwise("Gt", 2, _bool, _no_grad(2), "x > y", comparison=True)
+Le = _elemwise("Le", 2, _bool, _no_grad(2), "x <= y", comparison=True)
+Ge = _elemwise("Ge", 2, _bool, _no_grad(2), "x >= y", comparison=True)
+Switch = _elemwise("Switch", 3, lambda op, d: np.result_type(d[1], d[2]).name,
+                   lambda c, a, b, z, g: [None, switch(c, g, 0), switch(c, 0, g)],
+                   "a where cond is nonzero, else b")
+Second = _elemwise("Second", 2, _last, lambda x, y, z, g: [None, g],
+                   "y broadcast to the shape of x (Theano's fill)")
+
+
+class Cast(Elemwise):
+    """x converted to ``dtype`` (NumPy's astype: floats to integers truncate toward zero)."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = canonical_dtype(dtype)
+
+    def dtype_rule(self, op, dtypes):
+        return self.dtype
+
+    def grad_rule(self, x, z, g):
+        return [cast(g, x.dtype) if is_float(x.dtype) else None]
+
+
+for _cls in (Add, Sub, Mul, TrueDiv, IntDiv, Mod, Pow, Maximum, Minimum, Neg, Abs, Sgn, Exp, Log, Sqrt,
+             Tanh, Sigmoid, Eq, Neq, Lt, Gt, Le, Ge, Switch, Second):
+    _cls.__qualname__ = _cls.__name__
+
+add, sub, mul, true_div, int_div, mod, pow = Add(), Sub(), Mul(), TrueDiv(), IntDiv(), Mod(), Pow()
+maximum, minimum, neg, abs_, sgn = Maximum(), Minimum(), Neg(), Abs(), Sgn()
+exp, log, sqrt, tanh, sigmoid = Exp(), Log(), Sqrt(), Tanh(), Sigmoid()
+eq, neq, lt, gt, le, ge = Eq(), Neq(), Lt(), Gt(), Le(), Ge()
+switch, second = Switch(), Second()
+where = switch
+fill = second
+
+
+def cast(x, dtype):
+    """``x`` as ``dtype`` (no node when it already has it)."""
+    x = _as(x)
+    dtype = canonical_dtype(dtype)
+    return x if x.dtype == dtype else Cast(dtype)(x)
+
+
+def zeros_like(x, dtype=None):
+    x = _as(x)
+    return fill(x, Constant(TensorType(dtype or x.dtype, ()), 0))
+
+
+def ones_like(x, dtype=None):
+    x = _as(x)
+    return fill(x, Constant(TensorType(dtype or x.dtype, ()), 1))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reductions
+
+
+def normalize_axes(x, axis, op_name):
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative axes of ``x``."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    result = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op_name}: axis must be an int, a tuple of ints or None, got {axis!r}")
+        if not -x.ndim <= a < x.ndim:
+            raise ValueError(f"{op_name}: axis {a} is out of range for a {x.ndim}-d input ({x.describe()})")
+        result.append(int(a) % x.ndim if x.ndim else 0)
+    if len(set(result)) != len(result):
+        raise ValueError(f"{op_name}: repeated axis in {axis!r}")
+    return tuple(sorted(result))
+
+
+class Reduce(Op):
+    """Base of reductions over ``axis`` (a sorted tuple), keeping reduced axes as size 1 if ``keepdims``."""
+
+    __props__ = ("axis", "keepdims")
+
+    def __init__(self, axis, keepdims=False):
+        self.axis = tuple(axis)
+        self.keepdims = bool(keepdims)
+
+    def output_dtype(self, dtype):
+        return dtype
+
+    def make_node(self, x):
+        x = _as(x)
+        if any(a >= x.ndim for a in self.axis):
+            raise ValueError(f"{self}: axis out of range for {x.describe()}")
+        if self.keepdims:
+            bcast = tuple(b or a in self.axis for a, b in enumerate(x.broadcastable))
+        else:
+            bcast = tuple(b for a, b in enumerate(x.broadcastable) if a not in self.axis)
+        return Apply(self, [x], [_out(self.output_dtype(x.dtype), bcast)])
+
+    def expand(self, g, ndim):
+        """``g`` (shaped like the output) with the reduced axes put back as broadcastable axes."""
+        if self.keepdims:
+            return g
+        pattern, kept = [], iter(range(g.ndim))
+        for a in range(ndim):
+            pattern.append("x" if a in self.axis else next(kept))
+        return dimshuffle(g, pattern)
+
+
+class Sum(Reduce):
+    """Sum over axes; integers and booleans accumulate in (u)int64 unless ``dtype`` says otherwise."""
+
+    __props__ = ("axis", "keepdims", "dtype")
+
+    def __init__(self, axis, keepdims=False, dtype=None):
+        super().__init__(axis, keepdims)
+        self.dtype = None if dtype is None else canonical_dtype(dtype)
+
+    def output_dtype(self, dtype):
+        if self.dtype is not None:
+            return self.dtype
+        if dtype == "bool" or dtype.startswith("int"):
+            return "int64"
+        return "uint64" if dtype.startswith("uint") else dtype
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (g,) = inputs, output_grads
+        return [fill(x, self.expand(g, x.ndim))]
+
+
+class Mean(Sum):
+    """Mean over axes; integers and booleans give float64 unless ``dtype`` says otherwise."""
+
+    def output_dtype(self, dtype):
+        return self.dtype or (dtype if is_float(dtype) else "float64")
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (g,) = inputs, output_grads
+        return [fill(x, self.expand(g, x.ndim)) / cast(element_count(x, self.axis), g.dtype)]
+
+
+class Max(Reduce):
+    """Largest element over axes (NaN propagates). Its gradient goes to the elements equal to the max."""
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (z,), (g,) = inputs, outputs, output_grads
+        return [self.expand(g, x.ndim) * eq(x, self.expand(z, x.ndim))]
+
+
+def _reduction(cls):
+    def reduce(x, axis=None, keepdims=False, **params):
+        x = _as(x)
+        return cls(normalize_axes(x, axis, cls.__name__), keepdims, **params)(x)
+
+    reduce.__name__ = cls.__name__.lower()
+    reduce.__doc__ = f"{cls.__doc__}\n\n``axis``: None (all axes), an int or a tuple of ints."
+    return reduce
+
+
+def sum(x, axis=None, keepdims=False, dtype=None):
+    return _reduction(Sum)(x, axis, keepdims, dtype=dtype)
+
+
+def mean(x, axis=None, keepdims=False, dtype=None):
+    return _reduction(Mean)(x, axis, keepdims, dtype=dtype)
+
+
+max = _reduction(Max)
+
+
+def element_count(x, axes):
+    """The number of elements of ``x`` along ``axes`` as a symbolic int64 scalar."""
+    count = Constant(TensorType("int64", ()), 1)
+    for a in axes:
+        count = count * shape_i(x, a)
+    return count
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shapes
+
+
+class DimShuffle(Op):
+    """Reorder axes, insert broadcastable axes ('x'), drop broadcastable axes (Theano's dimshuffle)."""
+
+    __props__ = ("input_broadcastable", "new_order")
+    view_map = {0: 0}
+
+    def __init__(self, input_broadcastable, new_order):
+        self.input_broadcastable = tuple(input_broadcastable)
+        self.new_order = tuple(new_order)
+        ndim = len(self.input_broadcastable)
+        axes = [a for a in self.new_order if a != "x"]
+        if any(not isinstance(a, (int, np.integer)) or not 0 <= a < ndim for a in axes) or len(set(axes)) != len(axes):
+            raise ValueError(f"dimshuffle{self.new_order}: invalid pattern for a {ndim}-d input "
+                             "(use each axis at most once, and 'x' for new axes)")
+        for a in range(ndim):
+            if a not in axes and not self.input_broadcastable[a]:
+                raise ValueError(f"dimshuffle{self.new_order}: cannot drop axis {a}, which is not broadcastable")
+
+    def __str__(self):
+        return f"DimShuffle{{{','.join(str(a) for a in self.new_order)}}}"
+
+    def make_node(self, x):
+        x = _as(x)
+        if x.broadcastable != self.input_broadcastable:
+            raise TypeError(f"{self}: input pattern {x.broadcastable} differs from the op's")
+        bcast = tuple(True if a == "x" else x.broadcastable[a] for a in self.new_order)
+        return Apply(self, [x], [_out(x.dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (g,) = inputs, output_grads
+        order = ["x"] * x.ndim
+        for position, a in enumerate(self.new_order):
+            if a != "x":
+                order[a] = position
+        return [dimshuffle(g, order)]
+
+
+def dimshuffle(x, pattern):
+    x = _as(x)
+    pattern = tuple(pattern)
+    if pattern == tuple(range(x.ndim)):
+        return x
+    return DimShuffle(x.broadcastable, pattern)(x)
+
+
+def transpose(x, axes=None):
+    """Axes reversed, or permuted by ``axes``."""
+    x = _as(x)
+    return dimshuffle(x, tuple(reversed(range(x.ndim))) if axes is None else tuple(axes))
+
+
+class Shape(Op):
+    """The shape of x as an int64 vector."""
+
+    def make_node(self, x):
+        x = _as(x)
+        return Apply(self, [x], [ShapeVariable(TensorType("int64", (False,)))])
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+class ShapeVariable(TensorVariable):
+    """The result of ``x.shape``: indexing it with an int gives that axis's length."""
+
+    def __getitem__(self, index):
+        x = self.owner.inputs[0] if self.owner is not None else None
+        if x is not None and isinstance(index, (int, np.integer)):
+            if not -x.ndim <= index < x.ndim:
+                raise IndexError(f"shape[{index}]: {x.describe()} has {x.ndim} axes")
+            return shape_i(x, int(index) % x.ndim)
+        return super().__getitem__(index)
+
+
+class ShapeI(Op):
+    """The length of axis ``i`` of x, as an int64 scalar."""
+
+    __props__ = ("i",)
+
+    def __init__(self, i):
+        self.i = int(i)
+
+    def make_node(self, x):
+        x = _as(x)
+        if not 0 <= self.i < x.ndim:
+            raise ValueError(f"{self}: {x.describe()} has no axis {self.i}")
+        return Apply(self, [x], [_out("int64", ())])
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def shape(x):
+    return Shape()(_as(x))
+
+
+def shape_i(x, i):
+    return ShapeI(i)(_as(x))
+
+
+class MakeVector(Op):
+    """Scalars stacked into a vector (used for symbolic shapes)."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = canonical_dtype(dtype)
+
+    def make_node(self, *scalars):
+        scalars = [cast(_as(s), self.dtype) for s in scalars]
+        if any(s.ndim != 0 for s in scalars):
+            raise TypeError(f"{self}: every element must be a scalar, got {[s.type for s in scalars]}")
+        return Apply(self, scalars, [_out(self.dtype, (len(scalars) == 1,))])
+
+    def grad(self, inputs, outputs, output_grads):
+        (g,) = output_grads
+        if not is_float(self.dtype):
+            return [None] * len(inputs)
+        return [VectorElement(i)(g) for i in range(len(inputs))]
+
+
+class VectorElement(Op):
+    """Element ``i`` of a vector (the gradient of MakeVector)."""
+
+    __props__ = ("i",)
+
+    def __init__(self, i):
+        self.i = int(i)
+
+    def make_node(self, v):
+        v = _as(v)
+        if v.ndim != 1:
+            raise TypeError(f"{self}: expected a vector, got {v.describe()}")
+        return Apply(self, [v], [_out(v.dtype, ())])
+
+
+def stack_scalars(values, dtype=None):
+    values = [_as(v) for v in values]
+    dtype = dtype or np.result_type(*[v.dtype for v in values]).name
+    return MakeVector(dtype)(*values)
+
+
+class Reshape(Op):
+    """x with a new shape of ``ndim`` axes, given as an int vector that may hold one -1."""
+
+    __props__ = ("ndim",)
+    view_map = {0: 0}
+
+    def __init__(self, ndim):
+        self.ndim = int(ndim)
+
+    def make_node(self, x, shape):
+        x, shape = _as(x), _as(shape)
+        if shape.ndim != 1 or shape.dtype not in DISCRETE_DTYPES or shape.dtype == "bool":
+            raise TypeError(f"reshape: the new shape must be a vector of ints, got {shape.describe()}")
+        bcast = [False] * self.ndim
+        known = _constant_entries(shape)
+        if known is not None and len(known) != self.ndim:
+            raise ValueError(f"reshape: the new shape {known} has {len(known)} entries, not ndim={self.ndim}")
+        if known is not None:
+            bcast = [size == 1 for size in known]
+        return Apply(self, [x, shape], [_out(x.dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        (x, _), (g,) = inputs, output_grads
+        return [reshape(g, shape(x), ndim=x.ndim), None]
+
+
+def _constant_entries(shape):
+    """The entries of a shape vector known at graph-building time (None where symbolic)."""
+    if isinstance(shape, Constant):
+        return [int(v) for v in shape.data]
+    if shape.owner is not None and isinstance(shape.owner.op, MakeVector):
+        return [int(v.data) if isinstance(v, Constant) else None for v in shape.owner.inputs]
+    return None
+
+
+def reshape(x, shape, ndim=None):
+    """``x`` reshaped to ``shape``: a tuple of ints and symbolic scalars (one may be -1), or an int
+    vector (then pass ``ndim`` if its length cannot be known from the graph)."""
+    x = _as(x)
+    if isinstance(shape, (list, tuple)):
+        ndim = len(shape)
+        if any(isinstance(s, TensorVariable) for s in shape):
+            shape = stack_scalars(shape, "int64")
+        else:
+            shape = Constant(TensorType("int64", (ndim == 1,)), np.asarray(shape, dtype="int64").reshape(ndim))
+    shape = _as(shape)
+    entries = _constant_entries(shape)
+    if ndim is None:
+        if entries is None:
+            raise ValueError(f"reshape: cannot tell how many axes {shape!r} has; pass ndim=")
+        ndim = len(entries)
+    if entries is not None and (builtins.sum(e == -1 for e in entries if e is not None) > 1
+                                or any(e is not None and e < -1 for e in entries)):
+        raise ValueError(f"reshape: invalid shape {entries} (sizes must be >= 0, with at most one -1)")
+    return Reshape(ndim)(x, shape)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Products
+
+
+class Dot(Op):
+    """Matrix and vector products: vector·vector (scalar), matrix·vector, vector·matrix, matrix·matrix."""
+
+    def make_node(self, a, b):
+        a, b = _as(a), _as(b)
+        if a.ndim not in (1, 2) or b.ndim not in (1, 2):
+            raise TypeError(f"dot: expected vectors or matrices, got {a.describe()} and {b.describe()}")
+        bcast = a.broadcastable[:-1] + b.broadcastable[1:] if b.ndim == 2 else a.broadcastable[:-1]
+        dtype = _numpy_rule(np.matmul)(self, [a.dtype, b.dtype])
+        return Apply(self, [a, b], [_out(dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        (a, b), (g,) = inputs, output_grads
+        if a.ndim == 1 and b.ndim == 1:
+            return [g * b, g * a]
+        if a.ndim == 2 and b.ndim == 1:
+            return [outer(g, b), dot(transpose(a), g)]
+        if a.ndim == 1 and b.ndim == 2:
+            return [dot(b, g), outer(a, g)]
+        return [dot(g, transpose(b)), dot(transpose(a), g)]
+
+
+def dot(a, b):
+    """The product of ``a`` and ``b``; a scalar operand multiplies elementwise (as in Theano)."""
+    a, b = _as(a), _as(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return Dot()(a, b)
+
+
+def outer(a, b):
+    """The outer product of two vectors."""
+    a, b = _as(a), _as(b)
+    return dimshuffle(a, (0, "x")) * dimshuffle(b, ("x", 0))

@@ -1,0 +1,3 @@
+"""Theano's ``theano.printing`` module: ``debugprint``."""
+
+from .core.printing import debugprint  # noqa: F401
