@@ -6,8 +6,8 @@ from .core.graph import Constant, TensorVariable, Variable, as_tensor_variable, 
 from .core.grad import grad  # noqa: F401
 from .core.ops import (  # noqa: F401
     abs_, add, cast, dimshuffle, dot, eq, exp, fill, ge, gt, int_div, le, log, lt, max, maximum, mean,
-    minimum, mod, mul, neg, neq, ones_like, outer, pow, reshape, second, sgn, shape, shape_i, sigmoid, sqrt,
-    sub, sum, switch, tanh, transpose, true_div, where, zeros_like,
+    inc_subtensor, minimum, mod, mul, neg, neq, ones_like, outer, pow, reshape, second, set_subtensor, sgn,
+    shape, shape_i, sigmoid, sqrt, sub, sum, switch, tanh, transpose, true_div, where, zeros_like,
 )
 from .core.shared import shared  # noqa: F401
 from .core.types import TensorType  # noqa: F401

@@ -178,6 +178,9 @@ class TensorVariable(Variable):
     def __gt__(self, other): return ops.gt(self, other)
     def __ge__(self, other): return ops.ge(self, other)
 
+    def __getitem__(self, key):
+        return ops.subtensor(self, key)
+
     def __iter__(self):
         raise TypeError("a symbolic tensor cannot be iterated over; its length is unknown until the graph runs")
 

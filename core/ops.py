@@ -126,7 +126,12 @@ def broadcast_shapes(op, shapes, patterns):
 
 def sum_to_pattern(g, x):
     """Sum a gradient over the axes ``x`` was broadcast along, so it has x's broadcastable pattern."""
-    axes = tuple(a for a, (gb, xb) in enumerate(zip(g.broadcastable, x.broadcastable)) if xb and not gb)
+    return sum_to_broadcastable(g, x.broadcastable)
+
+
+def sum_to_broadcastable(g, pattern):
+    """``g`` summed (keeping dims) over the axes that are broadcastable in ``pattern`` but not in g."""
+    axes = tuple(a for a, (gb, b) in enumerate(zip(g.broadcastable, pattern)) if b and not gb)
     return sum(g, axis=axes, keepdims=True) if axes else g
 
 
@@ -592,3 +597,190 @@ def outer(a, b):
     """The outer product of two vectors."""
     a, b = _as(a), _as(b)
     return dimshuffle(a, (0, "x")) * dimshuffle(b, ("x", 0))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Basic indexing: ints, slices (constant or symbolic bounds, negative steps) and None (new axes)
+
+# In an index description, a symbolic scalar stands as SYMBOLIC and is the op's next input.
+SYMBOLIC = "?"
+
+
+def _index_description(x, key):
+    """(description, symbolic scalars) for ``x[key]``; the description is a hashable tuple of
+    ('index', i) / ('slice', start, stop, step) / ('newaxis',) entries."""
+    key = key if isinstance(key, tuple) else (key,)
+    if builtins.sum(k is Ellipsis for k in key) > 1:
+        raise IndexError("an index can only have a single ellipsis (...)")
+    used = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    if used > x.ndim:
+        raise IndexError(f"too many indices: {x.describe()} has {x.ndim} axes, the index uses {used}")
+    if Ellipsis in key:
+        at = key.index(Ellipsis)
+        key = key[:at] + (slice(None),) * (x.ndim - used) + key[at + 1:]
+    scalars = []
+
+    def part(value):
+        if value is None or isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            return None if value is None else int(value)
+        value = _as(value)
+        if value.ndim != 0 or value.dtype not in DISCRETE_DTYPES or value.dtype == "bool":
+            raise TypeError(f"indices must be integers or integer scalars, got {value.describe()}; "
+                            "integer-array and boolean indexing are not supported yet")
+        if isinstance(value, Constant):
+            return int(value.data)
+        scalars.append(value)
+        return SYMBOLIC
+
+    description = []
+    for k in key:
+        if k is None:
+            description.append(("newaxis",))
+        elif isinstance(k, slice):
+            if isinstance(k.step, (int, np.integer)) and k.step == 0:
+                raise ValueError("slice step cannot be zero")
+            description.append(("slice", part(k.start), part(k.stop), part(k.step)))
+        else:
+            description.append(("index", part(k)))
+    return tuple(description), scalars
+
+
+def _indexed_pattern(broadcastable, description):
+    """The broadcastable pattern of x[description]; unindexed trailing axes are kept."""
+    result, axis = [], 0
+    for entry in description:
+        if entry[0] == "newaxis":
+            result.append(True)
+            continue
+        if entry[0] == "slice":
+            result.append(broadcastable[axis] and entry[1:] == (None, None, None))
+        axis += 1
+    return tuple(result) + tuple(broadcastable[axis:])
+
+
+def numpy_index(description, scalars):
+    """The NumPy index for a description and the run-time values of its symbolic scalars."""
+    values = iter(scalars)
+
+    def value(part):
+        return int(next(values)) if part == SYMBOLIC else part
+
+    index = []
+    for entry in description:
+        if entry[0] == "newaxis":
+            index.append(None)
+        elif entry[0] == "index":
+            index.append(value(entry[1]))
+        else:
+            index.append(slice(value(entry[1]), value(entry[2]), value(entry[3])))
+    return tuple(index)
+
+
+def _check_index_inputs(description, scalars, op):
+    expected = builtins.sum(part == SYMBOLIC for entry in description for part in entry[1:])
+    if len(scalars) != expected:
+        raise TypeError(f"{op} expects {expected} symbolic index scalar(s), got {len(scalars)}")
+    return [_as(s) for s in scalars]
+
+
+class Subtensor(Op):
+    """x[index] with basic indexing: ints, slices with constant or symbolic bounds (any step), None.
+    The result is a view of x. Out-of-range integer indices raise IndexError."""
+
+    __props__ = ("idx_list",)
+    view_map = {0: 0}
+
+    def __init__(self, idx_list):
+        self.idx_list = tuple(idx_list)
+
+    def __str__(self):
+        return f"Subtensor{{{_format_index(self.idx_list)}}}"
+
+    def make_node(self, x, *scalars):
+        x = _as(x)
+        scalars = _check_index_inputs(self.idx_list, scalars, self)
+        return Apply(self, [x, *scalars], [_out(x.dtype, _indexed_pattern(x.broadcastable, self.idx_list))])
+
+    def grad(self, inputs, outputs, output_grads):
+        x, scalars = inputs[0], inputs[1:]
+        (g,) = output_grads
+        return [IncSubtensor(self.idx_list)(zeros_like(x, g.dtype), g, *scalars)] + [None] * len(scalars)
+
+
+class IncSubtensor(Op):
+    """A copy of x with x[index] incremented by y (or set to y when ``set_instead_of_inc``)."""
+
+    __props__ = ("idx_list", "set_instead_of_inc")
+
+    def __init__(self, idx_list, set_instead_of_inc=False):
+        self.idx_list = tuple(idx_list)
+        self.set_instead_of_inc = bool(set_instead_of_inc)
+
+    def __str__(self):
+        return f"{'Set' if self.set_instead_of_inc else 'Inc'}Subtensor{{{_format_index(self.idx_list)}}}"
+
+    def make_node(self, x, y, *scalars):
+        x, y = _as(x), _as(y)
+        scalars = _check_index_inputs(self.idx_list, scalars, self)
+        target = _indexed_pattern(x.broadcastable, self.idx_list)
+        if y.ndim > len(target):
+            raise TypeError(f"{self}: the value has {y.ndim} axes but x{_format_index(self.idx_list, True)} "
+                            f"has only {len(target)}")
+        if isinstance(y, Constant) and y.weak:
+            y = Constant(TensorType(x.dtype, y.broadcastable), y.data)
+        return Apply(self, [x, y, *scalars], [_out(x.dtype, x.broadcastable)])
+
+    def grad(self, inputs, outputs, output_grads):
+        x, y, scalars = inputs[0], inputs[1], inputs[2:]
+        (g,) = output_grads
+        gx = IncSubtensor(self.idx_list, True)(g, 0, *scalars) if self.set_instead_of_inc else g
+        gy = Subtensor(self.idx_list)(g, *scalars)
+        extra = gy.ndim - y.ndim  # y was padded on the left with broadcastable axes
+        gy = sum_to_broadcastable(gy, (True,) * extra + y.broadcastable)
+        if extra:
+            gy = dimshuffle(gy, tuple(range(extra, gy.ndim)))
+        return [gx, gy] + [None] * len(scalars)
+
+
+def _format_index(description, brackets=False):
+    def show(part):
+        return "" if part is None else ("?" if part == SYMBOLIC else str(part))
+
+    parts = []
+    for entry in description:
+        if entry[0] == "newaxis":
+            parts.append("None")
+        elif entry[0] == "index":
+            parts.append(show(entry[1]))
+        else:
+            text = f"{show(entry[1])}:{show(entry[2])}"
+            parts.append(text + (f":{show(entry[3])}" if entry[3] is not None else ""))
+    text = ", ".join(parts)
+    return f"[{text}]" if brackets else text
+
+
+def subtensor(x, key):
+    """``x[key]`` (what indexing a variable calls)."""
+    x = _as(x)
+    description, scalars = _index_description(x, key)
+    return Subtensor(description)(x, *scalars)
+
+
+def _indexed(x_sub, name):
+    node = x_sub.owner
+    if node is None or not isinstance(node.op, Subtensor):
+        raise TypeError(f"{name}: the first argument must be an indexed variable such as x[2:5], "
+                        f"got {x_sub!r}")
+    return node.inputs[0], node.op.idx_list, node.inputs[1:]
+
+
+def set_subtensor(x_sub, y):
+    """A copy of the indexed variable's base with that region set to ``y``: ``set_subtensor(x[2:5], y)``."""
+    x, description, scalars = _indexed(x_sub, "set_subtensor")
+    return IncSubtensor(description, True)(x, y, *scalars)
+
+
+def inc_subtensor(x_sub, y):
+    """A copy of the indexed variable's base with ``y`` added to that region."""
+    x, description, scalars = _indexed(x_sub, "inc_subtensor")
+    return IncSubtensor(description)(x, y, *scalars)

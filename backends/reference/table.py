@@ -8,7 +8,7 @@ only has to compute the right values. This table is the executable specification
 import numpy as np
 
 from arignote.core import ops
-from arignote.core.ops import broadcast_shapes
+from arignote.core.ops import broadcast_shapes, numpy_index
 
 
 def elemwise(fn, compute_in_output_dtype=False):
@@ -46,6 +46,25 @@ def dimshuffle(node, x):
 
 def reshape(node, x, shape):
     return x.reshape(tuple(int(s) for s in shape))
+
+
+def subtensor(node, x, *scalars):
+    return x[numpy_index(node.op.idx_list, scalars)]
+
+
+def inc_subtensor(node, x, y, *scalars):
+    out = x.copy()
+    index = numpy_index(node.op.idx_list, scalars)
+    region_shape = np.shape(out[index])
+    pad = len(region_shape) - y.ndim
+    # y stretches only along its broadcastable axes, as in every elementwise op
+    broadcast_shapes(node.op, [region_shape, (1,) * pad + y.shape],
+                     [(False,) * len(region_shape), (True,) * pad + node.inputs[1].broadcastable])
+    if node.op.set_instead_of_inc:
+        out[index] = y
+    else:
+        out[index] += y
+    return out
 
 
 IMPLEMENTATIONS = {
@@ -87,4 +106,6 @@ IMPLEMENTATIONS = {
     ops.MakeVector: lambda node, *xs: np.array(xs, dtype=node.op.dtype),
     ops.VectorElement: lambda node, v: v[node.op.i].copy(),
     ops.Dot: lambda node, a, b: np.dot(a, b),
+    ops.Subtensor: subtensor,
+    ops.IncSubtensor: inc_subtensor,
 }
