@@ -187,6 +187,38 @@ Switch = _elemwise("Switch", 3, lambda op, d: np.result_type(d[1], d[2]).name,
                    "a where cond is nonzero, else b")
 Second = _elemwise("Second", 2, _last, lambda x, y, z, g: [None, g],
                    "y broadcast to the shape of x (Theano's fill)")
+Expm1 = _elemwise("Expm1", 1, _float, lambda x, z, g: [g * (z + 1)], "exp(x) - 1, accurate near 0")
+Log1p = _elemwise("Log1p", 1, _float, lambda x, z, g: [g / (1 + x)], "log(1 + x), accurate near 0")
+Log2 = _elemwise("Log2", 1, _float, lambda x, z, g: [g / (x * np.log(2.0))], "base-2 logarithm")
+Log10 = _elemwise("Log10", 1, _float, lambda x, z, g: [g / (x * np.log(10.0))], "base-10 logarithm")
+Sqr = _elemwise("Sqr", 1, _numpy_rule(np.square), lambda x, z, g: [g * 2 * x], "x * x")
+Sin = _elemwise("Sin", 1, _float, lambda x, z, g: [g * cos(x)], "sine")
+Cos = _elemwise("Cos", 1, _float, lambda x, z, g: [-g * sin(x)], "cosine")
+Tan = _elemwise("Tan", 1, _float, lambda x, z, g: [g * (1 + z * z)], "tangent")
+Arcsin = _elemwise("Arcsin", 1, _float, lambda x, z, g: [g / sqrt(1 - x * x)], "inverse sine")
+Arccos = _elemwise("Arccos", 1, _float, lambda x, z, g: [-g / sqrt(1 - x * x)], "inverse cosine")
+Arctan = _elemwise("Arctan", 1, _float, lambda x, z, g: [g / (1 + x * x)], "inverse tangent")
+Sinh = _elemwise("Sinh", 1, _float, lambda x, z, g: [g * cosh(x)], "hyperbolic sine")
+Cosh = _elemwise("Cosh", 1, _float, lambda x, z, g: [g * sinh(x)], "hyperbolic cosine")
+Arctanh = _elemwise("Arctanh", 1, _float, lambda x, z, g: [g / (1 - x * x)], "inverse hyperbolic tangent")
+Erf = _elemwise("Erf", 1, _float, lambda x, z, g: [g * (2 / np.sqrt(np.pi)) * exp(-x * x)], "error function")
+Erfc = _elemwise("Erfc", 1, _float, lambda x, z, g: [g * (-2 / np.sqrt(np.pi)) * exp(-x * x)],
+                 "complementary error function, 1 - erf(x), accurate for large x")
+Floor = _elemwise("Floor", 1, _float, lambda x, z, g: [zeros_like(x)], "largest integer <= x (as a float)")
+Ceil = _elemwise("Ceil", 1, _float, lambda x, z, g: [zeros_like(x)], "smallest integer >= x (as a float)")
+RoundHalfToEven = _elemwise("RoundHalfToEven", 1, _float, lambda x, z, g: [zeros_like(x)],
+                            "nearest integer, ties to even (NumPy's round)")
+RoundHalfAwayFromZero = _elemwise("RoundHalfAwayFromZero", 1, _float, lambda x, z, g: [zeros_like(x)],
+                                  "nearest integer, ties away from zero (Theano's default round)")
+Clip = _elemwise("Clip", 3, lambda op, d: np.result_type(*d).name,
+                 lambda x, lo, hi, z, g: [g * (ge(x, lo) & le(x, hi)), g * lt(x, lo), g * gt(x, hi)],
+                 "x limited to [lo, hi]")
+BitwiseAnd = _elemwise("BitwiseAnd", 2, _numpy_rule(np.bitwise_and), _no_grad(2), "x & y (logical for bools)")
+BitwiseOr = _elemwise("BitwiseOr", 2, _numpy_rule(np.bitwise_or), _no_grad(2), "x | y (logical for bools)")
+BitwiseXor = _elemwise("BitwiseXor", 2, _numpy_rule(np.bitwise_xor), _no_grad(2), "x ^ y (logical for bools)")
+Invert = _elemwise("Invert", 1, _numpy_rule(np.invert), _no_grad(1), "~x (logical not for bools)")
+IsNan = _elemwise("IsNan", 1, _bool, _no_grad(1), "x is NaN")
+IsInf = _elemwise("IsInf", 1, _bool, _no_grad(1), "x is +inf or -inf")
 
 
 class Cast(Elemwise):
@@ -204,17 +236,29 @@ class Cast(Elemwise):
         return [cast(g, x.dtype) if is_float(x.dtype) else None]
 
 
-for _cls in (Add, Sub, Mul, TrueDiv, IntDiv, Mod, Pow, Maximum, Minimum, Neg, Abs, Sgn, Exp, Log, Sqrt,
-             Tanh, Sigmoid, Eq, Neq, Lt, Gt, Le, Ge, Switch, Second):
-    _cls.__qualname__ = _cls.__name__
-
 add, sub, mul, true_div, int_div, mod, pow = Add(), Sub(), Mul(), TrueDiv(), IntDiv(), Mod(), Pow()
 maximum, minimum, neg, abs_, sgn = Maximum(), Minimum(), Neg(), Abs(), Sgn()
 exp, log, sqrt, tanh, sigmoid = Exp(), Log(), Sqrt(), Tanh(), Sigmoid()
 eq, neq, lt, gt, le, ge = Eq(), Neq(), Lt(), Gt(), Le(), Ge()
 switch, second = Switch(), Second()
+expm1, log1p, log2, log10, sqr = Expm1(), Log1p(), Log2(), Log10(), Sqr()
+sin, cos, tan, arcsin, arccos, arctan = Sin(), Cos(), Tan(), Arcsin(), Arccos(), Arctan()
+sinh, cosh, arctanh, erf, erfc = Sinh(), Cosh(), Arctanh(), Erf(), Erfc()
+floor, ceil, clip = Floor(), Ceil(), Clip()
+bitwise_and, bitwise_or, bitwise_xor, invert = BitwiseAnd(), BitwiseOr(), BitwiseXor(), Invert()
+and_, or_, xor, invert = bitwise_and, bitwise_or, bitwise_xor, invert
+isnan, isinf = IsNan(), IsInf()
 where = switch
 fill = second
+
+
+def round(x, mode="half_away_from_zero"):
+    """``x`` rounded to the nearest integer (as a float): ties away from zero by default, as in Theano,
+    or ``mode="half_to_even"`` as in NumPy."""
+    ops_by_mode = {"half_away_from_zero": RoundHalfAwayFromZero(), "half_to_even": RoundHalfToEven()}
+    if mode not in ops_by_mode:
+        raise ValueError(f"round: mode must be one of {sorted(ops_by_mode)}, got {mode!r}")
+    return ops_by_mode[mode](x)
 
 
 def cast(x, dtype):

@@ -5,6 +5,8 @@ for several outputs). The executor casts results to the node's declared output d
 only has to compute the right values. This table is the executable specification of every op.
 """
 
+import math
+
 import numpy as np
 
 from arignote.core import ops
@@ -33,6 +35,15 @@ def sigmoid(x):
     with np.errstate(all="ignore"):
         e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+_erf = np.vectorize(math.erf, otypes=["float64"])
+_erfc = np.vectorize(math.erfc, otypes=["float64"])
+
+
+def round_half_away_from_zero(x):
+    whole = np.trunc(x)
+    return np.where(np.abs(x - whole) >= 0.5, whole + np.sign(x), whole)
 
 
 def dimshuffle(node, x):
@@ -93,7 +104,34 @@ IMPLEMENTATIONS = {
     ops.Ge: elemwise(np.greater_equal),
     ops.Switch: elemwise(lambda c, a, b: np.where(c, a, b)),
     ops.Second: elemwise(lambda x, y: np.broadcast_to(y, np.broadcast_shapes(x.shape, y.shape)).copy()),
-    ops.Cast: elemwise(lambda x: x),  # the executor casts to the node's dtype
+    ops.Cast: elemwise(lambda x: x),
+    ops.Expm1: float_elemwise(np.expm1),
+    ops.Log1p: float_elemwise(np.log1p),
+    ops.Log2: float_elemwise(np.log2),
+    ops.Log10: float_elemwise(np.log10),
+    ops.Sqr: elemwise(np.square),
+    ops.Sin: float_elemwise(np.sin),
+    ops.Cos: float_elemwise(np.cos),
+    ops.Tan: float_elemwise(np.tan),
+    ops.Arcsin: float_elemwise(np.arcsin),
+    ops.Arccos: float_elemwise(np.arccos),
+    ops.Arctan: float_elemwise(np.arctan),
+    ops.Sinh: float_elemwise(np.sinh),
+    ops.Cosh: float_elemwise(np.cosh),
+    ops.Arctanh: float_elemwise(np.arctanh),
+    ops.Erf: float_elemwise(_erf),
+    ops.Erfc: float_elemwise(_erfc),
+    ops.Floor: float_elemwise(np.floor),
+    ops.Ceil: float_elemwise(np.ceil),
+    ops.RoundHalfToEven: float_elemwise(np.round),
+    ops.RoundHalfAwayFromZero: float_elemwise(round_half_away_from_zero),
+    ops.Clip: elemwise(lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)),
+    ops.BitwiseAnd: elemwise(np.bitwise_and),
+    ops.BitwiseOr: elemwise(np.bitwise_or),
+    ops.BitwiseXor: elemwise(np.bitwise_xor),
+    ops.Invert: elemwise(np.invert),
+    ops.IsNan: elemwise(np.isnan),
+    ops.IsInf: elemwise(np.isinf),  # the executor casts to the node's dtype
     ops.Sum: lambda node, x: np.sum(x, axis=node.op.axis, keepdims=node.op.keepdims,
                                     dtype=node.outputs[0].dtype),
     ops.Mean: lambda node, x: np.mean(x, axis=node.op.axis, keepdims=node.op.keepdims,
