@@ -17,7 +17,10 @@ def node_failure(node, error, input_values):
     """An exception like ``error`` whose message names the node's op, its inputs' dtypes and shapes,
     and where the user built the node's output. Backends raise it ``from`` the original error."""
     where = node.outputs[0].built_at()
-    message = f"{node.op} (built at {where}) with inputs {describe_values(input_values)}: {error}"
+    detail = str(error)
+    if detail.startswith(f"{node.op}: "):  # the op already named itself
+        detail = detail[len(f"{node.op}: "):]
+    message = f"{node.op} (built at {where}) with inputs {describe_values(input_values)}: {detail}"
     kind = type(error) if isinstance(error, (ValueError, IndexError, TypeError, ZeroDivisionError,
                                              OverflowError, MemoryError)) else RuntimeError
     try:

@@ -50,7 +50,7 @@ def _unweaken(inputs):
     """Bare Python numbers take the dtype of the tensors they meet, when their value fits
     (``x_float32 * 2.0`` is float32, ``x_int8 + 1`` is int8); a float never becomes an integer."""
     weak = [isinstance(i, Constant) and i.weak for i in inputs]
-    if all(weak) or not any(weak):
+    if builtins.all(weak) or not builtins.any(weak):
         return inputs
     strong = np.result_type(*[i.dtype for i, w in zip(inputs, weak) if not w])
     result = []
@@ -95,7 +95,7 @@ class Elemwise(Op):
         inputs = _unweaken([_as(i) for i in inputs])
         ndim = builtins.max(i.ndim for i in inputs)
         inputs = [_pad_left(i, ndim) for i in inputs]
-        broadcastable = tuple(all(axis) for axis in zip(*[i.broadcastable for i in inputs]))
+        broadcastable = tuple(builtins.all(axis) for axis in zip(*[i.broadcastable for i in inputs]))
         dtype = self.dtype_rule(self, [i.dtype for i in inputs])
         return Apply(self, inputs, [_out(dtype, broadcastable)])
 
@@ -313,7 +313,7 @@ class Reduce(Op):
 
     def make_node(self, x):
         x = _as(x)
-        if any(a >= x.ndim for a in self.axis):
+        if builtins.any(a >= x.ndim for a in self.axis):
             raise ValueError(f"{self}: axis out of range for {x.describe()}")
         if self.keepdims:
             bcast = tuple(b or a in self.axis for a, b in enumerate(x.broadcastable))
@@ -364,11 +364,93 @@ class Mean(Sum):
 
 
 class Max(Reduce):
-    """Largest element over axes (NaN propagates). Its gradient goes to the elements equal to the max."""
+    """Largest element over axes (NaN propagates). Its gradient goes to the first position of the
+    maximum, as an arg-max would find it."""
 
     def grad(self, inputs, outputs, output_grads):
-        (x,), (z,), (g,) = inputs, outputs, output_grads
-        return [self.expand(g, x.ndim) * eq(x, self.expand(z, x.ndim))]
+        (x,), (g,) = inputs, output_grads
+        return [self.expand(g, x.ndim) * ExtremumMask(self.axis, minimum=False)(x)]
+
+
+class Min(Reduce):
+    """Smallest element over axes (NaN propagates). Its gradient goes to the first position of the minimum."""
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (g,) = inputs, output_grads
+        return [self.expand(g, x.ndim) * ExtremumMask(self.axis, minimum=True)(x)]
+
+
+class Prod(Sum):
+    """Product over axes; integers and booleans accumulate in (u)int64 unless ``dtype`` says otherwise.
+    The gradient is exact with zeros in the input (the product of the other elements)."""
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (g,) = inputs, output_grads
+        is_zero = eq(x, 0)
+        zeros = Sum(self.axis, True, "int64")(is_zero)
+        nonzero_product = Prod(self.axis, True, self.dtype)(switch(is_zero, 1, x))
+        others = switch(eq(zeros, 0), nonzero_product / x,
+                        switch(eq(zeros, 1) & is_zero, nonzero_product, 0))
+        return [self.expand(g, x.ndim) * others]
+
+
+class All(Reduce):
+    """True where every element over the axes is nonzero."""
+
+    def output_dtype(self, dtype):
+        return "bool"
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+class Any(All):
+    """True where some element over the axes is nonzero."""
+
+
+class ExtremumMask(Op):
+    """A boolean mask, True at the first position of the max (or min) over ``axis``: where the
+    gradient of Max and Min goes."""
+
+    __props__ = ("axis", "minimum")
+
+    def __init__(self, axis, minimum=False):
+        self.axis = tuple(axis)
+        self.minimum = bool(minimum)
+
+    def make_node(self, x):
+        x = _as(x)
+        return Apply(self, [x], [_out("bool", x.broadcastable)])
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+class Argmax(Op):
+    """Index of the first maximum along ``axis`` (an int, or None for the flattened input), int64."""
+
+    __props__ = ("axis", "keepdims")
+
+    def __init__(self, axis, keepdims=False):
+        self.axis = None if axis is None else int(axis)
+        self.keepdims = bool(keepdims)
+
+    def make_node(self, x):
+        x = _as(x)
+        if self.axis is None:
+            bcast = (True,) * x.ndim if self.keepdims else ()
+        elif self.keepdims:
+            bcast = tuple(b or a == self.axis for a, b in enumerate(x.broadcastable))
+        else:
+            bcast = tuple(b for a, b in enumerate(x.broadcastable) if a != self.axis)
+        return Apply(self, [x], [_out("int64", bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+class Argmin(Argmax):
+    """Index of the first minimum along ``axis`` (an int, or None for the flattened input), int64."""
 
 
 def _reduction(cls):
@@ -381,15 +463,68 @@ def _reduction(cls):
     return reduce
 
 
-def sum(x, axis=None, keepdims=False, dtype=None):
+def sum(x, axis=None, keepdims=False, dtype=None, acc_dtype=None):
     return _reduction(Sum)(x, axis, keepdims, dtype=dtype)
 
 
-def mean(x, axis=None, keepdims=False, dtype=None):
+def mean(x, axis=None, keepdims=False, dtype=None, acc_dtype=None):
     return _reduction(Mean)(x, axis, keepdims, dtype=dtype)
 
 
-max = _reduction(Max)
+def prod(x, axis=None, keepdims=False, dtype=None, acc_dtype=None, no_zeros_in_input=False):
+    return _reduction(Prod)(x, axis, keepdims, dtype=dtype)
+
+
+max, min, all, any = _reduction(Max), _reduction(Min), _reduction(All), _reduction(Any)
+
+
+def _arg_reduction(cls, x, axis, keepdims):
+    x = _as(x)
+    if axis is None or isinstance(axis, (int, np.integer)):
+        if axis is not None:
+            axis = normalize_axes(x, axis, cls.__name__)[0]
+        return cls(axis, keepdims)(x)
+    # several axes: move them to the end, flatten them into one, and reduce that
+    axes = normalize_axes(x, axis, cls.__name__)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    moved = dimshuffle(x, kept + list(axes))
+    flat = reshape(moved, [shape_i(x, a) for a in kept] + [-1])
+    result = cls(len(kept), False)(flat)
+    if keepdims:
+        pattern, position = [], 0
+        for a in range(x.ndim):
+            pattern.append("x" if a in axes else position)
+            position += a not in axes
+        result = dimshuffle(result, pattern)
+    return result
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the first maximum along ``axis`` (None: of the flattened input; a tuple: of those axes
+    flattened together, as in Theano)."""
+    return _arg_reduction(Argmax, x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the first minimum along ``axis`` (see argmax)."""
+    return _arg_reduction(Argmin, x, axis, keepdims)
+
+
+def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
+    """Variance over axes (divided by n - ddof)."""
+    x = _as(x)
+    axes = normalize_axes(x, axis, "var")
+    centered = x - mean(x, axes, keepdims=True)
+    result = mean(sqr(centered), axes, keepdims=keepdims)
+    if ddof:
+        n = cast(element_count(x, axes), result.dtype)
+        result = result * n / (n - ddof)
+    return result
+
+
+def std(x, axis=None, ddof=0, keepdims=False, corrected=False):
+    """Standard deviation over axes: sqrt(var)."""
+    return sqrt(var(x, axis, ddof, keepdims, corrected))
 
 
 def element_count(x, axes):
@@ -415,7 +550,7 @@ class DimShuffle(Op):
         self.new_order = tuple(new_order)
         ndim = len(self.input_broadcastable)
         axes = [a for a in self.new_order if a != "x"]
-        if any(not isinstance(a, (int, np.integer)) or not 0 <= a < ndim for a in axes) or len(set(axes)) != len(axes):
+        if builtins.any(not isinstance(a, (int, np.integer)) or not 0 <= a < ndim for a in axes) or len(set(axes)) != len(axes):
             raise ValueError(f"dimshuffle{self.new_order}: invalid pattern for a {ndim}-d input "
                              "(use each axis at most once, and 'x' for new axes)")
         for a in range(ndim):
@@ -514,7 +649,7 @@ class MakeVector(Op):
 
     def make_node(self, *scalars):
         scalars = [cast(_as(s), self.dtype) for s in scalars]
-        if any(s.ndim != 0 for s in scalars):
+        if builtins.any(s.ndim != 0 for s in scalars):
             raise TypeError(f"{self}: every element must be a scalar, got {[s.type for s in scalars]}")
         return Apply(self, scalars, [_out(self.dtype, (len(scalars) == 1,))])
 
@@ -587,7 +722,7 @@ def reshape(x, shape, ndim=None):
     x = _as(x)
     if isinstance(shape, (list, tuple)):
         ndim = len(shape)
-        if any(isinstance(s, TensorVariable) for s in shape):
+        if builtins.any(isinstance(s, TensorVariable) for s in shape):
             shape = stack_scalars(shape, "int64")
         else:
             shape = Constant(TensorType("int64", (ndim == 1,)), np.asarray(shape, dtype="int64").reshape(ndim))
@@ -598,7 +733,7 @@ def reshape(x, shape, ndim=None):
             raise ValueError(f"reshape: cannot tell how many axes {shape!r} has; pass ndim=")
         ndim = len(entries)
     if entries is not None and (builtins.sum(e == -1 for e in entries if e is not None) > 1
-                                or any(e is not None and e < -1 for e in entries)):
+                                or builtins.any(e is not None and e < -1 for e in entries)):
         raise ValueError(f"reshape: invalid shape {entries} (sizes must be >= 0, with at most one -1)")
     return Reshape(ndim)(x, shape)
 

@@ -78,6 +78,18 @@ def inc_subtensor(node, x, y, *scalars):
     return out
 
 
+def extremum_mask(node, x):
+    axes = node.op.axis
+    last = tuple(range(x.ndim - len(axes), x.ndim))
+    moved = np.moveaxis(x, axes, last)
+    flat = moved.reshape(moved.shape[: x.ndim - len(axes)] + (-1,))
+    mask = np.zeros(flat.shape, dtype=bool)
+    if flat.shape[-1]:
+        first = (np.argmin if node.op.minimum else np.argmax)(flat, axis=-1)
+        np.put_along_axis(mask, first[..., None], True, axis=-1)
+    return np.moveaxis(mask.reshape(moved.shape), last, axes)
+
+
 IMPLEMENTATIONS = {
     ops.Add: elemwise(np.add),
     ops.Sub: elemwise(np.subtract),
@@ -137,6 +149,14 @@ IMPLEMENTATIONS = {
     ops.Mean: lambda node, x: np.mean(x, axis=node.op.axis, keepdims=node.op.keepdims,
                                       dtype=node.outputs[0].dtype),
     ops.Max: lambda node, x: np.max(x, axis=node.op.axis, keepdims=node.op.keepdims),
+    ops.Min: lambda node, x: np.min(x, axis=node.op.axis, keepdims=node.op.keepdims),
+    ops.Prod: lambda node, x: np.prod(x, axis=node.op.axis, keepdims=node.op.keepdims,
+                                      dtype=node.outputs[0].dtype),
+    ops.All: lambda node, x: np.all(x, axis=node.op.axis, keepdims=node.op.keepdims),
+    ops.Any: lambda node, x: np.any(x, axis=node.op.axis, keepdims=node.op.keepdims),
+    ops.ExtremumMask: extremum_mask,
+    ops.Argmax: lambda node, x: np.argmax(x, axis=node.op.axis, keepdims=node.op.keepdims),
+    ops.Argmin: lambda node, x: np.argmin(x, axis=node.op.axis, keepdims=node.op.keepdims),
     ops.DimShuffle: dimshuffle,
     ops.Reshape: reshape,
     ops.Shape: lambda node, x: np.array(x.shape, dtype="int64"),
