@@ -738,6 +738,302 @@ def reshape(x, shape, ndim=None):
     return Reshape(ndim)(x, shape)
 
 
+def flatten(x, ndim=1, outdim=None):
+    """``x`` with its last axes merged so that ``ndim`` axes remain (Theano's flatten)."""
+    x = _as(x)
+    ndim = outdim or ndim
+    if not 1 <= ndim <= builtins.max(x.ndim, 1):
+        raise ValueError(f"flatten: ndim must be between 1 and {x.ndim}, got {ndim}")
+    return reshape(x, [shape_i(x, a) for a in range(ndim - 1)] + [-1])
+
+
+def _shape_scalars(shape, what):
+    """A shape given as an int, a tuple/list of ints and symbolic scalars, or an int vector of known
+    length, as a list of int64 scalar variables or ints."""
+    if isinstance(shape, (int, np.integer)):
+        return [int(shape)]
+    if isinstance(shape, (list, tuple)):
+        return [s if isinstance(s, (int, np.integer)) else _as(s) for s in shape]
+    shape = _as(shape)
+    if shape.ndim == 0:
+        return [shape]
+    entries = _constant_entries(shape)
+    if shape.ndim != 1 or entries is None:
+        raise TypeError(f"{what}: give the shape as a tuple of ints or symbolic scalars, got {shape.describe()}")
+    return [shape[i] for i in range(len(entries))]
+
+
+class Alloc(Op):
+    """``value`` broadcast to a new array of the given shape (the value's axes align on the right and
+    stretch only where they are broadcastable)."""
+
+    def make_node(self, value, *shape):
+        value = _as(value)
+        shape = [cast(_as(s), "int64") for s in shape]
+        if builtins.any(s.ndim != 0 for s in shape):
+            raise TypeError(f"alloc: each size must be a scalar, got {[s.type for s in shape]}")
+        if value.ndim > len(shape):
+            raise TypeError(f"alloc: the value has {value.ndim} axes, more than the {len(shape)} of the shape")
+        bcast = tuple(isinstance(s, Constant) and int(s.data) == 1 for s in shape)
+        return Apply(self, [value, *shape], [_out(value.dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        value, shape = inputs[0], inputs[1:]
+        (g,) = output_grads
+        extra = g.ndim - value.ndim
+        gv = sum_to_broadcastable(g, (True,) * extra + value.broadcastable)
+        if extra:
+            gv = sum(gv, axis=tuple(range(extra)))
+        return [gv] + [None] * len(shape)
+
+
+def alloc(value, *shape):
+    """A new array of ``shape`` filled with ``value`` (Theano's ``T.alloc(value, *shape)``)."""
+    return Alloc()(value, *shape)
+
+
+def zeros(shape, dtype=None):
+    """An array of zeros of ``shape`` (ints and symbolic scalars) and ``dtype`` (default floatX)."""
+    return alloc(Constant(TensorType(dtype, ()), 0), *_shape_scalars(shape, "zeros"))
+
+
+def ones(shape, dtype=None):
+    """An array of ones of ``shape`` and ``dtype`` (default floatX)."""
+    return alloc(Constant(TensorType(dtype, ()), 1), *_shape_scalars(shape, "ones"))
+
+
+class ARange(Op):
+    """Evenly spaced values in [start, stop) with ``step``, like NumPy's arange."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = canonical_dtype(dtype)
+
+    def make_node(self, start, stop, step):
+        values = [_as(v) for v in (start, stop, step)]
+        if builtins.any(v.ndim != 0 for v in values):
+            raise TypeError(f"arange: start, stop and step must be scalars, got {[v.type for v in values]}")
+        return Apply(self, values, [_out(self.dtype, (False,))])
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None, None, None]
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """``T.arange(stop)`` or ``T.arange(start, stop, step)``: int64 for integers, else floatX."""
+    if stop is None:
+        start, stop = 0, start
+    values = [_as(v) for v in (start, stop, step)]
+    if dtype is None:
+        strong_floats = [v.dtype for v in values if is_float(v.dtype) and not (isinstance(v, Constant) and v.weak)]
+        if builtins.all(v.dtype in DISCRETE_DTYPES for v in values):
+            dtype = "int64"
+        else:
+            dtype = np.result_type(*strong_floats).name if strong_floats else canonical_dtype("floatX")
+    return ARange(dtype)(*values)
+
+
+class Join(Op):
+    """Tensors of the same rank joined along ``axis`` (Theano's join, NumPy's concatenate)."""
+
+    __props__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = int(axis)
+
+    def make_node(self, *tensors):
+        tensors = [_as(t) for t in tensors]
+        if not tensors:
+            raise ValueError("join: give at least one tensor")
+        ndim = tensors[0].ndim
+        if builtins.any(t.ndim != ndim for t in tensors) or not 0 <= self.axis < ndim:
+            raise TypeError(f"join: every tensor must have the same number of axes, and axis {self.axis} "
+                            f"must be one of them; got {[str(t.type) for t in tensors]}")
+        dtype = np.result_type(*[t.dtype for t in tensors]).name
+        tensors = [cast(t, dtype) for t in tensors]
+        bcast = [builtins.any(column) for column in zip(*[t.broadcastable for t in tensors])]
+        bcast[self.axis] = len(tensors) == 1 and tensors[0].broadcastable[self.axis]
+        return Apply(self, tensors, [_out(dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        (g,) = output_grads
+        grads, start = [], Constant(TensorType("int64", ()), 0)
+        for t in inputs:
+            stop = start + shape_i(t, self.axis)
+            index = (slice(None),) * self.axis + (slice(start, stop),)
+            grads.append(g[index])
+            start = stop
+        return grads
+
+
+def join(axis, *tensors):
+    """``tensors`` joined along ``axis`` (Theano's argument order)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    tensors = [_as(t) for t in tensors]
+    axis = normalize_axes(tensors[0], axis, "join")[0] if tensors else axis
+    return Join(axis)(*tensors)
+
+
+def concatenate(tensors, axis=0):
+    """``tensors`` joined along ``axis`` (NumPy's argument order)."""
+    return join(axis, *tensors)
+
+
+def stack(*tensors, axis=0):
+    """Tensors of the same shape stacked along a new ``axis``: ``stack([a, b])`` or ``stack(a, b)``."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    tensors = [_as(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: give at least one tensor")
+    ndim = tensors[0].ndim
+    axis = axis + ndim + 1 if axis < 0 else axis
+    return join(axis, *[expand_dims(t, axis) for t in tensors])
+
+
+def expand_dims(x, axis):
+    """``x`` with a new broadcastable axis at position ``axis``."""
+    x = _as(x)
+    axis = axis + x.ndim + 1 if axis < 0 else axis
+    if not 0 <= axis <= x.ndim:
+        raise ValueError(f"expand_dims: axis {axis} is out of range for {x.describe()}")
+    order = list(range(x.ndim))
+    return dimshuffle(x, order[:axis] + ["x"] + order[axis:])
+
+
+class Rebroadcast(Op):
+    """x with some axes marked broadcastable (checked to have size 1 when it runs) or not."""
+
+    __props__ = ("axes",)  # ((axis, broadcastable), ...)
+    view_map = {0: 0}
+
+    def __init__(self, axes):
+        self.axes = tuple(sorted((int(a), bool(b)) for a, b in axes))
+
+    def make_node(self, x):
+        x = _as(x)
+        bcast = list(x.broadcastable)
+        for axis, value in self.axes:
+            if not 0 <= axis < x.ndim:
+                raise ValueError(f"{self}: {x.describe()} has no axis {axis}")
+            bcast[axis] = value
+        return Apply(self, [x], [_out(x.dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (g,) = inputs, output_grads
+        return [patternbroadcast(g, x.broadcastable)]
+
+
+def patternbroadcast(x, broadcastable):
+    """``x`` with the broadcastable pattern ``broadcastable``."""
+    x = _as(x)
+    changes = [(a, b) for a, (b, old) in enumerate(zip(broadcastable, x.broadcastable)) if b != old]
+    return Rebroadcast(changes)(x) if changes else x
+
+
+def addbroadcast(x, *axes):
+    """``x`` with ``axes`` made broadcastable (their size must be 1 when it runs)."""
+    x = _as(x)
+    return patternbroadcast(x, [b or a in axes for a, b in enumerate(x.broadcastable)])
+
+
+def unbroadcast(x, *axes):
+    """``x`` with ``axes`` made non-broadcastable."""
+    x = _as(x)
+    return patternbroadcast(x, [b and a not in axes for a, b in enumerate(x.broadcastable)])
+
+
+def squeeze(x, axis=None):
+    """``x`` without its broadcastable axes (or without ``axis``, which must have size 1 when it runs)."""
+    x = _as(x)
+    axes = [a for a, b in enumerate(x.broadcastable) if b] if axis is None else normalize_axes(x, axis, "squeeze")
+    x = addbroadcast(x, *axes)
+    return dimshuffle(x, [a for a in range(x.ndim) if a not in axes])
+
+
+class SpecifyShape(Op):
+    """x, checked when it runs to have the given shape (sizes that are None are not checked)."""
+
+    __props__ = ("known",)  # for each axis: True if a size is given (it is then an input)
+    view_map = {0: 0}
+
+    def __init__(self, known):
+        self.known = tuple(bool(k) for k in known)
+
+    def make_node(self, x, *sizes):
+        x = _as(x)
+        if len(self.known) != x.ndim:
+            raise ValueError(f"specify_shape: {x.describe()} has {x.ndim} axes, the shape has {len(self.known)}")
+        sizes = [cast(_as(s), "int64") for s in sizes]
+        bcast, given = list(x.broadcastable), iter(sizes)
+        for axis, known in enumerate(self.known):
+            if known:
+                size = next(given)
+                bcast[axis] = bcast[axis] or (isinstance(size, Constant) and int(size.data) == 1)
+        return Apply(self, [x, *sizes], [_out(x.dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        return [patternbroadcast(output_grads[0], inputs[0].broadcastable)] + [None] * (len(inputs) - 1)
+
+
+def specify_shape(x, shape):
+    """``x``, with its shape checked when the function runs (a ValueError names both shapes)."""
+    x = _as(x)
+    sizes = _shape_scalars(shape, "specify_shape") if not isinstance(shape, (list, tuple)) else list(shape)
+    known = [s is not None for s in sizes]
+    return SpecifyShape(known)(x, *[s for s in sizes if s is not None])
+
+
+class Repeat(Op):
+    """Each element of x repeated along ``axis``, ``repeats`` times (an int scalar, or an int vector
+    with one count per element along the axis)."""
+
+    __props__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = int(axis)
+
+    def make_node(self, x, repeats):
+        x, repeats = _as(x), _as(repeats)
+        if repeats.dtype not in DISCRETE_DTYPES or repeats.dtype == "bool" or repeats.ndim > 1:
+            raise TypeError(f"repeat: repeats must be an int scalar or vector, got {repeats.describe()}")
+        bcast = list(x.broadcastable)
+        bcast[self.axis] = False
+        return Apply(self, [x, repeats], [_out(x.dtype, bcast)])
+
+    def grad(self, inputs, outputs, output_grads):
+        (x, repeats), (g,) = inputs, output_grads
+        n = shape_i(x, self.axis)
+        owner = Repeat(0)(arange(n), repeats if repeats.ndim else alloc(repeats, n))
+        index = (slice(None),) * self.axis + (owner,)
+        return [inc_subtensor(zeros_like(x, g.dtype)[index], g), None]
+
+
+def repeat(x, repeats, axis=None):
+    """NumPy's repeat: ``axis=None`` repeats the flattened input."""
+    x = _as(x)
+    if axis is None:
+        x, axis = flatten(x), 0
+    axis = normalize_axes(x, axis, "repeat")[0]
+    return Repeat(axis)(x, repeats)
+
+
+def tile(x, reps):
+    """``x`` repeated ``reps`` times along each axis (NumPy's tile; ``reps`` a tuple of ints or scalars)."""
+    x = _as(x)
+    reps = list(reps) if isinstance(reps, (list, tuple)) else [reps]
+    ndim = builtins.max(x.ndim, len(reps))
+    reps = [1] * (ndim - len(reps)) + reps
+    x = _pad_left(x, ndim)
+    # interleave a broadcastable axis before each axis, stretch it to the repeat count, merge the pairs
+    spread = dimshuffle(x, [p for a in range(ndim) for p in ("x", a)])
+    sizes = [shape_i(x, a) for a in range(ndim)]
+    grown = alloc(spread, *[p for r, s in zip(reps, sizes) for p in (r, s)])
+    return reshape(grown, [r * s for r, s in zip(reps, sizes)])
+
+
 # ---------------------------------------------------------------------------------------------------
 # Products
 

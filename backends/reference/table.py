@@ -90,6 +90,31 @@ def extremum_mask(node, x):
     return np.moveaxis(mask.reshape(moved.shape), last, axes)
 
 
+def alloc(node, value, *shape):
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative size in shape {shape}")
+    pad = len(shape) - value.ndim
+    broadcast_shapes(node.op, [shape, (1,) * pad + value.shape],
+                     [(False,) * len(shape), (True,) * pad + node.inputs[0].broadcastable])
+    return np.broadcast_to(value, shape).copy()
+
+
+def rebroadcast(node, x):
+    for axis, broadcastable in node.op.axes:
+        if broadcastable and x.shape[axis] != 1:
+            raise ValueError(f"axis {axis} must have size 1 to be broadcastable, but the shape is {x.shape}")
+    return x
+
+
+def specify_shape(node, x, *sizes):
+    given = iter(sizes)
+    expected = tuple(int(next(given)) if known else None for known in node.op.known)
+    if any(e is not None and e != s for e, s in zip(expected, x.shape)):
+        raise ValueError(f"the shape is {x.shape}, but specify_shape expects {expected}")
+    return x
+
+
 IMPLEMENTATIONS = {
     ops.Add: elemwise(np.add),
     ops.Sub: elemwise(np.subtract),
@@ -164,6 +189,12 @@ IMPLEMENTATIONS = {
     ops.MakeVector: lambda node, *xs: np.array(xs, dtype=node.op.dtype),
     ops.VectorElement: lambda node, v: v[node.op.i].copy(),
     ops.Dot: lambda node, a, b: np.dot(a, b),
+    ops.Alloc: alloc,
+    ops.ARange: lambda node, start, stop, step: np.arange(start, stop, step, dtype=node.op.dtype),
+    ops.Join: lambda node, *xs: np.concatenate(xs, axis=node.op.axis),
+    ops.Rebroadcast: rebroadcast,
+    ops.SpecifyShape: specify_shape,
+    ops.Repeat: lambda node, x, repeats: np.repeat(x, repeats, axis=node.op.axis),
     ops.Subtensor: subtensor,
     ops.IncSubtensor: inc_subtensor,
 }
