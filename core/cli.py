@@ -24,6 +24,13 @@ def backends_report(out):
     for name, usable, is_default, notes in rows:
         out.write(f"{name:<{width}}  {usable:<6}  {is_default:<7}  {notes}".rstrip() + "\n")
     if config.backend:
+        # Check the selection rather than echo it: a misspelt, broken or unusable ARIGNOTE_BACKEND makes
+        # every function() fail, which is what someone running this command wants to learn.
+        try:
+            registry.get(config.backend)
+        except BackendError as error:
+            out.write(f"ARIGNOTE_BACKEND={config.backend} cannot be used: {error}\n")
+            return 1
         out.write(f"ARIGNOTE_BACKEND={config.backend} selects {config.backend!r} for every function\n")
     return 0 if default else 1
 

@@ -1075,36 +1075,44 @@ def outer(a, b):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Basic indexing: ints, slices (constant or symbolic bounds, negative steps) and None (new axes)
+# Indexing. Basic: ints, slices (constant or symbolic bounds, any step), None (new axes) -> a view.
+# Advanced (as in NumPy): integer arrays and boolean masks, mixed with the above -> a copy.
 
-# In an index description, a symbolic scalar stands as SYMBOLIC and is the op's next input.
+# In an index description, a symbolic scalar stands as SYMBOLIC and is the op's next input; an
+# ('array', ndim, is_bool) entry is an index array, also taken from the next input.
 SYMBOLIC = "?"
 
 
 def _index_description(x, key):
-    """(description, symbolic scalars) for ``x[key]``; the description is a hashable tuple of
-    ('index', i) / ('slice', start, stop, step) / ('newaxis',) entries."""
+    """(description, index inputs) for ``x[key]``. The description is a hashable tuple of
+    ('index', i) / ('slice', start, stop, step) / ('newaxis',) / ('array', ndim, is_bool) entries."""
     key = key if isinstance(key, tuple) else (key,)
+    key = tuple(_as(k) if isinstance(k, (list, np.ndarray)) else k for k in key)
     if builtins.sum(k is Ellipsis for k in key) > 1:
         raise IndexError("an index can only have a single ellipsis (...)")
-    used = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+
+    def axes_used(k):
+        if k is None or k is Ellipsis:
+            return 0
+        return k.ndim if isinstance(k, TensorVariable) and k.dtype == "bool" else 1
+
+    used = builtins.sum(axes_used(k) for k in key)
     if used > x.ndim:
         raise IndexError(f"too many indices: {x.describe()} has {x.ndim} axes, the index uses {used}")
     if Ellipsis in key:
         at = key.index(Ellipsis)
         key = key[:at] + (slice(None),) * (x.ndim - used) + key[at + 1:]
-    scalars = []
+    inputs = []
 
     def part(value):
         if value is None or isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
             return None if value is None else int(value)
         value = _as(value)
         if value.ndim != 0 or value.dtype not in DISCRETE_DTYPES or value.dtype == "bool":
-            raise TypeError(f"indices must be integers or integer scalars, got {value.describe()}; "
-                            "integer-array and boolean indexing are not supported yet")
+            raise TypeError(f"slice bounds must be integers or integer scalars, got {value.describe()}")
         if isinstance(value, Constant):
             return int(value.data)
-        scalars.append(value)
+        inputs.append(value)
         return SYMBOLIC
 
     description = []
@@ -1115,13 +1123,30 @@ def _index_description(x, key):
             if isinstance(k.step, (int, np.integer)) and k.step == 0:
                 raise ValueError("slice step cannot be zero")
             description.append(("slice", part(k.start), part(k.stop), part(k.step)))
+        elif isinstance(k, TensorVariable) and (k.ndim > 0 or k.dtype == "bool"):
+            if k.dtype not in DISCRETE_DTYPES:
+                raise IndexError(f"index arrays must hold integers or booleans, got {k.describe()}")
+            inputs.append(k)
+            description.append(("array", k.ndim, k.dtype == "bool"))
         else:
             description.append(("index", part(k)))
-    return tuple(description), scalars
+    return tuple(description), inputs
+
+
+def _is_advanced(description):
+    return builtins.any(entry[0] == "array" for entry in description)
 
 
 def _indexed_pattern(broadcastable, description):
-    """The broadcastable pattern of x[description]; unindexed trailing axes are kept."""
+    """The broadcastable pattern of x[description]."""
+    if _is_advanced(description):
+        # NumPy's placement rules for the index arrays' axes, found by indexing a dummy array
+        dummy = np.empty((1,) * len(broadcastable))
+        index = tuple(
+            np.ones((1,) * e[1], bool) if e[0] == "array" and e[2] else np.zeros((1,) * e[1], int)
+            if e[0] == "array" else None if e[0] == "newaxis" else 0 if e[0] == "index" else slice(None)
+            for e in description)
+        return (False,) * dummy[index].ndim
     result, axis = [], 0
     for entry in description:
         if entry[0] == "newaxis":
@@ -1133,9 +1158,9 @@ def _indexed_pattern(broadcastable, description):
     return tuple(result) + tuple(broadcastable[axis:])
 
 
-def numpy_index(description, scalars):
-    """The NumPy index for a description and the run-time values of its symbolic scalars."""
-    values = iter(scalars)
+def numpy_index(description, inputs):
+    """The NumPy index for a description and the run-time values of its index inputs."""
+    values = iter(inputs)
 
     def value(part):
         return int(next(values)) if part == SYMBOLIC else part
@@ -1146,16 +1171,27 @@ def numpy_index(description, scalars):
             index.append(None)
         elif entry[0] == "index":
             index.append(value(entry[1]))
+        elif entry[0] == "array":
+            index.append(next(values))
         else:
             index.append(slice(value(entry[1]), value(entry[2]), value(entry[3])))
     return tuple(index)
 
 
-def _check_index_inputs(description, scalars, op):
-    expected = builtins.sum(part == SYMBOLIC for entry in description for part in entry[1:])
-    if len(scalars) != expected:
-        raise TypeError(f"{op} expects {expected} symbolic index scalar(s), got {len(scalars)}")
-    return [_as(s) for s in scalars]
+def _check_index_inputs(description, inputs, op):
+    expected = builtins.sum(part == SYMBOLIC for entry in description if entry[0] != "array" for part in entry[1:])
+    expected += builtins.sum(entry[0] == "array" for entry in description)
+    if len(inputs) != expected:
+        raise TypeError(f"{op} expects {expected} index input(s), got {len(inputs)}")
+    return [_as(i) for i in inputs]
+
+
+def _subtensor_op(description):
+    return (AdvancedSubtensor if _is_advanced(description) else Subtensor)(description)
+
+
+def _inc_subtensor_op(description, set_instead_of_inc=False):
+    return (AdvancedIncSubtensor if _is_advanced(description) else IncSubtensor)(description, set_instead_of_inc)
 
 
 class Subtensor(Op):
@@ -1169,21 +1205,30 @@ class Subtensor(Op):
         self.idx_list = tuple(idx_list)
 
     def __str__(self):
-        return f"Subtensor{{{_format_index(self.idx_list)}}}"
+        return f"{type(self).__name__}{{{_format_index(self.idx_list)}}}"
 
-    def make_node(self, x, *scalars):
+    def make_node(self, x, *index_inputs):
         x = _as(x)
-        scalars = _check_index_inputs(self.idx_list, scalars, self)
-        return Apply(self, [x, *scalars], [_out(x.dtype, _indexed_pattern(x.broadcastable, self.idx_list))])
+        index_inputs = _check_index_inputs(self.idx_list, index_inputs, self)
+        return Apply(self, [x, *index_inputs], [_out(x.dtype, _indexed_pattern(x.broadcastable, self.idx_list))])
 
     def grad(self, inputs, outputs, output_grads):
-        x, scalars = inputs[0], inputs[1:]
+        x, index_inputs = inputs[0], inputs[1:]
         (g,) = output_grads
-        return [IncSubtensor(self.idx_list)(zeros_like(x, g.dtype), g, *scalars)] + [None] * len(scalars)
+        gx = _inc_subtensor_op(self.idx_list)(zeros_like(x, g.dtype), g, *index_inputs)
+        return [gx] + [None] * len(index_inputs)
+
+
+class AdvancedSubtensor(Subtensor):
+    """x[index] where the index holds integer arrays or boolean masks (NumPy's advanced indexing):
+    a copy. Out-of-range indices raise IndexError naming the axis, the index and the size."""
+
+    view_map = {}
 
 
 class IncSubtensor(Op):
-    """A copy of x with x[index] incremented by y (or set to y when ``set_instead_of_inc``)."""
+    """A copy of x with x[index] incremented by y (or set to y when ``set_instead_of_inc``).
+    y stretches along its broadcastable axes; with index arrays, repeated indices accumulate."""
 
     __props__ = ("idx_list", "set_instead_of_inc")
 
@@ -1192,29 +1237,35 @@ class IncSubtensor(Op):
         self.set_instead_of_inc = bool(set_instead_of_inc)
 
     def __str__(self):
-        return f"{'Set' if self.set_instead_of_inc else 'Inc'}Subtensor{{{_format_index(self.idx_list)}}}"
+        kind = "Set" if self.set_instead_of_inc else "Inc"
+        advanced = "Advanced" if _is_advanced(self.idx_list) else ""
+        return f"{advanced}{kind}Subtensor{{{_format_index(self.idx_list)}}}"
 
-    def make_node(self, x, y, *scalars):
+    def make_node(self, x, y, *index_inputs):
         x, y = _as(x), _as(y)
-        scalars = _check_index_inputs(self.idx_list, scalars, self)
+        index_inputs = _check_index_inputs(self.idx_list, index_inputs, self)
         target = _indexed_pattern(x.broadcastable, self.idx_list)
         if y.ndim > len(target):
             raise TypeError(f"{self}: the value has {y.ndim} axes but x{_format_index(self.idx_list, True)} "
                             f"has only {len(target)}")
         if isinstance(y, Constant) and y.weak:
             y = Constant(TensorType(x.dtype, y.broadcastable), y.data)
-        return Apply(self, [x, y, *scalars], [_out(x.dtype, x.broadcastable)])
+        return Apply(self, [x, y, *index_inputs], [_out(x.dtype, x.broadcastable)])
 
     def grad(self, inputs, outputs, output_grads):
-        x, y, scalars = inputs[0], inputs[1], inputs[2:]
+        x, y, index_inputs = inputs[0], inputs[1], inputs[2:]
         (g,) = output_grads
-        gx = IncSubtensor(self.idx_list, True)(g, 0, *scalars) if self.set_instead_of_inc else g
-        gy = Subtensor(self.idx_list)(g, *scalars)
+        gx = _inc_subtensor_op(self.idx_list, True)(g, 0, *index_inputs) if self.set_instead_of_inc else g
+        gy = _subtensor_op(self.idx_list)(g, *index_inputs)
         extra = gy.ndim - y.ndim  # y was padded on the left with broadcastable axes
         gy = sum_to_broadcastable(gy, (True,) * extra + y.broadcastable)
         if extra:
-            gy = dimshuffle(gy, tuple(range(extra, gy.ndim)))
-        return [gx, gy] + [None] * len(scalars)
+            gy = sum(gy, axis=tuple(range(extra)))
+        return [gx, gy] + [None] * len(index_inputs)
+
+
+class AdvancedIncSubtensor(IncSubtensor):
+    """IncSubtensor with integer arrays or boolean masks in the index."""
 
 
 def _format_index(description, brackets=False):
@@ -1227,6 +1278,8 @@ def _format_index(description, brackets=False):
             parts.append("None")
         elif entry[0] == "index":
             parts.append(show(entry[1]))
+        elif entry[0] == "array":
+            parts.append(f"{'bool' if entry[2] else 'int'}{entry[1]}d")
         else:
             text = f"{show(entry[1])}:{show(entry[2])}"
             parts.append(text + (f":{show(entry[3])}" if entry[3] is not None else ""))
@@ -1237,8 +1290,8 @@ def _format_index(description, brackets=False):
 def subtensor(x, key):
     """``x[key]`` (what indexing a variable calls)."""
     x = _as(x)
-    description, scalars = _index_description(x, key)
-    return Subtensor(description)(x, *scalars)
+    description, index_inputs = _index_description(x, key)
+    return _subtensor_op(description)(x, *index_inputs)
 
 
 def _indexed(x_sub, name):
@@ -1251,11 +1304,11 @@ def _indexed(x_sub, name):
 
 def set_subtensor(x_sub, y):
     """A copy of the indexed variable's base with that region set to ``y``: ``set_subtensor(x[2:5], y)``."""
-    x, description, scalars = _indexed(x_sub, "set_subtensor")
-    return IncSubtensor(description, True)(x, y, *scalars)
+    x, description, index_inputs = _indexed(x_sub, "set_subtensor")
+    return _inc_subtensor_op(description, True)(x, y, *index_inputs)
 
 
 def inc_subtensor(x_sub, y):
-    """A copy of the indexed variable's base with ``y`` added to that region."""
-    x, description, scalars = _indexed(x_sub, "inc_subtensor")
-    return IncSubtensor(description)(x, y, *scalars)
+    """A copy of the indexed variable's base with ``y`` added to that region (repeated indices add up)."""
+    x, description, index_inputs = _indexed(x_sub, "inc_subtensor")
+    return _inc_subtensor_op(description)(x, y, *index_inputs)

@@ -131,6 +131,9 @@ class Registry:
                 result = backend.available() if hasattr(backend, "available") else True
             except Exception as error:
                 result = Availability(False, f"available() failed: {type(error).__name__}: {error}")
+            if isinstance(result, tuple) and not isinstance(result, Availability):
+                # a plain `return False, "no compiler"` is a non-empty tuple, truthy: read it as meant
+                result = Availability(*result)
             if not isinstance(result, Availability):
                 result = Availability(bool(result), "" if result else "the backend says it is unavailable")
             self._availability[name] = result
@@ -141,7 +144,8 @@ class Registry:
         usable = [n for n in self.names() if self.availability(n)]
         if not usable:
             raise BackendError("no usable backend is installed: " + self._listing())
-        return max(usable, key=lambda n: (getattr(self._backends[n], "priority", 0), n))
+        # ties go to the name that sorts first, so installing a plugin never changes the default by its name
+        return max(sorted(usable), key=lambda n: getattr(self._backends[n], "priority", 0))
 
     def get(self, name=None):
         """The backend called ``name``, else ARIGNOTE_BACKEND's, else the default one."""

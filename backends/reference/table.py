@@ -59,13 +59,24 @@ def reshape(node, x, shape):
     return x.reshape(tuple(int(s) for s in shape))
 
 
-def subtensor(node, x, *scalars):
-    return x[numpy_index(node.op.idx_list, scalars)]
+def subtensor(node, x, *index_inputs):
+    return x[numpy_index(node.op.idx_list, index_inputs)]
 
 
-def inc_subtensor(node, x, y, *scalars):
+def _masks_as_positions(index):
+    """Boolean masks replaced by the integer positions they select (what np.add.at understands)."""
+    result = []
+    for part in index:
+        if isinstance(part, np.ndarray) and part.dtype == bool:
+            result.extend(np.nonzero(part))
+        else:
+            result.append(part)
+    return tuple(result)
+
+
+def inc_subtensor(node, x, y, *index_inputs):
     out = x.copy()
-    index = numpy_index(node.op.idx_list, scalars)
+    index = _masks_as_positions(numpy_index(node.op.idx_list, index_inputs))
     region_shape = np.shape(out[index])
     pad = len(region_shape) - y.ndim
     # y stretches only along its broadcastable axes, as in every elementwise op
@@ -74,7 +85,7 @@ def inc_subtensor(node, x, y, *scalars):
     if node.op.set_instead_of_inc:
         out[index] = y
     else:
-        out[index] += y
+        np.add.at(out, index, y)  # repeated indices accumulate
     return out
 
 
@@ -196,5 +207,7 @@ IMPLEMENTATIONS = {
     ops.SpecifyShape: specify_shape,
     ops.Repeat: lambda node, x, repeats: np.repeat(x, repeats, axis=node.op.axis),
     ops.Subtensor: subtensor,
+    ops.AdvancedSubtensor: subtensor,
     ops.IncSubtensor: inc_subtensor,
+    ops.AdvancedIncSubtensor: inc_subtensor,
 }
