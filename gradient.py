@@ -1,3 +1,5 @@
-"""Theano's ``theano.gradient`` module: ``grad`` and ``verify_grad``."""
+"""Theano's ``theano.gradient`` module: ``grad``, ``verify_grad``, ``jacobian``, ``hessian``, ``Lop``, ``Rop``."""
 
-from .core.grad import DisconnectedInputError, GradientError, grad, verify_grad  # noqa: F401
+from .core.grad import (  # noqa: F401
+    DisconnectedInputError, GradientError, Lop, Rop, grad, hessian, jacobian, verify_grad,
+)

@@ -134,8 +134,10 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
 
     if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
         rng = np.random.default_rng(rng)  # None or a seed
-    points = [np.array(p, dtype=np.asarray(p).dtype if np.asarray(p).dtype.kind == "f" else config.floatX)
-              for p in pt]
+    # C order: the finite differences perturb each point through point.reshape(-1), which is a copy
+    # (so the perturbation is lost) for a Fortran-ordered array such as a transposed one.
+    points = [np.array(p, dtype=np.asarray(p).dtype if np.asarray(p).dtype.kind == "f" else config.floatX,
+                       order="C") for p in pt]
     inputs = [TensorType(p.dtype, (False,) * p.ndim)(f"input{i}") for i, p in enumerate(points)]
     output = as_tensor_variable(fun(*inputs))
     dtype = np.result_type(*[p.dtype for p in points], output.dtype).name if is_float(output.dtype) else config.floatX
@@ -176,3 +178,72 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
                     f"numeric {numeric[worst]!r} (abs error {abs_err[worst]:.3g} > {abs_tol}, "
                     f"rel error {rel_err[worst]:.3g} > {rel_tol})"
                 )
+
+
+def _as_list(value):
+    return (list(value), False) if isinstance(value, (list, tuple)) else ([value], True)
+
+
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """Vector-Jacobian product: ``eval_points`` (shaped like ``f``) times the Jacobian of ``f`` with
+    respect to ``wrt``; ``f``/``eval_points`` and ``wrt`` may be variables or lists of them."""
+    fs, _ = _as_list(f)
+    points, _ = _as_list(eval_points)
+    if len(fs) != len(points):
+        raise ValueError(f"Lop: {len(fs)} expression(s) but {len(points)} evaluation point(s)")
+    return grad(None, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs,
+                known_grads=dict(zip(fs, points)))
+
+
+def Rop(f, wrt, eval_points, disconnected_outputs="raise"):
+    """Jacobian-vector product: the Jacobian of ``f`` with respect to ``wrt`` times ``eval_points``
+    (shaped like ``wrt``), computed as the transpose of an Lop (reverse mode applied twice)."""
+    from .graph import clone_replace
+
+    fs, single_f = _as_list(f)
+    wrts, _ = _as_list(wrt)
+    points, _ = _as_list(eval_points)
+    if len(wrts) != len(points):
+        raise ValueError(f"Rop: {len(wrts)} variable(s) but {len(points)} evaluation point(s)")
+    points = [_conform(as_tensor_variable(p), w) for p, w in zip(points, wrts)]
+    dummies = [f_.type(f"u{k}") if is_float(f_.dtype) else None for k, f_ in enumerate(fs)]
+    pairs = [(f_, u) for f_, u in zip(fs, dummies) if u is not None]
+    transposed = grad(None, wrts, disconnected_inputs="ignore", known_grads=dict(pairs))
+    dot = _total([ops.sum(t * p) for t, p in zip(transposed, points)])
+    results = []
+    for f_, u in zip(fs, dummies):
+        if u is None:  # integer outputs do not move
+            results.append(ops.zeros_like(f_, config.floatX))
+            continue
+        r = grad(dot, u, disconnected_inputs="ignore")
+        # the result is linear in u, so any u left in its graph multiplies zero: take u = 0
+        results.append(clone_replace([r], {u: ops.zeros_like(f_)})[0])
+    return results[0] if single_f else results
+
+
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The Jacobian of ``expression`` with respect to ``wrt`` (a variable or a list): for each wrt an
+    array of shape expression.shape + wrt.shape, computed by looping over the expression's elements."""
+    from .ops import flatten, map_range, reshape, shape, shape_i
+
+    expression = as_tensor_variable(expression)
+    wrts, single = _as_list(wrt)
+    if expression.ndim == 0:
+        return grad(expression, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
+    flat = flatten(expression)
+    rows = map_range(shape_i(flat, 0), lambda i: grad(
+        flat[i], wrts, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs))
+    results = [reshape(r, ops.join(0, shape(expression), shape(w)), ndim=expression.ndim + w.ndim)
+               for r, w in zip(rows, wrts)]
+    return results[0] if single else results
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The Hessian of the scalar ``cost`` with respect to ``wrt`` (a variable or a list): for each wrt
+    an array of shape wrt.shape + wrt.shape."""
+    wrts, single = _as_list(wrt)
+    results = []
+    for w in wrts:
+        g = grad(cost, w, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
+        results.append(jacobian(g, w, consider_constant=consider_constant, disconnected_inputs="ignore"))
+    return results[0] if single else results

@@ -1312,3 +1312,48 @@ def inc_subtensor(x_sub, y):
     """A copy of the indexed variable's base with ``y`` added to that region (repeated indices add up)."""
     x, description, index_inputs = _indexed(x_sub, "inc_subtensor")
     return _inc_subtensor_op(description)(x, y, *index_inputs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loops
+
+
+class Map(Op):
+    """Runs an inner graph for i = 0 .. n-1 and stacks each of its outputs along a new first axis.
+
+    Inputs: n (an int scalar) and the outer variables the inner graph reads, in the order of
+    ``fgraph.inputs[1:]`` (its first input is i). This is the loop behind ``jacobian``.
+    """
+
+    __props__ = ("fgraph",)
+
+    def __init__(self, fgraph):
+        self.fgraph = fgraph
+
+    def __str__(self):
+        return f"Map{{{len(self.fgraph.outputs)} output(s), {len(self.fgraph.apply_nodes)} inner node(s)}}"
+
+    def make_node(self, n, *outer):
+        n = cast(_as(n), "int64")
+        outer = [_as(v) for v in outer]
+        inner = self.fgraph.inputs[1:]
+        if len(outer) != len(inner) or builtins.any(o.type != i.type for o, i in zip(outer, inner)):
+            raise TypeError(f"{self}: the outer inputs {[str(o.type) for o in outer]} do not match the inner "
+                            f"graph's {[str(i.type) for i in inner]}")
+        outputs = [_out(o.dtype, (False,) + o.broadcastable) for o in self.fgraph.outputs]
+        return Apply(self, [n, *outer], outputs)
+
+
+def map_range(n, fn):
+    """``fn(i)`` for i in range(n), each output stacked along a new first axis. ``fn`` builds a graph
+    from the symbolic int64 scalar i (and may use any other variable); returns one variable or a list."""
+    from .graph import FunctionGraph, graph_inputs
+
+    i = TensorType("int64", ())("i")
+    results = fn(i)
+    single = not isinstance(results, (list, tuple))
+    results = [_as(r) for r in ([results] if single else results)]
+    outer = [v for v in graph_inputs(results) if v is not i and not isinstance(v, Constant)]
+    stacked = Map(FunctionGraph([i] + outer, results))(n, *outer)
+    stacked = stacked if isinstance(stacked, list) else [stacked]
+    return stacked[0] if single else stacked

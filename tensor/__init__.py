@@ -3,7 +3,7 @@
 from ..core.constructors import *  # noqa: F401,F403  scalar, vector, matrix, ..., fmatrix, dvectors, ...
 from ..core.constructors import tensor  # noqa: F401
 from ..core.graph import Constant, TensorVariable, Variable, as_tensor_variable, constant  # noqa: F401
-from ..core.grad import grad  # noqa: F401
+from ..core.grad import Lop, Rop, grad, hessian, jacobian  # noqa: F401
 from ..core.ops import (  # noqa: F401
     abs_, add, addbroadcast, all, alloc, and_, any, arange, arccos, arcsin, arctan, arctanh, argmax, argmin,
     bitwise_and, bitwise_or, bitwise_xor, cast, ceil, clip, concatenate, cos, cosh, dimshuffle, dot, eq, erf, erfc,

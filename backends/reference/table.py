@@ -6,6 +6,8 @@ only has to compute the right values. This table is the executable specification
 """
 
 import math
+import weakref
+import warnings
 
 import numpy as np
 
@@ -44,6 +46,14 @@ _erfc = np.vectorize(math.erfc, otypes=["float64"])
 def round_half_away_from_zero(x):
     whole = np.trunc(x)
     return np.where(np.abs(x - whole) >= 0.5, whole + np.sign(x), whole)
+
+
+def mean(node, x):
+    # NumPy warns (through warnings, not errstate) about the mean of an empty slice; the result, NaN,
+    # is the specified one, and the executor silences NumPy's floating-point warnings too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.mean(x, axis=node.op.axis, keepdims=node.op.keepdims, dtype=node.outputs[0].dtype)
 
 
 def dimshuffle(node, x):
@@ -93,7 +103,9 @@ def extremum_mask(node, x):
     axes = node.op.axis
     last = tuple(range(x.ndim - len(axes), x.ndim))
     moved = np.moveaxis(x, axes, last)
-    flat = moved.reshape(moved.shape[: x.ndim - len(axes)] + (-1,))
+    kept = moved.shape[: x.ndim - len(axes)]
+    # the reduced size spelled out: -1 is ambiguous when a kept axis has size 0
+    flat = moved.reshape(kept + (math.prod(moved.shape[len(kept):]),))
     mask = np.zeros(flat.shape, dtype=bool)
     if flat.shape[-1]:
         first = (np.argmin if node.op.minimum else np.argmax)(flat, axis=-1)
@@ -124,6 +136,23 @@ def specify_shape(node, x, *sizes):
     if any(e is not None and e != s for e, s in zip(expected, x.shape)):
         raise ValueError(f"the shape is {x.shape}, but specify_shape expects {expected}")
     return x
+
+
+_inner_programs = weakref.WeakKeyDictionary()  # inner FunctionGraph -> its compiled program
+
+
+def map_range(node, n, *outer):
+    fgraph = node.op.fgraph
+    if fgraph not in _inner_programs:
+        from . import ReferenceProgram
+
+        _inner_programs[fgraph] = ReferenceProgram(fgraph, IMPLEMENTATIONS)
+    program = _inner_programs[fgraph]
+    steps = [program([np.array(i, dtype="int64"), *outer]) for i in range(int(n))]
+    if not steps:
+        raise ValueError("cannot stack the results of zero iterations (their shape is unknown)")
+    stacked = tuple(np.stack(parts) for parts in zip(*steps))
+    return stacked if len(stacked) > 1 else stacked[0]
 
 
 IMPLEMENTATIONS = {
@@ -182,8 +211,7 @@ IMPLEMENTATIONS = {
     ops.IsInf: elemwise(np.isinf),  # the executor casts to the node's dtype
     ops.Sum: lambda node, x: np.sum(x, axis=node.op.axis, keepdims=node.op.keepdims,
                                     dtype=node.outputs[0].dtype),
-    ops.Mean: lambda node, x: np.mean(x, axis=node.op.axis, keepdims=node.op.keepdims,
-                                      dtype=node.outputs[0].dtype),
+    ops.Mean: mean,
     ops.Max: lambda node, x: np.max(x, axis=node.op.axis, keepdims=node.op.keepdims),
     ops.Min: lambda node, x: np.min(x, axis=node.op.axis, keepdims=node.op.keepdims),
     ops.Prod: lambda node, x: np.prod(x, axis=node.op.axis, keepdims=node.op.keepdims,
@@ -206,6 +234,7 @@ IMPLEMENTATIONS = {
     ops.Rebroadcast: rebroadcast,
     ops.SpecifyShape: specify_shape,
     ops.Repeat: lambda node, x, repeats: np.repeat(x, repeats, axis=node.op.axis),
+    ops.Map: map_range,
     ops.Subtensor: subtensor,
     ops.AdvancedSubtensor: subtensor,
     ops.IncSubtensor: inc_subtensor,
