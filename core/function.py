@@ -14,7 +14,7 @@ from .graph import Constant, FunctionGraph, TensorVariable, Variable, ancestors,
     clone_replace, graph_inputs
 from .plugins import registry
 from .shared import SharedVariable
-from .types import TensorType
+from .types import TensorType, is_float
 
 _NO_VALUE = object()
 
@@ -87,7 +87,12 @@ def _coerce_to(expression, target, what):
     """``expression`` as a tensor of ``target``'s type, or TypeError naming both types."""
     expression = as_tensor_variable(expression)
     if isinstance(expression, Constant) and expression.weak and expression.ndim == target.ndim:
-        expression = Constant(TensorType(target.dtype, expression.broadcastable), expression.data)
+        # A bare Python number takes the target's dtype only when its value survives the conversion
+        # (as for inputs): 1.5 must not silently become 1 in an int update, nor 300 wrap to 44 in int8.
+        with np.errstate(all="ignore"):
+            data = expression.data.astype(target.dtype)
+        if is_float(target.dtype) or np.array_equal(data, expression.data):
+            expression = Constant(TensorType(target.dtype, expression.broadcastable), data)
     compatible = (
         expression.dtype == target.dtype
         and expression.ndim == target.ndim

@@ -70,6 +70,9 @@ class TensorType:
     def __setattr__(self, name, value):
         raise AttributeError("TensorType is immutable")
 
+    def __reduce__(self):  # immutable with __slots__: pickle rebuilds it through the constructor
+        return (TensorType, (self.dtype, self.broadcastable))
+
     @property
     def ndim(self):
         return len(self.broadcastable)
