@@ -9,6 +9,8 @@ storage only after every output is computed, so a call that raises changes nothi
 import warnings
 import numpy as np
 
+from .config import config
+from .crosscheck import CrossChecked
 from .errors import UnsupportedOpError
 from .graph import Constant, FunctionGraph, TensorVariable, Variable, ancestors, as_tensor_variable, \
     clone_replace, graph_inputs
@@ -265,9 +267,11 @@ class Function:
 
 
 def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
-             name=None, allow_input_downcast=None, on_unused_input=None, backend=None):
+             name=None, allow_input_downcast=None, on_unused_input=None, backend=None, check=None):
     """Compile a callable from ``inputs`` to ``outputs`` that also applies ``updates`` to shared
-    variables, with ``givens`` substituted into the graph first (see the README for the contract)."""
+    variables, with ``givens`` substituted into the graph first (see the README for the contract).
+    ``check=True`` (default: ARIGNOTE_CHECK) also runs every call on the reference backend and raises
+    CrossCheckError, naming the first graph node that differs, when the results disagree."""
     if not isinstance(inputs, (list, tuple)):
         raise TypeError("function(): inputs must be a list, even for a single input (use [] for none)")
     on_unused_input = on_unused_input or "raise"
@@ -316,6 +320,8 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
         executable = backend_object.compile(fgraph)
     except UnsupportedOpError as error:
         raise UnsupportedOpError(f"backend {backend_object.name!r} cannot compile this function: {error}") from None
+    if (config.check if check is None else check) and backend_object.name != "reference":
+        executable = CrossChecked(executable, backend_object, fgraph, len(outs))
     maker = FunctionMaker(ins, outs, fgraph, backend_object)
     return Function(maker, executable, shared_inputs, [t for t, _ in update_pairs], return_style, name,
                     allow_input_downcast)

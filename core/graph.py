@@ -208,21 +208,60 @@ class TensorVariable(Variable):
         return ops.dimshuffle(self, pattern)
 
     def reshape(self, shape, *more, ndim=None):
-        if more:
+        if more or isinstance(shape, (int, np.integer)):
             shape = (shape,) + more
         return ops.reshape(self, shape, ndim=ndim)
+
+    def flatten(self, ndim=1, outdim=None):
+        return ops.flatten(self, outdim or ndim)
 
     def astype(self, dtype):
         return ops.cast(self, dtype)
 
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims=False, dtype=None, acc_dtype=None):
+        return ops.sum(self, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None, acc_dtype=None):
+        return ops.mean(self, axis=axis, keepdims=keepdims, dtype=dtype)
+
+    def prod(self, axis=None, keepdims=False, dtype=None, acc_dtype=None):
+        return ops.prod(self, axis=axis, keepdims=keepdims, dtype=dtype)
 
     def max(self, axis=None, keepdims=False):
         return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return ops.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return ops.argmin(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return ops.all(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return ops.any(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def clip(self, a_min, a_max):
+        return ops.clip(self, a_min, a_max)
+
+    def round(self, mode="half_away_from_zero"):
+        return ops.round(self, mode)
+
+    def repeat(self, repeats, axis=None):
+        return ops.repeat(self, repeats, axis=axis)
+
+    def squeeze(self, axis=None):
+        return ops.squeeze(self, axis=axis)
 
     def dot(self, other):
         return ops.dot(self, other)

@@ -85,14 +85,18 @@ class Elemwise(Op):
     """Base of elementwise ops: inputs broadcast against each other by their broadcastable patterns
     (Theano's rule: an axis of size 1 stretches only where its type says it is broadcastable)."""
 
+    abstract = True  # a base class, not an op of the vocabulary
     nin = 1
+    value_inputs_start = 0
     is_comparison = False
     dtype_rule = staticmethod(_float_rule)
 
     def make_node(self, *inputs):
         if len(inputs) != self.nin:
             raise TypeError(f"{self} takes {self.nin} input(s), got {len(inputs)}")
-        inputs = _unweaken([_as(i) for i in inputs])
+        inputs = [_as(i) for i in inputs]
+        # only the value inputs decide what dtype a bare Python number takes (not switch's condition)
+        inputs = inputs[: self.value_inputs_start] + _unweaken(inputs[self.value_inputs_start:])
         ndim = builtins.max(i.ndim for i in inputs)
         inputs = [_pad_left(i, ndim) for i in inputs]
         broadcastable = tuple(builtins.all(axis) for axis in zip(*[i.broadcastable for i in inputs]))
@@ -135,12 +139,12 @@ def sum_to_broadcastable(g, pattern):
     return sum(g, axis=axes, keepdims=True) if axes else g
 
 
-def _elemwise(name, nin, dtype_rule, grad_rule=None, doc="", comparison=False):
+def _elemwise(name, nin, dtype_rule, grad_rule=None, doc="", comparison=False, value_inputs_start=0):
     """Define an elementwise op class in one line: its name, arity, dtype rule and gradient rule.
     The gradient rule gets the inputs, the output and the output's gradient, and returns one
     gradient per input (None: none flows)."""
     attrs = {"nin": nin, "dtype_rule": staticmethod(dtype_rule), "__doc__": doc,
-             "is_comparison": comparison, "__module__": __name__}
+             "is_comparison": comparison, "value_inputs_start": value_inputs_start, "__module__": __name__}
     if grad_rule is not None:
         attrs["grad_rule"] = staticmethod(grad_rule)
     return type(name, (Elemwise,), attrs)
@@ -184,7 +188,7 @@ Le = _elemwise("Le", 2, _bool, _no_grad(2), "x <= y", comparison=True)
 Ge = _elemwise("Ge", 2, _bool, _no_grad(2), "x >= y", comparison=True)
 Switch = _elemwise("Switch", 3, lambda op, d: np.result_type(d[1], d[2]).name,
                    lambda c, a, b, z, g: [None, switch(c, g, 0), switch(c, 0, g)],
-                   "a where cond is nonzero, else b")
+                   "a where cond is nonzero, else b", value_inputs_start=1)
 Second = _elemwise("Second", 2, _last, lambda x, y, z, g: [None, g],
                    "y broadcast to the shape of x (Theano's fill)")
 Expm1 = _elemwise("Expm1", 1, _float, lambda x, z, g: [g * (z + 1)], "exp(x) - 1, accurate near 0")
@@ -286,6 +290,8 @@ def normalize_axes(x, axis, op_name):
     """``axis`` (None, int or sequence) as a sorted tuple of non-negative axes of ``x``."""
     if axis is None:
         return tuple(range(x.ndim))
+    if not isinstance(axis, (int, np.integer, list, tuple)):
+        raise TypeError(f"{op_name}: axis must be an int, a tuple of ints or None, got {axis!r}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     result = []
     for a in axes:
@@ -301,6 +307,8 @@ def normalize_axes(x, axis, op_name):
 
 class Reduce(Op):
     """Base of reductions over ``axis`` (a sorted tuple), keeping reduced axes as size 1 if ``keepdims``."""
+
+    abstract = True
 
     __props__ = ("axis", "keepdims")
 
@@ -657,22 +665,7 @@ class MakeVector(Op):
         (g,) = output_grads
         if not is_float(self.dtype):
             return [None] * len(inputs)
-        return [VectorElement(i)(g) for i in range(len(inputs))]
-
-
-class VectorElement(Op):
-    """Element ``i`` of a vector (the gradient of MakeVector)."""
-
-    __props__ = ("i",)
-
-    def __init__(self, i):
-        self.i = int(i)
-
-    def make_node(self, v):
-        v = _as(v)
-        if v.ndim != 1:
-            raise TypeError(f"{self}: expected a vector, got {v.describe()}")
-        return Apply(self, [v], [_out(v.dtype, ())])
+        return [g[i] for i in range(len(inputs))]
 
 
 def stack_scalars(values, dtype=None):
@@ -708,11 +701,14 @@ class Reshape(Op):
 
 
 def _constant_entries(shape):
-    """The entries of a shape vector known at graph-building time (None where symbolic)."""
+    """The entries of a shape vector known at graph-building time (None where symbolic), or None when
+    even its length is unknown."""
     if isinstance(shape, Constant):
         return [int(v) for v in shape.data]
     if shape.owner is not None and isinstance(shape.owner.op, MakeVector):
         return [int(v.data) if isinstance(v, Constant) else None for v in shape.owner.inputs]
+    if shape.owner is not None and isinstance(shape.owner.op, Shape):  # y.shape has y.ndim entries
+        return [None] * shape.owner.inputs[0].ndim
     return None
 
 
@@ -825,6 +821,8 @@ def arange(start, stop=None, step=1, dtype=None):
     if stop is None:
         start, stop = 0, start
     values = [_as(v) for v in (start, stop, step)]
+    if isinstance(values[2], Constant) and values[2].ndim == 0 and values[2].data == 0:
+        raise ValueError("arange: step cannot be zero")  # a symbolic step is checked when it runs
     if dtype is None:
         strong_floats = [v.dtype for v in values if is_float(v.dtype) and not (isinstance(v, Constant) and v.weak)]
         if builtins.all(v.dtype in DISCRETE_DTYPES for v in values):

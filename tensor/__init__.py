@@ -6,12 +6,14 @@ from ..core.graph import Constant, TensorVariable, Variable, as_tensor_variable,
 from ..core.grad import Lop, Rop, grad, hessian, jacobian  # noqa: F401
 from ..core.ops import (  # noqa: F401
     abs_, add, addbroadcast, all, alloc, and_, any, arange, arccos, arcsin, arctan, arctanh, argmax, argmin,
-    bitwise_and, bitwise_or, bitwise_xor, cast, ceil, clip, concatenate, cos, cosh, dimshuffle, dot, eq, erf, erfc,
+    bitwise_and, bitwise_or, bitwise_xor, cast, ceil, clip, concatenate, cos, cosh, dimshuffle, eq, erf, erfc,
     exp, expand_dims, expm1, fill, flatten, floor, ge, gt, inc_subtensor, int_div, invert, isinf, isnan, join, le,
     log, log1p, log2, log10, lt, max, maximum, mean, min, minimum, mod, mul, neg, neq, ones, ones_like, or_, outer,
     patternbroadcast, pow, prod, repeat, reshape, round, second, set_subtensor, sgn, shape, shape_i, sigmoid, sin,
     sinh, specify_shape, sqr, sqrt, squeeze, stack, std, sub, sum, switch, tan, tanh, tile, transpose, true_div,
     unbroadcast, var, where, xor, zeros, zeros_like,
 )
+from ..core.linalg import batched_dot, batched_tensordot, dot, matmul, tensordot  # noqa: F401
 from ..core.shared import shared  # noqa: F401
 from ..core.types import TensorType  # noqa: F401
+from . import nnet  # noqa: E402,F401  T.nnet

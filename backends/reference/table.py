@@ -11,8 +11,10 @@ import warnings
 
 import numpy as np
 
-from arignote.core import ops
+from arignote.core import ops, random
 from arignote.core.ops import broadcast_shapes, numpy_index
+from arignote.core import nnet
+from arignote.core import linalg
 
 
 def elemwise(fn, compute_in_output_dtype=False):
@@ -113,6 +115,12 @@ def extremum_mask(node, x):
     return np.moveaxis(mask.reshape(moved.shape), last, axes)
 
 
+def arange(node, start, stop, step):
+    if step == 0:  # NumPy's own message for a 0-d zero step is "Maximum allowed size exceeded"
+        raise ValueError("arange: step cannot be zero")
+    return np.arange(start, stop, step, dtype=node.op.dtype)
+
+
 def alloc(node, value, *shape):
     shape = tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
@@ -153,6 +161,59 @@ def map_range(node, n, *outer):
         raise ValueError("cannot stack the results of zero iterations (their shape is unknown)")
     stacked = tuple(np.stack(parts) for parts in zip(*steps))
     return stacked if len(stacked) > 1 else stacked[0]
+
+
+def random_uniform(node, state, shape):
+    """SplitMix64 of (key, counter), as core/random.py specifies: the C-order element i is made from
+    mix64(key + (counter + i) * GOLDEN); the new state advances the counter by the element count."""
+    shape = tuple(int(s) for s in shape)
+    if len(state) != 2 or any(s < 0 for s in shape):
+        raise ValueError(f"expected a state [key, counter] and sizes >= 0, got {state} and {shape}")
+    count = math.prod(shape)
+    key, counter = state.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        z = key + (counter + np.arange(count, dtype=np.uint64)) * np.uint64(random.GOLDEN)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(random.MIX1)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(random.MIX2)
+        z = z ^ (z >> np.uint64(31))
+        new_state = np.array([key, counter + np.uint64(count)], dtype=np.uint64)
+    if node.op.dtype == "float32":
+        sample = (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    else:
+        sample = (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    return new_state, sample.reshape(shape)
+
+
+def softmax(node, x):
+    # shifted by the max, so the largest exponent is 0: finite for any finite logits
+    x = x.astype(node.outputs[0].dtype, copy=False)
+    e = np.exp(x - np.max(x, axis=node.op.axis, keepdims=True, initial=-np.inf))
+    return e / np.sum(e, axis=node.op.axis, keepdims=True)
+
+
+def log_softmax(node, x):
+    x = x.astype(node.outputs[0].dtype, copy=False)
+    shifted = x - np.max(x, axis=node.op.axis, keepdims=True, initial=-np.inf)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=node.op.axis, keepdims=True))
+
+
+def relu(x, alpha):
+    # alpha * x below 0, but alpha == 0 gives 0 there (not 0 * -inf = NaN); NaN stays NaN
+    return np.where(x > 0, x, np.where(alpha == 0, np.maximum(x, 0), alpha * x))
+
+
+def inc_per_row(node, x, v, y):
+    out = x.copy()
+    out[nnet.check_inc_per_row(node, x, v, y)] += v  # one entry per row: no repeated positions
+    return out
+
+
+def batched_dot(node, a, b):
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        why = ("the batch sizes differ (a batch axis stretches only where its type is broadcastable)"
+               if a.shape[0] != b.shape[0] else "the summed sizes differ")
+        raise ValueError(f"shapes {a.shape} and {b.shape} do not fit (B, n, k) · (B, k, m): {why}")
+    return np.matmul(a, b)
 
 
 IMPLEMENTATIONS = {
@@ -226,10 +287,10 @@ IMPLEMENTATIONS = {
     ops.Shape: lambda node, x: np.array(x.shape, dtype="int64"),
     ops.ShapeI: lambda node, x: np.array(x.shape[node.op.i], dtype="int64"),
     ops.MakeVector: lambda node, *xs: np.array(xs, dtype=node.op.dtype),
-    ops.VectorElement: lambda node, v: v[node.op.i].copy(),
     ops.Dot: lambda node, a, b: np.dot(a, b),
+    linalg.BatchedDot: batched_dot,
     ops.Alloc: alloc,
-    ops.ARange: lambda node, start, stop, step: np.arange(start, stop, step, dtype=node.op.dtype),
+    ops.ARange: arange,
     ops.Join: lambda node, *xs: np.concatenate(xs, axis=node.op.axis),
     ops.Rebroadcast: rebroadcast,
     ops.SpecifyShape: specify_shape,
@@ -239,4 +300,12 @@ IMPLEMENTATIONS = {
     ops.AdvancedSubtensor: subtensor,
     ops.IncSubtensor: inc_subtensor,
     ops.AdvancedIncSubtensor: inc_subtensor,
+    nnet.Softplus: float_elemwise(lambda x: np.logaddexp(0, x)),  # exact for large |x|
+    nnet.Relu: elemwise(relu, compute_in_output_dtype=True),
+    nnet.Softmax: softmax,
+    nnet.LogSoftmax: log_softmax,
+    nnet.PickPerRow: lambda node, x, y: x[nnet.label_index(node.op, x, y)],
+    nnet.IncPerRow: inc_per_row,
+    random.RandomUniform: random_uniform,
+    random.Argsort: lambda node, x: np.argsort(x, axis=-1, kind="stable"),
 }
