@@ -35,13 +35,31 @@ def backends_report(out):
     return 0 if default else 1
 
 
+def conformance_report(backend, only, out):
+    from .conformance import report
+    from .plugins import BackendError, registry
+
+    try:
+        registry.get(backend)
+    except BackendError as error:
+        out.write(f"{error}\n")
+        return 2
+    return 0 if report(backend, out, only=set(only) if only else None) else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="arignote", description="arignote: a symbolic tensor compiler")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("backends", help="list the installed backends, whether each is usable, and the default")
+    conformance = commands.add_parser("conformance", help="check a backend op by op against the reference")
+    conformance.add_argument("backend", help="the backend's name, as `arignote backends` lists it")
+    conformance.add_argument("--op", action="append", metavar="OP",
+                             help="only this op (by class name, e.g. Add); repeat for several")
     args = parser.parse_args(argv)
     if args.command == "backends":
         return backends_report(sys.stdout)
+    if args.command == "conformance":
+        return conformance_report(args.backend, args.op, sys.stdout)
     parser.print_help()
     return 2
 
