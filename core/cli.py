@@ -55,11 +55,17 @@ def main(argv=None):
     conformance.add_argument("backend", help="the backend's name, as `arignote backends` lists it")
     conformance.add_argument("--op", action="append", metavar="OP",
                              help="only this op (by class name, e.g. Add); repeat for several")
+    from .. import bench  # light: NumPy only; backends and peers are imported when it runs
+
+    bench.add_arguments(commands.add_parser("bench", help="time fixed workloads on every usable backend "
+                                                          "against hand-written NumPy baselines"))
     args = parser.parse_args(argv)
     if args.command == "backends":
         return backends_report(sys.stdout)
     if args.command == "conformance":
         return conformance_report(args.backend, args.op, sys.stdout)
+    if args.command == "bench":
+        return bench.run_command(args)
     parser.print_help()
     return 2
 

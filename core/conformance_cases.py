@@ -7,7 +7,9 @@ describes an input; see conformance.Arg for the kinds of values and layouts.
 import numpy as np
 
 from . import ops as O
+from . import linalg as L
 from . import random as R
+from . import nnet as N
 from .conformance import A, case
 
 F64, F32, I8, I32, I64, U8, B = "float64", "float32", "int8", "int32", "int64", "uint8", "bool"
@@ -159,6 +161,14 @@ case(O.Dot, O.dot, A(4, layout="strided"), A(4))
 case(O.Dot, O.dot, A(0, 4), A(4, 3))
 case(O.Dot, O.dot, A(2, 3, dtype=I32, kind="int"), A(3, 2, dtype=I32, kind="int"))
 case(O.Dot, O.dot, A(2, 3), A(4, 2), raises=ValueError, label="inner sizes differ")
+case(L.BatchedDot, L.batched_dot, A(3, 2, 4), A(3, 4, 5, layout="transposed"))
+case(L.BatchedDot, L.batched_dot, A(2, 3, dtype=F32, layout="reversed"), A(2, 3, 4, dtype=F32), label="(B, k)·(B, k, m)")
+case(L.BatchedDot, L.batched_dot, A(0, 2, 3), A(0, 3, 2))
+case(L.BatchedDot, L.batched_dot, A(2, 2, 0), A(2, 0, 3))
+case(L.BatchedDot, L.batched_dot, A(2, 2, 3, dtype=I32, kind="int"), A(2, 3, 2, dtype=I32, kind="int"))
+case(L.BatchedDot, L.matmul, A(2, 3, 2, 4, layout="strided"), A(2, 3, 4, 2), label="matmul, 2 batch axes")
+case(L.BatchedDot, L.batched_dot, A(2, 3, 4), A(3, 4, 2), raises=ValueError, label="batch sizes differ")
+case(L.BatchedDot, L.batched_dot, A(2, 3, 4), A(2, 5, 2), raises=ValueError, label="summed sizes differ")
 
 # ---- indexing
 case(O.Subtensor, lambda x, i: x[i:, ::-1], A(4, 3, layout="transposed"), A(dtype=I64, kind="index"))
@@ -173,6 +183,31 @@ case(O.AdvancedSubtensor, lambda x: x[[0, 7]], A(3, 4), raises=IndexError, label
 case(O.AdvancedIncSubtensor, lambda x, y: O.inc_subtensor(x[[0, 2, 0]], y), A(3, 2), A(3, 2),
      label="repeated indices accumulate")
 case(O.AdvancedIncSubtensor, lambda x, y: O.set_subtensor(x[:, [1, 0]], y), A(3, 2), A(3, 2))
+
+# ---- nnet: large logits (+-1e4), specials, layouts; integer labels checked
+case(N.Softplus, N.softplus, A(3, 4, kind="large"))
+case(N.Softplus, N.softplus, A(9, dtype=F32, kind="special"))
+case(N.Relu, N.relu, A(3, 4, layout="transposed"))
+case(N.Relu, N.relu, A(3, 4, dtype=F32, kind="special"), A(1, 4, dtype=F32, bcast=ROW), label="leaky, alpha per column")
+case(N.Relu, N.relu, A(5, dtype=I32, kind="int"))
+case(N.Softmax, N.softmax, A(3, 4, kind="large"))
+case(N.Softmax, lambda x: N.softmax(x, axis=0), A(3, 4, dtype=F32, layout="reversed"))
+case(N.Softmax, N.softmax, A(5, layout="strided"), label="vector gives 1 x n")
+case(N.Softmax, N.softmax, A(0, 4))
+case(N.Softmax, N.softmax, A(2, 6, kind="special"))
+case(N.LogSoftmax, N.log_softmax, A(3, 4, kind="large"))
+case(N.LogSoftmax, lambda x: N.log_softmax(x, axis=(0, 2)), A(2, 3, 4, dtype=F32, layout="transposed"))
+case(N.PickPerRow, N.categorical_crossentropy, A(4, 4, kind="positive"), A(4, dtype=I32, kind="index"))
+case(N.PickPerRow, N.categorical_crossentropy, A(0, 4), A(0, dtype=I64, kind="index"))
+case(N.PickPerRow, lambda p: N.categorical_crossentropy(p, np.array([0, 4, 1])), A(3, 4), raises=IndexError,
+     label="label out of range")
+case(N.PickPerRow, lambda p: N.categorical_crossentropy(p, np.array([0, -1, 1])), A(3, 4), raises=IndexError,
+     label="negative label")
+case(N.PickPerRow, lambda p: N.categorical_crossentropy(p, np.array([1])), A(3, 4), raises=ValueError,
+     label="one label for 3 rows")
+case(N.IncPerRow, lambda x, v, y: N.IncPerRow()(x, v, y), A(4, 4, layout="transposed"), A(4), A(4, dtype=I64, kind="index"))
+case(N.IncPerRow, lambda x, v: N.IncPerRow()(x, v, np.array([0, 2, 1], dtype=U8)), A(3, 2, dtype=F32), A(1, bcast=(True,)),
+     raises=IndexError, label="label 2 of 2 classes")
 
 # ---- loops (jacobian)
 case(O.Map, lambda x: O.map_range(x.shape[0], lambda i: x[i] * x), A(3), grad=False)

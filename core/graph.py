@@ -264,13 +264,13 @@ class TensorVariable(Variable):
         return ops.squeeze(self, axis=axis)
 
     def dot(self, other):
-        return ops.dot(self, other)
+        return linalg.dot(self, other)
 
     def __matmul__(self, other):
-        return ops.dot(self, other)
+        return linalg.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return ops.dot(other, self)
+        return linalg.matmul(other, self)
 
     def eval(self, inputs_to_values=None):
         """Compile (once per set of inputs) and run this variable: ``(x + 1).eval({x: 2.0})``."""
@@ -474,4 +474,4 @@ class FunctionGraph:
         return f"FunctionGraph({self.inputs} -> {self.outputs})"
 
 
-from . import ops  # noqa: E402  (ops needs the classes above; the operators above need ops)
+from . import linalg, ops  # noqa: E402  (they need the classes above; the operators above need them)

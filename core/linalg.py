@@ -166,7 +166,8 @@ def batched_tensordot(a, b, axes=2):
     axes other than 0. The result has the batch axis, then a's remaining axes, then b's."""
     a, b = _as(a), _as(b)
     if a.ndim < 1 or b.ndim < 1:
-        raise TypeError(f"batched_tensordot: both operands need a batch axis, got {a.describe()} and {b.describe()}")
+        raise TypeError(f"batched_tensordot: both operands need a batch axis, got {a.describe()} and "
+                        f"{b.describe()}")
     return _contract(a, b, batch=[(0, 0)], summed=_summed_pairs(a, b, axes, "batched_tensordot", first=1))
 
 
@@ -177,7 +178,8 @@ def batched_dot(a, b):
     b's axis ``max(1, b.ndim - 2)``. Both batch sizes must be equal."""
     a, b = _as(a), _as(b)
     if a.ndim == 0 or b.ndim == 0:
-        raise TypeError(f"batched_dot: both operands need a batch axis, got {a.describe()} and {b.describe()}")
+        raise TypeError(f"batched_dot: both operands need a batch axis, got {a.describe()} and "
+                        f"{b.describe()}")
     if a.ndim == 1:
         return ops.dimshuffle(a, [0] + ["x"] * (b.ndim - 1)) * b
     if b.ndim == 1:
@@ -195,25 +197,25 @@ def matmul(a, b):
                          "(use * to multiply by a scalar)")
     if a.ndim <= 2 and b.ndim <= 2:
         return ops.dot(a, b)
-    batch_a, batch_b = max(a.ndim - 2, 0), max(b.ndim - 2, 0)
-    n = max(batch_a, batch_b)
-    batch, drop_a, drop_b, a_keys, b_keys = [], [], [], [], []
-    for i in range(n):  # batch position i: axis p of a, q of b (None where that operand is shorter)
-        p = i - (n - batch_a) if i >= n - batch_a else None
-        q = i - (n - batch_b) if i >= n - batch_b else None
+    n_a, n_b = max(a.ndim - 2, 0), max(b.ndim - 2, 0)  # batch axes
+    n = max(n_a, n_b)
+    batch, only_a, only_b, drop_a, drop_b = [], [], [], [], []
+    for i in range(n):  # batch position i is axis p of a and q of b (None where that operand is shorter)
+        p = i - (n - n_a) if i >= n - n_a else None
+        q = i - (n - n_b) if i >= n - n_b else None
         a_fixed = p is not None and not a.broadcastable[p]
         b_fixed = q is not None and not b.broadcastable[q]
         if a_fixed and b_fixed:
             batch.append((p, q))
-        elif a_fixed or not b_fixed and p is not None:  # a's entries meet all of b's (size-1) entry
-            a_keys.append(i)
+        elif a_fixed or p is not None and not b_fixed:  # b has no such axis, or one of size 1
+            only_a.append(i)
             drop_b += [] if q is None else [q]
         else:
-            b_keys.append(i)
+            only_b.append(i)
             drop_a += [] if p is None else [p]
-    keys = [i for i in range(n) if i not in a_keys + b_keys] + a_keys + (["n"] if a.ndim >= 2 else [])
-    keys += b_keys + (["m"] if b.ndim >= 2 else [])
-    k_b = b.ndim - 2 if b.ndim >= 2 else 0
-    result = _contract(a, b, batch=batch, summed=[(a.ndim - 1, k_b)], drop_a=drop_a, drop_b=drop_b)
-    wanted = list(range(n)) + (["n"] if a.ndim >= 2 else []) + (["m"] if b.ndim >= 2 else [])
-    return ops.dimshuffle(result, [keys.index(k) for k in wanted])
+    n_axis, m_axis = ["n"] * (a.ndim >= 2), ["m"] * (b.ndim >= 2)
+    summed = [(a.ndim - 1, max(b.ndim - 2, 0))]
+    result = _contract(a, b, batch=batch, summed=summed, drop_a=drop_a, drop_b=drop_b)
+    # _contract's axes: the batch pairs, then a's other axes, then b's
+    got = [i for i in range(n) if i not in only_a + only_b] + only_a + n_axis + only_b + m_axis
+    return ops.dimshuffle(result, [got.index(k) for k in list(range(n)) + n_axis + m_axis])

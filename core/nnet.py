@@ -65,6 +65,7 @@ class _AlongAxes(Op):
     """Base of ops that normalize along ``axis`` (a sorted tuple): the output has the input's type,
     in a float dtype."""
 
+    abstract = True  # a base class, not an op of the vocabulary
     __props__ = ("axis",)
 
     def __init__(self, axis):

@@ -98,50 +98,71 @@ def const(value):
     return T.constant(np.asarray(value))
 
 
-def grad_of(build, weights):
-    """The gradient of sum(build(x) * weights) with respect to x, as a build function."""
-    return lambda x: T.grad(T.sum(build(x) * const(weights).astype(x.dtype)), x)
+def d(build, weights=None):
+    """A build function for the gradient of sum(build(x) * weights) (or of sum(build(x))) wrt x."""
+    def gradient(x):
+        out = build(x)
+        return T.grad(T.sum(out if weights is None else out * const(weights).astype(x.dtype)), x)
+    return gradient
+
+
+def exactly(values, dtype="float64"):
+    """An expectation that ignores the inputs: ``values`` in ``dtype``."""
+    return lambda *inputs: np.array(values, dtype)
+
+
+def f32(a):
+    return np.asarray(a).astype("float32")
+
+
+LN2, SP1 = np.log(2.0), np.log1p(np.e)  # softplus(0), softplus(1)
+cce_, bce_ = nnet.categorical_crossentropy, nnet.binary_crossentropy
 
 
 # ---------------------------------------------------------------------------------------------------
 # Activations
 
 ACTIVATIONS = [
-    case("sigmoid is core's", lambda x: nnet.sigmoid(x), lambda x: sigmoid(x), M),
-    case("softplus", lambda x: nnet.softplus(x), softplus, M),
-    case("softplus f32", lambda x: nnet.softplus(x), softplus, M32),
-    case("softplus vector", lambda x: nnet.softplus(x), softplus, V),
-    case("softplus empty", lambda x: nnet.softplus(x), softplus, E04),
-    case("softplus +-1e4 exact", lambda x: nnet.softplus(x), lambda x: np.array([1e4, 0.0, 0.0, 1.0]) + [0, 0, np.log(2), np.log1p(np.e) - 1], BIGV),
-    case("softplus +-1e4 f32", lambda x: nnet.softplus(x), lambda x: np.array([1e4, 0, np.log(2), np.log1p(np.e)], "float32"), BIGV.astype("float32"), grad=False),
-    case("softplus grad is sigmoid at +-1e4", lambda x: T.grad(nnet.softplus(x).sum(), x), lambda x: sigmoid(np.array([50.0, -50, 0, 1])).round(12), BIGV, grad=False),
-    case("softplus grad f32 at +-1e4", lambda x: T.grad(nnet.softplus(x).sum(), x), lambda x: as_([1, 0, 0.5, sigmoid(1.0)], x), BIGV.astype("float32"), grad=False),
-    case("softplus special", lambda x: nnet.softplus(x), lambda x: np.array([np.nan, np.inf, 0, np.log(2), np.log1p(np.exp(1.5)), np.log1p(np.exp(-2.5))]), SPECIAL, grad=False),
-    case("relu", lambda x: nnet.relu(x), relu, M),
-    case("relu f32", lambda x: nnet.relu(x), relu, M32),
-    case("relu vector", lambda x: nnet.relu(x), relu, V),
+    case("sigmoid is core's", nnet.sigmoid, sigmoid, M),
+    case("softplus", nnet.softplus, softplus, M),
+    case("softplus f32", nnet.softplus, softplus, M32),
+    case("softplus vector", nnet.softplus, softplus, V),
+    case("softplus empty", nnet.softplus, softplus, E04),
+    case("softplus +-1e4 exact", nnet.softplus, exactly([1e4, 0, LN2, SP1]), BIGV),
+    case("softplus +-1e4 f32", nnet.softplus, exactly([1e4, 0, LN2, SP1], "float32"), f32(BIGV), grad=False),
+    case("softplus grad is sigmoid, +-1e4", d(nnet.softplus), exactly([1, 0, 0.5, sigmoid(1.0)]), BIGV, grad=False),
+    case("softplus grad f32 +-1e4", d(nnet.softplus), exactly([1, 0, 0.5, sigmoid(1.0)], "float32"), f32(BIGV), grad=False),
+    case("softplus special", nnet.softplus, exactly([np.nan, np.inf, 0, LN2, softplus(1.5), softplus(-2.5)]), SPECIAL,
+         grad=False),
+    case("relu", nnet.relu, relu, M),
+    case("relu f32", nnet.relu, relu, M32),
+    case("relu vector", nnet.relu, relu, V),
     case("relu leaky", lambda x: nnet.relu(x, 0.1), lambda x: relu(x, 0.1), M),
     case("relu leaky f32 stays f32", lambda x: nnet.relu(x, 0.1), lambda x: relu(x, 0.1), M32),
-    case("relu symbolic alpha", lambda x, a: nnet.relu(x, a), lambda x, a: relu(x, a), M, np.array(0.3)),
-    case("relu alpha broadcast per column", lambda x, a: nnet.relu(x, a), lambda x, a: relu(x, a), M, ROW_SLOPES),
-    case("relu empty", lambda x: nnet.relu(x), relu, E04),
-    case("relu int stays int", lambda x: nnet.relu(x), lambda x: np.maximum(x, 0), np.array([-3, 0, 4], "int32")),
-    case("relu int leaky is float64", lambda x: nnet.relu(x, 0.5), lambda x: np.where(x > 0, x, 0.5 * x), np.array([-3, 0, 4], "int32")),
-    case("relu special", lambda x: nnet.relu(x), lambda x: np.array([np.nan, np.inf, 0, 0, 1.5, 0]), SPECIAL, grad=False),
-    case("relu leaky special", lambda x: nnet.relu(x, 0.5), lambda x: np.array([np.nan, np.inf, -np.inf, 0, 1.5, -1.25]), SPECIAL, grad=False),
-    case("relu grad (Theano's 0.5 at 0, NaN at NaN)", lambda x: T.grad(nnet.relu(x).sum(), x), lambda x: np.array([np.nan, 1, 0, 0.5, 1, 0]), SPECIAL, grad=False),
-    case("relu leaky grad at 0 is (1+alpha)/2", lambda x: T.grad(nnet.relu(x, 0.1).sum(), x), lambda x: np.array([0.1, 0.55, 1.0]), np.array([-1.0, 0.0, 2.0]), grad=False),
-    case("relu leaky grad f32", lambda x: T.grad(nnet.relu(x, 0.1).sum(), x), lambda x: np.array([0.1, 0.55, 1.0], "float32"), np.array([-1.0, 0.0, 2.0], "float32"), grad=False),
-    case("relu grad wrt alpha is min(x, 0)", lambda a: T.grad(nnet.relu(const([-2.0, 0.0, 3.0]), a).sum(), a), lambda a: np.array(-2.0), np.array(0.3), grad=False),
-    case("relu +-1e4", lambda x: nnet.relu(x, 0.5), lambda x: np.array([1e4, -5e3, 0, 1]), BIGV),
-    case("elu", lambda x: nnet.elu(x), elu, M),
-    case("elu f32", lambda x: nnet.elu(x), elu, M32),
+    case("relu symbolic alpha", nnet.relu, relu, M, np.array(0.3)),
+    case("relu alpha broadcast per column", nnet.relu, relu, M, ROW_SLOPES),
+    case("relu empty", nnet.relu, relu, E04),
+    case("relu int stays int", nnet.relu, lambda x: np.maximum(x, 0), np.array([-3, 0, 4], "int32")),
+    case("relu int leaky is float64", lambda x: nnet.relu(x, 0.5), exactly([-1.5, 0, 4]), np.array([-3, 0, 4], "int32")),
+    case("relu special", nnet.relu, exactly([np.nan, np.inf, 0, 0, 1.5, 0]), SPECIAL, grad=False),
+    case("relu leaky special", lambda x: nnet.relu(x, 0.5), exactly([np.nan, np.inf, -np.inf, 0, 1.5, -1.25]), SPECIAL,
+         grad=False),
+    case("relu grad: Theano's 0.5 at 0, NaN at NaN", d(nnet.relu), exactly([np.nan, 1, 0, 0.5, 1, 0]), SPECIAL, grad=False),
+    case("relu leaky grad: (1+alpha)/2 at 0", d(lambda x: nnet.relu(x, 0.1)), exactly([0.1, 0.55, 1]), np.array([-1.0, 0, 2]),
+         grad=False),
+    case("relu leaky grad f32", d(lambda x: nnet.relu(x, 0.1)), exactly([0.1, 0.55, 1], "float32"), f32([-1, 0, 2]), grad=False),
+    case("relu grad wrt alpha is min(x, 0)", d(lambda a: nnet.relu(const([-2.0, 0, 3]), a)), exactly(-2.0), np.array(0.3),
+         grad=False),
+    case("relu +-1e4", lambda x: nnet.relu(x, 0.5), exactly([1e4, -5e3, 0, 1]), BIGV),
+    case("elu", nnet.elu, elu, M),
+    case("elu f32", nnet.elu, elu, M32),
     case("elu alpha", lambda x: nnet.elu(x, 0.5), lambda x: elu(x, 0.5), V),
-    case("elu empty", lambda x: nnet.elu(x), elu, E04),
-    case("elu +-1e4", lambda x: nnet.elu(x, 0.5), lambda x: np.array([1e4, -0.5, 0, 1]), BIGV),
-    case("elu grad +-1e4 finite", lambda x: T.grad(nnet.elu(x, 0.5).sum(), x), lambda x: np.array([1, 0, 0.5, 1]), BIGV, grad=False),
-    case("elu grad f32 +-1e4 finite", lambda x: T.grad(nnet.elu(x, 0.5).sum(), x), lambda x: np.array([1, 0, 0.5, 1], "float32"), BIGV.astype("float32"), grad=False),
-    case("elu special", lambda x: nnet.elu(x, 0.5), lambda x: np.array([np.nan, np.inf, -0.5, 0, 1.5, 0.5 * np.expm1(-2.5)]), SPECIAL, grad=False),
+    case("elu empty", nnet.elu, elu, E04),
+    case("elu +-1e4", lambda x: nnet.elu(x, 0.5), exactly([1e4, -0.5, 0, 1]), BIGV, grad=False),  # kink at 0
+    case("elu grad +-1e4 finite", d(lambda x: nnet.elu(x, 0.5)), exactly([1, 0, 0.5, 1]), BIGV, grad=False),
+    case("elu grad f32 +-1e4 finite", d(lambda x: nnet.elu(x, 0.5)), exactly([1, 0, 0.5, 1], "float32"), f32(BIGV), grad=False),
+    case("elu special", lambda x: nnet.elu(x, 0.5), exactly([np.nan, np.inf, -0.5, 0, 1.5, 0.5 * np.expm1(-2.5)]), SPECIAL,
+         grad=False),
 ]
 
 
@@ -153,38 +174,43 @@ def test_activations(build, expected, values, grad, backend):
 # ---------------------------------------------------------------------------------------------------
 # Softmax and log_softmax
 
-LN2 = np.log(2.0)
+SM_BIG = np.array([[1, 0, 0], [0.5, 0.5, 0]])                          # softmax(BIG), exactly
+LSM_BIG = np.array([[0, -2e4, -1e4], [-LN2, -LN2, -2e4 - LN2]])          # log_softmax(BIG), exactly
+SM_BIG_GRAD = (W - (W * SM_BIG).sum(1, keepdims=True)) * SM_BIG         # d sum(softmax(BIG) * W) / dBIG
+LSM_BIG_GRAD = W - W.sum(1, keepdims=True) * SM_BIG                     # d sum(log_softmax(BIG) * W) / dBIG
+NAN_ROW = np.full((1, 3), np.nan)
+
 SOFTMAX = [
-    case("softmax", lambda x: nnet.softmax(x), sm, M),
-    case("softmax f32", lambda x: nnet.softmax(x), sm, M32),
-    case("softmax vector is 1 x n", lambda x: nnet.softmax(x), lambda x: sm(x)[None, :], V),
-    case("softmax vector f32", lambda x: nnet.softmax(x), lambda x: sm(x)[None, :], V32),
+    case("softmax", nnet.softmax, sm, M),
+    case("softmax f32", nnet.softmax, sm, M32),
+    case("softmax vector is 1 x n", nnet.softmax, lambda x: sm(x)[None, :], V),
+    case("softmax vector f32", nnet.softmax, lambda x: sm(x)[None, :], V32),
     case("softmax axis 0", lambda x: nnet.softmax(x, axis=0), lambda x: sm(x, 0), M),
     case("softmax axis -2 of tensor3", lambda x: nnet.softmax(x, axis=-2), lambda x: sm(x, 1), T3),
     case("softmax axes (0, 2)", lambda x: nnet.softmax(x, axis=(0, 2)), lambda x: sm(x, (0, 2)), T3),
     case("softmax axis None", lambda x: nnet.softmax(x, axis=None), lambda x: sm(x, None), M),
-    case("softmax empty batch", lambda x: nnet.softmax(x), sm, E04),
-    case("softmax empty axis", lambda x: nnet.softmax(x), sm, E04.T),
-    case("softmax int input is float64", lambda x: nnet.softmax(x), lambda x: sm(x.astype(float)), np.array([[1, 2], [3, 5]])),
-    case("softmax +-1e4", lambda x: nnet.softmax(x), lambda x: np.array([[1, 0, 0], [0.5, 0.5, 0]]), BIG),
-    case("softmax +-1e4 f32", lambda x: nnet.softmax(x), lambda x: np.array([[1, 0, 0], [0.5, 0.5, 0]], "float32"), BIG.astype("float32")),
-    case("softmax grad +-1e4", grad_of(nnet.softmax, W), lambda x: (W - (W * [[1, 0, 0], [.5, .5, 0]]).sum(1, keepdims=True)) * [[1, 0, 0], [.5, .5, 0]], BIG, grad=False),
-    case("softmax grad +-1e4 f32", grad_of(nnet.softmax, W), lambda x: as_((W - (W * [[1, 0, 0], [.5, .5, 0]]).sum(1, keepdims=True)) * [[1, 0, 0], [.5, .5, 0]], x), BIG.astype("float32"), grad=False),
-    case("softmax NaN fills its row", lambda x: nnet.softmax(x), lambda x: np.vstack([np.full(3, np.nan), sm(x[1:])]), WITH_NAN, grad=False),
-    case("log_softmax", lambda x: nnet.log_softmax(x), lsm, M),
-    case("log_softmax f32", lambda x: nnet.log_softmax(x), lsm, M32),
-    case("log_softmax vector is 1 x n", lambda x: nnet.log_softmax(x), lambda x: lsm(x)[None, :], V),
-    case("logsoftmax (Theano's name)", lambda x: nnet.logsoftmax(x), lsm, M),
+    case("softmax empty batch", nnet.softmax, sm, E04),
+    case("softmax empty axis", nnet.softmax, sm, E04.T),
+    case("softmax int input is float64", nnet.softmax, lambda x: sm(x.astype(float)), np.array([[1, 2], [3, 5]])),
+    case("softmax +-1e4", nnet.softmax, exactly(SM_BIG), BIG),
+    case("softmax +-1e4 f32", nnet.softmax, exactly(SM_BIG, "float32"), f32(BIG)),
+    case("softmax grad +-1e4", d(nnet.softmax, W), exactly(SM_BIG_GRAD), BIG, grad=False),
+    case("softmax grad +-1e4 f32", d(nnet.softmax, W), exactly(SM_BIG_GRAD, "float32"), f32(BIG), grad=False),
+    case("softmax NaN fills its row", nnet.softmax, lambda x: np.vstack([NAN_ROW, sm(x[1:])]), WITH_NAN, grad=False),
+    case("log_softmax", nnet.log_softmax, lsm, M),
+    case("log_softmax f32", nnet.log_softmax, lsm, M32),
+    case("log_softmax vector is 1 x n", nnet.log_softmax, lambda x: lsm(x)[None, :], V),
+    case("logsoftmax (Theano's name)", nnet.logsoftmax, lsm, M),
     case("log_softmax axis 0", lambda x: nnet.log_softmax(x, axis=0), lambda x: lsm(x, 0), M),
     case("log_softmax axis 1 of tensor3", lambda x: nnet.log_softmax(x, axis=1), lambda x: lsm(x, 1), T3),
     case("log_softmax axis None", lambda x: nnet.log_softmax(x, axis=None), lambda x: lsm(x, None), M),
-    case("log_softmax empty batch", lambda x: nnet.log_softmax(x), lsm, E04),
-    case("log_softmax +-1e4", lambda x: nnet.log_softmax(x), lambda x: np.array([[0, -2e4, -1e4], [-LN2, -LN2, -2e4 - LN2]]), BIG),
-    case("log_softmax +-1e4 f32", lambda x: nnet.log_softmax(x), lambda x: np.array([[0, -2e4, -1e4], [-LN2, -LN2, -2e4 - LN2]], "float32"), BIG.astype("float32"), grad=False),
-    case("log_softmax grad +-1e4", grad_of(nnet.log_softmax, W), lambda x: W - W.sum(1, keepdims=True) * [[1, 0, 0], [.5, .5, 0]], BIG, grad=False),
-    case("log_softmax grad +-1e4 f32", grad_of(nnet.log_softmax, W), lambda x: as_(W - W.sum(1, keepdims=True) * [[1, 0, 0], [.5, .5, 0]], x), BIG.astype("float32"), grad=False),
-    case("log_softmax NaN fills its row", lambda x: nnet.log_softmax(x), lambda x: np.vstack([np.full(3, np.nan), lsm(x[1:])]), WITH_NAN, grad=False),
-    case("log_softmax is log of softmax", lambda x: nnet.log_softmax(x) - T.log(nnet.softmax(x)), lambda x: np.zeros_like(x), M),
+    case("log_softmax empty batch", nnet.log_softmax, lsm, E04),
+    case("log_softmax +-1e4", nnet.log_softmax, exactly(LSM_BIG), BIG),
+    case("log_softmax +-1e4 f32", nnet.log_softmax, exactly(LSM_BIG, "float32"), f32(BIG), grad=False),
+    case("log_softmax grad +-1e4", d(nnet.log_softmax, W), exactly(LSM_BIG_GRAD), BIG, grad=False),
+    case("log_softmax grad +-1e4 f32", d(nnet.log_softmax, W), exactly(LSM_BIG_GRAD, "float32"), f32(BIG), grad=False),
+    case("log_softmax NaN fills its row", nnet.log_softmax, lambda x: np.vstack([NAN_ROW, lsm(x[1:])]), WITH_NAN, grad=False),
+    case("log_softmax is log of softmax", lambda x: nnet.log_softmax(x) - T.log(nnet.softmax(x)), np.zeros_like, M),
 ]
 
 
@@ -196,54 +222,67 @@ def test_softmax(build, expected, values, grad, backend):
 # ---------------------------------------------------------------------------------------------------
 # Cross-entropies and the label ops
 
-LABEL_GRAD = np.zeros((3, 4))
-LABEL_GRAD[np.arange(3), LABELS] = -W[0] / picked(P, LABELS)  # d sum(w * -log p[i, y_i]) / dp
-
 
 def cce(p, t):
     return -(t * np.log(p)).sum(axis=-1)
+
+
+def nll(p, y=LABELS):
+    return -np.log(picked(p, y))
 
 
 def bce(o, t):
     return -(t * np.log(o) + (1 - t) * np.log(1 - o))
 
 
+LABEL_GRAD = np.zeros((3, 4))
+LABEL_GRAD[np.arange(3), LABELS] = -W[0] / picked(P, LABELS)        # d sum(W[0] * -log p[i, y_i]) / dp
+Y = const(LABELS)
+
 CROSSENTROPY = [
-    case("cce labels", lambda p: nnet.categorical_crossentropy(p, const(LABELS)), lambda p: -np.log(picked(p, LABELS)), P),
-    case("cce labels f32", lambda p: nnet.categorical_crossentropy(p, const(LABELS)), lambda p: as_(-np.log(picked(p, LABELS)), p), P32),
-    case("cce symbolic labels", lambda p, y: nnet.categorical_crossentropy(p, y), lambda p, y: -np.log(picked(p, y)), P, LABELS),
-    case("cce int32 labels", lambda p, y: nnet.categorical_crossentropy(p, y), lambda p, y: -np.log(picked(p, y)), P, LABELS.astype("int32")),
-    case("cce uint8 labels", lambda p, y: nnet.categorical_crossentropy(p, y), lambda p, y: -np.log(picked(p, y)), P, LABELS.astype("uint8")),
-    case("cce labels of a 1 x n softmax", lambda x: nnet.categorical_crossentropy(nnet.softmax(x), const([2])), lambda x: -np.log(sm(x)[2:3]), V),
-    case("cce labels empty batch", lambda p, y: nnet.categorical_crossentropy(p, y), lambda p, y: np.zeros(0), E04, E0L),
-    case("cce labels grad", lambda p: T.grad(T.sum(nnet.categorical_crossentropy(p, const(LABELS)) * const(W[0])), p), lambda p: LABEL_GRAD, P),
-    case("cce labels NaN at the label", lambda p: nnet.categorical_crossentropy(p, const([0, 1])), lambda p: np.array([np.nan, -np.log(0.25)]), np.array([[np.nan, .5], [.75, .25]]), grad=False),
-    case("cce labels of softmax", lambda x: nnet.categorical_crossentropy(nnet.softmax(x), const([0, 1, 2])), lambda x: -np.log(picked(sm(x), [0, 1, 2])), M),
-    case("crossentropy_categorical_1hot", lambda p: nnet.crossentropy_categorical_1hot(p, const(LABELS)), lambda p: -np.log(picked(p, LABELS)), P),
-    case("cce one-hot", lambda p, t: nnet.categorical_crossentropy(p, t), cce, P, ONE_HOT),
-    case("cce one-hot f32", lambda p, t: nnet.categorical_crossentropy(p, t), lambda p, t: as_(cce(p, t), p), P32, ONE_HOT.astype("float32")),
-    case("cce one-hot int matrix", lambda p, t: nnet.categorical_crossentropy(p, t), cce, P, ONE_HOT.astype("int64")),
-    case("cce soft targets", lambda p, t: nnet.categorical_crossentropy(p, t), cce, P, SOFT),
-    case("cce vector", lambda p, t: nnet.categorical_crossentropy(p, t), cce, P[0], SOFT[0]),
-    case("cce target row broadcasts", lambda p, t: nnet.categorical_crossentropy(p, t.dimshuffle("x", 0)), cce, P, SOFT[0]),
-    case("cce empty batch", lambda p, t: nnet.categorical_crossentropy(p, t), cce, E04, E04),
-    case("cce 0 log 0 is 0", lambda p, t: nnet.categorical_crossentropy(p, t), lambda p, t: np.array([-np.log(0.25), 0.0]), np.array([[0, .25, .75], [1, 0, 0]]), np.array([[0, 1, 0], [1, 0, 0.0]]), grad=False),
-    case("cce grad at a 0 probability", lambda p: T.grad(nnet.categorical_crossentropy(p, const([[0, 1, 0.0]])).sum(), p), lambda p: np.array([[0, -4, 0.0]]), np.array([[0, .25, .75]]), grad=False),
-    case("cce NaN", lambda p, t: nnet.categorical_crossentropy(p, t), lambda p, t: np.array([np.nan, -np.log(.5)]), np.array([[np.nan, 1.0], [.5, .5]]), np.array([[0, 1.0], [1, 0]]), grad=False),
-    case("bce", lambda o, t: nnet.binary_crossentropy(o, t), bce, OUT, TARGET),
-    case("bce f32", lambda o, t: nnet.binary_crossentropy(o, t), lambda o, t: as_(bce(o, t), o), OUT.astype("float32"), TARGET.astype("float32")),
-    case("bce vector", lambda o, t: nnet.binary_crossentropy(o, t), bce, OUT[0], TARGET[0]),
-    case("bce target broadcasts", lambda o, t: nnet.binary_crossentropy(o, t), bce, OUT, TARGET[0]),
-    case("bce output broadcasts", lambda o, t: nnet.binary_crossentropy(o, t), bce, OUT[0], TARGET),
-    case("bce int targets", lambda o, t: nnet.binary_crossentropy(o, t), bce, OUT, (TARGET > 0.5).astype("int8")),
-    case("bce empty", lambda o, t: nnet.binary_crossentropy(o, t), bce, E04, E04),
-    case("bce saturated and right is 0", lambda o, t: nnet.binary_crossentropy(o, t), lambda o, t: np.array([0.0, 0.0, np.inf]), np.array([1.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]), grad=False),
-    case("bce saturated grad finite", lambda o: T.grad(nnet.binary_crossentropy(o, const([1.0, 0.0])).sum(), o), lambda o: np.array([-1.0, 1.0]), np.array([1.0, 0.0]), grad=False),
-    case("bce of sigmoid +-1e4", lambda x: nnet.binary_crossentropy(nnet.sigmoid(x), const([1.0, 0.0])), lambda x: np.zeros(2), np.array([1e4, -1e4])),
-    case("bce NaN", lambda o, t: nnet.binary_crossentropy(o, t), lambda o, t: np.array([np.nan, np.nan, -np.log(.5)]), np.array([np.nan, .5, .5]), np.array([1.0, np.nan, 0.0]), grad=False),
-    case("PickPerRow", lambda x: core_nnet.PickPerRow()(x, const(LABELS)), lambda x: picked(x, LABELS), M),
-    case("IncPerRow", lambda x, v: core_nnet.IncPerRow()(x, v, const(LABELS)), lambda x, v: x + np.eye(4)[LABELS] * v[:, None], M, U(3, seed=8)),
-    case("IncPerRow f32 of f64 values", lambda x, v: core_nnet.IncPerRow()(x, v, const(LABELS)), lambda x, v: as_(x + np.eye(4)[LABELS] * v[:, None], x), M32, U(3, seed=8)),
+    case("cce labels", lambda p: cce_(p, Y), nll, P),
+    case("cce labels f32", lambda p: cce_(p, Y), lambda p: as_(nll(p), p), P32),
+    case("cce symbolic labels", cce_, nll, P, LABELS),
+    case("cce int32 labels", cce_, nll, P, LABELS.astype("int32")),
+    case("cce uint8 labels", cce_, nll, P, LABELS.astype("uint8")),
+    case("cce labels of a 1 x n softmax", lambda x: cce_(nnet.softmax(x), const([2])), lambda x: nll(sm(x)[None], [2]), V),
+    case("cce labels empty batch", cce_, exactly(np.zeros(0)), E04, E0L),
+    case("cce labels grad", d(lambda p: cce_(p, Y), W[0]), exactly(LABEL_GRAD), P),  # and its own gradient
+    case("cce labels NaN at the label", lambda p: cce_(p, const([0, 1])), exactly([np.nan, -np.log(0.25)]),
+         np.array([[np.nan, .5], [.75, .25]]), grad=False),
+    case("cce labels of softmax", lambda x: cce_(nnet.softmax(x), const([0, 1, 2])), lambda x: nll(sm(x), [0, 1, 2]), M),
+    case("crossentropy_categorical_1hot", lambda p: nnet.crossentropy_categorical_1hot(p, Y), nll, P),
+    case("cce one-hot", cce_, cce, P, ONE_HOT),
+    case("cce one-hot f32", cce_, lambda p, t: as_(cce(p, t), p), P32, f32(ONE_HOT)),
+    case("cce one-hot int matrix", cce_, cce, P, ONE_HOT.astype("int64")),
+    case("cce soft targets", cce_, cce, P, SOFT),
+    case("cce vector", cce_, cce, P[0], SOFT[0]),
+    case("cce target row broadcasts", lambda p, t: cce_(p, t.dimshuffle("x", 0)), cce, P, SOFT[0]),
+    case("cce empty batch", cce_, cce, E04, E04),
+    case("cce 0 log 0 is 0", cce_, exactly([-np.log(0.25), 0]), np.array([[0, .25, .75], [1, 0, 0]]),
+         np.array([[0, 1, 0], [1, 0, 0.0]]), grad=False),
+    case("cce grad at a 0 probability", d(lambda p: cce_(p, const([[0, 1, 0.0]]))), exactly([[0, -4, 0]]),
+         np.array([[0, .25, .75]]), grad=False),
+    case("cce NaN", cce_, exactly([np.nan, -np.log(.5)]), np.array([[np.nan, 1.0], [.5, .5]]), np.array([[0, 1.0], [1, 0]]),
+         grad=False),
+    case("bce", bce_, bce, OUT, TARGET),
+    case("bce f32", bce_, lambda o, t: as_(bce(o, t), o), f32(OUT), f32(TARGET)),
+    case("bce vector", bce_, bce, OUT[0], TARGET[0]),
+    case("bce target broadcasts", bce_, bce, OUT, TARGET[0]),
+    case("bce output broadcasts", bce_, bce, OUT[0], TARGET),
+    case("bce int targets", bce_, bce, OUT, (TARGET > 0.5).astype("int8")),
+    case("bce empty", bce_, bce, E04, E04),
+    case("bce saturated and right is 0", bce_, exactly([0, 0, np.inf]), np.array([1.0, 0, 1]), np.array([1.0, 0, 0]),
+         grad=False),
+    case("bce saturated grad finite", d(lambda o: bce_(o, const([1.0, 0]))), exactly([-1, 1]), np.array([1.0, 0]), grad=False),
+    case("bce of sigmoid +-1e4", lambda x: bce_(nnet.sigmoid(x), const([1.0, 0])), exactly([0, 0]), np.array([1e4, -1e4])),
+    case("bce NaN", bce_, exactly([np.nan, np.nan, -np.log(.5)]), np.array([np.nan, .5, .5]), np.array([1.0, np.nan, 0]),
+         grad=False),
+    case("PickPerRow", lambda x: core_nnet.PickPerRow()(x, Y), lambda x: picked(x, LABELS), M),
+    case("IncPerRow", lambda x, v: core_nnet.IncPerRow()(x, v, Y), lambda x, v: x + np.eye(4)[LABELS] * v[:, None],
+         M, U(3, seed=8)),
+    case("IncPerRow f32 of f64 values", lambda x, v: core_nnet.IncPerRow()(x, v, Y),
+         lambda x, v: as_(x + np.eye(4)[LABELS] * v[:, None], x), M32, U(3, seed=8)),
 ]
 
 
@@ -255,44 +294,49 @@ def test_crossentropy(build, expected, values, grad, backend):
 # ---------------------------------------------------------------------------------------------------
 # Errors: built wrong (TypeError / ValueError when building) or fed wrong (naming the op when run)
 
+MUST_BE = "categorical_crossentropy: true_dist must be"
+NEED_MATRIX = "categorical_crossentropy: integer labels need a matrix"
+Pick, Inc = core_nnet.PickPerRow(), core_nnet.IncPerRow()
+
 BUILD_ERRORS = [
-    (TypeError, "softmax", lambda: nnet.softmax(T.dscalar())),
-    (ValueError, "softmax: axis 2", lambda: nnet.softmax(T.dmatrix(), axis=2)),
-    (TypeError, "log_softmax", lambda: nnet.log_softmax(T.dscalar())),
-    (ValueError, "log_softmax: axis -3", lambda: nnet.log_softmax(T.dmatrix(), axis=-3)),
-    (TypeError, "categorical_crossentropy: true_dist must be", lambda: nnet.categorical_crossentropy(T.dmatrix(), T.dvector())),
-    (TypeError, "categorical_crossentropy: true_dist must be", lambda: nnet.categorical_crossentropy(T.dmatrix(), T.lscalar())),
-    (TypeError, "categorical_crossentropy: true_dist must be", lambda: nnet.categorical_crossentropy(T.dmatrix(), T.bvector() > 0)),
-    (TypeError, "categorical_crossentropy: integer labels need a matrix", lambda: nnet.categorical_crossentropy(T.dtensor3(), T.lmatrix())),
-    (TypeError, "categorical_crossentropy: integer labels need a matrix", lambda: nnet.categorical_crossentropy(T.dvector(), T.lscalar())),
-    (TypeError, "PickPerRow: expected a matrix and a vector of integer labels", lambda: core_nnet.PickPerRow()(T.dmatrix(), T.dvector())),
-    (TypeError, "IncPerRow: expected one value per row", lambda: core_nnet.IncPerRow()(T.dmatrix(), T.dmatrix(), T.lvector())),
+    pytest.param(TypeError, "softmax", lambda: nnet.softmax(T.dscalar()), id="softmax of a scalar"),
+    pytest.param(ValueError, "softmax: axis 2", lambda: nnet.softmax(T.dmatrix(), axis=2), id="softmax axis"),
+    pytest.param(TypeError, "log_softmax", lambda: nnet.log_softmax(T.dscalar()), id="log_softmax of a scalar"),
+    pytest.param(ValueError, "log_softmax: axis -3", lambda: nnet.log_softmax(T.dmatrix(), axis=-3), id="log_softmax axis"),
+    pytest.param(TypeError, MUST_BE, lambda: cce_(T.dmatrix(), T.dvector()), id="cce float labels"),
+    pytest.param(TypeError, MUST_BE, lambda: cce_(T.dmatrix(), T.bvector() > 0), id="cce bool labels"),
+    pytest.param(TypeError, MUST_BE, lambda: cce_(T.dmatrix(), T.lscalar()), id="cce rank mismatch"),
+    pytest.param(TypeError, NEED_MATRIX, lambda: cce_(T.dtensor3(), T.lmatrix()), id="cce labels of a tensor3"),
+    pytest.param(TypeError, NEED_MATRIX, lambda: cce_(T.dvector(), T.lscalar()), id="cce label of a vector"),
+    pytest.param(TypeError, "PickPerRow: expected a matrix and a vector of integer labels",
+                 lambda: Pick(T.dmatrix(), T.dvector()), id="PickPerRow float labels"),
+    pytest.param(TypeError, "IncPerRow: expected one value per row", lambda: Inc(T.dmatrix(), T.dmatrix(), T.lvector()),
+                 id="IncPerRow values"),
 ]
 
 
-@pytest.mark.parametrize("error, message, build", BUILD_ERRORS, ids=[m for _, m, _ in BUILD_ERRORS])
+@pytest.mark.parametrize("error, message, build", BUILD_ERRORS)
 def test_build_errors(error, message, build):
     with pytest.raises(error, match=message):
         build()
 
 
-def cce_of(p, y):
-    return nnet.categorical_crossentropy(p, y)
-
-
 RUN_ERRORS = [
-    (IndexError, r"PickPerRow.*label 4 \(row 1\) is out of range for 4 classes", cce_of, [P, np.array([0, 4, 1])]),
-    (IndexError, r"PickPerRow.*label -1 \(row 2\) is out of range for 4 classes", cce_of, [P, np.array([0, 1, -1])]),
-    (IndexError, r"PickPerRow.*out of range for 0 classes", cce_of, [np.zeros((2, 0)), np.array([0, 0])]),
-    (ValueError, r"PickPerRow.*2 label\(s\) for 3 row\(s\)", cce_of, [P, np.array([0, 1])]),
-    (ValueError, r"PickPerRow.*1 label\(s\) for 3 row\(s\)", cce_of, [P, np.array([2])]),  # never broadcast
-    (ValueError, r"IncPerRow.*disagree", lambda x, v: core_nnet.IncPerRow()(x, v, const(LABELS)), [M, np.ones(2)]),
-    (ValueError, r"disagree", nnet.binary_crossentropy, [OUT, TARGET[:, :3]]),
-    (ValueError, r"disagree", nnet.categorical_crossentropy, [P, SOFT[:, :3]]),
+    pytest.param(IndexError, r"PickPerRow.*label 4 \(row 1\) is out of range for 4 classes", cce_, [P, np.array([0, 4, 1])],
+                 id="label too large"),
+    pytest.param(IndexError, r"PickPerRow.*label -1 \(row 2\) is out of range for 4 classes", cce_, [P, np.array([0, 1, -1])],
+                 id="negative label"),
+    pytest.param(IndexError, r"PickPerRow.*out of range for 0 classes", cce_, [np.zeros((2, 0)), np.array([0, 0])],
+                 id="no classes"),
+    pytest.param(ValueError, r"PickPerRow.*2 label\(s\) for 3 row\(s\)", cce_, [P, np.array([0, 1])], id="too few labels"),
+    pytest.param(ValueError, r"PickPerRow.*1 label\(s\) for 3 row\(s\)", cce_, [P, np.array([2])], id="1 label, 3 rows"),
+    pytest.param(ValueError, r"IncPerRow.*disagree", lambda x, v: Inc(x, v, Y), [M, np.ones(2)], id="IncPerRow values"),
+    pytest.param(ValueError, r"disagree", bce_, [OUT, TARGET[:, :3]], id="bce shapes"),
+    pytest.param(ValueError, r"disagree", cce_, [P, SOFT[:, :3]], id="cce shapes"),
 ]
 
 
-@pytest.mark.parametrize("error, message, build, values", RUN_ERRORS, ids=[m for _, m, _, _ in RUN_ERRORS])
+@pytest.mark.parametrize("error, message, build, values", RUN_ERRORS)
 def test_run_errors(error, message, build, values, backend):
     with pytest.raises(error, match=message):
         check(build, values, backend, grad=False)

@@ -1,0 +1,250 @@
+"""Products of any rank (core/linalg.py): dot, tensordot, batched_dot, batched_tensordot, matmul.
+
+Most tests are one line of a table: ``case(id, build, numpy_expected, *values)``; ``check`` compares
+the backend with the reference and with NumPy (dtype included) and runs verify_grad on float inputs.
+"""
+
+import numpy as np
+import pytest
+
+import arignote
+import arignote.tensor as T
+from arignote.core import linalg, ops
+from arignote.core.graph import toposort
+
+from checks import check, symbolic_like
+
+
+def U(*shape, seed=0, dtype="float64"):
+    return np.random.default_rng(seed).uniform(-2.0, 2.0, shape).astype(dtype)
+
+
+def I(*shape, seed=0, dtype="int32"):
+    return np.random.default_rng(seed).integers(-4, 5, shape).astype(dtype)
+
+
+def case(id, build, expected, *values, grad=True):
+    return pytest.param(build, expected, values, grad, id=id)
+
+
+def einsum(spec):
+    return lambda *xs: np.einsum(spec, *xs)
+
+
+def td(axes):
+    return lambda a, b: np.tensordot(a, b, axes)
+
+
+# np.dot accepts every pair of ranks; the summed size is 3 (a's last axis, b's second-to-last).
+DOT_A = {0: (), 1: (3,), 2: (2, 3), 3: (4, 2, 3), 4: (2, 1, 2, 3)}
+DOT_B = {0: (), 1: (3,), 2: (3, 2), 3: (2, 3, 4), 4: (2, 1, 3, 2)}
+# np.matmul: (..., n, k) @ (..., k, m) with k = 4; batch axes (2, 3) align on the right.
+MM_A = {1: (4,), 2: (2, 4), 3: (3, 2, 4), 4: (2, 3, 2, 4)}
+MM_B = {1: (4,), 2: (4, 2), 3: (3, 4, 2), 4: (2, 3, 4, 2)}
+
+DOT_CASES = [case(f"dot-{ra}d-{rb}d", T.dot, np.dot, U(*DOT_A[ra]), U(*DOT_B[rb], seed=1))
+             for ra in range(5) for rb in range(5)]
+MATMUL_CASES = [case(f"matmul-{ra}d-{rb}d", T.matmul, np.matmul, U(*MM_A[ra]), U(*MM_B[rb], seed=1))
+                for ra in range(1, 5) for rb in range(1, 5)]
+
+CASES = DOT_CASES + MATMUL_CASES + [
+    # tensordot: int axes (0 is the outer product), explicit axis lists, negative and permuted axes
+    case("tensordot-axes0", lambda a, b: T.tensordot(a, b, 0), td(0), U(2, 3), U(3, 2, seed=1)),
+    case("tensordot-axes0-scalar", lambda a, b: T.tensordot(a, b, 0), td(0), U(), U(3, 2, seed=1)),
+    case("tensordot-axes1-1d", lambda a, b: T.tensordot(a, b, 1), td(1), U(3), U(3, seed=1)),
+    case("tensordot-axes1-3d", lambda a, b: T.tensordot(a, b, 1), td(1), U(2, 3, 4), U(4, 2, 3, seed=1)),
+    case("tensordot-default-3d", T.tensordot, td(2), U(2, 3, 4), U(3, 4, 2, seed=1)),
+    case("tensordot-axes2-4d", lambda a, b: T.tensordot(a, b, 2), td(2),
+         U(2, 1, 3, 2), U(3, 2, 2, 2, seed=1)),
+    case("tensordot-axes3", lambda a, b: T.tensordot(a, b, 3), td(3), U(2, 2, 3, 2), U(2, 3, 2, 3, seed=1)),
+    case("tensordot-all-axes", lambda a, b: T.tensordot(a, b, 2), td(2), U(2, 3), U(2, 3, seed=1)),
+    case("tensordot-lists", lambda a, b: T.tensordot(a, b, [[1], [0]]), td([[1], [0]]),
+         U(2, 3), U(3, 4, seed=1)),
+    case("tensordot-int-pair", lambda a, b: T.tensordot(a, b, (0, 1)), td((0, 1)), U(3, 2), U(4, 3, seed=1)),
+    case("tensordot-permuted", lambda a, b: T.tensordot(a, b, ([0, 2], [2, 0])), td(([0, 2], [2, 0])),
+         U(2, 3, 4), U(4, 2, 2, seed=1)),
+    case("tensordot-negative", lambda a, b: T.tensordot(a, b, ([-1, 0], [0, -1])), td(([-1, 0], [0, -1])),
+         U(2, 3, 4), U(4, 3, 2, seed=1)),
+    case("tensordot-middle-4d", lambda a, b: T.tensordot(a, b, ([1, 3], [2, 0])), td(([1, 3], [2, 0])),
+         U(2, 3, 2, 2), U(2, 2, 3, 2, seed=1)),
+    # batched_dot, Theano's shapes: (B, n, k)·(B, k, m), 2-d with 3-d, vectors, higher ranks
+    case("batched_dot-3d-3d", T.batched_dot, einsum("bnk,bkm->bnm"), U(3, 2, 4), U(3, 4, 2, seed=1)),
+    case("batched_dot-2d-2d", T.batched_dot, einsum("bk,bk->b"), U(3, 4), U(3, 4, seed=1)),
+    case("batched_dot-3d-2d", T.batched_dot, einsum("bnk,bk->bn"), U(3, 2, 4), U(3, 4, seed=1)),
+    case("batched_dot-2d-3d", T.batched_dot, einsum("bk,bkm->bm"), U(3, 4), U(3, 4, 2, seed=1)),
+    case("batched_dot-1d-3d", T.batched_dot, lambda a, b: a[:, None, None] * b, U(3), U(3, 2, 4, seed=1)),
+    case("batched_dot-2d-1d", T.batched_dot, lambda a, b: a * b[:, None], U(3, 2), U(3, seed=1)),
+    case("batched_dot-4d-3d", T.batched_dot, einsum("bpnk,bkm->bpnm"), U(2, 3, 2, 4), U(2, 4, 3, seed=1)),
+    case("batched_dot-3d-4d", T.batched_dot, einsum("bnk,bqkm->bnqm"), U(2, 3, 4), U(2, 2, 4, 3, seed=1)),
+    case("batched_dot-4d-4d", T.batched_dot, einsum("bpnk,bqkm->bpnqm"),
+         U(2, 2, 1, 3), U(2, 2, 3, 2, seed=1)),
+    case("batched_dot-4d-2d", T.batched_dot, einsum("bpnk,bk->bpn"), U(2, 2, 3, 4), U(2, 4, seed=1)),
+    case("batched_tensordot-int", lambda a, b: T.batched_tensordot(a, b, 2), einsum("bij,bijk->bk"),
+         U(2, 3, 4), U(2, 3, 4, 2, seed=1)),
+    case("batched_tensordot-lists", lambda a, b: T.batched_tensordot(a, b, ([1, 2], [2, 1])),
+         einsum("bij,bjik->bk"), U(2, 3, 2), U(2, 2, 3, 4, seed=1)),
+    # matmul batch axes stretch where their type is broadcastable (dimshuffle('x') makes such axes)
+    case("matmul-bcast-a-front", lambda a, b: T.matmul(a.dimshuffle("x", 0, 1), b),
+         lambda a, b: np.matmul(a[None], b), U(2, 4), U(3, 4, 2, seed=1)),
+    case("matmul-bcast-b-front", lambda a, b: T.matmul(a, b.dimshuffle("x", 0, 1)),
+         lambda a, b: np.matmul(a, b[None]), U(3, 2, 4), U(4, 2, seed=1)),
+    case("matmul-bcast-both", lambda a, b: T.matmul(a.dimshuffle("x", 0, 1), b.dimshuffle("x", 0, 1)),
+         lambda a, b: np.matmul(a[None], b[None]), U(2, 4), U(4, 2, seed=1)),
+    case("matmul-bcast-cross", lambda a, b: T.matmul(a.dimshuffle("x", 0, 1, 2), b.dimshuffle(0, "x", 1, 2)),
+         lambda a, b: np.matmul(a[None], b[:, None]), U(3, 2, 4), U(2, 4, 2, seed=1)),
+    case("matmul-bcast-middle", lambda a, b: T.matmul(a, b.dimshuffle(0, "x", 1, 2)),
+         lambda a, b: np.matmul(a, b[:, None]), U(2, 3, 2, 4), U(2, 4, 2, seed=1)),
+    case("matmul-bcast-5d", lambda a, b: T.matmul(a.dimshuffle(0, "x", 1, 2, 3), b),
+         lambda a, b: np.matmul(a[:, None], b), U(2, 1, 2, 3), U(3, 1, 3, 2, seed=1)),
+    case("matmul-bcast-1d", lambda a, b: T.matmul(a, b.dimshuffle(0, "x", 1, 2)),
+         lambda a, b: np.matmul(a, b[:, None]), U(4), U(2, 4, 2, seed=1)),
+    # dtypes: float32, mixed, integers, booleans (NumPy's result dtype)
+    case("dot-float32", T.dot, np.dot, U(2, 3, dtype="float32"), U(2, 3, 2, dtype="float32", seed=1)),
+    case("matmul-float32", T.matmul, np.matmul, U(2, 2, 3, dtype="float32"),
+         U(2, 3, 2, dtype="float32", seed=1)),
+    case("tensordot-float32", T.tensordot, td(2), U(2, 3, 4, dtype="float32"),
+         U(3, 4, dtype="float32", seed=1)),
+    case("batched_dot-float32", T.batched_dot, einsum("bnk,bkm->bnm"), U(2, 2, 3, dtype="float32"),
+         U(2, 3, 2, dtype="float32", seed=1)),
+    case("matmul-float32-float64", T.matmul, np.matmul, U(2, 2, 3, dtype="float32"), U(2, 3, 2, seed=1)),
+    case("dot-int32", T.dot, np.dot, I(2, 3, 4), I(4, 2, seed=1)),
+    case("matmul-int64", T.matmul, np.matmul, I(2, 2, 3, dtype="int64"), I(2, 3, 2, dtype="int64", seed=1)),
+    case("matmul-int8", T.matmul, np.matmul, I(2, 2, 3, dtype="int8"), I(3, 2, dtype="int8", seed=1)),
+    case("tensordot-int-uint8", T.tensordot, td(2), I(2, 3, 4), I(3, 4, 2, dtype="uint8", seed=1)),
+    case("batched_dot-int64", T.batched_dot, einsum("bnk,bkm->bnm"), I(2, 2, 3, dtype="int64"),
+         I(2, 3, 2, dtype="int64", seed=1)),
+    case("matmul-int-float", T.matmul, np.matmul, I(2, 2, 3), U(2, 3, 2, dtype="float32", seed=1)),
+    case("matmul-bool", T.matmul, np.matmul, I(2, 2, 3) > 0, I(2, 3, 2, seed=1) > 0),
+    # size-0 axes: batch, free and summed
+    case("matmul-empty-batch", T.matmul, np.matmul, U(0, 2, 3), U(0, 3, 2, seed=1)),
+    case("matmul-empty-rows", T.matmul, np.matmul, U(2, 0, 3), U(2, 3, 2, seed=1)),
+    case("matmul-empty-sum", T.matmul, np.matmul, U(2, 2, 0), U(2, 0, 3, seed=1)),
+    case("dot-empty-sum-3d", T.dot, np.dot, U(2, 3, 0), U(2, 0, 3, seed=1)),
+    case("tensordot-empty", T.tensordot, td(2), U(2, 0, 3), U(0, 3, 4, seed=1)),
+    case("tensordot-empty-free", lambda a, b: T.tensordot(a, b, 1), td(1), U(0, 2, 3), U(3, 0, seed=1)),
+    case("batched_dot-empty", T.batched_dot, einsum("bnk,bkm->bnm"), U(0, 2, 3), U(0, 3, 2, seed=1)),
+    # views: transposed, reversed (negative strides), strided
+    case("matmul-transposed", T.matmul, np.matmul, U(3, 2, 4).transpose(2, 1, 0), U(4, 3, 2, seed=1)[::-1]),
+    case("dot-strided", T.dot, np.dot, U(2, 6, 3)[:, ::2], U(3, 4, seed=1).T[::-1, ::-1].T),
+    case("tensordot-reversed", T.tensordot, td(2), U(2, 3, 4)[::-1, :, ::-1], U(3, 4, 2, seed=1)[:, ::-1]),
+    case("batched_dot-views", T.batched_dot, einsum("bnk,bkm->bnm"), U(2, 3, 4).transpose(0, 2, 1),
+         U(4, 3, 2, seed=1)[::-2, :, ::-1]),
+]
+
+
+@pytest.mark.parametrize("build, expected, values, grad", CASES)
+def test_products(backend, build, expected, values, grad):
+    for value in values:
+        value.setflags(write=False)  # a backend must never write into its inputs
+    check(build, values, backend, expected=expected(*values), grad=grad)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sizes that do not fit: a ValueError that names the op and the shapes
+
+
+def run(build, *values, backend="reference"):
+    inputs = symbolic_like(values)
+    return arignote.function(inputs, build(*inputs), backend=backend)(*values)
+
+
+@pytest.mark.parametrize("build, a, b, message", [
+    (T.dot, U(2, 3), U(4, 2), r"Dot .*\(2, 3\).*\(4, 2\)"),
+    (T.dot, U(2, 3, 4), U(5, 2), r"Dot .*not aligned"),
+    (T.tensordot, U(2, 3, 4), U(4, 3, 2), r"SpecifyShape.*shape is \(4, 3, 2\).*expects \(3, 4, None\)"),
+    (T.tensordot, U(2, 3), U(3, 2), r"SpecifyShape.*\(3, 2\).*\(2, 3\)"),  # same product, per-axis check
+    (lambda a, b: T.tensordot(a, b, 1), U(2, 3), U(4, 3), r"Dot .*\(2, 3\).*\(4, 3\)"),
+    (T.batched_dot, U(2, 3, 4), U(3, 4, 5), r"BatchedDot .*\(2, 3, 4\).*\(3, 4, 5\).*batch sizes differ"),
+    (T.batched_dot, U(2, 3, 4), U(2, 5, 1), r"BatchedDot .*summed sizes differ"),
+    (T.batched_dot, U(2, 4), U(3, 4), r"BatchedDot .*batch sizes differ"),
+    (T.batched_dot, U(2), U(3, 4), r"Mul.*\(2, 1\).*\(3, 4\)"),
+    (T.matmul, U(2, 3, 4), U(2, 5, 2), r"BatchedDot .*\(2, 3, 4\).*\(2, 5, 2\).*summed sizes differ"),
+    # a batch axis of size 1 whose type is not broadcastable does not stretch
+    (T.matmul, U(1, 3, 4), U(2, 4, 2), r"BatchedDot .*\(1, 3, 4\).*\(2, 4, 2\).*broadcastable"),
+    (T.matmul, U(2, 3, 2, 2), U(3, 2, 2, 2), r"SpecifyShape.*\(3, 2, 2, 2\).*expects \(2, 3, None, None\)"),
+    (T.matmul, U(3), U(2, 4, 2), r"Dot .*\(3,\).*not aligned"),
+])
+def test_size_mismatch_is_a_value_error(backend, build, a, b, message):
+    with pytest.raises(ValueError, match=message):
+        run(build, a, b, backend=backend)
+
+
+@pytest.mark.parametrize("build, error, message", [
+    (lambda: T.tensordot(T.matrix(), T.matrix(), ([0, 1], [0])), ValueError, r"tensordot: 2 axes of a"),
+    (lambda: T.tensordot(T.matrix(), T.matrix(), ([2], [0])), ValueError,
+     r"tensordot: axis 2 is out of range"),
+    (lambda: T.tensordot(T.matrix(), T.vector(), 2), ValueError, r"tensordot: cannot sum over 2 axes"),
+    (lambda: T.tensordot(T.matrix(), T.matrix(), -1), ValueError, r"tensordot: cannot sum over -1 axes"),
+    (lambda: T.tensordot(T.matrix(), T.matrix(), ([0, 0], [0, 1])), ValueError, r"tensordot: axis repeated"),
+    (lambda: T.tensordot(T.matrix(), T.matrix(), "x"), ValueError,
+     r"tensordot: axes must be an int or a pair"),
+    (lambda: T.tensordot(T.matrix(), T.matrix(), ([0.5], [0])), TypeError, r"tensordot: axes must be ints"),
+    (lambda: T.matmul(T.scalar(), T.matrix()), ValueError, r"matmul: scalar operands"),
+    (lambda: T.matmul(T.tensor3(), T.scalar()), ValueError, r"matmul: scalar operands"),
+    (lambda: T.batched_dot(T.scalar(), T.matrix()), TypeError, r"batched_dot: both operands need"),
+    (lambda: T.batched_tensordot(T.tensor3(), T.tensor3(), ([0], [1])), ValueError, r"batch axis"),
+    (lambda: linalg.BatchedDot()(T.matrix(), T.tensor3()), TypeError, r"BatchedDot: expected \(B, n, k\)"),
+])
+def test_bad_arguments_are_refused_when_building(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Graphs: built from existing ops, with Dot and BatchedDot as the only products
+
+
+def op_types(output):
+    return {type(node.op) for node in toposort([output])}
+
+
+PLUMBING = {ops.DimShuffle, ops.Reshape, ops.ShapeI, ops.MakeVector, ops.Mul, ops.SpecifyShape}
+
+
+@pytest.mark.parametrize("output, products", [
+    (T.dot(T.matrix(), T.vector()), {ops.Dot}),
+    (T.matmul(T.matrix(), T.matrix()), {ops.Dot}),
+    (T.matmul(T.tensor3(), T.matrix()), {ops.Dot}),  # no batch axis on both sides: one matrix product
+    (T.tensordot(T.tensor4(), T.tensor3(), 2), {ops.Dot}),
+    (T.dot(T.tensor4(), T.tensor3()), {ops.Dot}),
+    (T.batched_dot(T.tensor3(), T.tensor3()), {linalg.BatchedDot}),
+    (T.batched_dot(T.matrix(), T.tensor3()), {linalg.BatchedDot}),
+    (T.matmul(T.tensor4(), T.tensor4()), {linalg.BatchedDot}),
+    (T.batched_tensordot(T.tensor4(), T.tensor4(), ([1, 3], [2, 1])), {linalg.BatchedDot}),
+])
+def test_products_are_graphs_of_existing_ops(output, products):
+    assert op_types(output) - PLUMBING == products
+
+
+def test_matrices_and_3d_batches_need_no_plumbing():
+    assert op_types(T.matmul(T.matrix(), T.matrix())) == {ops.Dot}
+    assert op_types(T.batched_dot(T.tensor3(), T.tensor3())) == {linalg.BatchedDot}
+
+
+def test_several_merged_pairs_are_checked_one_by_one_and_single_pairs_are_not():
+    assert ops.SpecifyShape in op_types(T.tensordot(T.tensor3(), T.tensor3(), 2))
+    assert ops.SpecifyShape not in op_types(T.tensordot(T.tensor3(), T.tensor3(), 1))
+
+
+@pytest.mark.parametrize("output, pattern", [
+    (T.matmul(T.tensor3().dimshuffle("x", 0, 1, 2), T.tensor3()), (True, False, False, False)),
+    (T.matmul(T.matrix().dimshuffle("x", 0, 1), T.col().dimshuffle("x", 0, 1)), (True, False, True)),
+    (T.matmul(T.col().dimshuffle("x", 0, 1), T.row()), (True, False, False)),
+    (T.matmul(T.row().dimshuffle("x", 0, 1), T.tensor3()), (False, True, False)),
+    (T.tensordot(T.col(), T.row(), 0), (False, True, True, False)),
+    (T.batched_dot(T.tensor3(), T.matrix()), (False, False)),
+    (T.dot(T.tensor3(), T.row()), (False, False, False)),
+])
+def test_broadcastable_patterns(output, pattern):
+    assert output.broadcastable == pattern
+
+
+def test_tensor_exports_the_general_products():
+    assert T.dot is linalg.dot and T.matmul is linalg.matmul and T.tensordot is linalg.tensordot
+    assert T.batched_dot is linalg.batched_dot and T.batched_tensordot is linalg.batched_tensordot
+
+
+def test_batched_dot_gradient_through_broadcastable_axes(backend):
+    # (B, k) against (B, k, m): the missing axis is a broadcastable one inside; the gradient keeps shapes
+    check(lambda a, b: T.batched_dot(a, b).sum(axis=1), [U(3, 4), U(3, 4, 2, seed=1)], backend,
+          expected=np.einsum("bk,bkm->b", U(3, 4), U(3, 4, 2, seed=1)))
