@@ -328,7 +328,9 @@ def as_tensor_variable(value, name=None):
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         dtype = dtype_of_python_scalar(value)
         try:
-            return Constant(TensorType(dtype, ()), value, name=name, weak=True)
+            weak = Constant(TensorType(dtype, ()), value, name=name, weak=True)
+            weak.python_value = value  # full precision, for when it meets a wider tensor
+            return weak
         except OverflowError:
             pass  # a Python int beyond int64: let NumPy choose
     if isinstance(value, (list, tuple)) and any(isinstance(v, Variable) for v in value):

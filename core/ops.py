@@ -56,7 +56,7 @@ def _unweaken(inputs):
     result = []
     for var, is_weak in zip(inputs, weak):
         if is_weak and _fits(var.data, strong):
-            var = Constant(TensorType(strong, var.broadcastable), var.data, weak=True)
+            var = Constant(TensorType(strong, var.broadcastable), getattr(var, "python_value", var.data), weak=True)
         result.append(var)
     return result
 

@@ -137,7 +137,7 @@ ACTIVATIONS = [
     case("relu", nnet.relu, relu, M),
     case("relu f32", nnet.relu, relu, M32),
     case("relu vector", nnet.relu, relu, V),
-    case("relu leaky", lambda x: nnet.relu(x, 0.1), lambda x: relu(x, 0.1), M),
+    case("relu leaky", lambda x: nnet.relu(x, 0.25), lambda x: relu(x, 0.25), M),  # 0.25: exact in any floatX
     case("relu leaky f32 stays f32", lambda x: nnet.relu(x, 0.1), lambda x: relu(x, 0.1), M32),
     case("relu symbolic alpha", nnet.relu, relu, M, np.array(0.3)),
     case("relu alpha broadcast per column", nnet.relu, relu, M, ROW_SLOPES),
@@ -148,7 +148,7 @@ ACTIVATIONS = [
     case("relu leaky special", lambda x: nnet.relu(x, 0.5), exactly([np.nan, np.inf, -np.inf, 0, 1.5, -1.25]), SPECIAL,
          grad=False),
     case("relu grad: Theano's 0.5 at 0, NaN at NaN", d(nnet.relu), exactly([np.nan, 1, 0, 0.5, 1, 0]), SPECIAL, grad=False),
-    case("relu leaky grad: (1+alpha)/2 at 0", d(lambda x: nnet.relu(x, 0.1)), exactly([0.1, 0.55, 1]), np.array([-1.0, 0, 2]),
+    case("relu leaky grad: (1+alpha)/2 at 0", d(lambda x: nnet.relu(x, 0.25)), exactly([0.25, 0.625, 1]), np.array([-1.0, 0, 2]),
          grad=False),
     case("relu leaky grad f32", d(lambda x: nnet.relu(x, 0.1)), exactly([0.1, 0.55, 1], "float32"), f32([-1, 0, 2]), grad=False),
     case("relu grad wrt alpha is min(x, 0)", d(lambda a: nnet.relu(const([-2.0, 0, 3]), a)), exactly(-2.0), np.array(0.3),
