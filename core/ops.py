@@ -256,6 +256,70 @@ where = switch
 fill = second
 
 
+class Composite(Elemwise):
+    """Several elementwise ops fused into one (made by the fusion rewrite, not by users).
+
+    ``fgraph`` is the scalar body: a graph of elementwise ops whose inputs are 0-d variables, one per
+    input of the composite, with one or more outputs. The inputs broadcast as in every elementwise op.
+    Backends emit one loop for it; the reference evaluates the body op by op on whole arrays.
+    """
+
+    __props__ = ("signature",)
+    nin = None
+
+    def __init__(self, fgraph):
+        for node in fgraph.apply_nodes:
+            if not isinstance(node.op, Elemwise) or isinstance(node.op, Composite):
+                raise TypeError(f"a Composite body holds elementwise ops only, not {node.op}")
+        self.fgraph = fgraph
+        self.nin = len(fgraph.inputs)
+        self.signature = body_signature(fgraph)
+
+    def __str__(self):
+        return f"Composite{{{self.signature}}}"
+
+    def make_node(self, *inputs):
+        if len(inputs) != self.nin:
+            raise TypeError(f"{self} takes {self.nin} input(s), got {len(inputs)}")
+        inputs = [_as(i) for i in inputs]
+        for outer, inner in zip(inputs, self.fgraph.inputs):
+            if outer.dtype != inner.dtype:
+                raise TypeError(f"Composite: input of dtype {outer.dtype} where the body expects {inner.dtype}")
+        ndim = builtins.max(i.ndim for i in inputs)
+        inputs = [_pad_left(i, ndim) for i in inputs]
+        broadcastable = tuple(builtins.all(axis) for axis in zip(*[i.broadcastable for i in inputs]))
+        return Apply(self, inputs, [_out(o.dtype, broadcastable) for o in self.fgraph.outputs])
+
+    def expand(self, inputs):
+        """The body rebuilt on ``inputs``: ordinary elementwise nodes computing the same outputs."""
+        from .graph import clone_replace
+
+        return clone_replace(self.fgraph.outputs, dict(zip(self.fgraph.inputs, inputs)))
+
+    def grad(self, inputs, outputs, output_grads):
+        from .grad import grad
+
+        expanded = self.expand(inputs)
+        known = {e: g for e, g in zip(expanded, output_grads) if g is not None}
+        wrt = [i for i in inputs if not isinstance(i, Constant)]
+        grads = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore",
+                                   return_disconnected="None")))
+        return [grads.get(i) for i in inputs]
+
+
+def body_signature(fgraph):
+    """A canonical text for a composite body: equal bodies give equal texts (so composites merge)."""
+    names = {v: f"i{k}:{v.dtype}" for k, v in enumerate(fgraph.inputs)}
+    steps = []
+    for node in fgraph.apply_nodes:
+        args = [names[v] if v in names else f"{v.data.item()!r}:{v.dtype}" for v in node.inputs]
+        for out in node.outputs:
+            names[out] = f"v{len(steps)}"
+        steps.append(f"{names[node.outputs[0]]}={node.op}({','.join(args)})")
+    outs = ",".join(names[o] if o in names else f"{o.data.item()!r}:{o.dtype}" for o in fgraph.outputs)
+    return ";".join(steps) + f"->{outs}"
+
+
 def round(x, mode="half_away_from_zero"):
     """``x`` rounded to the nearest integer (as a float): ties away from zero by default, as in Theano,
     or ``mode="half_to_even"`` as in NumPy."""
@@ -1255,11 +1319,22 @@ class IncSubtensor(Op):
         (g,) = output_grads
         gx = _inc_subtensor_op(self.idx_list, True)(g, 0, *index_inputs) if self.set_instead_of_inc else g
         gy = _subtensor_op(self.idx_list)(g, *index_inputs)
+        if self.set_instead_of_inc and builtins.any(e[0] == "array" and not e[2] for e in self.idx_list):
+            # an integer array may name a position twice: only the last write to it survives
+            gy = gy * _last_writes(x, gy, self.idx_list, index_inputs)
         extra = gy.ndim - y.ndim  # y was padded on the left with broadcastable axes
         gy = sum_to_broadcastable(gy, (True,) * extra + y.broadcastable)
         if extra:
             gy = sum(gy, axis=tuple(range(extra)))
         return [gx, gy] + [None] * len(index_inputs)
+
+
+def _last_writes(x, region, idx_list, index_inputs):
+    """True where an element of a set_subtensor's (stretched) value is the last one written to its
+    position of x: NumPy assigns repeated positions in order, so the earlier writes are lost."""
+    numbers = reshape(arange(prod(shape(region))), shape(region), ndim=region.ndim)
+    written = _inc_subtensor_op(idx_list, True)(zeros_like(x, "int64"), numbers, *index_inputs)
+    return eq(_subtensor_op(idx_list)(written, *index_inputs), numbers)
 
 
 class AdvancedIncSubtensor(IncSubtensor):

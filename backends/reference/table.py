@@ -17,17 +17,36 @@ from arignote.core import nnet
 from arignote.core import linalg
 
 
-def elemwise(fn, compute_in_output_dtype=False):
+class elemwise:
     """An elementwise implementation: checks that the shapes broadcast by the inputs' broadcastable
-    patterns, then applies ``fn`` (on inputs cast to the output dtype when asked)."""
+    patterns, then applies ``fn`` (on inputs cast to the output dtype when asked). ``compute`` skips
+    the check, for the body of a Composite whose inputs were checked as a whole."""
 
-    def run(node, *xs):
+    def __init__(self, fn, compute_in_output_dtype=False):
+        self.fn = fn
+        self.compute_in_output_dtype = compute_in_output_dtype
+
+    def __call__(self, node, *xs):
         broadcast_shapes(node.op, [x.shape for x in xs], [i.broadcastable for i in node.inputs])
-        if compute_in_output_dtype:
-            xs = [x.astype(node.outputs[0].dtype, copy=False) for x in xs]
-        return fn(*xs)
+        return self.compute(node, *xs)
 
-    return run
+    def compute(self, node, *xs):
+        if self.compute_in_output_dtype:
+            xs = [x.astype(node.outputs[0].dtype, copy=False) for x in xs]
+        return self.fn(*xs)
+
+
+def composite(node, *xs):
+    broadcast_shapes(node.op, [x.shape for x in xs], [i.broadcastable for i in node.inputs])
+    body = node.op.fgraph
+    values = dict(zip(body.inputs, xs))
+    for inner in body.apply_nodes:
+        args = [v.data if v not in values else values[v] for v in inner.inputs]
+        result = IMPLEMENTATIONS[type(inner.op)].compute(inner, *args)
+        values[inner.outputs[0]] = np.asarray(result, dtype=inner.outputs[0].dtype)
+    shape = np.broadcast_shapes(*[x.shape for x in xs])
+    results = tuple(np.broadcast_to(values[o] if o in values else o.data, shape) for o in body.outputs)
+    return results if len(results) > 1 else results[0]
 
 
 def float_elemwise(fn):
@@ -217,6 +236,7 @@ def batched_dot(node, a, b):
 
 
 IMPLEMENTATIONS = {
+    ops.Composite: composite,
     ops.Add: elemwise(np.add),
     ops.Sub: elemwise(np.subtract),
     ops.Mul: elemwise(np.multiply),
