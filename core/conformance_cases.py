@@ -84,6 +84,19 @@ case(O.RoundHalfToEven, lambda x: O.round(x, "half_to_even"), A(7, kind="special
 case(O.Clip, lambda x: O.clip(x, -0.5, 0.5), A(3, 4))
 case(O.Clip, lambda x, lo, hi: O.clip(x, lo, hi), A(6), A(6), A(6))
 
+# ---- fused elementwise (what the fusion rewrite makes): a multi-output body with broadcasting
+def _composite(x, y):
+    from .graph import FunctionGraph
+    from .types import TensorType
+
+    a, b = TensorType(x.dtype, ())("a"), TensorType(y.dtype, ())("b")
+    body = FunctionGraph([a, b], [O.exp(-a * a) * O.sin(b) + O.tanh(a * b), O.switch(a > b, a * 2, b)])
+    return O.Composite(body)(x, y)
+
+
+case(O.Composite, _composite, A(3, 4), A(1, 4, bcast=ROW))
+case(O.Composite, _composite, A(5, dtype=F32, layout="reversed"), A(5, dtype=F32, kind="special"))
+
 # ---- comparisons, logic, predicates
 case(O.Eq, O.eq, A(5, dtype=I32, kind="index"), A(5, dtype=I32, kind="index"))
 case(O.Neq, O.neq, A(5, kind="special"), A(5, kind="special"))
