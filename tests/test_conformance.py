@@ -32,15 +32,15 @@ def test_the_kit_passes_on_every_backend(backend):
     assert "0 failed, 0 unsupported" in out.getvalue()
 
 
-class WrongTanh(ReferenceBackend):
-    """The reference, except that Tanh is computed as sin: a deliberately wrong backend."""
+class WrongArctan(ReferenceBackend):
+    """The reference, except that Arctan is computed as arcsinh: a deliberately wrong backend."""
 
-    name = "wrong-tanh"
+    name = "wrong-arctan"
     priority = -10
 
     def compile(self, fgraph):
         table = dict(IMPLEMENTATIONS)
-        table[ops.Tanh] = lambda node, x: np.sin(x)
+        table[ops.Arctan] = lambda node, x: np.arcsinh(x)
         return ReferenceProgram(fgraph, table)
 
 
@@ -56,7 +56,7 @@ class MissingExp(ReferenceBackend):
 @pytest.fixture
 def wrong_backends():
     registry.reset()
-    registry.register(WrongTanh())
+    registry.register(WrongArctan())
     registry.register(MissingExp())
     yield
     registry.reset()
@@ -64,10 +64,10 @@ def wrong_backends():
 
 def test_the_kit_names_the_wrong_op(wrong_backends):
     out = io.StringIO()
-    assert not conformance.report("wrong-tanh", out)
+    assert not conformance.report("wrong-arctan", out)
     rows = {line.split()[0]: line for line in out.getvalue().splitlines()[1:-1]}
-    assert "FAIL" in rows["Tanh"] and "largest difference" in rows["Tanh"]
-    assert all("pass" in line for name, line in rows.items() if name != "Tanh"), out.getvalue()
+    assert "FAIL" in rows["Arctan"] and "largest difference" in rows["Arctan"]
+    assert all("pass" in line for name, line in rows.items() if name != "Arctan"), out.getvalue()
     assert "1 failed" in out.getvalue()
 
 
@@ -82,22 +82,22 @@ def test_the_kit_reports_unsupported_ops(wrong_backends):
 def test_cross_check_names_the_first_node_that_differs(wrong_backends):
     x = T.dvector("x")
     w = arignote.shared(np.ones(3), name="w")
-    y = T.exp(T.tanh(x * 2)).sum()
-    f = arignote.function([x], y, updates=[(w, w + y)], backend="wrong-tanh", check=True)
+    y = T.exp(T.arctan(x * 2)).sum()
+    f = arignote.function([x], y, updates=[(w, w + y)], backend="wrong-arctan", check=True)
     with pytest.raises(CrossCheckError) as info:
         f(np.array([0.5, 1.0, 2.0]))
     message = str(info.value)
-    assert "Tanh" in message and "first node that differs" in message
+    assert "Arctan" in message and "first node that differs" in message
     assert "test_conformance.py" in message  # where the user built it
     np.testing.assert_array_equal(w.get_value(), np.ones(3))  # a failed call changes nothing
     # without check the wrong backend goes unnoticed, which is what check mode is for
-    g = arignote.function([x], y, backend="wrong-tanh", check=False)
+    g = arignote.function([x], y, backend="wrong-arctan", check=False)
     assert np.isfinite(g(np.array([0.5])))
 
 
 def test_cross_check_passes_agreeing_results_through(wrong_backends):
     x = T.dvector("x")
-    f = arignote.function([x], T.exp(x) + 1, backend="wrong-tanh", check=True)  # no Tanh: agrees
+    f = arignote.function([x], T.exp(x) + 1, backend="wrong-arctan", check=True)  # no Arctan: agrees
     np.testing.assert_allclose(f(np.array([0.0, 1.0])), [2.0, np.e + 1])
 
 
@@ -126,7 +126,7 @@ def test_the_cli_exit_status(wrong_backends):
     from arignote.core.cli import main
 
     assert main(["conformance", "reference", "--op", "Add"]) == 0
-    assert main(["conformance", "wrong-tanh", "--op", "Tanh"]) == 1
+    assert main(["conformance", "wrong-arctan", "--op", "Arctan"]) == 1
     assert main(["conformance", "no-such-backend"]) == 2
 
 
