@@ -10,6 +10,7 @@ ARIGNOTE_BACKEND       config.backend       backend for every function (default:
 ARIGNOTE_FLOATX        config.floatX        default float dtype: float64 (default) or float32
 ARIGNOTE_CACHE_DIR     config.cache_dir     where compiled code is kept
 ARIGNOTE_CHECK         config.check         1: cross-check every call against the reference
+ARIGNOTE_REWRITES      config.rewrites      "none" turns graph rewrites off; or a list of passes
 =====================  ===================  ====================================================
 """
 
@@ -35,6 +36,7 @@ class Config:
         self.floatX = environ.get("ARIGNOTE_FLOATX", "float64").strip() or "float64"
         self.cache_dir = environ.get("ARIGNOTE_CACHE_DIR", "").strip() or _default_cache_dir()
         self.check = _flag(environ.get("ARIGNOTE_CHECK", "0"))
+        self.rewrites = environ.get("ARIGNOTE_REWRITES", "all").strip() or "all"
 
     def __setattr__(self, name, value):
         if name == "floatX" and value not in FLOATX_CHOICES:

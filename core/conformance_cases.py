@@ -231,3 +231,10 @@ case(R.RandomUniform, lambda x: R.RandomUniform("float64", 2)(_STATE, x.shape), 
 case(R.RandomUniform, lambda x: R.RandomUniform("float32", 2)(_STATE, x.shape), A(3, 4), label="float32")
 case(R.Argsort, lambda x: R.Argsort()(x), A(3, 5, kind="index"), label="ties (stable)")
 case(R.Argsort, lambda x: R.Argsort()(x), A(6, kind="special"))
+
+# ---- stabilized softmax + negative log-likelihood (made by the stabilization rewrite)
+case(N.SoftmaxCrossentropy, lambda x, y: N.SoftmaxCrossentropy()(x, y), A(4, 5), A(4, dtype=I32, kind="index"))
+case(N.SoftmaxCrossentropy, lambda x, y: N.SoftmaxCrossentropy()(x, y), A(3, 4, dtype=F32, kind="large"),
+     A(3, dtype=I64, kind="index"))
+case(N.SoftmaxCrossentropy, lambda x, y: N.SoftmaxCrossentropy()(x, y), A(2, 4), A(2, dtype=I64, kind="int"),
+     raises=IndexError, label="label out of range")

@@ -15,6 +15,7 @@ from .errors import UnsupportedOpError
 from .graph import Constant, FunctionGraph, TensorVariable, Variable, ancestors, as_tensor_variable, \
     clone_replace, graph_inputs
 from .plugins import registry
+from .rewrite import rewrite
 from .shared import SharedVariable
 from .types import TensorType, is_float
 
@@ -316,6 +317,7 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     fgraph = FunctionGraph(explicit + shared_inputs, expressions)
 
     backend_object = registry.get(_backend_name(backend, mode))
+    rewrite(fgraph, backend_object)
     try:
         executable = backend_object.compile(fgraph)
     except UnsupportedOpError as error:

@@ -7,6 +7,7 @@ import numpy as np
 from . import ops
 from .config import config
 from .graph import Constant, TensorVariable, Variable, ancestors, as_tensor_variable, toposort
+from .rewrite import selected_passes, stabilize_graph
 from .types import DISCRETE_DTYPES, TensorType, is_float
 
 
@@ -74,8 +75,14 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
     if not known:
         raise ValueError("grad: give a cost or known_grads")
 
-    roots = list(known)
     blockers = list(consider_constant or [])
+    if cost is not None and "stabilize" in selected_passes():
+        # differentiate the numerically stable form (log_softmax, not log(softmax), ...) so that the
+        # gradients are stable too; variables the caller names stay in the graph
+        seed = known.pop(cost)
+        cost = stabilize_graph([cost], protected=wrt_list + blockers + list(known))[0]
+        known[cost] = seed
+    roots = list(known)
     reachable = {id(v) for v in ancestors(roots, stop=blockers)}
     nodes = toposort(roots, stop=blockers)
 
@@ -211,14 +218,16 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise"):
     pairs = [(f_, u) for f_, u in zip(fs, dummies) if u is not None]
     transposed = grad(None, wrts, disconnected_inputs="ignore", known_grads=dict(pairs))
     dot = _total([ops.sum(t * p) for t, p in zip(transposed, points)])
+    # The results are linear in the dummies, so a dummy left in their graphs multiplies zero or only
+    # gives a shape (through the gradient of a sum, the other f's dummies too): take every dummy = 0.
+    zeros = {u: ops.zeros_like(f_) for f_, u in pairs}
     results = []
     for f_, u in zip(fs, dummies):
         if u is None:  # integer outputs do not move
             results.append(ops.zeros_like(f_, config.floatX))
             continue
         r = grad(dot, u, disconnected_inputs="ignore")
-        # the result is linear in u, so any u left in its graph multiplies zero: take u = 0
-        results.append(clone_replace([r], {u: ops.zeros_like(f_)})[0])
+        results.append(clone_replace([r], zeros)[0])
     return results[0] if single_f else results
 
 

@@ -216,3 +216,20 @@ def binary_crossentropy(output, target):
     0 * log(0) counts as 0: a saturated output equal to its target costs 0, with a finite gradient."""
     output, target = _as(output), _as(target)
     return -(_xlogy0(target, output) + _xlogy0(1 - target, 1 - output))
+
+
+class SoftmaxCrossentropy(Op):
+    """-log(softmax(x)[i, y[i]]) for each row of the logits x and integer label y[i], computed as
+    logsumexp(x[i]) - x[i, y[i]] with the max shifted out: finite for any finite logits. Its gradient
+    is the cheap (softmax(x) - onehot(y)) * g. The stabilization rewrite makes it from softmax followed
+    by a negative log-likelihood."""
+
+    def make_node(self, x, y):
+        x, y = _as(x), _as(y)
+        _check_labels(self, x, y)
+        return Apply(self, [x, y], [_out(float_of(x.dtype), (x.broadcastable[0],))])
+
+    def grad(self, inputs, outputs, output_grads):
+        (x, y), (g,) = inputs, output_grads
+        probabilities = softmax(x) * dimshuffle(g, (0, "x"))
+        return [IncPerRow()(probabilities, -g, y), None]

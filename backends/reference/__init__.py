@@ -26,6 +26,8 @@ class ReferenceProgram:
             impl = table.get(type(node.op))
             if impl is None:
                 raise UnsupportedOpError(f"the reference backend has no implementation of {node.op}")
+            if hasattr(impl, "bind"):  # implementations that run other ops use this program's table
+                impl = impl.bind(table)
             for var in node.inputs:
                 if isinstance(var, Constant) and var not in slots:
                     slots[var] = len(slots)

@@ -36,17 +36,29 @@ class elemwise:
         return self.fn(*xs)
 
 
-def composite(node, *xs):
-    broadcast_shapes(node.op, [x.shape for x in xs], [i.broadcastable for i in node.inputs])
-    body = node.op.fgraph
-    values = dict(zip(body.inputs, xs))
-    for inner in body.apply_nodes:
-        args = [v.data if v not in values else values[v] for v in inner.inputs]
-        result = IMPLEMENTATIONS[type(inner.op)].compute(inner, *args)
-        values[inner.outputs[0]] = np.asarray(result, dtype=inner.outputs[0].dtype)
-    shape = np.broadcast_shapes(*[x.shape for x in xs])
-    results = tuple(np.broadcast_to(values[o] if o in values else o.data, shape) for o in body.outputs)
-    return results if len(results) > 1 else results[0]
+class CompositeImpl:
+    """Evaluates a Composite's body node by node with the elementwise entries of ``table`` (the
+    table of the program being compiled, so a backend that swaps one entry swaps it here too)."""
+
+    def __init__(self, table=None):
+        self.table = table
+
+    def bind(self, table):
+        return CompositeImpl(table)
+
+    def __call__(self, node, *xs):
+        broadcast_shapes(node.op, [x.shape for x in xs], [i.broadcastable for i in node.inputs])
+        table = self.table or IMPLEMENTATIONS
+        body = node.op.fgraph
+        values = dict(zip(body.inputs, xs))
+        for inner in body.apply_nodes:
+            args = [v.data if v not in values else values[v] for v in inner.inputs]
+            entry = table[type(inner.op)]
+            result = getattr(entry, "compute", entry)(inner, *args)  # the whole was checked above
+            values[inner.outputs[0]] = np.asarray(result, dtype=inner.outputs[0].dtype)
+        shape = np.broadcast_shapes(*[x.shape for x in xs])
+        results = tuple(np.broadcast_to(values[o] if o in values else o.data, shape) for o in body.outputs)
+        return results if len(results) > 1 else results[0]
 
 
 def float_elemwise(fn):
@@ -235,8 +247,18 @@ def batched_dot(node, a, b):
     return np.matmul(a, b)
 
 
+def softmax_crossentropy(node, x, y):
+    rows, labels = nnet.label_index(node.op, x, y)
+    x = x.astype(node.outputs[0].dtype, copy=False)
+    shift = np.max(x, axis=1, keepdims=True) if x.shape[1] else np.zeros((x.shape[0], 1), x.dtype)
+    shift = np.where(np.isfinite(shift), shift, 0)
+    log_sum = np.log(np.sum(np.exp(x - shift), axis=1)) + shift[:, 0]
+    return log_sum - x[rows, labels]
+
+
 IMPLEMENTATIONS = {
-    ops.Composite: composite,
+    ops.Composite: CompositeImpl(),
+    nnet.SoftmaxCrossentropy: softmax_crossentropy,
     ops.Add: elemwise(np.add),
     ops.Sub: elemwise(np.subtract),
     ops.Mul: elemwise(np.multiply),

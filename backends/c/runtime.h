@@ -1,0 +1,113 @@
+/* arignote C backend: the runtime every generated program starts with. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <stdio.h>
+
+typedef _Bool b1; typedef int8_t i8; typedef int16_t i16; typedef int32_t i32; typedef int64_t i64;
+typedef uint8_t u8; typedef uint16_t u16; typedef uint32_t u32; typedef uint64_t u64;
+typedef float f32; typedef double f64;
+
+/* An array: data, then shape and strides (in elements, not bytes) of its first ndim axes. */
+typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
+
+/* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. */
+#define FAIL(code, node, ...) do { snprintf(err, 512, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
+
+/* BLAS from scipy.linalg.cython_blas, set once when the module is loaded. */
+typedef void (*gemm_t)(char *, char *, int *, int *, int *, void *, void *, int *, void *, int *, void *, void *, int *);
+typedef void (*gemv_t)(char *, int *, int *, void *, void *, int *, void *, int *, void *, void *, int *);
+static gemm_t ari_sgemm, ari_dgemm;
+static gemv_t ari_sgemv, ari_dgemv;
+void ari_set_blas(void *s, void *d, void *sv, void *dv) {
+    ari_sgemm = (gemm_t)s; ari_dgemm = (gemm_t)d; ari_sgemv = (gemv_t)sv; ari_dgemv = (gemv_t)dv;
+}
+
+/* C-contiguous strides for a->shape, and a fresh buffer (never NULL for size 0: malloc(1)). */
+static char *ari_alloc(arr_t *a, int nd, int64_t isz, int zero) {
+    int64_t n = 1;
+    for (int k = nd - 1; k >= 0; k--) { a->strides[k] = n; n *= a->shape[k]; }
+    size_t bytes = (size_t)(n * isz) + 1;
+    a->data = zero ? calloc(bytes, 1) : malloc(bytes);
+    return a->data;
+}
+static int64_t ari_size(const arr_t *a, int nd) { int64_t n = 1; for (int k = 0; k < nd; k++) n *= a->shape[k]; return n; }
+static int ari_contiguous(const arr_t *a, int nd) {
+    int64_t n = 1;
+    for (int k = nd - 1; k >= 0; k--) { if (a->shape[k] != 1 && a->strides[k] != n) return 0; n *= a->shape[k]; }
+    return 1;
+}
+/* "(2, 3)" into buf */
+static const char *ari_shape(char *buf, const arr_t *a, int nd) {
+    int at = snprintf(buf, 128, "(");
+    for (int k = 0; k < nd && at < 100; k++) at += snprintf(buf + at, 128 - at, k ? ", %lld" : "%lld", (long long)a->shape[k]);
+    snprintf(buf + at, 128 - at, nd == 1 ? ",)" : ")");
+    return buf;
+}
+/* Copy src (any strides) into dst, already allocated C-contiguous with the same shape. */
+static void ari_copy(arr_t *dst, const arr_t *src, int nd, int isz) {
+    int64_t n = ari_size(src, nd), idx[16] = {0}, off = 0;
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(dst->data + i * isz, src->data + off * isz, isz);
+        for (int k = nd - 1; k >= 0; k--) {
+            if (++idx[k] < src->shape[k]) { off += src->strides[k]; break; }
+            off -= src->strides[k] * (idx[k] - 1); idx[k] = 0;
+        }
+    }
+}
+/* Python's slice.indices: the first index and the length of start:stop:step on an axis of n. */
+static void ari_slice(int64_t n, int has_start, int64_t start, int has_stop, int64_t stop, int64_t step,
+                      int64_t *first, int64_t *len) {
+    if (step > 0) {
+        start = !has_start ? 0 : start < 0 ? (start + n < 0 ? 0 : start + n) : (start > n ? n : start);
+        stop = !has_stop ? n : stop < 0 ? (stop + n < 0 ? 0 : stop + n) : (stop > n ? n : stop);
+        *len = stop > start ? (stop - start + step - 1) / step : 0;
+    } else {
+        start = !has_start ? n - 1 : start < 0 ? (start + n < 0 ? -1 : start + n) : (start >= n ? n - 1 : start);
+        stop = !has_stop ? -1 : stop < 0 ? (stop + n < 0 ? -1 : stop + n) : (stop >= n ? n - 1 : stop);
+        *len = start > stop ? (start - stop - step - 1) / (-step) : 0;
+    }
+    *first = start;
+}
+
+/* NumPy's semantics for the scalar functions C spells differently. */
+#define ARI_FLOAT(T, S)                                                                              \
+static inline T ari_max_##T(T a, T b) { return (a != a || a >= b) ? a : b; }                        \
+static inline T ari_min_##T(T a, T b) { return (a != a || a <= b) ? a : b; }                        \
+static inline T ari_mod_##T(T a, T b) {                                                             \
+    T m = fmod##S(a, b); if (!b) return m;                                                          \
+    if (m) { if ((b < 0) != (m < 0)) m += b; } else m = copysign##S(0, b); return m; }              \
+static inline T ari_floordiv_##T(T a, T b) {                                                        \
+    if (!b) return a / b;                                                                           \
+    T m = fmod##S(a, b), d = (a - m) / b;                                                           \
+    if (m && ((b < 0) != (m < 0))) d -= 1;                                                          \
+    if (d) { T f = floor##S(d); if (d - f > 0.5) f += 1; return f; } return copysign##S(0, a / b); } \
+static inline T ari_sigmoid_##T(T x) { T e = exp##S(-fabs##S(x)); return x >= 0 ? 1 / (1 + e) : e / (1 + e); } \
+static inline T ari_softplus_##T(T x) { return x != x ? x : x > 0 ? x + log1p##S(exp##S(-x)) : log1p##S(exp##S(x)); } \
+static inline T ari_sign_##T(T x) { return x != x ? x : (T)((x > 0) - (x < 0)); }
+ARI_FLOAT(f32, f)
+ARI_FLOAT(f64, )
+
+#define ARI_INT(T, SIGNED, MIN)                                                                      \
+static inline T ari_floordiv_##T(T a, T b) {                                                        \
+    if (!b) return 0; if (SIGNED && b == (T)-1) return (T)(0 - (u64)a);                             \
+    T q = a / b; if (SIGNED && (a % b) && ((a < 0) != (b < 0))) q--; return q; }                    \
+static inline T ari_mod_##T(T a, T b) {                                                             \
+    if (!b || (SIGNED && b == (T)-1)) return 0;                                                     \
+    T r = a % b; if (SIGNED && r && ((r < 0) != (b < 0))) r += b; return r; }                       \
+static inline T ari_pow_##T(T a, T b) {                                                             \
+    if (SIGNED && b < 0) return a == 1 ? 1 : a == (T)-1 ? ((b & 1) ? (T)-1 : 1) : 0;                \
+    T r = 1; while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
+ARI_INT(i8, 1, 0) ARI_INT(i16, 1, 0) ARI_INT(i32, 1, 0) ARI_INT(i64, 1, 0)
+ARI_INT(u8, 0, 0) ARI_INT(u16, 0, 0) ARI_INT(u32, 0, 0) ARI_INT(u64, 0, 0)
+static inline b1 ari_floordiv_b1(b1 a, b1 b) { return b ? a : 0; }
+static inline b1 ari_mod_b1(b1 a, b1 b) { return 0; }
+static inline b1 ari_pow_b1(b1 a, b1 b) { return b ? a : 1; }
+
+/* SplitMix64 of (key, counter), as core/random.py specifies. */
+static inline uint64_t ari_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}

@@ -1,0 +1,140 @@
+"""The Numba backend's table: from op class to how the generated code computes it.
+
+Three kinds of entries:
+
+- ``Scalar(template, cast=...)``: an elementwise op, as a scalar expression. ``template`` is a format
+  string over the (already cast) arguments ``{0} {1} ...`` and ``{T}``, the NumPy scalar type of the
+  result (``np.float32``): typed constants keep float32 arithmetic in float32. Elementwise nodes and
+  fused ``Composite`` bodies become one explicit loop nest (``prange`` over the outer axis on large
+  arrays) in a kernel compiled with ``numba.njit``. ``cast`` says what the arguments are cast to
+  first: ``"out"`` the result dtype (what NumPy's ufunc loop computes in), ``"common"`` the inputs'
+  common dtype (comparisons), ``None`` nothing.
+- ``GLUE``: a line of the generated function itself (``np.dot``: numba's and NumPy's BLAS binding).
+- anything missing falls back on the reference backend's NumPy implementation of the op, called from
+  the generated function (see ``FALLBACK``).
+"""
+
+import numpy as np
+
+from arignote.core import linalg, nnet, ops
+
+# scalar helpers, defined once in every kernel module that uses them (njit-compiled with the kernel)
+HELPERS = {
+    "_sigmoid": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _sigmoid(x, one):
+    e = np.exp(-np.abs(x))
+    return one / (one + e) if x >= 0 else e / (one + e)
+''',
+    "_round_away": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _round_away(x):
+    whole = np.trunc(x)
+    return whole + np.sign(x) if np.abs(x - whole) >= 0.5 else whole
+''',
+    "_relu": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _relu(x, alpha, zero):
+    if x > 0:
+        return x
+    if alpha == 0:
+        return np.maximum(x, zero)
+    return alpha * x
+''',
+}
+
+
+class Scalar:
+    def __init__(self, template, cast="out", helper=None, by_dtype=None):
+        self.template = template
+        self.cast = cast
+        self.helper = helper
+        self.by_dtype = by_dtype or {}  # dtype kind of the first input -> template
+
+    def render(self, args, in_dtypes, out_dtype):
+        template = self.by_dtype.get(np.dtype(in_dtypes[0]).kind, self.template) if in_dtypes else self.template
+        return template.format(*args, T=f"np.{np.dtype(out_dtype).name}")
+
+
+def ufunc(name, cast="out"):
+    return Scalar(f"np.{name}({{0}})" if name in UNARY else f"np.{name}({{0}}, {{1}})", cast)
+
+
+UNARY = {"negative", "absolute", "sign", "exp", "log", "sqrt", "tanh", "expm1", "log1p", "log2",
+         "log10", "square", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arctanh",
+         "floor", "ceil", "rint", "invert"}
+
+GLUE = "glue"
+
+IMPLEMENTATIONS = {
+    ops.Add: ufunc("add"),
+    ops.Sub: ufunc("subtract"),
+    ops.Mul: ufunc("multiply"),
+    ops.TrueDiv: ufunc("true_divide"),
+    ops.IntDiv: ufunc("floor_divide"),
+    ops.Mod: ufunc("remainder"),
+    ops.Pow: ufunc("power"),
+    ops.Maximum: ufunc("maximum"),
+    ops.Minimum: ufunc("minimum"),
+    ops.Neg: ufunc("negative"),
+    ops.Abs: ufunc("absolute"),
+    ops.Sgn: ufunc("sign"),
+    ops.Exp: ufunc("exp"),
+    ops.Log: ufunc("log"),
+    ops.Sqrt: ufunc("sqrt"),
+    ops.Tanh: ufunc("tanh"),
+    ops.Sigmoid: Scalar("_sigmoid({0}, {T}(1))", helper="_sigmoid"),
+    ops.Eq: ufunc("equal", "common"),
+    ops.Neq: ufunc("not_equal", "common"),
+    ops.Lt: ufunc("less", "common"),
+    ops.Gt: ufunc("greater", "common"),
+    ops.Le: ufunc("less_equal", "common"),
+    ops.Ge: ufunc("greater_equal", "common"),
+    ops.Switch: Scalar("({1} if {0} else {2})", cast="values"),
+    ops.Second: Scalar("{1}"),
+    ops.Cast: Scalar("{0}", cast=None),
+    ops.Expm1: ufunc("expm1"),
+    ops.Log1p: ufunc("log1p"),
+    ops.Log2: ufunc("log2"),
+    ops.Log10: ufunc("log10"),
+    ops.Sqr: ufunc("square"),
+    ops.Sin: ufunc("sin"),
+    ops.Cos: ufunc("cos"),
+    ops.Tan: ufunc("tan"),
+    ops.Arcsin: ufunc("arcsin"),
+    ops.Arccos: ufunc("arccos"),
+    ops.Arctan: ufunc("arctan"),
+    ops.Sinh: ufunc("sinh"),
+    ops.Cosh: ufunc("cosh"),
+    ops.Arctanh: ufunc("arctanh"),
+    ops.Erf: Scalar("{T}(math.erf(np.float64({0})))"),
+    ops.Erfc: Scalar("{T}(math.erfc(np.float64({0})))"),
+    ops.Floor: ufunc("floor"),
+    ops.Ceil: ufunc("ceil"),
+    ops.RoundHalfToEven: ufunc("rint"),
+    ops.RoundHalfAwayFromZero: Scalar("_round_away({0})", helper="_round_away"),
+    ops.Clip: Scalar("np.minimum(np.maximum({0}, {1}), {2})"),
+    ops.BitwiseAnd: Scalar("np.bitwise_and({0}, {1})", by_dtype={"b": "({0} and {1})"}),
+    ops.BitwiseOr: Scalar("np.bitwise_or({0}, {1})", by_dtype={"b": "({0} or {1})"}),
+    ops.BitwiseXor: Scalar("np.bitwise_xor({0}, {1})", by_dtype={"b": "({0} != {1})"}),
+    ops.Invert: Scalar("np.invert({0})", by_dtype={"b": "(not {0})"}),
+    ops.IsNan: Scalar("np.isnan({0})", cast=None, by_dtype={k: "False" for k in "biu"}),
+    ops.IsInf: Scalar("np.isinf({0})", cast=None, by_dtype={k: "False" for k in "biu"}),
+    nnet.Softplus: Scalar("np.logaddexp({T}(0), {0})"),
+    nnet.Relu: Scalar("_relu({0}, {1}, {T}(0))", helper="_relu"),
+    ops.Dot: GLUE,
+}
+
+
+def glue_line(node, args):
+    """The generated function's line for a GLUE node."""
+    op = type(node.op)
+    if op is ops.Dot:
+        a, b = node.inputs
+        if a.dtype == b.dtype == node.outputs[0].dtype:
+            return f"np.dot({args[0]}, {args[1]})"
+        return f"np.asarray(np.dot({args[0]}, {args[1]}), dtype=np.{node.outputs[0].dtype})"
+    raise KeyError(op)
+
+
+_ = linalg  # BatchedDot and the other non-elementwise ops use the reference implementation for now

@@ -1,0 +1,490 @@
+"""Graph rewrites, run in core on the FunctionGraph before any backend sees it, so every backend gets
+them. In order:
+
+- ``merge``: identical subexpressions (same op, same inputs) are computed once; equal constants are one.
+- ``constant_folding``: nodes whose inputs are all constants are evaluated once, at compile time, with
+  the reference backend (unless the result is large).
+- ``canonicalize``: x*1, x+0, x-0, x/1, x-x, --x, x**1, x**2 -> sqr(x), x**0.5 -> sqrt(x), dimshuffle of
+  dimshuffle, reshape to the same shape, a cast and its inverse.
+- ``stabilize``: log(softmax) -> log_softmax, log(1+x) -> log1p, exp(x)-1 -> expm1,
+  log(sigmoid(x)) -> -softplus(-x), log(1-sigmoid(x)) -> -softplus(x), log(sum(exp(x))) -> a max-shifted
+  logsumexp, softmax followed by a negative log-likelihood on integer labels -> SoftmaxCrossentropy.
+  ``grad`` applies these to the cost before differentiating, so the gradients are stable too.
+- ``fusion``: connected elementwise subgraphs become one Composite op (one loop in compiled backends).
+- ``inplace``: marks elementwise nodes that may write their result into an input buffer nothing else
+  needs (``fgraph.inplace``: {node: input index}); backends may use it, ignoring it is always correct.
+
+``ARIGNOTE_REWRITES=none`` turns them all off (for debugging); a comma-separated list of pass names runs
+only those. A backend may decline passes with a ``declined_rewrites`` attribute (a set of names).
+"""
+
+import numpy as np
+
+from . import nnet, ops
+from .config import config
+from .graph import Apply, Constant, FunctionGraph, TensorVariable, graph_inputs, toposort
+from .types import TensorType, is_float
+
+PASSES = ("merge", "constant_folding", "canonicalize", "stabilize", "fusion", "inplace")
+FOLD_LIMIT = 10_000  # constant folding keeps the computation when the result has more elements
+
+
+def selected_passes(backend=None):
+    setting = (config.rewrites or "all").strip().lower()
+    if setting == "none":
+        return ()
+    wanted = PASSES if setting == "all" else tuple(p.strip() for p in setting.split(",") if p.strip())
+    unknown = [p for p in wanted if p not in PASSES]
+    if unknown:
+        raise ValueError(f"ARIGNOTE_REWRITES names unknown rewrites {unknown}; known: {', '.join(PASSES)}")
+    declined = set(getattr(backend, "declined_rewrites", ()) or ())
+    return tuple(p for p in PASSES if p in wanted and p not in declined)
+
+
+def rewrite(fgraph, backend=None):
+    """Apply the selected passes to ``fgraph`` in place."""
+    passes = selected_passes(backend)
+    fgraph.inplace = {}
+    for _ in range(4):  # a later pass can open opportunities for an earlier one
+        before = _fingerprint(fgraph)
+        if "merge" in passes:
+            merge(fgraph)
+        if "constant_folding" in passes:
+            fold_constants(fgraph)
+        if "canonicalize" in passes:
+            apply_local(fgraph, CANONICALIZE)
+        if "stabilize" in passes:
+            apply_local(fgraph, STABILIZE)
+        if "merge" in passes:
+            merge(fgraph)
+        if _fingerprint(fgraph) == before:
+            break
+    if "fusion" in passes:
+        fuse(fgraph)
+    if "inplace" in passes:
+        mark_inplace(fgraph)
+    return fgraph
+
+
+def _fingerprint(fgraph):
+    return tuple((str(n.op), tuple(id(i) for i in n.inputs)) for n in fgraph.apply_nodes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The engine: rebuild the graph in topological order, letting local rewrites replace node outputs.
+
+
+def _rebuild_node(node, new_inputs):
+    if all(n is o for n, o in zip(new_inputs, node.inputs)):
+        return node
+    outputs = [o.clone() for o in node.outputs]
+    return Apply(node.op, new_inputs, outputs)
+
+
+def _same_type(old, new):
+    return new.dtype == old.dtype and new.broadcastable == old.broadcastable
+
+
+def rewrite_outputs(outputs, stop, local_rewrites, protected=()):
+    """``outputs`` with ``local_rewrites`` applied to every node between ``stop`` and them, repeatedly,
+    until none applies. A local rewrite gets (node, protected) and returns replacements for the node's
+    outputs or None; ``protected`` variables must stay in the graph (rewrites do not absorb them)."""
+    protected = set(map(id, protected))
+    for _ in range(8):
+        memo, changed = {}, False
+        for node in toposort(outputs, stop=stop):
+            new = _rebuild_node(node, [memo.get(i, i) for i in node.inputs])
+            memo.update(zip(node.outputs, new.outputs))
+            for local in local_rewrites:
+                replacement = local(new, protected)
+                if replacement is None:
+                    continue
+                replacement = [_coerce(r, o) for r, o in zip(replacement, new.outputs)]
+                if any(r is None for r in replacement):
+                    continue
+                for old, r in zip(node.outputs, replacement):
+                    if r.name is None:
+                        r.name = old.name
+                    memo[old] = r
+                changed = True
+                break
+        outputs = [memo.get(o, o) for o in outputs]
+        if not changed:
+            return outputs
+    return outputs
+
+
+def _coerce(replacement, old):
+    """A replacement with the old variable's exact type, or None when that cannot be had for free."""
+    replacement = ops._as(replacement)
+    if replacement.ndim != old.ndim:
+        return None
+    if replacement.dtype != old.dtype:
+        replacement = ops.cast(replacement, old.dtype)
+    if replacement.broadcastable != old.broadcastable:
+        # a replacement may know more (broadcastable where the old type was not): forget it
+        if any(o and not r for o, r in zip(old.broadcastable, replacement.broadcastable)):
+            return None
+        replacement = ops.patternbroadcast(replacement, old.broadcastable)
+    return replacement
+
+
+def apply_local(fgraph, local_rewrites):
+    fgraph.outputs = rewrite_outputs(fgraph.outputs, fgraph.inputs, local_rewrites)
+
+
+def stabilize_graph(outputs, protected=()):
+    """The stabilization rewrites applied to the graph of ``outputs`` (used by grad before it
+    differentiates, so that gradients come from the stable form)."""
+    roots = [v for v in graph_inputs(outputs) if not isinstance(v, Constant)]
+    return rewrite_outputs(list(outputs), roots, CANONICALIZE + STABILIZE, protected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# merge and constant folding
+
+
+def merge(fgraph):
+    memo, seen, constants = {}, {}, {}
+
+    def canonical(var):
+        var = memo.get(var, var)
+        if isinstance(var, Constant):
+            return constants.setdefault(var.signature(), var)
+        return var
+
+    for node in fgraph.apply_nodes:
+        inputs = [canonical(i) for i in node.inputs]
+        key = (node.op, tuple(map(id, inputs)))
+        if key in seen:
+            memo.update(zip(node.outputs, seen[key]))
+            continue
+        new = _rebuild_node(node, inputs)
+        memo.update(zip(node.outputs, new.outputs))
+        seen[key] = new.outputs
+    fgraph.outputs = [canonical(o) for o in fgraph.outputs]
+
+
+def fold_constants(fgraph):
+    from .plugins import registry
+
+    reference = registry.get("reference")
+
+    def fold(node, protected):
+        if not node.inputs or not all(isinstance(i, Constant) for i in node.inputs):
+            return None
+        try:
+            values = reference.compile(FunctionGraph([], node.outputs))([])
+        except Exception:
+            return None  # let it fail when the function runs, with the usual message
+        if any(np.size(v) > FOLD_LIMIT for v in values):
+            return None
+        folded = []
+        for out, value in zip(node.outputs, values):
+            constant = Constant(out.type, value)
+            constant.trace = out.trace
+            folded.append(constant)
+        return folded
+
+    apply_local(fgraph, [fold])
+
+
+# ---------------------------------------------------------------------------------------------------
+# canonicalization
+
+
+def _constant_value(var):
+    """The value of a one-element constant (so replacing ``x op c`` by x cannot change a shape), else None."""
+    if isinstance(var, Constant) and var.data.size == 1:
+        return var.data.flat[0]
+    return None
+
+
+def _is(var, op_class):
+    return var.owner is not None and isinstance(var.owner.op, op_class)
+
+
+def _free(var, protected):
+    """Whether a rewrite may absorb ``var`` (it is computed and nobody asked to keep it)."""
+    return var.owner is not None and id(var) not in protected
+
+
+def _neutral(op_class, neutral, positions):
+    def rewrite(node, protected):
+        if type(node.op) is not op_class:
+            return None
+        for keep, drop in positions:
+            value = _constant_value(node.inputs[drop])
+            if value is not None and value == neutral and _same_type(node.outputs[0], node.inputs[keep]):
+                return [node.inputs[keep]]
+        return None
+
+    return rewrite
+
+
+def _sub_self(node, protected):
+    x, y = node.inputs if type(node.op) is ops.Sub else (None, None)
+    if x is not None and x is y:
+        return [ops.zeros_like(x, node.outputs[0].dtype)]
+    return None
+
+
+def _double_neg(node, protected):
+    if type(node.op) is ops.Neg and _is(node.inputs[0], ops.Neg) and _free(node.inputs[0], protected):
+        return [node.inputs[0].owner.inputs[0]]
+    return None
+
+
+def _power(node, protected):
+    if type(node.op) is not ops.Pow:
+        return None
+    x, exponent = node.inputs
+    value = _constant_value(exponent)
+    if value is None:
+        return None
+    if value == 1 and _same_type(node.outputs[0], x):
+        return [x]
+    if value == 2:
+        return [ops.sqr(x)]
+    if value == 0.5 and is_float(node.outputs[0].dtype):
+        return [ops.sqrt(x)]
+    return None
+
+
+def _dimshuffle_chain(node, protected):
+    if type(node.op) is not ops.DimShuffle:
+        return None
+    x = node.inputs[0]
+    if node.op.new_order == tuple(range(x.ndim)):
+        return [x]
+    if _is(x, ops.DimShuffle) and _free(x, protected):
+        inner = x.owner.op.new_order
+        combined = tuple("x" if a == "x" else inner[a] for a in node.op.new_order)
+        return [ops.dimshuffle(x.owner.inputs[0], combined)]
+    return None
+
+
+def _reshape_same(node, protected):
+    if type(node.op) is not ops.Reshape:
+        return None
+    x, shape = node.inputs
+    if x.ndim != node.op.ndim:
+        return None
+    same = _is(shape, ops.Shape) and shape.owner.inputs[0] is x
+    if _is(shape, ops.MakeVector):
+        entries = shape.owner.inputs
+        same = all(_is(e, ops.ShapeI) and e.owner.inputs[0] is x and e.owner.op.i == k
+                   or (_is(e, ops.Cast) and _is(e.owner.inputs[0], ops.ShapeI)
+                       and e.owner.inputs[0].owner.inputs[0] is x and e.owner.inputs[0].owner.op.i == k)
+                   for k, e in enumerate(entries))
+    return [x] if same else None
+
+
+def _cast_round_trip(node, protected):
+    if type(node.op) is not ops.Cast or not _is(node.inputs[0], ops.Cast):
+        return None
+    original = node.inputs[0].owner.inputs[0]
+    middle = node.inputs[0].dtype
+    if node.op.dtype == original.dtype and np.can_cast(original.dtype, middle, "safe"):
+        return [original]
+    return None
+
+
+CANONICALIZE = [
+    _neutral(ops.Mul, 1, [(0, 1), (1, 0)]),
+    _neutral(ops.Add, 0, [(0, 1), (1, 0)]),
+    _neutral(ops.Sub, 0, [(0, 1)]),
+    _neutral(ops.TrueDiv, 1, [(0, 1)]),
+    _sub_self,
+    _double_neg,
+    _power,
+    _dimshuffle_chain,
+    _reshape_same,
+    _cast_round_trip,
+]
+
+
+# ---------------------------------------------------------------------------------------------------
+# stabilization
+
+
+def _log_softmax(node, protected):
+    if type(node.op) is ops.Log and _is(node.inputs[0], nnet.Softmax) and _free(node.inputs[0], protected):
+        softmax = node.inputs[0].owner
+        return [nnet.LogSoftmax(softmax.op.axis)(softmax.inputs[0])]
+    return None
+
+
+def _plus_one(var):
+    """x when ``var`` is 1 + x or x + 1 (a constant all-ones operand), else None."""
+    if type(getattr(var.owner, "op", None)) is ops.Add:
+        a, b = var.owner.inputs
+        if _constant_value(a) == 1:
+            return b
+        if _constant_value(b) == 1:
+            return a
+    return None
+
+
+def _log1p(node, protected):
+    if type(node.op) is ops.Log and _free(node.inputs[0], protected):
+        x = _plus_one(node.inputs[0])
+        if x is not None and is_float(x.dtype):
+            return [ops.log1p(x)]
+    return None
+
+
+def _expm1(node, protected):
+    if type(node.op) is ops.Sub and _constant_value(node.inputs[1]) == 1 and _is(node.inputs[0], ops.Exp) \
+            and _free(node.inputs[0], protected):
+        return [ops.expm1(node.inputs[0].owner.inputs[0])]
+    return None
+
+
+def _log_sigmoid(node, protected):
+    if type(node.op) is not ops.Log:
+        return None
+    z = node.inputs[0]
+    if _is(z, ops.Sigmoid) and _free(z, protected):
+        return [-nnet.softplus(-z.owner.inputs[0])]
+    if _is(z, ops.Sub) and _free(z, protected) and _constant_value(z.owner.inputs[0]) == 1:
+        s = z.owner.inputs[1]
+        if _is(s, ops.Sigmoid) and _free(s, protected):
+            return [-nnet.softplus(s.owner.inputs[0])]
+    return None
+
+
+def _logsumexp(node, protected):
+    if type(node.op) is not ops.Log or not _is(node.inputs[0], ops.Sum) or not _free(node.inputs[0], protected):
+        return None
+    total = node.inputs[0].owner
+    e = total.inputs[0]
+    if not _is(e, ops.Exp) or not _free(e, protected) or not is_float(e.dtype):
+        return None
+    x = e.owner.inputs[0]
+    axis, keepdims = total.op.axis, total.op.keepdims
+    shift = ops.Max(axis, True)(x)
+    shift = ops.switch(ops.isinf(shift), 0, shift)  # all -inf (or an inf max): no shift
+    result = ops.log(ops.Sum(axis, True, total.op.dtype)(ops.exp(x - shift))) + shift
+    if not keepdims:
+        result = ops.dimshuffle(result, [a for a in range(x.ndim) if a not in axis])
+    return [result]
+
+
+def _labels_cover_rows(index, x, y):
+    """Whether ``index`` is arange(0, n, 1) with n the number of rows of x or of labels y."""
+    if not _is(index, ops.ARange):
+        return False
+    start, stop, step = index.owner.inputs
+    stop = stop.owner.inputs[0] if _is(stop, ops.Cast) else stop
+    rows = _is(stop, ops.ShapeI) and stop.owner.op.i == 0 and stop.owner.inputs[0] in (x, y)
+    return _constant_value(start) == 0 and _constant_value(step) == 1 and rows
+
+
+def _softmax_nll(node, protected):
+    """log_softmax(x)[arange(n), y], PickPerRow(log_softmax(x), y) and log(PickPerRow(softmax(x), y))
+    -> -SoftmaxCrossentropy(x, y)."""
+    op = node.op
+    if type(op) is ops.Log and _is(node.inputs[0], nnet.PickPerRow) and _free(node.inputs[0], protected):
+        p, y = node.inputs[0].owner.inputs
+        if _is(p, nnet.Softmax) and p.owner.op.axis == (1,) and _free(p, protected):
+            return [-nnet.SoftmaxCrossentropy()(p.owner.inputs[0], y)]
+    if type(op) is nnet.PickPerRow:
+        lsm, y = node.inputs
+        if _is(lsm, nnet.LogSoftmax) and lsm.owner.op.axis == (1,) and _free(lsm, protected):
+            return [-nnet.SoftmaxCrossentropy()(lsm.owner.inputs[0], y)]
+    if type(op) is ops.AdvancedSubtensor and op.idx_list == (("array", 1, False), ("array", 1, False)):
+        lsm, rows, y = node.inputs
+        if _is(lsm, nnet.LogSoftmax) and lsm.owner.op.axis == (1,) and lsm.ndim == 2 and _free(lsm, protected):
+            x = lsm.owner.inputs[0]
+            if y.dtype in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32") \
+                    and _labels_cover_rows(rows, x, y):
+                return [-nnet.SoftmaxCrossentropy()(x, y)]
+    return None
+
+
+STABILIZE = [_log_softmax, _log1p, _expm1, _log_sigmoid, _logsumexp, _softmax_nll]
+
+
+# ---------------------------------------------------------------------------------------------------
+# fusion
+
+
+def _fusable(node):
+    return isinstance(node.op, ops.Elemwise) and not isinstance(node.op, ops.Composite) \
+        and len(node.outputs) == 1
+
+
+def fuse(fgraph):
+    """Replace each connected group of elementwise nodes (where every intermediate result is used only
+    inside the group and has the group's broadcast pattern) by one Composite node."""
+    clients = fgraph.clients()
+    outputs = set(map(id, fgraph.outputs))
+    assigned, replacements = set(), {}
+    for node in reversed(fgraph.apply_nodes):
+        if not _fusable(node) or node in assigned:
+            continue
+        group, frontier = [node], list(node.inputs)
+        pattern = node.outputs[0].broadcastable
+        while frontier:
+            var = frontier.pop()
+            producer = var.owner
+            if producer is None or not _fusable(producer) or producer in assigned or producer in group:
+                continue
+            if id(var) in outputs or var.broadcastable != pattern:
+                continue
+            if not all(client in group for client, _ in clients.get(var, [])):
+                continue
+            group.append(producer)
+            frontier.extend(producer.inputs)
+        assigned.update(group)
+        if len(group) > 1:
+            replacements[node.outputs[0]] = _composite(group)
+    if replacements:
+        fgraph.outputs = rewrite_outputs(
+            fgraph.outputs, fgraph.inputs, [lambda n, p: [replacements[n.outputs[0]]]
+                                            if n.outputs[0] in replacements else None])
+
+
+def _composite(group):
+    """One Composite node computing the output of ``group[0]`` from the group's outside inputs."""
+    order = [n for n in toposort([group[0].outputs[0]]) if n in set(group)]
+    inside = {o for n in group for o in n.outputs}
+    outer, scalar = [], {}
+    for n in order:
+        for var in n.inputs:
+            if var in inside or var in scalar:
+                continue
+            if isinstance(var, Constant) and var.data.size == 1:
+                scalar[var] = Constant(TensorType(var.dtype, ()), var.data.reshape(()))
+                continue
+            outer.append(var)
+            scalar[var] = TensorType(var.dtype, ())(f"i{len(outer) - 1}")
+    for n in order:
+        body_out = TensorVariable(TensorType(n.outputs[0].dtype, ()))
+        Apply(n.op, [scalar[i] for i in n.inputs], [body_out])
+        scalar[n.outputs[0]] = body_out
+    body = FunctionGraph([scalar[v] for v in outer], [scalar[group[0].outputs[0]]], clone=False)
+    return ops.Composite(body)(*outer)
+
+
+# ---------------------------------------------------------------------------------------------------
+# inplace
+
+
+def mark_inplace(fgraph):
+    """{node: input index} for elementwise nodes whose result can overwrite that input: a buffer the
+    graph computed (not an input, a constant or a view), with the same type as the result, used by
+    this node alone and not returned."""
+    clients = fgraph.clients()
+    outputs = set(map(id, fgraph.outputs))
+    for node in fgraph.apply_nodes:
+        if not isinstance(node.op, ops.Elemwise) or len(node.outputs) != 1:
+            continue
+        for position, var in enumerate(node.inputs):
+            producer = var.owner
+            if (producer is not None and not producer.op.view_map and id(var) not in outputs
+                    and len(clients.get(var, [])) == 1 and var.type == node.outputs[0].type):
+                fgraph.inplace[node] = position
+                break
+    return fgraph.inplace
