@@ -276,7 +276,7 @@ class Composite(Elemwise):
         self.signature = body_signature(fgraph)
 
     def __str__(self):
-        return f"Composite{{{self.signature}}}"
+        return f"Composite{{{body_expression(self.fgraph)}}}"
 
     def make_node(self, *inputs):
         if len(inputs) != self.nin:
@@ -305,6 +305,34 @@ class Composite(Elemwise):
         grads = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore",
                                    return_disconnected="None")))
         return [grads.get(i) for i in inputs]
+
+
+_INFIX = {"Add": "+", "Sub": "-", "Mul": "*", "TrueDiv": "/", "IntDiv": "//", "Mod": "%", "Pow": "**",
+          "Eq": "==", "Neq": "!=", "Lt": "<", "Gt": ">", "Le": "<=", "Ge": ">=", "BitwiseAnd": "&",
+          "BitwiseOr": "|", "BitwiseXor": "^"}
+
+
+def body_expression(fgraph):
+    """A composite body as readable expressions, one per output: ``exp(-(i0 * i0)) * sin(i1)``."""
+
+    def show(var):
+        if var in names:
+            return names[var]
+        if isinstance(var, Constant):
+            return repr(var.data.item())
+        op, args = var.owner.op, [show(i) for i in var.owner.inputs]
+        kind = type(op).__name__
+        if kind in _INFIX:
+            return f"({args[0]} {_INFIX[kind]} {args[1]})"
+        if kind == "Neg":
+            return f"-{args[0]}"
+        if kind == "Cast":
+            return f"{op.dtype}({args[0]})"
+        return f"{kind.lower()}({', '.join(args)})"
+
+    names = {v: f"i{k}" for k, v in enumerate(fgraph.inputs)}
+    texts = [show(o) for o in fgraph.outputs]
+    return ", ".join(t[1:-1] if t.startswith("(") and t.endswith(")") else t for t in texts)
 
 
 def body_signature(fgraph):

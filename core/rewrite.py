@@ -440,10 +440,18 @@ def fuse(fgraph):
         assigned.update(group)
         if len(group) > 1:
             replacements[node.outputs[0]] = _composite(group)
-    if replacements:
-        fgraph.outputs = rewrite_outputs(
-            fgraph.outputs, fgraph.inputs, [lambda n, p: [replacements[n.outputs[0]]]
-                                            if n.outputs[0] in replacements else None])
+    if not replacements:
+        return
+    memo = {}
+    for node in fgraph.apply_nodes:  # rebuild, putting each composite (on rebuilt inputs) in its root's place
+        root = node.outputs[0]
+        source = replacements[root].owner if root in replacements else node
+        new = _rebuild_node(source, [memo.get(i, i) for i in source.inputs])
+        if root in replacements:
+            memo[root] = new.outputs[0]
+        else:
+            memo.update(zip(node.outputs, new.outputs))
+    fgraph.outputs = [memo.get(o, o) for o in fgraph.outputs]
 
 
 def _composite(group):
