@@ -20,6 +20,10 @@ def node_failure(node, error, input_values):
     detail = str(error)
     if detail.startswith(f"{node.op}: "):  # the op already named itself
         detail = detail[len(f"{node.op}: "):]
+    body = getattr(node.op, "fgraph", None)
+    if body is not None and type(node.op).__name__ == "Composite":  # name the ops the user wrote
+        fused = sorted({type(n.op).__name__ for n in body.apply_nodes})
+        where = f"{where}; fused from {', '.join(fused)}"
     message = f"{node.op} (built at {where}) with inputs {describe_values(input_values)}: {detail}"
     kind = type(error) if isinstance(error, (ValueError, IndexError, TypeError, ZeroDivisionError,
                                              OverflowError, MemoryError)) else RuntimeError
