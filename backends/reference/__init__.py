@@ -12,6 +12,20 @@ from arignote.core.plugins import Backend, hookimpl
 from .table import IMPLEMENTATIONS
 
 
+def _writing_into(impl, position):
+    """An elementwise implementation that writes its result into input ``position`` (the inplace
+    rewrite found that nothing else needs that buffer) when the buffer is a fresh array of the result's
+    dtype and shape; otherwise it computes into a new array as usual."""
+
+    def run(node, *xs):
+        target = xs[position]
+        if target.base is None and target.flags.writeable and target.dtype == node.outputs[0].dtype:
+            return impl.into(node, target, *xs)
+        return impl(node, *xs)
+
+    return run
+
+
 class ReferenceProgram:
     """The executable: a list of steps, each an implementation applied to slots of a value store."""
 
@@ -28,6 +42,8 @@ class ReferenceProgram:
                 raise UnsupportedOpError(f"the reference backend has no implementation of {node.op}")
             if hasattr(impl, "bind"):  # implementations that run other ops use this program's table
                 impl = impl.bind(table)
+            if node in getattr(fgraph, "inplace", {}) and hasattr(impl, "into"):
+                impl = _writing_into(impl, fgraph.inplace[node])
             for var in node.inputs:
                 if isinstance(var, Constant) and var not in slots:
                     slots[var] = len(slots)
@@ -46,9 +62,11 @@ class ReferenceProgram:
 
     def _listing(self, slots):
         lines = [f"# reference program: inputs {', '.join(f'v{slots[v]}' for v in self.fgraph.inputs)}"]
+        inplace = getattr(self.fgraph, "inplace", {})
         for node, _, ins, outs, _ in self.steps:
+            note = f" (into v{ins[inplace[node]]})" if node in inplace else ""
             lines.append(f"{', '.join(f'v{o}' for o in outs)} = {node.op}({', '.join(f'v{i}' for i in ins)})"
-                         f"    # built at {node.outputs[0].built_at()}")
+                         f"{note}    # built at {node.outputs[0].built_at()}")
         lines.append(f"return {', '.join(f'v{o}' for o in self.output_slots)}")
         return "\n".join(lines)
 

@@ -31,9 +31,18 @@ class elemwise:
         return self.compute(node, *xs)
 
     def compute(self, node, *xs):
-        if self.compute_in_output_dtype:
-            xs = [x.astype(node.outputs[0].dtype, copy=False) for x in xs]
-        return self.fn(*xs)
+        return self.fn(*self._cast(node, xs))
+
+    def into(self, node, target, *xs):
+        """The result written into ``target`` (an input buffer nobody else needs), for NumPy ufuncs
+        whose result has the target's shape; otherwise a new array."""
+        shape = broadcast_shapes(node.op, [x.shape for x in xs], [i.broadcastable for i in node.inputs])
+        if isinstance(self.fn, np.ufunc) and self.fn.nout == 1 and shape == target.shape:
+            return self.fn(*self._cast(node, xs), out=target)
+        return self.compute(node, *xs)
+
+    def _cast(self, node, xs):
+        return [x.astype(node.outputs[0].dtype, copy=False) for x in xs] if self.compute_in_output_dtype else xs
 
 
 class CompositeImpl:
