@@ -14,7 +14,7 @@ import pytest
 import arignote
 import arignote.tensor as T
 
-from checks import assert_same, check, symbolic_like
+from checks import assert_same, check, freeze_arrays, selection_grads, symbolic_like, weighted_grads
 
 
 def U(*shape, seed=0, low=-2.0, high=2.0, dtype="float64"):
@@ -28,39 +28,11 @@ P = U(4, 3, seed=3, low=0.1, high=1.0)
 F32 = U(4, 5, seed=4, dtype="float32")
 IX = np.arange(20, dtype="int32").reshape(4, 5)
 MASK = X > 0
-for _value in list(globals().values()):
-    if isinstance(_value, np.ndarray):
-        _value.setflags(write=False)  # a backend must never write into its inputs
+freeze_arrays(globals())  # a backend must never write into its inputs
 
 
 def i64(*values):
     return np.array(values if len(values) != 1 else values[0], dtype="int64")
-
-
-def weighted_grads(build, values, backend, seed=7):
-    """The gradients of sum(build(*values) * W), W random and fixed, with respect to every float
-    input, computed by ``backend``; returns (gradients, W)."""
-    inputs = symbolic_like(values)
-    output = build(*inputs)
-    result = arignote.function(inputs, output, backend=backend, on_unused_input="ignore")(*values)
-    weights = np.random.default_rng(seed).uniform(0.5, 1.5, result.shape)
-    wrt = [i for i, v in zip(inputs, values) if np.asarray(v).dtype.kind == "f"]
-    cost = T.sum(output * T.constant(weights))
-    return arignote.function(inputs, T.grad(cost, wrt), backend=backend, on_unused_input="ignore")(*values), weights
-
-
-def selection_grads(np_fn, values, weights):
-    """The gradients of sum(np_fn(*values) * weights) with respect to the float inputs when np_fn only
-    moves, copies or drops their elements: np_fn applied to arrays of element numbers says where each
-    element went, and each element collects the weights of its copies."""
-    floats = [np.asarray(v).dtype.kind == "f" for v in values]
-    sizes = [np.size(v) if f else 0 for v, f in zip(values, floats)]
-    offsets = np.cumsum([0] + sizes)
-    ids = [np.arange(o, o + n).reshape(np.shape(v)) if f else v
-           for o, n, v, f in zip(offsets, sizes, values, floats)]
-    moved = np.asarray(np_fn(*ids))
-    total = np.bincount(moved.ravel(), weights=np.asarray(weights, float).ravel(), minlength=offsets[-1])
-    return [total[o:o + n].reshape(np.shape(v)) for o, n, v, f in zip(offsets, sizes, values, floats) if f]
 
 
 class IndexOf:

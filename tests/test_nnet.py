@@ -13,7 +13,7 @@ import pytest
 import arignote.tensor as T
 from arignote.core import nnet as core_nnet
 
-from checks import check
+from checks import case, check, freeze_arrays, run_case
 
 nnet = T.nnet
 
@@ -44,19 +44,7 @@ BIGV = np.array([1e4, -1e4, 0.0, 1.0])
 W = U(2, 3, seed=7)                                                   # weights of a cost
 WITH_NAN = np.array([[np.nan, 1.0, 2.0], [1.0, 2.0, 3.0]])
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, 1.5, -2.5])
-for _value in list(globals().values()):
-    if isinstance(_value, np.ndarray):
-        _value.setflags(write=False)  # a backend must never write into its inputs
-
-
-def case(id, build, expected, *values, grad=True):
-    return pytest.param(build, expected, values, grad, id=id)
-
-
-def run_case(build, expected, values, grad, backend):
-    with np.errstate(all="ignore"):
-        want = expected(*values)
-    check(build, list(values), backend, expected=np.asarray(want), grad=grad)
+freeze_arrays(globals())  # a backend must never write into its inputs
 
 
 def as_(x, like):

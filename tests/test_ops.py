@@ -15,7 +15,7 @@ import arignote
 import arignote.tensor as T
 from arignote.core import ops
 
-from checks import check
+from checks import case, check, freeze_arrays, run_case
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -51,19 +51,7 @@ I32nz = np.where(I32b == 0, 3, I32b).astype("int32")   # no zero divisors
 I64 = I(3, 4, dtype="int64", seed=2, low=-10**12, high=10**12)
 B1 = I(3, 4, seed=3, low=0, high=2).astype(bool)
 B2 = I(3, 4, seed=4, low=0, high=2).astype(bool)
-for _value in list(globals().values()):
-    if isinstance(_value, np.ndarray):
-        _value.setflags(write=False)  # a backend must never write into its inputs
-
-
-def case(id, build, expected, *values, grad=True):
-    return pytest.param(build, expected, values, grad, id=id)
-
-
-def run_cases(build, expected, values, grad, backend):
-    with np.errstate(all="ignore"):
-        want = expected(*values)
-    check(build, list(values), backend, expected=np.asarray(want), grad=grad)
+freeze_arrays(globals())  # a backend must never write into its inputs
 
 
 def sigmoid(x):
@@ -125,7 +113,7 @@ ELEMWISE = [
 
 @pytest.mark.parametrize("build, expected, values, grad", ELEMWISE)
 def test_elemwise(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -165,7 +153,7 @@ BROADCAST = [
 
 @pytest.mark.parametrize("build, expected, values, grad", BROADCAST)
 def test_broadcast_views_empty(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -202,7 +190,7 @@ SPECIALS = [
 
 @pytest.mark.parametrize("build, expected, values, grad", SPECIALS)
 def test_nan_and_infinity(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -282,7 +270,7 @@ DTYPES = [
 
 @pytest.mark.parametrize("build, expected, values, grad", DTYPES)
 def test_dtypes(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -318,7 +306,7 @@ WEAK = [
 
 @pytest.mark.parametrize("build, expected, values, grad", WEAK)
 def test_weak_python_scalars(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 def test_switch_condition_dtype_does_not_leak_into_result(backend):
@@ -530,7 +518,7 @@ REDUCTIONS = [
 
 @pytest.mark.parametrize("build, expected, values, grad", REDUCTIONS)
 def test_reductions(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 def test_reduction_method_dtype(backend):
@@ -673,7 +661,7 @@ SHAPES = [
 
 @pytest.mark.parametrize("build, expected, values, grad", SHAPES)
 def test_shapes(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 def test_make_vector_gradient_is_element_indexing(backend):
@@ -815,7 +803,7 @@ DOTS = [
 
 @pytest.mark.parametrize("build, expected, values, grad", DOTS)
 def test_dot(build, expected, values, grad, backend):
-    run_cases(build, expected, values, grad, backend)
+    run_case(build, expected, values, grad, backend)
 
 
 def test_dot_types_and_errors(backend):

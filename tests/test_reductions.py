@@ -13,7 +13,7 @@ import pytest
 import arignote
 import arignote.tensor as T
 
-from checks import assert_same, check, symbolic_like
+from checks import assert_same, case, check, freeze_arrays, run_case, symbolic_like, weighted_grads
 
 
 def U(*shape, seed=0, low=-2.0, high=2.0, dtype="float64"):
@@ -36,19 +36,7 @@ B = I(3, 4, seed=3, low=0, high=2).astype(bool)
 NAN = M.copy()
 NAN[1, 2] = np.nan
 E03, E30 = np.zeros((0, 3)), np.zeros((3, 0))
-for _value in list(globals().values()):
-    if isinstance(_value, np.ndarray):
-        _value.setflags(write=False)  # a backend must never write into its inputs
-
-
-def case(id, build, expected, *values, grad=True):
-    return pytest.param(build, expected, values, grad, id=id)
-
-
-def run_case(build, expected, values, grad, backend):
-    with np.errstate(all="ignore"):
-        want = np.asarray(expected(*values))
-    check(build, list(values), backend, expected=want, grad=grad)
+freeze_arrays(globals())  # a backend must never write into its inputs
 
 
 def numpy_arg(fn, a, axis=None, keepdims=False):
@@ -63,18 +51,6 @@ def numpy_arg(fn, a, axis=None, keepdims=False):
     if keepdims:
         result = np.expand_dims(result, tuple(axes))
     return result
-
-
-def weighted_grads(build, values, backend, seed=7):
-    """The gradients of sum(build(*values) * W), W random and fixed, with respect to every input,
-    computed by ``backend``; returns (gradients, W)."""
-    inputs = symbolic_like(values)
-    output = build(*inputs)
-    shape = arignote.function(inputs, output, backend=backend, on_unused_input="ignore")(*values).shape
-    weights = np.random.default_rng(seed).uniform(0.5, 1.5, shape)
-    cost = T.sum(output * T.constant(weights))
-    grads = arignote.function(inputs, T.grad(cost, inputs), backend=backend)(*values)
-    return grads, weights
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 import arignote
 import arignote.tensor as T
 
-from checks import assert_same, check, symbolic_like
+from checks import assert_same, check, freeze_arrays, selection_grads, symbolic_like, weighted_grads
 
 
 def U(*shape, seed=0, low=-2.0, high=2.0, dtype="float64"):
@@ -29,39 +29,11 @@ S = np.array(1.5)
 ROW, COL = U(1, 4, seed=6), U(3, 1, seed=7)
 F32 = U(3, 4, seed=8, dtype="float32")
 I32 = np.arange(12, dtype="int32").reshape(3, 4)
-for _value in list(globals().values()):
-    if isinstance(_value, np.ndarray):
-        _value.setflags(write=False)  # a backend must never write into its inputs
+freeze_arrays(globals())  # a backend must never write into its inputs
 
 
 def case(id, build, expected, *values, grad=True, select=True):
     return pytest.param(build, expected, values, grad, select, id=id)
-
-
-def weighted_grads(build, values, backend, seed=7):
-    """The gradients of sum(build(*values) * W), W random and fixed, with respect to every float
-    input, computed by ``backend``; returns (gradients, W)."""
-    inputs = symbolic_like(values)
-    output = build(*inputs)
-    result = arignote.function(inputs, output, backend=backend, on_unused_input="ignore")(*values)
-    weights = np.random.default_rng(seed).uniform(0.5, 1.5, result.shape)
-    wrt = [i for i, v in zip(inputs, values) if np.asarray(v).dtype.kind == "f"]
-    cost = T.sum(output * T.constant(weights))
-    return arignote.function(inputs, T.grad(cost, wrt), backend=backend, on_unused_input="ignore")(*values), weights
-
-
-def selection_grads(np_fn, values, weights):
-    """The gradients of sum(np_fn(*values) * weights) with respect to the float inputs, when np_fn
-    only moves, copies or drops their elements: np_fn applied to arrays of element numbers says where
-    each element went, and each element collects the weights of its copies."""
-    floats = [np.asarray(v).dtype.kind == "f" for v in values]
-    sizes = [np.size(v) if f else 0 for v, f in zip(values, floats)]
-    offsets = np.cumsum([0] + sizes)
-    ids = [np.arange(o, o + n).reshape(np.shape(v)) if f else v
-           for o, n, v, f in zip(offsets, sizes, values, floats)]
-    moved = np.asarray(np_fn(*ids))
-    total = np.bincount(moved.ravel(), weights=np.asarray(weights, float).ravel(), minlength=offsets[-1])
-    return [total[o:o + n].reshape(np.shape(v)) for o, n, v, f in zip(offsets, sizes, values, floats) if f]
 
 
 def run_case(build, expected, values, grad, select, backend):
