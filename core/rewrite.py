@@ -244,10 +244,13 @@ def _power(node, protected):
         return None
     if value == 1 and _same_type(node.outputs[0], x):
         return [x]
+    # computed in the result's dtype, as Pow does: int8 ** 2.0 is float64 (100 ** 2.0 = 10000.0), where
+    # sqr of the int8 itself would wrap (to 16) and sqrt of it would round in float32
+    dtype = node.outputs[0].dtype
     if value == 2:
-        return [ops.sqr(x)]
-    if value == 0.5 and is_float(node.outputs[0].dtype):
-        return [ops.sqrt(x)]
+        return [ops.sqr(ops.cast(x, dtype))]
+    if value == 0.5 and is_float(dtype):
+        return [ops.sqrt(ops.cast(x, dtype))]
     return None
 
 
@@ -285,7 +288,11 @@ def _cast_round_trip(node, protected):
         return None
     original = node.inputs[0].owner.inputs[0]
     middle = node.inputs[0].dtype
-    if node.op.dtype == original.dtype and np.can_cast(original.dtype, middle, "safe"):
+    # NumPy calls int64 -> float64 "safe", but a float64 holds integers exactly only up to 2 ** 53: the
+    # round trip is the identity only when the middle float is wider than the integer
+    source = np.dtype(original.dtype)
+    lossy = source.kind in "iu" and np.dtype(middle).kind == "f" and source.itemsize >= np.dtype(middle).itemsize
+    if node.op.dtype == original.dtype and np.can_cast(original.dtype, middle, "safe") and not lossy:
         return [original]
     return None
 
@@ -354,6 +361,28 @@ def _log_sigmoid(node, protected):
     return None
 
 
+def _max_shifted(x):
+    """Whether ``x`` is a - switch(isinf(m), 0, m): logits that _logsumexp already shifted."""
+    if not _is(x, ops.Sub) or not _is(x.owner.inputs[1], ops.Switch):
+        return False
+    return _is(x.owner.inputs[1].owner.inputs[0], ops.IsInf)
+
+
+def _max_or_minus_inf(x, axis):
+    """max(x) over ``axis`` with the reduced axes kept (size 1), -inf where they are empty: the
+    reduced axes are flattened into one and a -inf is appended to it, so Max never sees an empty axis."""
+    kept = [a for a in range(x.ndim) if a not in axis]
+    sizes = [ops.shape_i(x, a) for a in kept]
+    flat = ops.reshape(ops.dimshuffle(x, kept + list(axis)), sizes + [ops.element_count(x, axis)])
+    minus_inf = ops.alloc(Constant(TensorType(x.dtype, ()), -np.inf), *sizes, 1)
+    shift = ops.Max((len(kept),), False)(ops.join(len(kept), flat, minus_inf))
+    pattern, position = [], 0
+    for a in range(x.ndim):
+        pattern.append("x" if a in axis else position)
+        position += a not in axis
+    return ops.dimshuffle(shift, pattern)
+
+
 def _logsumexp(node, protected):
     if type(node.op) is not ops.Log or not _is(node.inputs[0], ops.Sum) or not _free(node.inputs[0], protected):
         return None
@@ -363,8 +392,12 @@ def _logsumexp(node, protected):
         return None
     x = e.owner.inputs[0]
     axis, keepdims = total.op.axis, total.op.keepdims
-    shift = ops.Max(axis, True)(x)
-    shift = ops.switch(ops.isinf(shift), 0, shift)  # all -inf (or an inf max): no shift
+    if _max_shifted(x):
+        # what this rewrite built (log(sum(exp(x - shift))) + shift): matching it again would shift the
+        # shifted logits once more on every pass
+        return None
+    shift = _max_or_minus_inf(x, axis)
+    shift = ops.switch(ops.isinf(shift), 0, shift)  # all -inf, empty, or an inf max: no shift
     result = ops.log(ops.Sum(axis, True, total.op.dtype)(ops.exp(x - shift))) + shift
     if not keepdims:
         result = ops.dimshuffle(result, [a for a in range(x.ndim) if a not in axis])

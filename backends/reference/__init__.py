@@ -36,6 +36,7 @@ class ReferenceProgram:
             slots[var] = len(slots)
         self.constants = []
         self.steps = []
+        self.writes_into = {}  # node -> the input whose buffer it may reuse
         for node in fgraph.apply_nodes:
             impl = table.get(type(node.op))
             if impl is None:
@@ -44,6 +45,7 @@ class ReferenceProgram:
                 impl = impl.bind(table)
             if node in getattr(fgraph, "inplace", {}) and hasattr(impl, "into"):
                 impl = _writing_into(impl, fgraph.inplace[node])
+                self.writes_into[node] = fgraph.inplace[node]
             for var in node.inputs:
                 if isinstance(var, Constant) and var not in slots:
                     slots[var] = len(slots)
@@ -62,9 +64,8 @@ class ReferenceProgram:
 
     def _listing(self, slots):
         lines = [f"# reference program: inputs {', '.join(f'v{slots[v]}' for v in self.fgraph.inputs)}"]
-        inplace = getattr(self.fgraph, "inplace", {})
         for node, _, ins, outs, _ in self.steps:
-            note = f" (into v{ins[inplace[node]]})" if node in inplace else ""
+            note = f" (into v{ins[self.writes_into[node]]})" if node in self.writes_into else ""
             lines.append(f"{', '.join(f'v{o}' for o in outs)} = {node.op}({', '.join(f'v{i}' for i in ins)})"
                          f"{note}    # built at {node.outputs[0].built_at()}")
         lines.append(f"return {', '.join(f'v{o}' for o in self.output_slots)}")
