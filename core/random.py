@@ -139,9 +139,38 @@ class Argsort(Op):
         return [None]
 
 
-def argsort(x):
-    """Indices that sort ``x`` along its last axis (stable)."""
-    return Argsort()(x)
+def argsort(x, axis=-1):
+    """Indices that sort ``x`` along ``axis`` (stable; NaN last, as in NumPy); ``axis=None`` sorts
+    the flattened input."""
+    x = as_tensor_variable(x)
+    if axis is None:
+        return Argsort()(ops.flatten(x))
+    axis = ops.normalize_axes(x, axis, "argsort")[0]
+    if axis == x.ndim - 1:
+        return Argsort()(x)
+    order = [a for a in range(x.ndim) if a != axis] + [axis]  # sort along the last axis, then move back
+    back = [order.index(a) for a in range(x.ndim)]
+    return ops.dimshuffle(Argsort()(ops.dimshuffle(x, order)), back)
+
+
+def sort(x, axis=-1):
+    """``x`` sorted along ``axis`` (stable; ``axis=None`` sorts the flattened input). Its gradient
+    flows back to each element's original position."""
+    x = as_tensor_variable(x)
+    if axis is None:
+        x, axis = ops.flatten(x), 0
+    axis = ops.normalize_axes(x, axis, "sort")[0]
+    positions = argsort(x, axis)
+    # pick x[i0, ..., positions[i0, ..., ik], ...] with broadcasting aranges on the other axes
+    index = []
+    for a in range(x.ndim):
+        if a == axis:
+            index.append(positions)
+        else:
+            pattern = ["x"] * x.ndim
+            pattern[a] = 0
+            index.append(ops.dimshuffle(ops.arange(ops.shape_i(x, a)), pattern))
+    return x[tuple(index)]
 
 
 # ---------------------------------------------------------------------------------------------------

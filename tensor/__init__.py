@@ -16,4 +16,5 @@ from ..core.ops import (  # noqa: F401
 from ..core.linalg import batched_dot, batched_tensordot, dot, matmul, tensordot  # noqa: F401
 from ..core.shared import shared  # noqa: F401
 from ..core.types import TensorType  # noqa: F401
-from . import nnet  # noqa: E402,F401  T.nnet
+from ..core.random import argsort, sort  # noqa: F401
+from . import nnet, shared_randomstreams  # noqa: E402,F401  T.nnet, T.shared_randomstreams

@@ -911,3 +911,22 @@ def test_integer_ops_have_zero_gradients(backend):
     x = T.vector("x")
     cost = T.sum(x // 1.5 + T.sgn(x) + T.cast(x > 0, "float64"))
     np.testing.assert_array_equal(arignote.function([x], T.grad(cost, x), backend=backend)(V), np.zeros(4))
+
+
+SORTED = U(3, 4, seed=11)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+def test_sort_and_argsort(axis, backend):
+    check(lambda a: T.sort(a, axis) * 2, [SORTED], backend, expected=np.sort(SORTED, axis) * 2)
+    check(lambda a: T.argsort(a, axis), [SORTED], backend, expected=np.argsort(SORTED, axis, kind="stable"))
+
+
+def test_sort_gradient_goes_back_to_each_element(backend):
+    weights = np.arange(4.0)
+    x = T.dvector("x")
+    f = arignote.function([x], T.grad((T.sort(x) * weights).sum(), x), backend=backend)
+    values = np.array([3.0, -1.0, 2.0, 0.5])
+    expected = np.empty(4)
+    expected[np.argsort(values)] = weights
+    np.testing.assert_array_equal(f(values), expected)
