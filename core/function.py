@@ -147,6 +147,15 @@ class FunctionMaker:
         self.fgraph = fgraph
         self.backend = backend
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["backend"] = self.backend.name  # a backend is found again by name when loaded
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.backend = registry.get(state["backend"])
+
 
 class Function:
     """A compiled function. Call it with the inputs' values, positionally or by name."""
@@ -262,6 +271,21 @@ class Function:
         other._shared_inputs = [swap.get(s, s) for s in self._shared_inputs]
         other._update_targets = [] if delete_updates else [swap.get(s, s) for s in self._update_targets]
         return other
+
+    def __getstate__(self):
+        """Pickling keeps the rewritten graph, the shared variables and the backend's name; the
+        backend compiles the graph again when the function is loaded (from its cache, if it has one)."""
+        state = dict(self.__dict__)
+        state["_executable"] = isinstance(self._executable, CrossChecked)  # only whether it was checked
+        return state
+
+    def __setstate__(self, state):
+        checked = state.pop("_executable")
+        self.__dict__.update(state)
+        executable = self.maker.backend.compile(self.maker.fgraph)
+        if checked:
+            executable = CrossChecked(executable, self.maker.backend, self.maker.fgraph, self._n_outputs)
+        self._executable = executable
 
     def __repr__(self):
         return f"<Function {self.name or ''} on {self.backend.name}>"

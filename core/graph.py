@@ -35,6 +35,11 @@ class Variable:
         self.name = name
         self.trace = user_site()
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_eval_cache", None)  # compiled functions for eval() are rebuilt when needed
+        return state
+
     def clone(self):
         """A fresh root variable of the same type, name and trace."""
         other = type(self).__new__(type(self))
@@ -456,6 +461,11 @@ class FunctionGraph:
                     f"the graph needs {var.describe()}, which is not among the function's inputs; "
                     "add it to the inputs, or give it a value with givens="
                 )
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["memo"] = {}  # the user's original graph is not part of a compiled function
+        return state
 
     @property
     def apply_nodes(self):

@@ -42,11 +42,6 @@ class SharedVariable(TensorVariable):
         other.trace = self.trace
         return other
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_eval_cache", None)
-        return state
-
     def __repr__(self):
         return self.name or f"<shared {self.type}>"
 

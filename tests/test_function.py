@@ -465,3 +465,32 @@ def test_debugprint_of_a_function_prints_outputs_and_updates(backend, capsys):
     assert capsys.readouterr().out == text
     with pytest.raises(TypeError):
         arignote.debugprint(42, file="str")
+
+
+def test_a_pickled_function_computes_and_updates_its_own_shared_variables(backend):
+    import pickle
+
+    x = T.dvector("x")
+    w = arignote.shared(np.ones(3), name="w")
+    f = arignote.function([x], (x * w).sum(), updates=[(w, w * 2)], name="train", backend=backend)
+    g = pickle.loads(pickle.dumps(f))
+    assert g.name == "train" and g.backend.name == backend
+    assert float(g(np.arange(3.0))) == float(f(np.arange(3.0))) == 3.0
+    (w_loaded,) = g._shared_inputs
+    np.testing.assert_array_equal(w_loaded.get_value(), [2.0, 2.0, 2.0])
+    assert w_loaded is not w
+    g(np.arange(3.0))
+    np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])  # the original is untouched
+    np.testing.assert_array_equal(w_loaded.get_value(), [4.0, 4.0, 4.0])
+
+
+def test_copy_shares_and_deepcopy_copies_shared_variables(backend):
+    import copy
+
+    w = arignote.shared(np.float64(1.0), name="w")
+    f = arignote.function([], w, updates=[(w, w + 1)], backend=backend)
+    deep = copy.deepcopy(f)
+    assert float(deep()) == 1.0 and float(w.get_value()) == 1.0
+    shallow = copy.copy(f)
+    shallow()
+    assert float(w.get_value()) == 2.0 and float(f()) == 2.0
