@@ -59,6 +59,10 @@ def main(argv=None):
 
     bench.add_arguments(commands.add_parser("bench", help="time fixed workloads on every usable backend "
                                                           "against hand-written NumPy baselines"))
+    from ..layers import demo  # light: imports scikit-learn and tqdm only when it runs
+
+    demo.add_arguments(commands.add_parser("demo", help="train an MLP on scikit-learn's digits and report the "
+                                                        "test accuracy, the time per epoch and the backend"))
     args = parser.parse_args(argv)
     if args.command == "backends":
         return backends_report(sys.stdout)
@@ -66,6 +70,8 @@ def main(argv=None):
         return conformance_report(args.backend, args.op, sys.stdout)
     if args.command == "bench":
         return bench.run_command(args)
+    if args.command == "demo":
+        return demo.run_command(args)
     parser.print_help()
     return 2
 

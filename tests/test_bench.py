@@ -136,7 +136,8 @@ def test_the_bench_subcommand(monkeypatch, tmp_path, capsys):
     assert main(["bench", "--workload", "nope"]) == 2
     assert "no workload named 'nope'; workloads: mlp-train-b20" in capsys.readouterr().err
     assert main(["bench", "--backend", "nope"]) == 2
-    assert "no backend named 'nope'; usable here: numpy, reference" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the usable backends listed depend on what is installed here
+    assert "no backend named 'nope'; usable here: numpy, " in err and "reference" in err
 
 
 def test_python_m_arignote_bench_lists_workloads_and_backends():

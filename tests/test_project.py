@@ -12,7 +12,8 @@ def readme_setup_commands():
 
 
 def test_ci_runs_the_readme_commands():
-    install, test = readme_setup_commands()
+    install, test, demo = readme_setup_commands()
+    assert demo == "arignote demo"  # the main job, right after the install (tests/test_demo.py runs it)
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert install.startswith("pip install") and install in ci
     assert test.startswith("python -m pytest") and test in ci

@@ -4,6 +4,18 @@
 #include <string.h>
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/* Vector variants of the math functions from glibc's libmvec, so that loops calling them vectorize
+   (what <math.h> declares itself under -ffast-math, which would break NaN semantics here). */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(ARI_VECMATH)
+#define ARI_SIMD __attribute__((simd("notinbranch"), const, nothrow))
+ARI_SIMD float expf(float); ARI_SIMD double exp(double); ARI_SIMD float logf(float); ARI_SIMD double log(double);
+ARI_SIMD float sinf(float); ARI_SIMD double sin(double); ARI_SIMD float cosf(float); ARI_SIMD double cos(double);
+ARI_SIMD float tanhf(float); ARI_SIMD double tanh(double); ARI_SIMD float powf(float, float); ARI_SIMD double pow(double, double);
+ARI_SIMD float expm1f(float); ARI_SIMD double expm1(double); ARI_SIMD float log1pf(float); ARI_SIMD double log1p(double);
+#endif
 
 typedef _Bool b1; typedef int8_t i8; typedef int16_t i16; typedef int32_t i32; typedef int64_t i64;
 typedef uint8_t u8; typedef uint16_t u16; typedef uint32_t u32; typedef uint64_t u64;
@@ -11,6 +23,56 @@ typedef float f32; typedef double f64;
 
 /* An array: data, then shape and strides (in elements, not bytes) of its first ndim axes. */
 typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
+
+/* Reading NumPy arrays straight from their objects, so that a call marshals no Python: the layout of
+   PyArrayObject_fields and of PyArray_Descr's first fields has been stable since NumPy 1.7 (checked
+   when the backend loads; anything unusual is sent back to the slow path by returning 0). */
+typedef struct { intptr_t refcnt; void *type; char *data; int nd; intptr_t *dims; intptr_t *strides; } ari_pyarray;
+static int ari_from_numpy(arr_t *a, const void *obj, int nd, int64_t isz, int type_num) {
+    const ari_pyarray *p = (const ari_pyarray *)obj;
+    const char *descr = *(char *const *)((const char *)obj + sizeof(ari_pyarray) + sizeof(void *));
+    if (p->nd != nd || *(const int *)(descr + 28) != type_num || descr[26] == '>') return 0;
+    a->data = p->data;
+    for (int k = 0; k < nd; k++) {
+        if (p->strides[k] % isz) return 0;
+        a->shape[k] = p->dims[k]; a->strides[k] = p->strides[k] / isz;
+    }
+    return 1;
+}
+/* Copy each small output into the NumPy array made for it (objs[j], NULL: keep the buffer), free it. */
+void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes) {
+    for (int j = 0; j < n; j++) if (objs[j]) {
+        memcpy(((ari_pyarray *)(void *)objs[j])->data, out[j].data, sizes[j]); free(out[j].data);
+    }
+}
+/* The shapes of the outputs, for Python: shapes[j * 16 + k]. */
+static void ari_shapes(arr_t *out, int n, int64_t *shapes) {
+    for (int j = 0; j < n; j++) memcpy(shapes + 16 * j, out[j].shape, sizeof(int64_t) * 16);
+}
+
+/* Run kernel(context, lo, hi) over [0, n): split between the cores when n is large. Threads live for
+   one call only (nothing survives a fork). ARI_THREADS caps their number. */
+typedef void (*ari_kernel)(void *, int64_t, int64_t);
+typedef struct { ari_kernel kernel; void *context; int64_t lo, hi; } ari_job;
+static void *ari_worker(void *job) { ari_job *j = (ari_job *)job; j->kernel(j->context, j->lo, j->hi); return NULL; }
+static int ari_nthreads = 0;
+static void ari_parallel(ari_kernel kernel, void *context, int64_t n) {
+    if (n < (1 << 18)) { kernel(context, 0, n); return; }
+    if (!ari_nthreads) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN); const char *env = getenv("ARI_THREADS");
+        if (env && atoi(env) > 0) cpus = atoi(env);
+        ari_nthreads = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+    }
+    int nt = ari_nthreads; pthread_t threads[8]; ari_job jobs[8]; int started[8] = {0};
+    int64_t chunk = ((n + nt - 1) / nt + 63) & ~(int64_t)63;
+    for (int t = 0; t < nt; t++) {
+        jobs[t].kernel = kernel; jobs[t].context = context;
+        jobs[t].lo = t * chunk < n ? t * chunk : n; jobs[t].hi = (t + 1) * chunk < n ? (t + 1) * chunk : n;
+    }
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&threads[t], NULL, ari_worker, &jobs[t]) == 0;
+    kernel(context, jobs[0].lo, jobs[0].hi);
+    for (int t = 1; t < nt; t++) { if (started[t]) pthread_join(threads[t], NULL); else kernel(context, jobs[t].lo, jobs[t].hi); }
+}
 
 /* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. */
 #define FAIL(code, node, ...) do { snprintf(err, 512, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
@@ -20,9 +82,23 @@ typedef void (*gemm_t)(char *, char *, int *, int *, int *, void *, void *, int 
 typedef void (*gemv_t)(char *, int *, int *, void *, void *, int *, void *, int *, void *, void *, int *);
 static gemm_t ari_sgemm, ari_dgemm;
 static gemv_t ari_sgemv, ari_dgemv;
-void ari_set_blas(void *s, void *d, void *sv, void *dv) {
+/* SciPy's OpenBLAS keeps its own thread pool; next to NumPy's (and our own threads) on few cores the
+   pools fight, so products of up to ARI_BLAS_SERIAL multiply-adds run on one BLAS thread. */
+typedef void (*set_threads_t)(int);
+typedef int (*get_threads_t)(void);
+static set_threads_t ari_set_threads; static get_threads_t ari_get_threads;
+#define ARI_BLAS_SERIAL (1LL << 24)
+void ari_set_blas(void *s, void *d, void *sv, void *dv, void *set, void *get) {
     ari_sgemm = (gemm_t)s; ari_dgemm = (gemm_t)d; ari_sgemv = (gemv_t)sv; ari_dgemv = (gemv_t)dv;
+    ari_set_threads = (set_threads_t)set; ari_get_threads = (get_threads_t)get;
 }
+static int ari_blas_serial(int64_t work) {
+    if (!ari_set_threads || !ari_get_threads || work > ARI_BLAS_SERIAL) return 0;
+    int before = ari_get_threads();
+    if (before > 1) ari_set_threads(1);
+    return before > 1 ? before : 0;
+}
+static void ari_blas_restore(int before) { if (before) ari_set_threads(before); }
 
 /* C-contiguous strides for a->shape, and a fresh buffer (never NULL for size 0: malloc(1)). */
 static char *ari_alloc(arr_t *a, int nd, int64_t isz, int zero) {
@@ -47,10 +123,22 @@ static const char *ari_shape(char *buf, const arr_t *a, int nd) {
 }
 /* Copy src (any strides) into dst, already allocated C-contiguous with the same shape. */
 static void ari_copy(arr_t *dst, const arr_t *src, int nd, int isz) {
-    int64_t n = ari_size(src, nd), idx[16] = {0}, off = 0;
-    for (int64_t i = 0; i < n; i++) {
-        memcpy(dst->data + i * isz, src->data + off * isz, isz);
-        for (int k = nd - 1; k >= 0; k--) {
+    int64_t n = ari_size(src, nd);
+    if (n == 0) return;
+    if (ari_contiguous(src, nd)) { memcpy(dst->data, src->data, n * isz); return; }
+    int64_t inner = nd ? src->shape[nd - 1] : 1, st = nd ? src->strides[nd - 1] : 0, idx[16] = {0}, off = 0;
+    char *out = dst->data;
+    for (int64_t done = 0; done < n; done += inner) {
+        const char *in = src->data + off * isz;
+        switch (isz) {  /* the innermost axis as a typed strided loop */
+            case 1: for (int64_t i = 0; i < inner; i++) ((u8 *)out)[i] = ((const u8 *)in)[i * st]; break;
+            case 2: for (int64_t i = 0; i < inner; i++) ((u16 *)out)[i] = ((const u16 *)in)[i * st]; break;
+            case 4: for (int64_t i = 0; i < inner; i++) ((u32 *)out)[i] = ((const u32 *)in)[i * st]; break;
+            case 8: for (int64_t i = 0; i < inner; i++) ((u64 *)out)[i] = ((const u64 *)in)[i * st]; break;
+            default: for (int64_t i = 0; i < inner; i++) memcpy(out + i * isz, in + i * st * isz, isz);
+        }
+        out += inner * isz;
+        for (int k = nd - 2; k >= 0; k--) {
             if (++idx[k] < src->shape[k]) { off += src->strides[k]; break; }
             off -= src->strides[k] * (idx[k] - 1); idx[k] = 0;
         }
@@ -96,14 +184,14 @@ static inline T ari_floordiv_##T(T a, T b) {                                    
 static inline T ari_mod_##T(T a, T b) {                                                             \
     if (!b || (SIGNED && b == (T)-1)) return 0;                                                     \
     T r = a % b; if (SIGNED && r && ((r < 0) != (b < 0))) r += b; return r; }                       \
-static inline T ari_pow_##T(T a, T b) {                                                             \
-    if (SIGNED && b < 0) return a == 1 ? 1 : a == (T)-1 ? ((b & 1) ? (T)-1 : 1) : 0;                \
+static inline T ari_pow_##T(T a, T b, int *negative) {                                              \
+    if (SIGNED && b < 0) { *negative = 1; return 0; }                                               \
     T r = 1; while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
 ARI_INT(i8, 1, 0) ARI_INT(i16, 1, 0) ARI_INT(i32, 1, 0) ARI_INT(i64, 1, 0)
 ARI_INT(u8, 0, 0) ARI_INT(u16, 0, 0) ARI_INT(u32, 0, 0) ARI_INT(u64, 0, 0)
 static inline b1 ari_floordiv_b1(b1 a, b1 b) { return b ? a : 0; }
 static inline b1 ari_mod_b1(b1 a, b1 b) { return 0; }
-static inline b1 ari_pow_b1(b1 a, b1 b) { return b ? a : 1; }
+static inline b1 ari_pow_b1(b1 a, b1 b, int *negative) { return b ? a : 1; }
 
 /* SplitMix64 of (key, counter), as core/random.py specifies. */
 static inline uint64_t ari_mix64(uint64_t z) {

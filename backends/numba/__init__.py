@@ -48,6 +48,11 @@ def _version_text():
     if _versions is None:
         import numba
 
+        if not os.environ.get("NUMBA_THREADING_LAYER"):
+            # OpenMP's worker threads spin after a parallel loop and starve the BLAS threads of the
+            # np.dot that follows (ten times slower training steps on two cores); the workqueue sleeps
+            numba.config.THREADING_LAYER = "workqueue"
+
         _versions = f"arignote-numba {CODEGEN_VERSION}; numba {numba.__version__}; numpy {np.__version__}; " \
                     f"python {sys.version.split()[0]}"
     return _versions
@@ -56,8 +61,10 @@ def _version_text():
 def cache_directory():
     path = os.path.join(config.cache_dir, "numba")
     if not os.path.isdir(path):
+        # user-only, but only what this creates: ARIGNOTE_CACHE_DIR may name a folder others share
+        if not os.path.isdir(config.cache_dir):
+            os.makedirs(config.cache_dir, mode=0o700, exist_ok=True)
         os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chmod(config.cache_dir, 0o700)
     return path
 
 
@@ -110,18 +117,36 @@ def _literal(value, dtype):
     return f"{_scalar_type(dtype)}({text})"
 
 
-def elemwise_kernel(node):
+def fusable(node):
+    """Whether every scalar op of an elementwise node has a template."""
+    return isinstance(node.op, ops.Elemwise) and all(
+        isinstance(T.IMPLEMENTATIONS.get(type(inner.op)), T.Scalar) for inner in _scalar_steps(node)[0])
+
+
+def reducible(node):
+    return (type(node.op) in (ops.Sum, ops.Mean) and node.outputs[0].dtype in ("float32", "float64")
+            and node.inputs[0].ndim > 0)
+
+
+def elemwise_kernel(node, reduce=None):
     """Source of a module with ``kernel`` and ``kernel_par`` for an elementwise node (None if some
-    scalar op has no template)."""
-    inner_nodes, inner_inputs, inner_outputs = _scalar_steps(node)
-    for inner in inner_nodes:
-        if not isinstance(T.IMPLEMENTATIONS.get(type(inner.op)), T.Scalar):
+    scalar op has no template). With ``reduce`` (a Sum or Mean of the node's only output, or of an
+    input when ``node`` is None), ``kernel`` accumulates that reduction instead of storing the
+    elementwise result: one pass, no temporary array."""
+    if node is None:
+        source = reduce.inputs[0]
+        inputs, outputs, inner_nodes, inner_inputs, inner_outputs = [source], [source], [], [source], [source]
+        op_text = str(reduce.op)
+    else:
+        if not fusable(node):
             return None
-    nd = node.outputs[0].ndim
-    patterns = [i.broadcastable for i in node.inputs]
-    args = [f"a{k}" for k in range(len(node.inputs))]
+        inner_nodes, inner_inputs, inner_outputs = _scalar_steps(node)
+        inputs, outputs = node.inputs, node.outputs
+        op_text = str(node.op) if reduce is None else f"{reduce.op} of {node.op}"
+    nd = outputs[0].ndim
+    patterns = [i.broadcastable for i in inputs]
+    args = [f"a{k}" for k in range(len(inputs))]
     idx = [f"i{d}" for d in range(nd)]
-    op_text = str(node.op)
     lines, helpers, constants = [], set(), []
     # the shape of the result: each axis from the first input that is not broadcastable there
     sizes = []
@@ -138,14 +163,20 @@ def elemwise_kernel(node):
             lines.append(f"    raise ValueError({message!r})")
         sizes.append(f"s{d}")
     shape = "(" + "".join(s + ", " for s in sizes) + ")"
-    for k, out in enumerate(node.outputs):
-        lines.append(f"o{k} = np.empty({shape}, dtype={_scalar_type(out.dtype)})")
+    if reduce is None:
+        for k, out in enumerate(outputs):
+            lines.append(f"o{k} = np.empty({shape}, dtype={_scalar_type(out.dtype)})")
+    else:
+        axes = reduce.op.axis
+        kept = [d for d in range(nd) if d not in axes]
+        # accumulated in float64 (NumPy sums float32 pairwise: both are far more accurate than float32)
+        lines.append(f"acc = np.zeros(({''.join(sizes[d] + ', ' for d in kept)}), dtype=np.float64)")
     # the loop body: load, compute, store
     body = []
     names = {}
     for k, (var, pattern) in enumerate(zip(inner_inputs, patterns)):
         where = ", ".join("0" if b else i for b, i in zip(pattern, idx)) if nd else "()"
-        body.append(f"x{k} = a{k}[{where}]")
+        body.append(f"x{k} = a{k}[{where}]" if nd else f"x{k} = np.asarray(a{k})[()]")
         names[var] = f"x{k}"
 
     def name_of(var):
@@ -169,12 +200,30 @@ def elemwise_kernel(node):
         if entry.helper:
             helpers.add(entry.helper)
         expression = entry.render(values, in_dtypes, out_dtype)
+        guard = (entry.guard or {}).get(np.dtype(out_dtype).kind)
+        if guard:
+            body.append(f"if {guard[0].format(*values)}:")
+            body.append(f"    raise ValueError({(op_text + ': ' + guard[1])!r})")
         names[inner.outputs[0]] = f"t{step}"
         body.append(f"t{step} = {_scalar_type(out_dtype)}({expression})  # {inner.op}")
     where = ", ".join(idx) if nd else "()"
-    for k, out in enumerate(inner_outputs):
-        body.append(f"o{k}[{where}] = {name_of(out)}")
-    result = ", ".join(f"o{k}" for k in range(len(node.outputs)))
+    if reduce is None:
+        for k, out in enumerate(inner_outputs):
+            body.append(f"o{k}[{where}] = {name_of(out)}")
+        result = ", ".join(f"o{k}" for k in range(len(outputs)))
+    else:
+        at = ", ".join(idx[d] for d in kept) if kept else "()"
+        body.append(f"acc[{at}] += np.float64({name_of(inner_outputs[0])})")
+        if isinstance(reduce.op, ops.Mean):
+            count = " * ".join(sizes[d] for d in axes) or "1"
+            lines_after = [f"acc = np.asarray(acc / np.float64({count}))"]
+        else:
+            lines_after = []
+        out_shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if reduce.op.keepdims else \
+            [sizes[d] for d in kept]
+        lines_after.append(f"o0 = acc.astype({_scalar_type(reduce.outputs[0].dtype)})"
+                           f".reshape(({''.join(x + ', ' for x in out_shape)}))")
+        result = "o0"
 
     def function(name, parallel):
         text = [f"@_nb.njit(cache=True, error_model='numpy', nogil=True{', parallel=True' if parallel else ''})",
@@ -186,13 +235,15 @@ def elemwise_kernel(node):
             text.append(f"{indent}for i{d} in {loop}({sizes[d]}):")
             indent += "    "
         text += [indent + line for line in body]
+        if reduce is not None:
+            text += ["    " + line for line in lines_after]
         text.append(f"    return {result}")
         return "\n".join(text)
 
     header = ["import math", "import numpy as np", "import numba as _nb", ""]
     header += [T.HELPERS[h].strip() + "\n" for h in sorted(helpers)] + constants
     source = "\n".join(header) + "\n\n" + function("kernel", False) + "\n\n\n"
-    if nd:
+    if nd and reduce is None:
         source += function("kernel_par", True) + "\n"
     return source
 
@@ -211,9 +262,8 @@ class _Fallback:
         self.dtypes = [np.dtype(o.dtype) for o in node.outputs]
         self.single = len(node.outputs) == 1
 
-    def __call__(self, *args):
-        with np.errstate(all="ignore"):
-            result = self.impl(self.node, *args)
+    def __call__(self, *args):  # the generated function runs it under np.errstate(all="ignore")
+        result = self.impl(self.node, *args)
         if self.single:
             return np.asarray(result, dtype=self.dtypes[0])
         return tuple(np.asarray(r, dtype=d) for r, d in zip(result, self.dtypes))
@@ -245,6 +295,20 @@ class Program:
             return names[var]
 
         inputs = [name(v) for v in fgraph.inputs]
+        # an elementwise node whose only use is a Sum or Mean is computed inside the reduction's loop
+        uses = {}
+        for node in fgraph.apply_nodes:
+            for var in node.inputs:
+                uses[var] = uses.get(var, 0) + 1
+        for var in fgraph.outputs:
+            uses[var] = uses.get(var, 0) + 2
+        fused_into = {}  # reduction node -> the elementwise node it computes
+        for node in fgraph.apply_nodes:
+            producer = node.inputs[0].owner if node.inputs else None
+            if reducible(node) and producer is not None and len(producer.outputs) == 1 \
+                    and uses.get(node.inputs[0]) == 1 and fusable(producer):
+                fused_into[node] = producer
+        skipped = {id(p): r for r, p in fused_into.items()}
         for n, node in enumerate(fgraph.apply_nodes):
             args = [name(v) for v in node.inputs]
             outs = ", ".join(name(v) for v in node.outputs)
@@ -252,9 +316,27 @@ class Program:
             self.node_inputs.append(args)
             lines.append(f"_n = {n}")
             lines.append(f"# {node.op}  (built at {node.outputs[0].built_at()})")
+            if id(node) in skipped:
+                lines.append(f"# computed inside the loop of {skipped[id(node)].op}, below")
+                continue
             entry = T.IMPLEMENTATIONS.get(type(node.op))
-            kernel = elemwise_kernel(node) if isinstance(node.op, ops.Elemwise) else None
-            if kernel is not None:
+            kernel = None
+            if node in fused_into:
+                producer = fused_into[node]
+                args = [name(v) for v in producer.inputs]
+                self.node_inputs[-1] = args
+                self.nodes[-1] = producer  # what a failure inside the loop is about
+                kernel = elemwise_kernel(producer, reduce=node)
+            elif reducible(node):
+                kernel = elemwise_kernel(None, reduce=node)
+            elif isinstance(node.op, ops.Elemwise):
+                kernel = elemwise_kernel(node)
+            if kernel is not None and reducible(node):
+                module = _import(kernel, "kernel")
+                kernels.append(f"# ---- kernel K{n}: {node.op}\n{kernel}")
+                namespace[f"K{n}"] = module.kernel
+                lines.append(f"{outs} = K{n}({', '.join(args)})")
+            elif kernel is not None:
                 module = _import(kernel, "kernel")
                 kernels.append(f"# ---- kernel K{n}: {node.op}\n{kernel}")
                 namespace[f"K{n}"] = module.kernel
@@ -275,6 +357,12 @@ class Program:
                 raise UnsupportedOpError(f"the numba backend has no implementation of {node.op}")
         outputs = [name(v) for v in fgraph.outputs]
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs else ""
+        # NumPy calls (np.dot, the reference implementations) run with floating-point warnings off, as
+        # in the reference backend; a graph of compiled kernels only does not pay for np.errstate
+        quiet = any(isinstance(namespace.get(f"R{n}"), _Fallback) or T.IMPLEMENTATIONS.get(type(node.op)) == T.GLUE
+                    for n, node in enumerate(fgraph.apply_nodes))
+        if quiet:
+            lines = ['with np.errstate(all="ignore"):'] + ["    " + line for line in lines]
         body = "\n".join("        " + line for line in lines) or "        pass"
         self.glue = (f"# arignote numba backend: {len(fgraph.apply_nodes)} nodes, "
                      f"{len(kernels)} compiled kernels\n"
@@ -285,6 +373,7 @@ class Program:
         path, _ = _write(self.glue, "function")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
+        self.namespace = namespace
         self.source = self.glue + ("\n\n" + "\n\n".join(kernels) if kernels else "")
         self.run.source = self.source
 
@@ -292,7 +381,7 @@ class Program:
         if n < 0:
             return error
         node = self.nodes[n]
-        values = [local_values.get(a) for a in self.node_inputs[n]]
+        values = [local_values[a] if a in local_values else self.namespace.get(a) for a in self.node_inputs[n]]
         impl = _reference_table().get(type(node.op))
         if impl is not None and not isinstance(error, (MemoryError, RecursionError)):
             try:  # the reference's own words for what is wrong, when it agrees that something is
@@ -305,7 +394,7 @@ class Program:
 
 class NumbaBackend(Backend):
     name = "numba"
-    priority = 10
+    priority = -1  # not the default yet: see the report (the plugin tests expect reference as default)
 
     def available(self):
         try:

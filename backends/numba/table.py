@@ -45,8 +45,9 @@ def _relu(x, alpha, zero):
 
 
 class Scalar:
-    def __init__(self, template, cast="out", helper=None, by_dtype=None):
+    def __init__(self, template, cast="out", helper=None, by_dtype=None, guard=None):
         self.template = template
+        self.guard = guard  # dtype kind of the result -> (condition on the arguments, error message)
         self.cast = cast
         self.helper = helper
         self.by_dtype = by_dtype or {}  # dtype kind of the first input -> template
@@ -73,7 +74,8 @@ IMPLEMENTATIONS = {
     ops.TrueDiv: ufunc("true_divide"),
     ops.IntDiv: ufunc("floor_divide"),
     ops.Mod: ufunc("remainder"),
-    ops.Pow: ufunc("power"),
+    ops.Pow: Scalar("np.power({0}, {1})", guard={
+        k: ("{1} < 0", "Integers to negative integer powers are not allowed.") for k in "iu"}),
     ops.Maximum: ufunc("maximum"),
     ops.Minimum: ufunc("minimum"),
     ops.Neg: ufunc("negative"),
@@ -131,7 +133,7 @@ def glue_line(node, args):
     op = type(node.op)
     if op is ops.Dot:
         a, b = node.inputs
-        if a.dtype == b.dtype == node.outputs[0].dtype:
+        if a.dtype == b.dtype == node.outputs[0].dtype and node.outputs[0].ndim:
             return f"np.dot({args[0]}, {args[1]})"
         return f"np.asarray(np.dot({args[0]}, {args[1]}), dtype=np.{node.outputs[0].dtype})"
     raise KeyError(op)

@@ -1,0 +1,51 @@
+"""Data sets. The built-in one is scikit-learn's bundled digits (1797 8x8 images, no download)."""
+
+from collections import namedtuple
+
+import numpy as np
+
+from .. import config, shared
+from .. import tensor as T
+
+Split = namedtuple("Split", "train valid test")
+
+
+def load_digits(valid=0.1, test=0.2, seed=0, standardize=False, dtype=None):
+    """scikit-learn's digits as ``Split(train, valid, test)``, each an ``(x, y)`` pair: ``x`` of shape
+    (n, 64) scaled to [0, 1] in ``dtype`` (default floatX), ``y`` int32 labels 0..9. The examples are
+    shuffled with ``seed`` and the split is stratified (each part has the classes in proportion).
+    ``standardize=True`` centres each pixel and divides it by its standard deviation (+ 0.1, as some
+    border pixels are always 0), both measured on the training part only."""
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError:
+        raise ImportError("the digits data set comes with scikit-learn: pip install scikit-learn "
+                          "(or pip install 'arignote[demo]')") from None
+    digits = sklearn_digits()
+    x = np.asarray(digits.data / 16.0, dtype=dtype or config.floatX)
+    y = np.asarray(digits.target, dtype="int32")
+    rng = np.random.default_rng(seed)
+    parts = {"train": [], "valid": [], "test": []}
+    for label in np.unique(y):
+        index = rng.permutation(np.flatnonzero(y == label))
+        n_test, n_valid = round(len(index) * test), round(len(index) * valid)
+        parts["test"].append(index[:n_test])
+        parts["valid"].append(index[n_test:n_test + n_valid])
+        parts["train"].append(index[n_test + n_valid:])
+    result = {}
+    for name, pieces in parts.items():
+        index = rng.permutation(np.concatenate(pieces))
+        result[name] = (x[index], y[index])
+    if standardize:
+        mean, scale = result["train"][0].mean(axis=0), result["train"][0].std(axis=0) + 0.1
+        result = {k: (np.asarray((v[0] - mean) / scale, dtype=x.dtype), v[1]) for k, v in result.items()}
+    return Split(**result)
+
+
+def as_shared(data, label_dtype="int32"):
+    """``(x, y)`` arrays as the deep-learning tutorials keep them: two shared variables (the labels
+    stored as floatX) and the labels cast back to ``label_dtype``, ready for ``givens``."""
+    x, y = data
+    shared_x = shared(np.asarray(x, dtype=config.floatX), name="data_x", borrow=True)
+    shared_y = shared(np.asarray(y, dtype=config.floatX), name="data_y", borrow=True)
+    return shared_x, T.cast(shared_y, label_dtype)

@@ -1,0 +1,311 @@
+"""The training loop: minibatch SGD-style training of a layer model, with validation, early stopping,
+a progress bar and a history.
+
+    trainer = Trainer(model, loss=categorical_crossentropy, optimizer=Adam(0.01))
+    history = trainer.fit(data.train, valid=data.valid, epochs=30, batch_size=32, patience=5)
+    loss, accuracy = trainer.evaluate(data.test)
+
+Data sets are ``(x, y)`` pairs, either of NumPy arrays (each minibatch is passed to the compiled
+function) or of symbolic tensors computed from shared variables, such as ``as_shared(arrays)`` gives:
+then the training function takes only the minibatch's index and slices the data with ``givens``, the
+Theano way, so the data never travels between calls (with ``shuffle=True`` it indexes the data with a
+shared permutation that is redrawn every epoch).
+"""
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from .. import config, function, shared
+from .. import tensor as T
+from ..core.graph import Variable
+from ..core.types import TensorType
+from .losses import categorical_crossentropy
+from .optimizers import SGD
+
+
+class History:
+    """What ``fit`` measured, epoch by epoch: ``history['loss']``, ``['accuracy']``, ``['val_loss']``,
+    ``['val_accuracy']``, ``['seconds']`` (lists, one entry per epoch), ``best_epoch`` (0-based, the epoch
+    whose parameters the model ends with under early stopping) and ``stopped_early``."""
+
+    def __init__(self):
+        self.metrics = {}
+        self.best_epoch = None
+        self.stopped_early = False
+        self.compile_seconds = 0.0
+
+    def append(self, **values):
+        for key, value in values.items():
+            self.metrics.setdefault(key, []).append(value)
+
+    def __getitem__(self, key):
+        return self.metrics[key]
+
+    def __contains__(self, key):
+        return key in self.metrics
+
+    def __len__(self):
+        return len(self.metrics.get("loss", []))
+
+    def keys(self):
+        return self.metrics.keys()
+
+    @property
+    def seconds_per_epoch(self):
+        seconds = self.metrics.get("seconds", [])
+        return sum(seconds) / len(seconds) if seconds else float("nan")
+
+    def plot(self, path=None, keys=None):
+        """Plot the losses and the accuracies against the epoch with matplotlib (``pip install
+        matplotlib``, or ``pip install 'arignote[plot]'``); save the figure to ``path`` when given.
+        Returns the figure."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
+                              "(or pip install 'arignote[plot]')") from None
+        keys = keys or [k for k in ("loss", "val_loss", "accuracy", "val_accuracy") if k in self.metrics]
+        groups = [[k for k in keys if "loss" in k], [k for k in keys if "loss" not in k]]
+        groups = [g for g in groups if g]
+        figure, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.5), squeeze=False)
+        for ax, group in zip(axes[0], groups):
+            for key in group:
+                ax.plot(range(1, len(self.metrics[key]) + 1), self.metrics[key], label=key)
+            ax.set_xlabel("epoch")
+            ax.legend()
+        figure.tight_layout()
+        if path is not None:
+            figure.savefig(path)
+        return figure
+
+    def __repr__(self):
+        last = {k: v[-1] for k, v in self.metrics.items() if v}
+        return f"History({len(self)} epochs, last: {last})"
+
+
+def _symbolic_like(data, name):
+    dtype = data.dtype if isinstance(data, Variable) else np.asarray(data).dtype.name
+    return TensorType(dtype, (False,) * data.ndim)(name)
+
+
+def _is_symbolic(data):
+    x, y = data
+    if isinstance(x, Variable) != isinstance(y, Variable):
+        raise TypeError("a data set is an (x, y) pair of two arrays or of two symbolic tensors (shared "
+                        f"variables or expressions of them, as as_shared() gives), got {type(x).__name__} "
+                        f"and {type(y).__name__}")
+    return isinstance(x, Variable)
+
+
+def _prepare(data):
+    """Arrays as the functions take them: floats in floatX (as the tutorials load their data)."""
+    if _is_symbolic(data):
+        return data
+    return tuple(np.asarray(a, dtype=config.floatX) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+                 for a in data)
+
+
+def _length(array):
+    if isinstance(array, Variable):
+        return int(function([], array.shape[0])())
+    return len(array)
+
+
+def _progress_bar(total, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="epoch", desc="training", dynamic_ncols=True)
+
+
+class Trainer:
+    """Compiles and runs the training, evaluation and prediction functions of ``model`` (a layer).
+
+    ``loss(output, y)`` is a symbolic scalar (default: categorical cross-entropy on integer labels);
+    ``penalty`` an optional symbolic term added to the training cost (``1e-4 * l2(weights(model))``);
+    ``optimizer`` one of ``layers.optimizers`` (default SGD(0.1)). Accuracy is reported when the model's
+    output is a matrix of class scores and the labels are integers. Every function is compiled for
+    ``backend`` (default: the default backend).
+    """
+
+    def __init__(self, model, loss=categorical_crossentropy, optimizer=None, penalty=None, backend=None):
+        self.model, self.loss, self.penalty, self.backend = model, loss, penalty, backend
+        self.optimizer = optimizer if optimizer is not None else SGD(0.1)
+        self._graphs = None
+        self._functions = {}
+
+    # -- graphs ---------------------------------------------------------------------------------
+
+    def _build(self, data):
+        if self._graphs is not None:
+            return self._graphs
+        x, y = _symbolic_like(data[0], "x"), _symbolic_like(data[1], "y")
+        train_out = self.model.output(x, training=True)
+        model_updates = list(self.model.updates)
+        cost = self.loss(train_out, y)
+        if self.penalty is not None:
+            cost = cost + self.penalty
+        updates = self.optimizer.updates(cost, self.model.params) + model_updates
+        eval_out = self.model.output(x, training=False)
+        classify = eval_out.ndim == 2 and y.ndim == 1 and y.dtype.startswith(("int", "uint"))
+        train_outputs, eval_outputs = [cost], [self.loss(eval_out, y)]
+        if classify:
+            train_outputs.append(T.mean(T.eq(T.argmax(train_out, axis=1), y)))
+            eval_outputs.append(T.mean(T.eq(T.argmax(eval_out, axis=1), y)))
+        self._graphs = dict(x=x, y=y, train=train_outputs, updates=updates, eval=eval_outputs,
+                            output=eval_out, classify=classify)
+        return self._graphs
+
+    def _function(self, key, make):
+        if key not in self._functions:
+            self._functions[key] = make()
+        return self._functions[key]
+
+    def _train_function(self, data, batch_size, shuffle):
+        g = self._build(data)
+        if not _is_symbolic(data):
+            return self._function("train-arrays", lambda: function(
+                [g["x"], g["y"]], g["train"], updates=g["updates"], backend=self.backend, name="train"))
+        data_x, data_y = data
+        key = ("train-givens", id(data_x), id(data_y), batch_size, shuffle)
+
+        def make():
+            index = T.lscalar("index")
+            batch = slice(index * batch_size, (index + 1) * batch_size)
+            if shuffle:
+                order = shared(np.arange(_length(data_x), dtype="int64"), name="order")
+                givens = {g["x"]: data_x[order[batch]], g["y"]: data_y[order[batch]]}
+            else:
+                order, givens = None, {g["x"]: data_x[batch], g["y"]: data_y[batch]}
+            train = function([index], g["train"], updates=g["updates"], givens=givens, backend=self.backend,
+                             name="train")
+            train.order = order
+            return train
+
+        return self._function(key, make)
+
+    @property
+    def backend_name(self):
+        """The name of the backend that runs the compiled functions."""
+        for f in self._functions.values():
+            return f.backend.name
+        from ..core.plugins import registry
+        return registry.get(self.backend).name
+
+    # -- running --------------------------------------------------------------------------------
+
+    def fit(self, train, valid=None, epochs=10, batch_size=32, patience=None, monitor="val_loss",
+            restore_best=True, shuffle=True, seed=0, progress=True, out=None):
+        """Train for ``epochs`` passes over ``train`` in minibatches of ``batch_size``; after each, evaluate
+        on ``valid`` when given. With ``patience``, stop when ``monitor`` (``val_loss``, ``val_accuracy``,
+        ``loss`` or ``accuracy``) has not improved for ``patience`` epochs, and with ``restore_best`` put
+        back the parameters of the best epoch. ``progress``: a tqdm bar (plain lines when tqdm is not
+        installed, to ``out``, default stdout). Returns a ``History``."""
+        history = History()
+        train, valid = _prepare(train), None if valid is None else _prepare(valid)
+        start = time.perf_counter()
+        train_fn = self._train_function(train, batch_size, shuffle)
+        if valid is not None:
+            self._eval_function(valid)
+        history.compile_seconds = time.perf_counter() - start
+        n = _length(train[0])
+        batches = math.ceil(n / batch_size)
+        rng = np.random.default_rng(seed)
+        symbolic = _is_symbolic(train)
+        larger_is_better = "accuracy" in monitor
+        best, best_state, waited = None, None, 0
+        bar = _progress_bar(epochs, progress)
+        out = out or sys.stdout
+        try:
+            for epoch in range(epochs):
+                start = time.perf_counter()
+                order = rng.permutation(n) if shuffle else None
+                if symbolic and shuffle:
+                    train_fn.order.set_value(order)
+                totals = np.zeros(len(self._graphs["train"]))
+                for i in range(batches):
+                    if symbolic:
+                        values = train_fn(i)
+                    else:
+                        rows = order[i * batch_size:(i + 1) * batch_size] if shuffle else slice(
+                            i * batch_size, (i + 1) * batch_size)
+                        values = train_fn(train[0][rows], train[1][rows])
+                    size = min(batch_size, n - i * batch_size)
+                    totals += np.asarray([float(v) for v in values]) * size
+                totals /= n
+                record = {"loss": totals[0]}
+                if self._graphs["classify"]:
+                    record["accuracy"] = totals[1]
+                if valid is not None:
+                    values = self.evaluate(valid)
+                    record["val_loss"] = values[0]
+                    if self._graphs["classify"]:
+                        record["val_accuracy"] = values[1]
+                record["seconds"] = time.perf_counter() - start
+                history.append(**record)
+                if bar is not None:
+                    bar.set_postfix({k.replace("accuracy", "acc"): f"{v:.4f}" for k, v in record.items()
+                                     if k != "seconds"}, refresh=False)
+                    bar.update(1)
+                elif progress:
+                    out.write(f"epoch {epoch + 1}/{epochs}  " + "  ".join(
+                        f"{k} {v:.4f}" for k, v in record.items() if k != "seconds") + "\n")
+                if patience is None:
+                    continue
+                if monitor not in record:
+                    raise ValueError(f"early stopping monitors {monitor!r}, which is not measured "
+                                     f"(measured: {', '.join(record)}); pass valid= or another monitor")
+                value = record[monitor]
+                if best is None or (value > best if larger_is_better else value < best):
+                    best, waited, history.best_epoch = value, 0, epoch
+                    best_state = self.model.get_values() if restore_best else None
+                else:
+                    waited += 1
+                    if waited >= patience:
+                        history.stopped_early = True
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+        if best_state is not None:
+            self.model.set_values(best_state)
+        return history
+
+    def _eval_function(self, data):
+        g = self._build(data)
+        if not _is_symbolic(data):
+            return self._function("eval-arrays", lambda: function(
+                [g["x"], g["y"]], g["eval"], backend=self.backend, name="evaluate"))
+        return self._function(("eval-givens", id(data[0]), id(data[1])), lambda: function(
+            [], g["eval"], givens={g["x"]: data[0], g["y"]: data[1]}, backend=self.backend, name="evaluate"))
+
+    def evaluate(self, data):
+        """The loss (without the penalty) and, for classifiers, the accuracy on ``data``, evaluation mode."""
+        data = _prepare(data)
+        f = self._eval_function(data)
+        values = f() if _is_symbolic(data) else f(*data)
+        return tuple(float(v) for v in values)
+
+    def predict(self, x):
+        """The model's output (evaluation mode) for the array ``x``."""
+        x = _prepare((x, x))[0]
+        g = self._build((x, np.zeros(1, dtype="int32")))
+        f = self._function("predict", lambda: function([g["x"]], g["output"], backend=self.backend,
+                                                        name="predict"))
+        return f(x)
+
+
+def fit(model, train, valid=None, loss=categorical_crossentropy, optimizer=None, penalty=None, backend=None,
+        **options):
+    """``Trainer(model, loss, optimizer, penalty, backend).fit(train, valid, **options)``; the trainer is
+    ``history.trainer``."""
+    trainer = Trainer(model, loss=loss, optimizer=optimizer, penalty=penalty, backend=backend)
+    history = trainer.fit(train, valid, **options)
+    history.trainer = trainer
+    return history
