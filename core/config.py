@@ -11,6 +11,7 @@ ARIGNOTE_FLOATX        config.floatX        default float dtype: float64 (defaul
 ARIGNOTE_CACHE_DIR     config.cache_dir     where compiled code is kept
 ARIGNOTE_CHECK         config.check         1: cross-check every call against the reference
 ARIGNOTE_REWRITES      config.rewrites      "none" turns graph rewrites off; or a list of passes
+ARIGNOTE_THREADS       (read by C code)     most threads a compiled C loop uses (default: cores)
 =====================  ===================  ====================================================
 """
 

@@ -297,7 +297,20 @@ def _cast_round_trip(node, protected):
     return None
 
 
+def _shape_from_input(node, protected):
+    """fill(f(x, ...), c) -> fill(x, c) when f is elementwise and x has f's broadcast pattern: fill
+    only needs the shape, so f need not be computed for it (the L2 penalty's gradient, for one)."""
+    if type(node.op) is not ops.Second or not isinstance(getattr(node.inputs[0].owner, "op", None), ops.Elemwise):
+        return None
+    shaped = node.inputs[0]
+    for source in shaped.owner.inputs:
+        if source.broadcastable == shaped.broadcastable and not isinstance(source, Constant):
+            return [ops.fill(source, node.inputs[1])]
+    return None
+
+
 CANONICALIZE = [
+    _shape_from_input,
     _neutral(ops.Mul, 1, [(0, 1), (1, 0)]),
     _neutral(ops.Add, 0, [(0, 1), (1, 0)]),
     _neutral(ops.Sub, 0, [(0, 1)]),

@@ -88,10 +88,11 @@ def _version():
 
 
 def cache_root():
+    # user-only permissions on the folders arignote makes; a cache_dir the user chose keeps its own
+    os.makedirs(config.cache_dir, mode=0o700, exist_ok=True)
     root = os.path.join(config.cache_dir, "c")
     os.makedirs(root, mode=0o700, exist_ok=True)
     try:
-        os.chmod(config.cache_dir, 0o700)
         os.chmod(root, 0o700)
     except OSError:
         pass

@@ -51,7 +51,7 @@ static void ari_shapes(arr_t *out, int n, int64_t *shapes) {
 }
 
 /* Run kernel(context, lo, hi) over [0, n): split between the cores when n is large. Threads live for
-   one call only (nothing survives a fork). ARI_THREADS caps their number. */
+   one call only (nothing survives a fork). ARIGNOTE_THREADS caps their number. */
 typedef void (*ari_kernel)(void *, int64_t, int64_t);
 typedef struct { ari_kernel kernel; void *context; int64_t lo, hi; } ari_job;
 static void *ari_worker(void *job) { ari_job *j = (ari_job *)job; j->kernel(j->context, j->lo, j->hi); return NULL; }
@@ -59,7 +59,7 @@ static int ari_nthreads = 0;
 static void ari_parallel(ari_kernel kernel, void *context, int64_t n) {
     if (n < (1 << 18)) { kernel(context, 0, n); return; }
     if (!ari_nthreads) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN); const char *env = getenv("ARI_THREADS");
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN); const char *env = getenv("ARIGNOTE_THREADS");
         if (env && atoi(env) > 0) cpus = atoi(env);
         ari_nthreads = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
     }
