@@ -24,11 +24,11 @@ def tolerance(dtype):
     return {"float32": 1e-5, "float64": 1e-12}.get(np.dtype(dtype).name, 0)
 
 
-def assert_same(actual, expected, what=""):
+def assert_same(actual, expected, what="", tol=None):
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    tol = tolerance(actual.dtype)
+    tol = tolerance(actual.dtype) if tol is None else tol
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol, equal_nan=True, err_msg=what)
 
 

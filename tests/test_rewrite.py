@@ -27,6 +27,8 @@ from arignote.core.graph import Constant, FunctionGraph
 from arignote.core.plugins import registry
 from arignote.core.rewrite import rewrite, selected_passes
 
+from checks import assert_same
+
 
 # ---------------------------------------------------------------------------------------------------
 # helpers
@@ -87,11 +89,8 @@ def tol(dtype):
 
 
 def close(actual, expected, what=""):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    t = tol(actual.dtype)
-    np.testing.assert_allclose(actual, expected, rtol=t, atol=t, equal_nan=True, err_msg=what)
+    """assert_same with room for rewritten arithmetic (another order of operations)."""
+    assert_same(actual, expected, what, tol=tol(np.asarray(actual).dtype))
 
 
 def compile_under(setting, build, backend, set_rewrites):

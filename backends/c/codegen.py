@@ -829,15 +829,23 @@ def _store_broadcast(g, node, index, region, rnd, y, yv, T, op, bufs=("sb0", "sb
     return lines
 
 
-def emit_inc_subtensor(g, node, index, ins, outs):
-    """A copy of x with a basic-indexed region incremented (or set) by y."""
-    x, y, o = ins[0], ins[1], outs[0]
-    xv, yv, ov = node.inputs[0], node.inputs[1], node.outputs[0]
-    T = ct(xv.dtype)
+def _copy_of_x(g, node, index, x, o):
+    """The start of every inc/set_subtensor: the output allocated as a copy of x (the region is then
+    written into it)."""
+    xv, ov = node.inputs[0], node.outputs[0]
     lines = [shape_buffers(2)]
     lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(xv.ndim)]
     lines.append(g.alloc(ov, index))
-    lines.append(f"ari_copy(&{o}, &{x}, {xv.ndim}, sizeof({T}));")
+    lines.append(f"ari_copy(&{o}, &{x}, {xv.ndim}, sizeof({ct(xv.dtype)}));")
+    return lines
+
+
+def emit_inc_subtensor(g, node, index, ins, outs):
+    """A copy of x with a basic-indexed region incremented (or set) by y."""
+    x, y, o = ins[0], ins[1], outs[0]
+    xv, yv = node.inputs[0], node.inputs[1]
+    T = ct(xv.dtype)
+    lines = _copy_of_x(g, node, index, x, o)
     lines.append("arr_t r;")
     view, rnd = _basic_view(g, node, index, o, xv.ndim, xv.dtype, "r", node.op.idx_list,
                             iter(zip(ins[2:], node.inputs[2:])))
@@ -986,12 +994,9 @@ def emit_advanced_subtensor(g, node, index, ins, outs):
 
 def emit_advanced_inc_subtensor(g, node, index, ins, outs):
     x, y, o = ins[0], ins[1], outs[0]
-    xv, yv, ov = node.inputs[0], node.inputs[1], node.outputs[0]
+    xv, yv = node.inputs[0], node.inputs[1]
     T = ct(xv.dtype)
-    lines = [shape_buffers(2)]
-    lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(xv.ndim)]
-    lines.append(g.alloc(ov, index))
-    lines.append(f"ari_copy(&{o}, &{x}, {xv.ndim}, sizeof({T}));")
+    lines = _copy_of_x(g, node, index, x, o)
     setup, sizes, checks, src = _advanced_plan(node, o, xv, node.op.idx_list, iter(zip(ins[2:], node.inputs[2:])), index)
     lines += setup
     rnd = len(sizes)
