@@ -141,11 +141,12 @@ class Registry:
 
     def default_name(self):
         """The usable backend with the highest priority."""
-        usable = [n for n in self.names() if self.availability(n)]
-        if not usable:
-            raise BackendError("no usable backend is installed: " + self._listing())
-        # ties go to the name that sorts first, so installing a plugin never changes the default by its name
-        return max(sorted(usable), key=lambda n: getattr(self._backends[n], "priority", 0))
+        # Asked in priority order, stopping at the first usable one: asking numba, say, imports it.
+        # Ties go to the name that sorts first, so installing a plugin never changes the default by its name.
+        for name in sorted(self.names(), key=lambda n: (-getattr(self._backends[n], "priority", 0), n)):
+            if self.availability(name):
+                return name
+        raise BackendError("no usable backend is installed: " + self._listing())
 
     def get(self, name=None):
         """The backend called ``name``, else ARIGNOTE_BACKEND's, else the default one."""

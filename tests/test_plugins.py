@@ -60,9 +60,21 @@ def test_plugin_with_higher_priority_becomes_the_default(plugins):
 
 
 def test_plugin_with_lower_priority_does_not_become_the_default(plugins):
+    builtin = registry.default_name()
     plugins("aardvark_backend", backend_module("aardvark", priority=-1), {"aardvark": "aardvark_backend"})
-    assert registry.default_name() == "reference"
-    assert twice_plus_one()[0].backend.name == "reference"
+    assert registry.default_name() == builtin != "aardvark"
+    assert twice_plus_one()[0].backend.name == builtin
+
+
+def test_c_is_the_default_where_a_compiler_works_else_reference():
+    assert registry.default_name() == ("c" if registry.availability("c") else "reference")
+    # no compiler: c is listed as unusable, with the reason, and reference is the default
+    result = run([sys.executable, "-m", "arignote", "backends"], CC="/nonexistent/cc")
+    assert result.returncode == 0, result.stderr
+    rows, _ = backends_table(result.stdout)
+    usable, is_default, notes = rows["c"]
+    assert not usable and not is_default and "/nonexistent/cc" in notes
+    assert rows["reference"][:2] == (True, True)
 
 
 @pytest.mark.parametrize("available, reason", [
@@ -71,14 +83,15 @@ def test_plugin_with_lower_priority_does_not_become_the_default(plugins):
     ('(_ for _ in ()).throw(OSError("no compiler"))', "available() failed: OSError: no compiler"),
 ], ids=["availability", "tuple", "raises"])
 def test_installed_but_unusable_backend_is_listed_never_default_and_refused(available, reason, plugins):
+    builtin = registry.default_name()
     plugins("nocc_backend", backend_module("nocc", priority=100, available=available), {"nocc": "nocc_backend"})
     assert "nocc" in registry.names()
     availability = registry.availability("nocc")
     assert not availability and availability.reason == reason
-    assert registry.default_name() == "reference"  # despite its priority
+    assert registry.default_name() == builtin  # despite its priority
     with pytest.raises(BackendError, match=re.escape(f"'nocc' is installed but not usable here: {reason}")):
         twice_plus_one(backend="nocc")
-    assert twice_plus_one()[0].backend.name == "reference"
+    assert twice_plus_one()[0].backend.name == builtin
 
 
 def test_broken_plugins_are_recorded_and_do_not_stop_other_backends(plugins):
