@@ -26,15 +26,15 @@ Interface (the numba backend wires it in defensively):
 - ``enable()``: call once, before numba compiles or loads from its cache anything that uses
   ``IMPLEMENTATIONS``. Loads libmvec for the JIT linker, registers the scalar aliases and fills
   ``IMPLEMENTATIONS``; returns True, or False (leaving ``IMPLEMENTATIONS`` empty) where the machine
-  lacks the support: not x86-64 Linux, no ``libmvec.so.1`` (glibc < 2.22; the functions other than
-  exp/log/sin/cos/pow need glibc >= 2.35 and are left out when missing), or numba's target CPU
-  unknown. Idempotent. ``ARIGNOTE_VECMATH=0`` in the environment disables it.
+  lacks the support: not x86-64 Linux, or no ``libmvec.so.1`` (glibc < 2.22; the functions other
+  than exp/log/sin/cos/pow need glibc >= 2.35 and are left out when missing). Idempotent.
+  ``ARIGNOTE_VECMATH=0`` in the environment disables it.
 - ``IMPLEMENTATIONS``: ``{(op class name, dtype name): function name}``, e.g. ``("Exp", "float32"):
   "exp_float32"``; the function is an ``@numba.njit(inline="always")`` function of this module taking
   one (two for ``Pow``) scalar of that dtype. Consult it after ``enable()``.
 
-Vector widths are chosen from numba's *target* CPU (which may differ from the host when
-``NUMBA_CPU_NAME`` is set): the AVX2 variants (``d``) only when it has AVX2, the AVX-512 ones
+Vector widths are chosen from the CPU features numba compiles for (``NUMBA_CPU_FEATURES`` when set,
+else the host's): the AVX2 variants (``d``) only when it has AVX2, the AVX-512 ones
 (``e``) only with AVX-512F, the SSE ones (``b``) always, because an 8-lane vector argument is passed
 in one ymm register only when the target has AVX -- libmvec's ABI must match what LLVM emits.
 
@@ -81,6 +81,7 @@ _DTYPES = {"float32": ("f", types.float32, ir.FloatType()),
 _ISAS = {"b": (4, 2, None), "d": (8, 4, "avx2"), "e": (16, 8, "avx512f")}
 
 _ALIAS = "arignote_vm_"
+_LIBMVEC, _LIBM = "libmvec.so.1", "libm.so.6"
 
 IMPLEMENTATIONS = {}
 
@@ -163,14 +164,13 @@ def _make_function(opname, base, arity, dtype):
 
 
 def _target_features():
-    """The CPU features numba compiles for, or None when they cannot be determined."""
-    from numba.core import config
-    import llvmlite.binding as ll
-    if config.CPU_NAME not in (None, "host"):
-        if config.CPU_FEATURES is None:
-            return set()  # a named CPU without features: assume the x86-64 baseline (SSE2) only
-        return {f[1:] for f in config.CPU_FEATURES.split(",") if f.startswith("+")}
-    return {name for name, on in ll.get_host_cpu_features().items() if on}
+    """The CPU features numba compiles for: like numba's JIT codegen, NUMBA_CPU_FEATURES when set
+    (NUMBA_CPU_NAME alone does not change the features numba passes to LLVM), else the host's."""
+    from numba.core import codegen, config
+    features = config.CPU_FEATURES
+    if features is None:
+        features = codegen.get_host_cpu_features()
+    return {f[1:] for f in features.split(",") if f.startswith("+")}
 
 
 def _supported():
@@ -189,9 +189,9 @@ def enable():
         import llvmlite.binding as ll
         features = _target_features()
         isas = [isa for isa, (_, _, need) in _ISAS.items() if need is None or need in features]
-        mvec = ctypes.CDLL("libmvec.so.1")
-        libm = ctypes.CDLL("libm.so.6")
-        ll.load_library_permanently("libmvec.so.1")  # the JIT linker resolves _ZGV... from here
+        mvec = ctypes.CDLL(_LIBMVEC)
+        libm = ctypes.CDLL(_LIBM)
+        ll.load_library_permanently(_LIBMVEC)  # the JIT linker resolves _ZGV... from here
         found = {}
         for opname, base, arity in _FUNCTIONS:
             for dtype in _DTYPES:
