@@ -25,11 +25,12 @@ ENABLED = vecmath.enable()
 needs_libmvec = pytest.mark.skipif(
     not ENABLED, reason="vecmath.enable() returned False: needs x86-64 Linux with glibc's libmvec")
 
-# glibc documents its vector functions to at most 4 ULP (libm-test-ulps); measured here, the worst
-# case over these inputs is below 4 for every function
+# glibc documents its vector functions to at most 4 ULP (libm-test-ulps); measured, the worst case
+# is 3.99999 (float32 erf, where it saturates to +-1 at |x| = 3.6533; every float32 in [2, 10]
+# checked), then log float32 3.9, tan 3.4, sin/cos float64 3.3
 MAX_ULP = 4.0
 # the float64 erf/erfc reference is math.erf itself (no long double erf in NumPy), off by up to 1 ULP
-REFERENCE_SLACK = {"erf": 1.0, "erfc": 1.0}
+REFERENCE_SLACK = {("erf", "float64"): 1.0, ("erfc", "float64"): 1.0}
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
@@ -158,7 +159,7 @@ def test_accuracy_in_ulps(case):
         finite = np.isfinite(exact.astype(dtype))
     err = ulp_error(got[finite], exact[finite])
     worst = int(np.argmax(err))
-    bound = MAX_ULP + REFERENCE_SLACK.get(base, 0.0)
+    bound = MAX_ULP + REFERENCE_SLACK.get((base, dtype), 0.0)
     assert err[worst] <= bound, (
         f"{name}{tuple(a[finite][worst] for a in args)} = {got[finite][worst]!r}, "
         f"exact {exact[finite][worst]!r}: {err[worst]:.2f} ULP")
@@ -184,7 +185,7 @@ def test_special_values_match_numpy(case):
     # float32 exp2 flushes 2**-149.6 to 0 where the correctly rounded value is 2**-149)
     limits = (np.isinf(expected) | (expected == 0) | np.isinf(got) | (got == 0)) & ~special
     exact = reference(base, *args)
-    close = (ulp_error(got, exact) <= MAX_ULP + REFERENCE_SLACK.get(base, 0.0)) & (
+    close = (ulp_error(got, exact) <= MAX_ULP + REFERENCE_SLACK.get((base, dtype), 0.0)) & (
         np.signbit(got) == np.signbit(exact))
     bad = np.flatnonzero(special & ~same | limits & ~same & ~close)
     assert bad.size == 0, [(tuple(a[i] for a in args), got[i], expected[i]) for i in bad[:10]]
