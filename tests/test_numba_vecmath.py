@@ -11,6 +11,7 @@ is missing.
 
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -318,24 +319,44 @@ def test_enable_false_when_disabled(fresh_vecmath, monkeypatch):
     assert vecmath.IMPLEMENTATIONS == {}
 
 
-def test_without_avx_only_sse_variants(fresh_vecmath, monkeypatch):
-    """A target without AVX gets only the 4-lane SSE variants: libmvec's 8-lane ABI passes ymm
-    registers, which LLVM would not use for <8 x float> without AVX."""
-    monkeypatch.setattr(vecmath, "_target_features", lambda: {"sse2", "64bit"})
-    if not vecmath.enable():
+WIDTHS = {  # the variants a target gets -> features removed from the real target's to get them
+    "b": {"avx2", "avx512f"}, "bd": {"avx512f"}, "bde": set()}
+
+
+@pytest.mark.parametrize("isas", sorted(WIDTHS))
+def test_each_vector_width(isas, fresh_vecmath, monkeypatch):
+    """Each width's variants, as chosen from the target's features, compute the right values; a
+    target without AVX gets only the 4-lane SSE variants, since libmvec's 8-lane ABI passes ymm
+    registers, which LLVM uses for <8 x float> only when the target has AVX."""
+    if not ENABLED:
         pytest.skip("vecmath.enable() returned False: needs x86-64 Linux with glibc's libmvec")
-    assert vecmath._state["variants"]["expf"] == [("b", 4)]
-    assert vecmath._state["variants"]["exp"] == [("b", 2)]
-    ex = vecmath.exp_float32
+    real = vecmath._target_features()
+    needed = {"bd": {"avx2"}, "bde": {"avx2", "avx512f"}}.get(isas, set())
+    if not needed <= real:
+        pytest.skip(f"the CPU lacks {needed - real}")
+    monkeypatch.setattr(vecmath, "_target_features", lambda: real - WIDTHS[isas])
+    assert vecmath.enable()
+    assert vecmath._state["variants"]["expf"] == [("b", 4), ("d", 8), ("e", 16)][: len(isas)]
+    assert vecmath._state["variants"]["sin"] == [("b", 2), ("d", 4), ("e", 8)][: len(isas)]
+    for base, dtype in [("exp", "float32"), ("sin", "float32"), ("tanh", "float32"),
+                        ("exp", "float64"), ("sin", "float64")]:
+        fn = getattr(vecmath, f"{base}_{dtype}")
 
-    @numba.njit
-    def kernel(x, out):
-        for i in range(x.size):
-            out[i] = ex(x[i])
+        @numba.njit
+        def kernel(x, out):
+            for i in range(x.size):
+                out[i] = fn(x[i])
 
-    x = np.linspace(-87, 88, 1001).astype(np.float32)
-    out = np.empty_like(x)
-    kernel(x, out)
-    assert np.all(ulp_error(out, np.exp(x.astype(np.float64))) <= MAX_ULP)
-    asm = kernel.inspect_asm(kernel.signatures[0])
-    assert "_ZGVbN4v_expf" in asm and "_ZGVdN8v_expf" not in asm and "_ZGVeN16v_expf" not in asm
+        x = sample(base, dtype, n=20_000)
+        out = np.empty_like(x)
+        kernel(x, out)
+        exact = reference(base, x)
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(exact.astype(dtype))
+            expected = NUMPY[base](x)
+        assert np.all(ulp_error(out[finite], exact[finite]) <= MAX_ULP), (base, dtype)
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+        np.testing.assert_array_equal(out[~finite], expected[~finite])
+        called = set(re.findall(r"_ZGV([bde])N\d+v_" + base + ("f" if dtype == "float32" else "") + r"\b",
+                                kernel.inspect_asm(kernel.signatures[0])))
+        assert called and called <= set(isas), (base, dtype, called)
