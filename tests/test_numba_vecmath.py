@@ -359,3 +359,10 @@ def test_each_vector_width(isas, fresh_vecmath, monkeypatch):
         called = set(re.findall(r"_ZGV([bde])N\d+v_" + base + ("f" if dtype == "float32" else "") + r"\b",
                                 kernel.inspect_asm(kernel.signatures[0])))
         assert called and called <= set(isas), (base, dtype, called)
+
+
+def test_benchmark_script_runs(capsys):
+    """``python -m arignote.backends.numba.vecmath`` (figures not checked: timings are noisy)."""
+    vecmath._benchmark(n=1001, repeats=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 2 * (1 + ENABLED) and all("ratio" in line for line in lines[1:])
