@@ -64,7 +64,7 @@ typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
 int ari_run(arr_t *in, arr_t *out, char *err, int *where);
 int ari_call(intptr_t *objs, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes);
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes);
-void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *set_threads, void *get_threads);
+void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *set_threads, void *get_threads, int ilp64);
 void free(void *);
 """
 
@@ -257,5 +257,5 @@ typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
 int ari_run(arr_t *in, arr_t *out, char *err, int *where) { return 0; }
 int ari_call(intptr_t *objs, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes) { return 0; }
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes) {}
-void ari_set_blas(void *a, void *b, void *c, void *d, void *e, void *f) {}
+void ari_set_blas(void *a, void *b, void *c, void *d, void *e, void *f, int g) {}
 """

@@ -137,6 +137,93 @@ class Generator:
         for k, var in enumerate(fgraph.inputs):
             self.names[var] = f"v{k}"
         self.nin = len(fgraph.inputs)
+        self._plan_fusion()
+        self._plan_lifetimes()
+
+    def _plan_fusion(self):
+        """Sum/Mean of an elementwise result nothing else reads: the reduction computes the elements
+        as it goes (g.fused: reduce node -> (elementwise node, scalar body, results))."""
+        fg = self.fgraph
+        clients = fg.clients()
+        outputs = set(map(id, fg.outputs))
+        self.fused, self.fused_from, self.skipped = {}, {}, set()
+        for index, node in enumerate(fg.apply_nodes):
+            if not isinstance(node.op, (ops.Sum, ops.Mean)):
+                continue
+            e = node.inputs[0]
+            enode = e.owner
+            if (enode is None or not _is_elementwise(enode.op) or len(enode.outputs) != 1 or id(e) in outputs
+                    or len(clients.get(e, [])) != 1 or e.ndim > MAXDIM):
+                continue
+            body, results = _scalar_body(self, enode, enode.inputs)
+            if "&negpow" in "\n".join(body + results):
+                continue
+            self.fused[node] = (enode, body, results)
+            self.fused_from[node] = fg.apply_nodes.index(enode)
+            self.skipped.add(enode)
+
+    def reads(self, node):
+        """The variables whose buffers ``node``'s C reads (a fused reduction reads its elementwise
+        node's inputs; the elementwise node itself then reads nothing)."""
+        if node in self.skipped:
+            return []
+        if node in self.fused:
+            return list(self.fused[node][0].inputs)
+        return list(node.inputs)
+
+    # Views (no buffer of their own: their input's, or a copy they allocated, as Reshape may) share
+    # their input's root; a root's buffers are freed after the last node that reads any of its group.
+    VIEWS = (ops.DimShuffle, ops.Subtensor, ops.Reshape, ops.Rebroadcast, ops.SpecifyShape)
+
+    def _plan_lifetimes(self):
+        fg = self.fgraph
+        self.root = {}
+        for node in fg.apply_nodes:
+            aliasing = isinstance(node.op, self.VIEWS) or bool(getattr(node.op, "view_map", None))
+            for var in node.outputs:
+                self.root[var] = self.root.get(node.inputs[0], node.inputs[0]) if aliasing else var
+        self.group = {}  # root -> the variables sharing its buffer
+        for var, r in self.root.items():
+            self.group.setdefault(r, []).append(var)
+        self.last_use = {}  # root -> index of the last node reading it; outputs live to the end
+        for index, node in enumerate(fg.apply_nodes):
+            for var in self.reads(node):
+                self.last_use[self.root.get(var, var)] = index
+        for var in fg.outputs:
+            self.last_use[self.root.get(var, var)] = len(fg.apply_nodes)
+        self.allocated = set()  # variables whose own[] slot may hold a buffer
+        self._index = -1
+
+    def _frees_after(self, index, node):
+        """C freeing the buffers that no node after ``index`` reads."""
+        dead = {self.root.get(v, v) for v in self.reads(node) if self.last_use.get(self.root.get(v, v)) == index}
+        dead |= {v for v in node.outputs if v not in self.last_use and self.root.get(v) is v}  # never read
+        slots = sorted(int(self.names[v][1:]) for r in dead for v in self.group.get(r, ()) if v in self.allocated)
+        return [f"    free(own[{k}]); own[{k}] = NULL;  /* last use */" for k in slots]
+
+    def reusable_input(self, node, out):
+        """The input of elementwise ``node`` whose buffer ``out`` can take over (None if none): one this
+        program allocated (C-contiguous, of exactly out's type, hence shape), that no later node and no
+        other operand of this node reads through a view, and that is not returned."""
+        index = self._index  # the node being emitted
+        for var in node.inputs:
+            if (var in self.owned and self.root.get(var) is var and var.type == out.type
+                    and self.last_use.get(var) == index
+                    and not any(v is not var and self.root.get(v) is var for v in node.inputs)):
+                return var
+        return None
+
+    def alloc_or_reuse(self, node, var, node_index):
+        """``alloc``, or C handing ``var`` the buffer of an input that dies here (computed in place)."""
+        x = self.reusable_input(node, var) if var is node.outputs[0] else None
+        if x is None:
+            return self.alloc(var, node_index)
+        self.owned.add(var)
+        self.allocated.add(var)
+        self.owned.discard(x)  # its buffer now belongs to var
+        self.allocated.discard(x)
+        v, kv, kx = self.names[var], int(self.names[var][1:]), int(self.names[x][1:])
+        return f"{v} = {self.names[x]}; own[{kv}] = own[{kx}]; own[{kx}] = NULL;  /* in place: {self.names[x]} dies here */"
 
     def name(self, var):
         if var not in self.names:
@@ -158,6 +245,7 @@ class Generator:
     def alloc(self, var, node_index, zero=False):
         """C allocating ``var``'s buffer (its shape already set), owned by the program."""
         self.owned.add(var)
+        self.allocated.add(var)
         v = self.names[var]
         k = int(v[1:])
         return (f"if (!(own[{k}] = ari_alloc(&{v}, {var.ndim}, sizeof({ct(var.dtype)}), {int(zero)}))) "
@@ -171,8 +259,10 @@ class Generator:
                 if var.ndim > MAXDIM:
                     raise UnsupportedOpError(f"the C backend handles at most {MAXDIM} axes, {node.op} has {var.ndim}")
             emit = EMIT.get(type(node.op))
-            if emit is None and isinstance(node.op, ops.Elemwise) and (type(node.op) in SCALAR or isinstance(node.op, ops.Composite)):
+            if emit is None and _is_elementwise(node.op):
                 emit = emit_elemwise
+            if node in self.skipped:
+                emit = emit_fused_away
             if emit is None:
                 raise UnsupportedOpError(f"the C backend has no implementation of {node.op}")
             ins = [self.name(v) for v in node.inputs]
@@ -181,9 +271,11 @@ class Generator:
             body.append(f"\n    /* node {index}: {', '.join(outs)} = {_comment(node.op)}({', '.join(ins)})"
                         f"{'  built at ' + _comment(where) if where else ''} */")
             body.append("    {")
+            self._index = index
             code = emit(self, node, index, ins, outs)
             body.extend("        " + line for line in code.strip("\n").split("\n"))
             body.append("    }")
+            body.extend(self._frees_after(index, node))
         out_names = [self.name(v) for v in fg.outputs]
         nvars = len(self.names) - len(self.consts)
         given = set()
@@ -229,6 +321,15 @@ class Generator:
         return "\n".join(lines)
 
 
+def _is_elementwise(op):
+    return EMIT.get(type(op)) is None and isinstance(op, ops.Elemwise) and (type(op) in SCALAR or isinstance(op, ops.Composite))
+
+
+def emit_fused_away(g, node, index, ins, outs):
+    reducer = next(r for r, (e, _, _) in g.fused.items() if e is node)
+    return f"/* computed inside node {g.fgraph.apply_nodes.index(reducer)}, the reduction of its result */"
+
+
 def _comment(text):
     return str(text).replace("*/", "* /").replace("\n", " ")
 
@@ -264,11 +365,131 @@ def shape_buffers(n):
 
 
 def emit_elemwise(g, node, index, ins, outs):
-    """One loop for an elementwise op or a fused Composite: Theano's broadcasting, arbitrary strides,
-    and a flat, vectorizable loop when every operand is C-contiguous (or a single value)."""
+    """One loop for an elementwise op or a fused Composite, Theano's broadcasting, any strides. Three
+    shapes of loop, chosen at run time:
+    - flat: every operand C-contiguous with the output's shape (or a single value by its type);
+    - rows: along the last axis every operand has a unit stride or is broadcast by its type (a value
+      loaded once per row), e.g. x + b with b a row: the inner loop vectorizes, vector math included;
+    - strided: anything else (transposed or negatively strided views).
+    Flat and rows are kernels that large arrays split between the cores."""
     nd = node.outputs[0].ndim
     op = node.op
-    lines = [shape_buffers(len(ins)), f"int64_t n[{max(nd, 1)}]; int negpow = 0;"]
+    lines = [shape_buffers(len(ins)), "int negpow = 0;"] + _broadcast_header(node, index, ins, nd)
+    for v, var in zip(outs, node.outputs):
+        lines += [f"{v}.shape[{a}] = n[{a}];" for a in range(nd)]
+        lines.append(g.alloc_or_reuse(node, var, index))
+    body, results = _scalar_body(g, node, ins)
+    negpow = "&negpow" in "\n".join(body + results)
+    static_scalar = [all(var.broadcastable) for var in node.inputs]
+    tin = [ct(var.dtype) for var in node.inputs]
+    tout = [ct(var.dtype) for var in node.outputs]
+    stores = [f"q{j}[i] = {r};" for j, r in enumerate(results)]
+    lines.append(f"int64_t total = {' * '.join(f'n[{a}]' for a in range(nd)) or '1'};")
+    lines += [f"const {t} *restrict p{j} = (const {t} *){v}.data;" for j, (v, t) in enumerate(zip(ins, tin))]
+    lines += [f"{t} *restrict q{j} = ({t} *){v}.data;" for j, (v, t) in enumerate(zip(outs, tout))]
+
+    def kernel(kind, fields, setup, loop):
+        """A C function run over [lo, hi) of the flat index (or of the rows), its operands in a struct."""
+        k = len(g.helpers)
+        unpack = [f"const {t} *restrict p{j} = c->p{j};" for j, t in enumerate(tin)]
+        unpack += [f"{t} *restrict q{j} = c->q{j};" for j, t in enumerate(tout)]
+        g.helpers.append("\n".join(
+            [f"\n/* the {kind} loop of node {index}: {_comment(op)} */",
+             f"typedef struct {{ {' '.join(fields)} }} ari_ctx{k};",
+             f"static void ari_kernel{k}(void *context, int64_t lo, int64_t hi) {{",
+             f"    const ari_ctx{k} *c = (const ari_ctx{k} *)context;"]
+            + ["    " + u for u in unpack + setup] + ["    " + u for u in loop.split("\n")] + ["}\n"]))
+        return k
+
+    pointers = [f"const {t} *p{j};" for j, t in enumerate(tin)] + [f"{t} *q{j};" for j, t in enumerate(tout)]
+    ptr_names = [f"p{j}" for j in range(len(ins))] + [f"q{j}" for j in range(len(outs))]
+    # flat: every operand C-contiguous with the output's shape (or a single value by its type)
+    conds = [f"ari_contiguous(&{v}, {nd})" + "".join(f" && {v}.shape[{a}] == n[{a}]" for a in range(nd))
+             for j, v in enumerate(ins) if not static_scalar[j]]
+    flat_loads = [f"const {t} x{j} = p{j}[{'0' if static_scalar[j] else 'i'}];" for j, t in enumerate(tin)]
+    flat_loop = "\n".join(["for (int64_t i = lo; i < hi; i++) {"] + ["    " + s for s in flat_loads + body + stores] + ["}"])
+    lines.append(f"if ({' && '.join(f'({c})' for c in conds) or '1'}) {{")
+    if nd >= 1 and not negpow:
+        k = kernel("contiguous", pointers, [], flat_loop)
+        lines.append(f"    ari_ctx{k} context = {{ {', '.join(ptr_names)} }};")
+        lines.append(f"    ari_parallel(ari_kernel{k}, &context, total, 1, 64);")
+    else:
+        lines += ["    " + s for s in ["int64_t lo = 0, hi = total;"] + flat_loop.split("\n")]
+    # rows: a unit stride along the last axis, or a value broadcast along it by the input's type
+    last = nd - 1
+    in_row = [not static_scalar[j] and not var.broadcastable[last] for j, var in enumerate(node.inputs)] if nd else []
+    if nd >= 2 and not negpow:
+        rows_cond = " && ".join(f"({v}.strides[{last}] == 1 || n[{last}] <= 1)" for j, v in enumerate(ins) if in_row[j]) or "1"
+        fields = pointers + [f"int64_t n[{nd}];"] + [f"int64_t s{j}[{nd}];" for j in range(len(ins)) if not static_scalar[j]]
+        moving = [j for j in range(len(ins)) if not static_scalar[j]]
+        setup = [f"const int64_t m = c->n[{last}];",
+                 f"int64_t idx[{last}], r = lo;  /* the row's index over the outer axes, kept as an odometer */",
+                 f"for (int k = {last - 1}; k >= 0; k--) {{ idx[k] = r % c->n[k]; r /= c->n[k]; }}"]
+        for j in moving:
+            setup.append(f"int64_t o{j} = 0; for (int k = 0; k < {last}; k++) o{j} += idx[k] * c->s{j}[k];")
+        row_loads = [f"const {tin[j]} x{j} = p{j}[{'o' + str(j) + ' + i' if in_row[j] else ('o' + str(j) if j in moving else '0')}];"
+                     for j in range(len(ins))]
+        hoisted = [l for j, l in enumerate(row_loads) if not in_row[j]]
+        inner = [l for j, l in enumerate(row_loads) if in_row[j]]
+        row_stores = [f"q{j}[r * m + i] = {res};" for j, res in enumerate(results)]
+        step = (f"for (int k = {last - 1}; k >= 0; k--) {{ "
+                + " ".join(f"o{j} += c->s{j}[k];" for j in moving)
+                + " if (++idx[k] < c->n[k]) break; "
+                + " ".join(f"o{j} -= c->s{j}[k] * c->n[k];" for j in moving) + " idx[k] = 0; }")
+        loop = "\n".join(["for (r = lo; r < hi; r++) {"] + ["    " + h for h in hoisted]
+                         + ["    for (int64_t i = 0; i < m; i++) {"] + ["        " + s for s in inner + body + row_stores]
+                         + ["    }", "    " + step, "}"])
+        k = kernel("row", fields, setup, loop)
+        lines.append(f"}} else if ({rows_cond}) {{")
+        lines.append(f"    ari_ctx{k} context = {{ {', '.join(ptr_names)} }};")
+        lines.append(f"    for (int a = 0; a < {nd}; a++) context.n[a] = n[a];")
+        for j in moving:
+            lines.append(f"    for (int a = 0; a < {nd}; a++) context.s{j}[a] = {ins[j]}.shape[a] == 1 ? 0 : {ins[j]}.strides[a];")
+        rows = " * ".join(f"n[{a}]" for a in range(last))
+        lines.append(f"    ari_parallel(ari_kernel{k}, &context, {rows}, n[{last}], 1);")
+    lines.append("} else {")
+    # general strided path
+    for j, (v, var) in enumerate(zip(ins, node.inputs)):
+        for a in range(nd):
+            lines.append(f"    const int64_t s{j}_{a} = {v}.shape[{a}] == 1 ? 0 : {v}.strides[{a}];")
+    lines.append("    int64_t i = 0;")
+    strided_loads = [f"const {t} x{j} = p{j}[{' + '.join(f'i{a} * s{j}_{a}' for a in range(nd)) or '0'}];"
+                     for j, t in enumerate(tin)]
+    inner = "\n".join(strided_loads + body + stores + ["i++;"])
+    lines.append("\n".join("    " + s for s in nested(range(nd), lambda a: f"n[{a}]", inner).split("\n")))
+    lines.append("}")
+    if negpow:
+        lines.append(f"if (negpow) FAIL(1, {index}, \"Integers to negative integer powers are not allowed (Pow)\");")
+    return "\n".join(lines)
+
+
+def _scalar_body(g, node, ins):
+    """(C statements, result expressions) computing one element of a (Composite) elementwise node
+    from the values x0, x1, ... of its inputs."""
+    op, body = node.op, []
+    if not isinstance(op, ops.Composite):
+        return body, [scalar_code(op, [f"x{j}" for j in range(len(ins))], [v.dtype for v in node.inputs],
+                                  node.outputs[0].dtype)]
+    inner = op.fgraph
+    values = {iv: f"x{j}" for j, iv in enumerate(inner.inputs)}
+    for inode in inner.apply_nodes:
+        args = [values[v] if v in values else literal(v.data, v.dtype) for v in inode.inputs]
+        dts = [v.dtype for v in inode.inputs]
+        for o in inode.outputs:
+            name = g.fresh("s")
+            body.append(f"{ct(o.dtype)} {name} = {scalar_code(inode.op, args, dts, o.dtype)};")
+            values[o] = name
+    results = [values[o] if o in values else literal(o.data, o.dtype) for o in inner.outputs]
+    return body, [f"(({ct(o.dtype)}){r})" for r, o in zip(results, inner.outputs)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Other ops: emit(g, node, index, ins, outs) -> C
+
+
+def _broadcast_header(node, index, ins, nd):
+    """C setting n[] to the broadcast shape of an elementwise node's inputs ``ins``, checking it."""
+    lines = [f"int64_t n[{max(nd, 1)}];"]
     fmt = ", ".join(["%s"] * len(ins))
     for a in range(nd):
         fixed = [v for v, var in zip(ins, node.inputs) if not var.broadcastable[a]]
@@ -277,101 +498,52 @@ def emit_elemwise(g, node, index, ins, outs):
             lines.append(f"if ({v}.shape[{a}] != n[{a}]) FAIL(1, {index}, \"input shapes {fmt} disagree on axis {a} "
                          f"(a size-1 axis stretches only where its type is broadcastable)\", "
                          f"{shape_text([(w, nd) for w in ins])});")
-    for v, var in zip(outs, node.outputs):
-        lines += [f"{v}.shape[{a}] = n[{a}];" for a in range(nd)]
-        lines.append(g.alloc(var, index))
-    # the scalar body
-    scalar_inputs = [var for var in node.inputs]
-    loads, body = [], []
-    values = {}
-    if isinstance(op, ops.Composite):
-        inner = op.fgraph
-        for j, (iv, var) in enumerate(zip(inner.inputs, node.inputs)):
-            values[iv] = f"x{j}"
-        for inode in inner.apply_nodes:
-            args, dts = [], []
-            for v in inode.inputs:
-                args.append(values[v] if v in values else literal(v.data, v.dtype))
-                dts.append(v.dtype)
-            for o in inode.outputs:
-                name = g.fresh("s")
-                body.append(f"{ct(o.dtype)} {name} = {scalar_code(inode.op, args, dts, o.dtype)};")
-                values[o] = name
-        results = [values[o] if o in values else literal(o.data, o.dtype) for o in inner.outputs]
-        results = [f"(({ct(o.dtype)}){r})" for r, o in zip(results, inner.outputs)]
-    else:
-        results = [scalar_code(op, [f"x{j}" for j in range(len(ins))], [v.dtype for v in node.inputs],
-                               node.outputs[0].dtype)]
-    static_scalar = [all(var.broadcastable) for var in node.inputs]
-    # the fast path: every operand C-contiguous with the output's shape (or a single value by its type)
-    conds = []
-    for j, (v, var) in enumerate(zip(ins, node.inputs)):
-        if not static_scalar[j]:
-            conds.append(f"ari_contiguous(&{v}, {nd})" + "".join(f" && {v}.shape[{a}] == n[{a}]" for a in range(nd)))
-    lines.append(f"int64_t total = {' * '.join(f'n[{a}]' for a in range(nd)) or '1'};")
-    for j, (v, var) in enumerate(zip(ins, node.inputs)):
-        lines.append(f"const {ct(var.dtype)} *restrict p{j} = (const {ct(var.dtype)} *){v}.data;")
-    for j, (v, var) in enumerate(zip(outs, node.outputs)):
-        lines.append(f"{ct(var.dtype)} *restrict q{j} = ({ct(var.dtype)} *){v}.data;")
-    stores = [f"q{j}[i] = {r};" for j, r in enumerate(results)]
-    fast_loads = [f"const {ct(var.dtype)} x{j} = p{j}[{'0' if static_scalar[j] else 'i'}];"
-                  for j, var in enumerate(node.inputs)]
-    lines.append(f"if ({' && '.join(f'({c})' for c in conds) or '1'}) {{")
-    if nd >= 1 and "&negpow" not in "\n".join(body + results):
-        # the flat loop as a kernel over [lo, hi): large arrays are split between the cores
-        k = len(g.helpers)
-        fields = [f"const {ct(var.dtype)} *p{j};" for j, var in enumerate(node.inputs)]
-        fields += [f"{ct(var.dtype)} *q{j};" for j, var in enumerate(node.outputs)]
-        unpack = [f"const {ct(var.dtype)} *restrict p{j} = c->p{j};" for j, var in enumerate(node.inputs)]
-        unpack += [f"{ct(var.dtype)} *restrict q{j} = c->q{j};" for j, var in enumerate(node.outputs)]
-        kernel = [f"\n/* the contiguous loop of node {index}: {_comment(op)} */",
-                  f"typedef struct {{ {' '.join(fields)} }} ari_ctx{k};",
-                  f"static void ari_kernel{k}(void *context, int64_t lo, int64_t hi) {{",
-                  f"    const ari_ctx{k} *c = (const ari_ctx{k} *)context;"]
-        kernel += ["    " + u for u in unpack]
-        kernel.append("    for (int64_t i = lo; i < hi; i++) {")
-        kernel += ["        " + s for s in fast_loads + body + stores]
-        kernel += ["    }", "}\n"]
-        g.helpers.append("\n".join(kernel))
-        ptrs = [f"p{j}" for j in range(len(ins))] + [f"q{j}" for j in range(len(outs))]
-        lines.append(f"    ari_ctx{k} context = {{ {', '.join(ptrs)} }};")
-        lines.append(f"    ari_parallel(ari_kernel{k}, &context, total);")
-    else:
-        lines.append("    for (int64_t i = 0; i < total; i++) {")
-        lines += ["        " + s for s in fast_loads + body + stores]
-        lines.append("    }")
-    lines.append("} else {")
-    # general strided path
-    for j, (v, var) in enumerate(zip(ins, node.inputs)):
-        for a in range(nd):
-            lines.append(f"    const int64_t s{j}_{a} = {v}.shape[{a}] == 1 ? 0 : {v}.strides[{a}];")
-    lines.append("    int64_t i = 0;")
-    strided_loads = [f"const {ct(var.dtype)} x{j} = p{j}[{' + '.join(f'i{a} * s{j}_{a}' for a in range(nd)) or '0'}];"
-                     for j, var in enumerate(node.inputs)]
-    inner = "\n".join(strided_loads + body + stores + ["i++;"])
-    lines.append("\n".join("    " + s for s in nested(range(nd), lambda a: f"n[{a}]", inner).split("\n")))
-    lines.append("}")
-    if "&negpow" in "\n".join(body + results):
-        lines.append(f"if (negpow) FAIL(1, {index}, \"Integers to negative integer powers are not allowed (Pow)\");")
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Other ops: emit(g, node, index, ins, outs) -> C
+    return lines
 
 
 def emit_reduce(g, node, index, ins, outs):
+    """Reductions. The reduced array is either an input (``px``), or, when the elementwise node that
+    computes it feeds only this reduction (``g.fused``: sum(x ** 2), mean(a * b)), computed on the fly
+    from that node's inputs: one pass, no temporary."""
     (x,), (o,) = ins, outs
     xv, ov = node.inputs[0], node.outputs[0]
     op, nd = node.op, node.inputs[0].ndim
     axes = set(op.axis)
     kept = [a for a in range(nd) if a not in axes]
+    X = ct(xv.dtype)
     lines = [shape_buffers(1)]
+    source = g.fused.get(node)
+    if source is None:
+        size = lambda a: f"{x}.shape[{a}]"  # noqa: E731
+        contiguous = f"ari_contiguous(&{x}, {nd})"
+        lines.append(f"const {X} *px = (const {X} *){x}.data;")
+        general_load = f"const {X} xv = px[{offset(x, range(nd))}];"
+        flat_load = lambda at: f"const {X} xv = px[{at}];"  # noqa: E731
+    else:
+        enode, body, results = source
+        eins = [g.name(v) for v in enode.inputs]
+        static = [all(var.broadcastable) for var in enode.inputs]
+        tin = [ct(var.dtype) for var in enode.inputs]
+        lines = [shape_buffers(max(1, len(eins))),
+                 f"/* the input, {_comment(enode.op)}({', '.join(eins)}), is computed as it is read (node {g.fused_from[node]}) */"]
+        lines += _broadcast_header(enode, index, eins, nd)
+        lines.append("int negpow = 0;")
+        size = lambda a: f"n[{a}]"  # noqa: E731
+        contiguous = " && ".join(f"ari_contiguous(&{v}, {nd})" + "".join(f" && {v}.shape[{a}] == n[{a}]" for a in range(nd))
+                                 for j, v in enumerate(eins) if not static[j]) or "1"
+        lines += [f"const {t} *restrict p{j} = (const {t} *){v}.data;" for j, (v, t) in enumerate(zip(eins, tin))]
+        for j, v in enumerate(eins):
+            lines += [f"const int64_t s{j}_{a} = {v}.shape[{a}] == 1 ? 0 : {v}.strides[{a}];" for a in range(nd)]
+        value = body + [f"const {X} xv = {results[0]};"]
+        general_load = "\n".join([f"const {t} x{j} = p{j}[{' + '.join(f'i{a} * s{j}_{a}' for a in range(nd)) or '0'}];"
+                                  for j, t in enumerate(tin)] + value)
+        flat_load = lambda at: "\n".join([f"const {t} x{j} = p{j}[{'0' if static[j] else at}];"  # noqa: E731
+                                          for j, t in enumerate(tin)] + value)
     out_axes = [a if a not in axes else None for a in range(nd)] if op.keepdims else kept
     for k, a in enumerate(out_axes):
-        lines.append(f"{o}.shape[{k}] = {f'{x}.shape[{a}]' if a is not None else '1'};")
-    lines.append(f"int64_t count = {' * '.join(f'{x}.shape[{a}]' for a in sorted(axes)) or '1'};")
-    T, X = ct(ov.dtype), ct(xv.dtype)
+        lines.append(f"{o}.shape[{k}] = {size(a) if a is not None else '1'};")
+    lines.append(f"int64_t count = {' * '.join(size(a) for a in sorted(axes)) or '1'};")
+    T = ct(ov.dtype)
     kind = type(op)
     if kind in (ops.Max, ops.Min):
         lines.append(f"if (count == 0) FAIL(1, {index}, \"zero-size array to reduction operation {kind.__name__.lower()}imum "
@@ -396,39 +568,50 @@ def emit_reduce(g, node, index, ins, outs):
         A, init, comb = "b1", "0", "acc[k] || (xv != 0)"
     else:
         raise UnsupportedOpError(f"the C backend has no implementation of {op}")
-    lines.append(f"int64_t outn = {' * '.join(f'{x}.shape[{a}]' for a in kept) or '1'};")
+    lines.append(f"int64_t outn = {' * '.join(size(a) for a in kept) or '1'};")
     lines.append(f"{A} *acc = malloc(sizeof({A}) * (outn + 1));")
     lines.append(f"if (!acc) FAIL(3, {index}, \"out of memory\");")
     lines.append(f"for (int64_t k = 0; k < outn; k++) acc[k] = {init};")
     # accumulator strides over the kept axes (C order)
     for pos, a in enumerate(kept):
-        lines.append(f"const int64_t as{a} = {' * '.join(f'{x}.shape[{b}]' for b in kept[pos + 1:]) or '1'};")
-    lines.append(f"const {X} *px = (const {X} *){x}.data;")
-    inner = (f"const {X} xv = px[{offset(x, range(nd))}];\n"
+        lines.append(f"const int64_t as{a} = {' * '.join(size(b) for b in kept[pos + 1:]) or '1'};")
+    inner = (f"{general_load}\n"
              f"const int64_t k = {' + '.join(f'i{a} * as{a}' for a in kept) or '0'};\n"
              f"acc[k] = {comb};")
-    general = nested(range(nd), lambda a: f"{x}.shape[{a}]", inner)
+    general = nested(range(nd), size, inner)
     if kind in (ops.Sum, ops.Mean, ops.Prod) or (kind in (ops.Max, ops.Min) and not isfloat(xv.dtype)):
         # contiguous runs reduced in 8 independent lanes, which vectorize (and round better)
-        lane = comb.replace("acc[k]", "lane[l]").replace("xv", "px[base + i + l]")
-        tail_comb = comb.replace("acc[k]", "lane[0]").replace("xv", "px[base + i]")
-        inner_len = " * ".join(f"{x}.shape[{a}]" for a in sorted(axes) if a >= (max(kept) + 1 if kept else 0))
         red_suffix = all(a in axes for a in range(max(kept) + 1 if kept else 0, nd))
         if red_suffix and kept == list(range(len(kept))):
-            total_red = " * ".join(f"{x}.shape[{a}]" for a in range(len(kept), nd)) or "1"
-            fast = (f"if (ari_contiguous(&{x}, {nd})) {{\n"
+            total_red = " * ".join(size(a) for a in range(len(kept), nd)) or "1"
+            lane = comb.replace("acc[k]", "lane[l]")
+            tail = comb.replace("acc[k]", "lane[0]")
+            step = lambda at, acc: "\n".join(["{", *("    " + t for t in flat_load(at).split("\n")), f"    {acc}", "}"])  # noqa: E731
+            fast = (f"if ({contiguous}) {{\n"
                     f"    const int64_t m = {total_red};\n"
                     f"    for (int64_t k = 0; k < outn; k++) {{\n"
                     f"        const int64_t base = k * m; {A} lane[8]; int64_t i = 0;\n"
                     f"        for (int l = 0; l < 8; l++) lane[l] = {init};\n"
-                    f"        for (; i + 8 <= m; i += 8) for (int l = 0; l < 8; l++) lane[l] = {lane};\n"
-                    f"        for (; i < m; i++) lane[0] = {tail_comb};\n"
+                    f"        for (; i + 8 <= m; i += 8) for (int l = 0; l < 8; l++) "
+                    + step("base + i + l", f"lane[l] = {lane};").replace("\n", "\n        ") + "\n"
+                    f"        for (; i < m; i++) " + step("base + i", f"lane[0] = {tail};").replace("\n", "\n        ") + "\n"
                     f"        for (int l = 1; l < 8; l++) {{ {A} xv = lane[l]; lane[0] = {comb.replace('acc[k]', 'lane[0]').replace(f'(({A})xv)', 'xv')}; }}\n"
                     f"        acc[k] = lane[0];\n"
                     f"    }}\n"
                     f"}} else {{\n" + "\n".join("    " + l for l in general.split("\n")) + "\n}")
             general = fast
+        elif kept and axes == set(range(min(kept))) and kept == list(range(min(kept), nd)):
+            # the leading axes reduced (column sums): each row added to the accumulators, which vectorizes
+            step = "\n".join(["{", *("    " + t for t in flat_load("base + k").split("\n")), f"    acc[k] = {comb};", "}"])
+            general = (f"if ({contiguous}) {{\n"
+                       f"    for (int64_t r = 0; r < count; r++) {{\n"
+                       f"        const int64_t base = r * outn;\n"
+                       f"        for (int64_t k = 0; k < outn; k++) " + step.replace("\n", "\n        ") + "\n"
+                       f"    }}\n"
+                       f"}} else {{\n" + "\n".join("    " + l for l in general.split("\n")) + "\n}")
     lines.append(general)
+    if source is not None and "&negpow" in general:
+        lines.append(f"if (negpow) {{ free(acc); FAIL(1, {index}, \"Integers to negative integer powers are not allowed (Pow)\"); }}")
     lines.append(g.alloc(ov, index).replace("FAIL(3", "{ free(acc); FAIL(3").replace("memory\");", "memory\"); }"))
     final = "acc[k] / (f64)count" if kind is ops.Mean else "acc[k]"
     lines.append(f"for (int64_t k = 0; k < outn; k++) (({T} *){o}.data)[k] = ({T})({final});")
@@ -616,35 +799,34 @@ def emit_dot(g, node, index, ins, outs):
              f"    {T} s = 0;\n    for (int64_t l = 0; l < k; l++) s += ({T})pa[i * as0 + l * as1] * ({T})pb[l * bs0 + j * bs1];\n"
              f"    po[i * m + j] = s;\n}}")
     if same and ov.dtype in ("float32", "float64"):
-        p = "s" if ov.dtype == "float32" else "d"
+        dbl = int(ov.dtype == "float64")
         blas = f"""
 if (n * m * k == 0 || k < 1) {{ for (int64_t i = 0; i < n * m; i++) po[i] = 0; }}
 else {{
     /* BLAS is column-major: C^T (m x n) = B^T (m x k) . A^T (k x n). Each operand needs a unit stride. */
     {T} *ca = NULL, *cb = NULL;
     const {T} *pa = (const {T} *){a}.data, *pb = (const {T} *){b}.data;
-    char ta, tb; int lda, ldb;
-    if ((as1 == 1 || k == 1) && as0 >= k && n > 0 && (n == 1 || as0 > 0)) {{ ta = 'N'; lda = n == 1 ? (int)k : (int)as0; }}
-    else if ((as0 == 1 || n == 1) && as1 >= n && as1 > 0) {{ ta = 'T'; lda = (int)as1; }}
+    char ta, tb; int64_t lda, ldb;
+    if ((as1 == 1 || k == 1) && as0 >= k && n > 0 && (n == 1 || as0 > 0)) {{ ta = 'N'; lda = n == 1 ? k : as0; }}
+    else if ((as0 == 1 || n == 1) && as1 >= n && as1 > 0) {{ ta = 'T'; lda = as1; }}
     else {{ ca = malloc(sizeof({T}) * n * k); if (!ca) FAIL(3, {index}, "out of memory");
            for (int64_t i = 0; i < n; i++) for (int64_t l = 0; l < k; l++) ca[i * k + l] = pa[i * as0 + l * as1];
-           pa = ca; ta = 'N'; lda = (int)k; }}
-    if ((bs1 == 1 || m == 1) && bs0 >= m && (k == 1 || bs0 > 0)) {{ tb = 'N'; ldb = k == 1 ? (int)m : (int)bs0; }}
-    else if ((bs0 == 1 || k == 1) && bs1 >= k && bs1 > 0) {{ tb = 'T'; ldb = (int)bs1; }}
+           pa = ca; ta = 'N'; lda = k; }}
+    if ((bs1 == 1 || m == 1) && bs0 >= m && (k == 1 || bs0 > 0)) {{ tb = 'N'; ldb = k == 1 ? m : bs0; }}
+    else if ((bs0 == 1 || k == 1) && bs1 >= k && bs1 > 0) {{ tb = 'T'; ldb = bs1; }}
     else {{ cb = malloc(sizeof({T}) * k * m); if (!cb) {{ free(ca); FAIL(3, {index}, "out of memory"); }}
            for (int64_t l = 0; l < k; l++) for (int64_t j = 0; j < m; j++) cb[l * m + j] = pb[l * bs0 + j * bs1];
-           pb = cb; tb = 'N'; ldb = (int)m; }}
+           pb = cb; tb = 'N'; ldb = m; }}
     if (lda < 1) lda = 1; if (ldb < 1) ldb = 1;
-    int M = (int)m, N = (int)n, K = (int)k, ldc = (int)m; {T} one = 1, zero = 0;
-    int threads = ari_blas_serial(n * m * k);
-    if (n == 1 && tb == 'N') {{ /* row vector times matrix: gemv on B^T */
-        char t = 'N'; int inc = ta == 'N' ? 1 : lda, one_i = 1; int ldb2 = ldb;
-        ari_{p}gemv(&t, &M, &K, &one, (void *)pb, &ldb2, (void *)pa, &inc, &zero, po, &one_i);
-    }} else {{
-        ari_{p}gemm(&tb, &ta, &M, &N, &K, &one, (void *)pb, &ldb, (void *)pa, &lda, &zero, po, &ldc);
-    }}
+    const {T} one = 1, zero = 0;
+    int threads = ari_blas_serial(n * m * k), big;
+    if (n == 1 && tb == 'N')  /* row vector times matrix: gemv on B^T */
+        big = ari_gemv({dbl}, 'N', m, k, &one, pb, ldb, pa, ta == 'N' ? 1 : lda, &zero, po, 1);
+    else
+        big = ari_gemm({dbl}, tb, ta, m, n, k, &one, pb, ldb, pa, lda, &zero, po, m);
     ari_blas_restore(threads);
     free(ca); free(cb);
+    if (big) FAIL(1, {index}, "shapes %s and %s: a size exceeds what this 32-bit BLAS takes", ari_shape(sb0, &{a}, {av.ndim}), ari_shape(sb1, &{b}, {bv.ndim}));
 }}"""
         lines.append(blas)
     else:

@@ -50,48 +50,78 @@ static void ari_shapes(arr_t *out, int n, int64_t *shapes) {
     for (int j = 0; j < n; j++) memcpy(shapes + 16 * j, out[j].shape, sizeof(int64_t) * 16);
 }
 
-/* Run kernel(context, lo, hi) over [0, n): split between the cores when n is large. Threads live for
-   one call only (nothing survives a fork). ARIGNOTE_THREADS caps their number. */
+/* Run kernel(context, lo, hi) over [0, n) items of `per` elements each: split between the cores when
+   there are enough elements to pay for starting threads, in chunks that are multiples of `align` items.
+   Threads live for one call only (nothing survives a fork). ARIGNOTE_THREADS caps their number. */
 typedef void (*ari_kernel)(void *, int64_t, int64_t);
 typedef struct { ari_kernel kernel; void *context; int64_t lo, hi; } ari_job;
 static void *ari_worker(void *job) { ari_job *j = (ari_job *)job; j->kernel(j->context, j->lo, j->hi); return NULL; }
 static int ari_nthreads = 0;
-static void ari_parallel(ari_kernel kernel, void *context, int64_t n) {
-    if (n < (1 << 18)) { kernel(context, 0, n); return; }
+#define ARI_PARALLEL_MIN (1 << 18)
+static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align) {
+    if (n <= 0) return;
+    if (n * per < ARI_PARALLEL_MIN || n < 2) { kernel(context, 0, n); return; }
     if (!ari_nthreads) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN); const char *env = getenv("ARIGNOTE_THREADS");
         if (env && atoi(env) > 0) cpus = atoi(env);
         ari_nthreads = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
     }
     int nt = ari_nthreads; pthread_t threads[8]; ari_job jobs[8]; int started[8] = {0};
-    int64_t chunk = ((n + nt - 1) / nt + 63) & ~(int64_t)63;
+    if (nt == 1) { kernel(context, 0, n); return; }
+    int64_t chunk = ((n + nt - 1) / nt + align - 1) / align * align;
     for (int t = 0; t < nt; t++) {
         jobs[t].kernel = kernel; jobs[t].context = context;
         jobs[t].lo = t * chunk < n ? t * chunk : n; jobs[t].hi = (t + 1) * chunk < n ? (t + 1) * chunk : n;
     }
-    for (int t = 1; t < nt; t++) started[t] = pthread_create(&threads[t], NULL, ari_worker, &jobs[t]) == 0;
+    for (int t = 1; t < nt; t++) started[t] = jobs[t].lo < jobs[t].hi && pthread_create(&threads[t], NULL, ari_worker, &jobs[t]) == 0;
     kernel(context, jobs[0].lo, jobs[0].hi);
-    for (int t = 1; t < nt; t++) { if (started[t]) pthread_join(threads[t], NULL); else kernel(context, jobs[t].lo, jobs[t].hi); }
+    for (int t = 1; t < nt; t++) { if (started[t]) pthread_join(threads[t], NULL); else if (jobs[t].lo < jobs[t].hi) kernel(context, jobs[t].lo, jobs[t].hi); }
 }
 
 /* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. */
 #define FAIL(code, node, ...) do { snprintf(err, 512, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
 
-/* BLAS from scipy.linalg.cython_blas, set once when the module is loaded. */
-typedef void (*gemm_t)(char *, char *, int *, int *, int *, void *, void *, int *, void *, int *, void *, void *, int *);
-typedef void (*gemv_t)(char *, int *, int *, void *, void *, int *, void *, int *, void *, void *, int *);
-static gemm_t ari_sgemm, ari_dgemm;
-static gemv_t ari_sgemv, ari_dgemv;
-/* SciPy's OpenBLAS keeps its own thread pool; next to NumPy's (and our own threads) on few cores the
-   pools fight, so products of up to ARI_BLAS_SERIAL multiply-adds run on one BLAS thread. */
+/* BLAS (Fortran interface, column-major), set once when the module is loaded: NumPy's own OpenBLAS
+   when it can be found (64-bit integers), else SciPy's (32-bit). ari_gemm/ari_gemv take int64 sizes and
+   call through the width the library has, so the generated source is the same either way; they return
+   nonzero when a size does not fit a 32-bit BLAS. */
+typedef void (*ari_gemm32_t)(const char *, const char *, const int *, const int *, const int *, const void *, const void *,
+                             const int *, const void *, const int *, const void *, void *, const int *);
+typedef void (*ari_gemm64_t)(const char *, const char *, const int64_t *, const int64_t *, const int64_t *, const void *,
+                             const void *, const int64_t *, const void *, const int64_t *, const void *, void *, const int64_t *);
+typedef void (*ari_gemv32_t)(const char *, const int *, const int *, const void *, const void *, const int *, const void *,
+                             const int *, const void *, void *, const int *);
+typedef void (*ari_gemv64_t)(const char *, const int64_t *, const int64_t *, const void *, const void *, const int64_t *,
+                             const void *, const int64_t *, const void *, void *, const int64_t *);
+static void *ari_gemm_fn[2], *ari_gemv_fn[2];  /* [0] single, [1] double precision */
+static int ari_ilp64;
 typedef void (*set_threads_t)(int);
 typedef int (*get_threads_t)(void);
 static set_threads_t ari_set_threads; static get_threads_t ari_get_threads;
-#define ARI_BLAS_SERIAL (1LL << 24)
-void ari_set_blas(void *s, void *d, void *sv, void *dv, void *set, void *get) {
-    ari_sgemm = (gemm_t)s; ari_dgemm = (gemm_t)d; ari_sgemv = (gemv_t)sv; ari_dgemv = (gemv_t)dv;
+void ari_set_blas(void *s, void *d, void *sv, void *dv, void *set, void *get, int ilp64) {
+    ari_gemm_fn[0] = s; ari_gemm_fn[1] = d; ari_gemv_fn[0] = sv; ari_gemv_fn[1] = dv; ari_ilp64 = ilp64;
     ari_set_threads = (set_threads_t)set; ari_get_threads = (get_threads_t)get;
 }
+#define ARI_FITS32(x) ((x) <= 2147483647LL)
+static int ari_gemm(int dbl, char ta, char tb, int64_t m, int64_t n, int64_t k, const void *alpha, const void *a, int64_t lda,
+                    const void *b, int64_t ldb, const void *beta, void *c, int64_t ldc) {
+    if (ari_ilp64) { ((ari_gemm64_t)ari_gemm_fn[dbl])(&ta, &tb, &m, &n, &k, alpha, a, &lda, b, &ldb, beta, c, &ldc); return 0; }
+    if (!(ARI_FITS32(m) && ARI_FITS32(n) && ARI_FITS32(k) && ARI_FITS32(lda) && ARI_FITS32(ldb) && ARI_FITS32(ldc))) return 1;
+    int M = (int)m, N = (int)n, K = (int)k, LA = (int)lda, LB = (int)ldb, LC = (int)ldc;
+    ((ari_gemm32_t)ari_gemm_fn[dbl])(&ta, &tb, &M, &N, &K, alpha, a, &LA, b, &LB, beta, c, &LC);
+    return 0;
+}
+static int ari_gemv(int dbl, char t, int64_t m, int64_t n, const void *alpha, const void *a, int64_t lda,
+                    const void *x, int64_t incx, const void *beta, void *y, int64_t incy) {
+    if (ari_ilp64) { ((ari_gemv64_t)ari_gemv_fn[dbl])(&t, &m, &n, alpha, a, &lda, x, &incx, beta, y, &incy); return 0; }
+    if (!(ARI_FITS32(m) && ARI_FITS32(n) && ARI_FITS32(lda) && ARI_FITS32(incx) && ARI_FITS32(incy))) return 1;
+    int M = (int)m, N = (int)n, LA = (int)lda, IX = (int)incx, IY = (int)incy;
+    ((ari_gemv32_t)ari_gemv_fn[dbl])(&t, &M, &N, alpha, a, &LA, x, &IX, beta, y, &IY);
+    return 0;
+}
+/* Products of up to ARI_BLAS_SERIAL multiply-adds run on one BLAS thread: waking the pool costs more
+   than it saves on small products. */
+#define ARI_BLAS_SERIAL (1LL << 24)
 static int ari_blas_serial(int64_t work) {
     if (!ari_set_threads || !ari_get_threads || work > ARI_BLAS_SERIAL) return 0;
     int before = ari_get_threads();
