@@ -260,3 +260,21 @@ def test_leading_axes_reduced_on_every_layout(c):
     both([t3], [t3.sum(axis=(0, 1)), T.max(t3.astype("int32"), axis=0), T.mean(T.exp(t3), axis=0)], cube)
     i = T.lmatrix("i")
     both([i], [i.sum(axis=0), T.min(i, axis=0)], np.arange(-10, 10).reshape(4, 5))
+
+
+def test_fast_and_slow_calls_agree(c):
+    """C reads the inputs straight from the argument list and fills 0-d outputs in place; anything it
+    does not take (a subclass, another byte order, a tuple of arguments, no arguments) goes the slow way."""
+    x = T.vector("x")
+    f = arignote.function([x], [x.sum(), x * 2, T.max(x)], backend=c)
+    value = np.arange(4.0)
+
+    class Sub(np.ndarray):
+        pass
+
+    for arg in (value, value.view(Sub), value.astype(">f8"), value[::-1]):
+        total, twice, top = f(arg)
+        assert total.shape == () and float(total) == 6.0 and float(top) == 3.0
+        np.testing.assert_array_equal(twice, np.asarray(arg) * 2)
+    assert [float(v) for v in f._executable((value,))[::2]] == [6.0, 3.0]
+    assert float(arignote.function([], T.constant(2.0) * 3, backend=c)()) == 6.0

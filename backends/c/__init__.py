@@ -107,10 +107,11 @@ SMALL = 1 << 16  # outputs up to this many bytes are copied into a NumPy array; 
 
 
 class CProgram:
-    """The executable. A call hands C the addresses of the input arrays (``id``), C reads their data,
-    shapes and strides itself (``ari_from_numpy``) and writes the output shapes into ``shapes``; small
-    outputs are then copied into NumPy arrays (``ari_collect``), large ones wrapped without a copy and
-    freed with the array. Inputs of another dtype or with odd strides take the slow path."""
+    """The executable. A call hands C the address of the list of input arrays (``id``): C reads the
+    arrays' data, shapes and strides itself (``ari_items``, ``ari_from_numpy``), runs the program, writes
+    the output shapes into ``shapes`` and fills the 0-d outputs made before the call. Other small outputs
+    are then copied into NumPy arrays (``ari_collect``), large ones wrapped without a copy and freed with
+    the array. Inputs of another type, dtype or with odd strides take the slow path."""
 
     def __init__(self, fgraph, source, consts, module, compiled_now=False):
         self.fgraph = fgraph
@@ -119,11 +120,11 @@ class CProgram:
         self.ffi, self.lib = module.ffi, module.lib
         ffi = self.ffi
         self.lib.ari_set_blas(*_blas_pointers(ffi))
+        self.lib.ari_set_types(id(np.ndarray), id(list), id(tuple))
         self.nin, nout = len(fgraph.inputs), len(fgraph.outputs)
         self.consts = [np.ascontiguousarray(c.data) for c in consts]
         self.ins = ffi.new("arr_t[]", max(1, self.nin + len(self.consts)))
         self.outs = ffi.new("arr_t[]", max(1, nout))
-        self.objs = ffi.new("intptr_t[]", max(1, self.nin))
         self.dest = ffi.new("intptr_t[]", max(1, nout))
         self.shapes = np.zeros((max(1, nout), 16), np.int64)
         self.shapes_ptr = ffi.cast("int64_t *", ffi.from_buffer(self.shapes))
@@ -133,6 +134,12 @@ class CProgram:
         self.where = ffi.new("int *")
         self.lock = threading.Lock()
         self.out_types = [(np.dtype(v.dtype), v.ndim, np.dtype(v.dtype).itemsize) for v in fgraph.outputs]
+        # 0-d outputs: Python makes their arrays before the call and ari_call fills them
+        self.scalar_outs = [j for j, v in enumerate(fgraph.outputs) if v.ndim == 0]
+        self.scalar_dtypes = [np.dtype(fgraph.outputs[j].dtype) for j in self.scalar_outs]
+        self.units = [()] * len(self.scalar_outs)
+        self.all_scalar = len(self.scalar_outs) == nout
+        self.shape_rows = [self.shapes[j, :nd] for j, (_, nd, _) in enumerate(self.out_types)]
         self.in_dtypes = [np.dtype(v.dtype) for v in fgraph.inputs]
         for k, c in enumerate(self.consts):
             self._describe(self.ins[self.nin + k], c)
@@ -152,18 +159,17 @@ class CProgram:
             return self._call(inputs)
 
     def _call(self, inputs):
-        objs = self.objs
-        ndarray = np.ndarray
-        for k, a in enumerate(inputs):
-            if type(a) is not ndarray:
-                return self._slow(inputs)
-            objs[k] = id(a)  # `inputs` keeps the arrays alive during the call
-        rc = self.lib.ari_call(objs, self.ins, self.outs, self.err, self.where, self.shapes_ptr)
+        # C reads the arrays from `inputs` and fills the 0-d outputs made here: both lists stay alive
+        # (referenced from this frame) for the whole call
+        made = list(map(np.empty, self.units, self.scalar_dtypes))
+        rc = self.lib.ari_call(id(inputs), self.ins, self.outs, self.err, self.where, self.shapes_ptr, id(made))
         if rc == -1:
             return self._slow(inputs)
         if rc:
             raise self._error(rc)
-        return self._collect()
+        if self.all_scalar:
+            return made
+        return self._collect(dict(zip(self.scalar_outs, made)))
 
     def _slow(self, inputs):
         keep = []
@@ -177,14 +183,21 @@ class CProgram:
         if rc:
             raise self._error(rc)
         for j, (d, (_, nd, _)) in enumerate(zip(self.outs, self.out_types)):
-            self.shapes[j, :nd] = d.shape[0:nd]
-        return self._collect()
+            if nd:
+                self.shapes[j, :nd] = list(d.shape[0:nd])
+        return self._collect({})
 
-    def _collect(self):
+    def _collect(self, made):
+        """The outputs as NumPy arrays: ``made`` (output index -> array) are filled already; other small
+        ones are copied into fresh arrays (``ari_collect``), large ones wrapped and freed with the array."""
         results, dest, sizes, outs = [], self.dest, self.sizes, self.outs
         small = False
         for j, (dtype, nd, isz) in enumerate(self.out_types):
-            shape = tuple(self.shapes[j, :nd].tolist()) if nd else ()
+            if j in made:
+                dest[j] = 0
+                results.append(made[j])
+                continue
+            shape = tuple(self.shape_rows[j].tolist())
             nbytes = isz
             for s in shape:
                 nbytes *= s

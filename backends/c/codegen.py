@@ -308,16 +308,29 @@ class Generator:
         return text
 
     def entry(self):
-        """``ari_call``: the inputs read from their NumPy objects, the program run, the output shapes
-        written for Python; -1 when an input needs the slow path (another dtype, odd strides)."""
-        lines = ["\n/* the entry point Python calls: objs[k] is the NumPy array of input k */",
-                 "int ari_call(intptr_t *objs, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes) {"]
-        for k, var in enumerate(self.fgraph.inputs):
-            lines.append(f"    if (!ari_from_numpy(&in[{k}], (const void *)objs[{k}], {var.ndim}, sizeof({ct(var.dtype)}), "
+        """``ari_call``: the inputs read straight from the list of NumPy arrays Python passes, the
+        program run, the output shapes written for Python, and each 0-d output copied into the array
+        Python made for it (``made``, in order): one C call and no marshalling per call. -1 when an input
+        needs the slow path (another type or dtype, odd strides)."""
+        fg = self.fgraph
+        lines = ["\n/* the entry point Python calls: args is the list of input arrays, made the list of 0-d output arrays */",
+                 "int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made) {",
+                 f"    void *const *objs = ari_items((const void *)args, {len(fg.inputs)});",
+                 "    if (!objs) return -1;"]
+        for k, var in enumerate(fg.inputs):
+            lines.append(f"    if (!ari_from_numpy(&in[{k}], objs[{k}], {var.ndim}, sizeof({ct(var.dtype)}), "
                          f"{np.dtype(var.dtype).num})) return -1;")
         lines.append("    int rc = ari_run(in, out, err, where);")
-        lines.append(f"    if (!rc) ari_shapes(out, {len(self.fgraph.outputs)}, shapes);")
-        lines.append("    return rc;\n}\n")
+        lines.append("    if (rc) return rc;")
+        lines.append(f"    ari_shapes(out, {len(fg.outputs)}, shapes);")
+        scalars = [(j, var) for j, var in enumerate(fg.outputs) if var.ndim == 0]
+        if scalars:
+            lines.append(f"    void *const *dest = ari_items((const void *)made, {len(scalars)});")
+            lines.append("    if (!dest) return 0;  /* cannot happen: CProgram._call always passes the list */")
+        for i, (j, var) in enumerate(scalars):
+            lines.append(f"    memcpy(((ari_pyarray *)dest[{i}])->data, out[{j}].data, sizeof({ct(var.dtype)})); "
+                         f"free(out[{j}].data); out[{j}].data = NULL;")
+        lines.append("    return 0;\n}\n")
         return "\n".join(lines)
 
 

@@ -28,8 +28,28 @@ typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
    PyArrayObject_fields and of PyArray_Descr's first fields has been stable since NumPy 1.7 (checked
    when the backend loads; anything unusual is sent back to the slow path by returning 0). */
 typedef struct { intptr_t refcnt; void *type; char *data; int nd; intptr_t *dims; intptr_t *strides; } ari_pyarray;
+/* The type objects of numpy.ndarray, list and tuple (set when the module is loaded): an input that is
+   not exactly an ndarray, or arguments not in a list or tuple, take the slow path. */
+static const void *ari_ndarray_type, *ari_list_type, *ari_tuple_type;
+void ari_set_types(intptr_t ndarray, intptr_t list, intptr_t tuple) {
+    ari_ndarray_type = (const void *)ndarray; ari_list_type = (const void *)list; ari_tuple_type = (const void *)tuple;
+}
+/* The n items of a Python list or tuple, read as CPython lays them out (a list points to its items,
+   a tuple holds them inline), so that Python passes all the arrays of a call as one pointer; NULL when
+   seq is neither or has another length. */
+typedef struct { intptr_t refcnt; const void *type; intptr_t size; } ari_pyvar;
+static void *const *ari_items(const void *seq, intptr_t n) {
+    const ari_pyvar *v = (const ari_pyvar *)seq;
+    static void *const none[1] = {NULL};
+    if (!v || !ari_list_type || v->size != n) return NULL;
+    if (n == 0) return none;  /* an empty list has no item array */
+    if (v->type == ari_list_type) return *(void *const *const *)((const char *)seq + sizeof(ari_pyvar));
+    if (v->type == ari_tuple_type) return (void *const *)((const char *)seq + sizeof(ari_pyvar));
+    return NULL;
+}
 static int ari_from_numpy(arr_t *a, const void *obj, int nd, int64_t isz, int type_num) {
     const ari_pyarray *p = (const ari_pyarray *)obj;
+    if (p->type != ari_ndarray_type) return 0;
     const char *descr = *(char *const *)((const char *)obj + sizeof(ari_pyarray) + sizeof(void *));
     if (p->nd != nd || *(const int *)(descr + 28) != type_num || descr[26] == '>') return 0;
     a->data = p->data;
