@@ -196,7 +196,8 @@ def test_headline_cases():
     """The benchmark's functions on the values that most often go wrong."""
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 100.0, -200.0, 1e30, -3e38], np.float32)
     with np.errstate(all="ignore"):
-        np.testing.assert_array_equal(run("exp_float32", x), [np.nan, np.inf, 0, 1, 1, np.inf, 0, np.inf, 0])
+        np.testing.assert_array_equal(run("exp_float32", x),
+                                      [np.nan, np.inf, 0, 1, 1, np.inf, 0, np.inf, 0])
         np.testing.assert_array_equal(run("tanh_float32", x), [np.nan, 1, -1, 0, -0.0, 1, -1, 1, -1])
         assert np.signbit(run("tanh_float32", x)[4])
         s = run("sin_float32", x)
@@ -356,7 +357,8 @@ def test_each_vector_width(isas, fresh_vecmath, monkeypatch):
         assert np.all(ulp_error(out[finite], exact[finite]) <= MAX_ULP), (base, dtype)
         np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
         np.testing.assert_array_equal(out[~finite], expected[~finite])
-        called = set(re.findall(r"_ZGV([bde])N\d+v_" + base + ("f" if dtype == "float32" else "") + r"\b",
+        cname = base + ("f" if dtype == "float32" else "")
+        called = set(re.findall(r"_ZGV([bde])N\d+v_" + cname + r"\b",
                                 kernel.inspect_asm(kernel.signatures[0])))
         assert called and called <= set(isas), (base, dtype, called)
 

@@ -52,13 +52,14 @@ dense ranges: every function is within 4 ULP; the worst are float32 erf 4.0 (it 
 and NaN/inf exactly where NumPy has them. NumPy's float32 ufuncs (its own SIMD code) measure up to
 3.2 ULP on the same inputs; its float64 ufuncs stay below 1 ULP, so float64 results can differ from
 NumPy's by about 3 ULP (a relative tolerance of 1e-12 fails where a sum cancels, e.g.
-exp(-x*x) + sin(x) near its zero: give such comparisons an absolute tolerance). Special values follow NumPy: NaN
-propagates, exp(inf)=inf, exp(-inf)=0, overflow gives inf, sin(inf)=NaN, tanh(+-inf)=+-1, zero
-signs are kept, huge arguments of sin/cos/tan are reduced exactly (libmvec sends lanes outside its
-fast range through the scalar libm routine). Where NumPy's float32 ufuncs flush an underflowing
-result to zero early (exp2(-149.6)), libmvec returns the correctly rounded denormal. An element
-computed in a loop's scalar remainder (libm, correctly rounded in practice) may differ in the last
-bits from the same value computed in a vector lane.
+exp(-x*x) + sin(x) near its zero: give such comparisons an absolute tolerance).
+
+Special values follow NumPy: NaN propagates, exp(inf)=inf, exp(-inf)=0, overflow gives inf,
+sin(inf)=NaN, tanh(+-inf)=+-1, zero signs are kept, huge arguments of sin/cos/tan are reduced
+exactly (libmvec sends lanes outside its fast range through the scalar libm routine). Where NumPy's
+float32 ufuncs flush an underflowing result to zero early (exp2(-149.6)), libmvec returns the
+correctly rounded denormal. An element computed in a loop's scalar remainder (libm, correctly
+rounded in practice) may differ in the last bits from the same value computed in a vector lane.
 """
 
 import ctypes
@@ -263,7 +264,7 @@ def _benchmark(n=4 << 20, repeats=20):
 
     functions = {"np.exp/np.sin/np.tanh": (np.exp, np.sin, np.tanh)}
     if enabled:
-        functions["vecmath"] = (globals()["exp_float32"], globals()["sin_float32"], globals()["tanh_float32"])
+        functions["vecmath"] = tuple(globals()[f"{f}_float32"] for f in ("exp", "sin", "tanh"))
     print(f"enable() = {enabled}; {n} float32 elements")
     for label, fns in functions.items():
         for parallel in (False, True):
