@@ -368,3 +368,24 @@ def test_benchmark_script_runs(capsys):
     vecmath._benchmark(n=1001, repeats=1)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 + 2 * (1 + ENABLED) and all("ratio" in line for line in lines[1:])
+
+
+@needs_libmvec
+def test_strided_and_nested_loops():
+    """The backend's loop nests: prange over the outer axis, any strides (a transposed view here)."""
+    ex, ta = vecmath.exp_float64, vecmath.tanh_float32
+
+    @numba.njit(parallel=True)
+    def kernel(x, y, out, out32):
+        for i in numba.prange(x.shape[0]):
+            for j in range(x.shape[1]):
+                out[i, j] = ex(x[i, j])
+                out32[i, j] = ta(y[i, j])
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((301, 77)) * 30).T  # not contiguous
+    y = (rng.standard_normal((77, 301 * 2)) * 5).astype(np.float32)[:, ::2]
+    out, out32 = np.empty(x.shape), np.empty(y.shape, np.float32)
+    kernel(x, y, out, out32)
+    assert np.all(ulp_error(out, reference("exp", x)) <= MAX_ULP)
+    assert np.all(ulp_error(out32, reference("tanh", y)) <= MAX_ULP)
