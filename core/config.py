@@ -12,6 +12,7 @@ ARIGNOTE_CACHE_DIR     config.cache_dir     where compiled code is kept
 ARIGNOTE_CHECK         config.check         1: cross-check every call against the reference
 ARIGNOTE_REWRITES      config.rewrites      "none" turns graph rewrites off; or a list of passes
 ARIGNOTE_THREADS       (read by C code)     most threads a compiled C loop uses (default: cores)
+ARIGNOTE_VECMATH       config.vecmath       0: numba loops call scalar libm, not libmvec's vector math
 =====================  ===================  ====================================================
 """
 
@@ -38,6 +39,7 @@ class Config:
         self.cache_dir = environ.get("ARIGNOTE_CACHE_DIR", "").strip() or _default_cache_dir()
         self.check = _flag(environ.get("ARIGNOTE_CHECK", "0"))
         self.rewrites = environ.get("ARIGNOTE_REWRITES", "all").strip() or "all"
+        self.vecmath = environ.get("ARIGNOTE_VECMATH", "1").strip() != "0"
 
     def __setattr__(self, name, value):
         if name == "floatX" and value not in FLOATX_CHOICES:

@@ -21,6 +21,7 @@ import pytest
 
 numba = pytest.importorskip("numba")
 from arignote.backends.numba import vecmath  # noqa: E402
+from arignote.core.config import config  # noqa: E402
 
 ENABLED = vecmath.enable()
 needs_libmvec = pytest.mark.skipif(
@@ -314,7 +315,7 @@ def test_enable_false_on_another_machine(fresh_vecmath, monkeypatch):
 
 
 def test_enable_false_when_disabled(fresh_vecmath, monkeypatch):
-    monkeypatch.setenv("ARIGNOTE_VECMATH", "0")
+    monkeypatch.setattr(config, "vecmath", False)
     assert vecmath.enable() is False
     assert vecmath.IMPLEMENTATIONS == {}
 

@@ -63,7 +63,6 @@ rounded in practice) may differ in the last bits from the same value computed in
 """
 
 import ctypes
-import os
 import platform
 import sys
 
@@ -72,6 +71,8 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from arignote.core.config import config
 
 # (op class name, libmvec base name, arity); the base name is the float64 one, float32 adds "f"
 _FUNCTIONS = [
@@ -187,7 +188,7 @@ def _target_features():
 
 def _supported():
     return (sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
-            and os.environ.get("ARIGNOTE_VECMATH", "1") != "0")
+            and config.vecmath)
 
 
 def enable():
