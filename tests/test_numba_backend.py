@@ -1,5 +1,6 @@
-"""The Numba backend's own promises: a disk cache a second process reuses, readable generated source,
-errors raised as Python exceptions naming the op, any strides, and the prange path on large arrays."""
+"""The Numba backend's own promises: one njit function per graph, a disk cache a second process reuses,
+readable generated source, errors raised as Python exceptions naming the op, any strides, and the
+prange path on large arrays."""
 
 import os
 import stat
@@ -40,19 +41,48 @@ def both(inputs, outputs, values):
     return got
 
 
-def kernels(f):
+def segments(f):
     namespace = f._executable.__globals__
-    return {name: value for name, value in namespace.items() if name.startswith("K")}
+    return {name: value for name, value in namespace.items() if name.startswith("segment")}
 
 
 def test_generated_source_is_one_function_commented_with_the_graph_nodes(numba_backend):
     x, y = T.dmatrix("x"), T.drow("y")
     f = arignote.function([x, y], [T.exp(x) * y + 1, T.dot(x, x.T)], backend=numba_backend)
     source = f.backend_source
-    assert source.count("def run(inputs)") == 1
+    assert source.count("def run(inputs)") == 1 and source.count("def segment") == 1
+    assert "return list(segment0(*inputs" in source  # no Python between the nodes
     assert "built at" in source and __file__.split(os.sep)[-1] in source  # where the user built it
     assert "np.dot(" in source and "@_nb.njit" in source and "for i0 in" in source
-    assert "Exp" in source and "_nb.prange" in source
+    assert "Exp" in source
+
+
+def mlp_step():
+    rng = np.random.default_rng(3)
+    x, y = T.fmatrix("x"), T.ivector("y")
+    params = [arignote.shared(rng.normal(0, 0.1, s).astype("float32"), name=n)
+              for n, s in [("W1", (7, 5)), ("b1", (5,)), ("W2", (5, 3)), ("b2", (3,))]]
+    W1, b1, W2, b2 = params
+    hid = T.tanh(T.dot(x, W1) + b1)
+    prob = T.nnet.softmax(T.dot(hid, W2) + b2)
+    cost = T.mean(T.nnet.categorical_crossentropy(prob, y)) + 1e-3 * ((W1 ** 2).sum() + (W2 ** 2).sum())
+    updates = [(p, p - 0.1 * g) for p, g in zip(params, arignote.grad(cost, params))]
+    return [x, y], cost, updates, params
+
+
+def test_a_training_step_is_one_compiled_call_and_agrees_with_the_reference(numba_backend):
+    results = {}
+    for backend in (numba_backend, "reference"):
+        inputs, cost, updates, params = mlp_step()
+        f = arignote.function(inputs, cost, updates=updates, backend=backend)
+        rng = np.random.default_rng(4)
+        costs = [f(rng.normal(size=(6, 7)).astype("float32"), rng.integers(0, 3, 6).astype("int32"))
+                 for _ in range(3)]
+        results[backend] = costs + [p.get_value() for p in params]
+        if backend == numba_backend:
+            assert "return list(segment0(*inputs" in f.backend_source and " = R" not in f.backend_source
+    for got, expected in zip(results[numba_backend], results["reference"]):
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
 
 
 def test_cache_directory_is_private_and_a_second_process_loads_instead_of_compiling(tmp_path):
@@ -65,8 +95,8 @@ def test_cache_directory_is_private_and_a_second_process_loads_instead_of_compil
         x = T.dmatrix("x")
         f = arignote.function([x], T.tanh(x) * 2 + T.exp(-x), backend="numba")
         assert np.allclose(f(np.ones((2, 3))), np.tanh(1) * 2 + np.exp(-1))
-        kernel = f._executable.__globals__["K0"]
-        print("hits", sum(kernel.stats.cache_hits.values()), "misses", sum(kernel.stats.cache_misses.values()))
+        program = f._executable.__globals__["segment0"]
+        print("hits", sum(program.stats.cache_hits.values()), "misses", sum(program.stats.cache_misses.values()))
     """)
     cache = tmp_path / "cache"
     env = dict(os.environ, ARIGNOTE_CACHE_DIR=str(cache))
@@ -78,7 +108,7 @@ def test_cache_directory_is_private_and_a_second_process_loads_instead_of_compil
     assert runs[0].stdout.split() == ["hits", "0", "misses", "1"]
     assert runs[1].stdout.split() == ["hits", "1", "misses", "0"]
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
-    assert any(name.startswith("kernel_") and name.endswith(".py") for name in os.listdir(cache / "numba"))
+    assert any(name.startswith("program_") and name.endswith(".py") for name in os.listdir(cache / "numba"))
 
 
 def test_shape_mismatch_is_a_value_error_naming_the_op(numba_backend):
@@ -125,9 +155,59 @@ def test_integer_and_boolean_dtypes_wrap_like_numpy(numba_backend):
 def test_large_arrays_take_the_prange_path(numba_backend):
     x = T.dvector("x")
     f = arignote.function([x], T.exp(-x * x) + T.sin(x), backend=numba_backend)
-    value = np.linspace(-3, 3, PARALLEL_MIN + 5)
-    np.testing.assert_allclose(f(value), np.exp(-value * value) + np.sin(value), rtol=1e-12)
-    compiled = kernels(f)
-    assert compiled["K0p"].signatures and not compiled["K0"].signatures
-    f(value[:10])
-    assert compiled["K0"].signatures
+    assert "_nb.prange" in f.backend_source and f"< {PARALLEL_MIN}" in f.backend_source
+    for size in (PARALLEL_MIN + 5, 10):
+        value = np.linspace(-3, 3, size)
+        np.testing.assert_allclose(f(value), np.exp(-value * value) + np.sin(value), rtol=1e-12, atol=1e-14)
+
+
+def test_labels_out_of_range_raise_index_error_naming_the_op(numba_backend):
+    z, y = T.dmatrix("z"), T.lvector("y")
+    f = arignote.function([z, y], T.nnet.categorical_crossentropy(T.nnet.softmax(z), y), backend=numba_backend)
+    assert f(np.zeros((2, 3)), np.array([0, 2])).shape == (2,)
+    with pytest.raises(IndexError, match=r"SoftmaxCrossentropy.*label 3"):
+        f(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="SoftmaxCrossentropy"):
+        f(np.zeros((2, 3)), np.array([0, 1, 2]))
+
+
+def test_an_op_without_njit_form_runs_between_two_compiled_segments(numba_backend):
+    x = T.dmatrix("x")
+    f = arignote.function([x], T.exp(T.repeat(x * 2, 2, axis=1)).sum(axis=0), backend=numba_backend)
+    assert f.backend_source.count("def segment") == 2 and "Repeat" in f.backend_source
+    value = np.arange(6.0).reshape(2, 3) / 10
+    np.testing.assert_allclose(f(value), np.exp(np.repeat(value * 2, 2, axis=1)).sum(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_random_numbers_are_bit_identical_to_the_reference(numba_backend, dtype):
+    draws = {}
+    for backend in (numba_backend, "reference"):
+        streams = T.shared_randomstreams.RandomStreams(seed=5)
+        f = arignote.function([], streams.uniform((3, 4), dtype=dtype), backend=backend)
+        draws[backend] = [f(), f()]
+    for got, expected in zip(draws[numba_backend], draws["reference"]):
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+def test_reductions_with_nan_empty_axes_and_integers(numba_backend):
+    x, k = T.dmatrix("x"), T.lmatrix("k")
+    outputs = [T.max(x, axis=1), T.argmax(x, axis=1), T.min(x, axis=0), x.sum(axis=0), T.prod(k, axis=1),
+               k.sum(), T.mean(x, axis=1), T.all(k, axis=0), T.any(k > 2, axis=1), T.argmin(k, axis=None)]
+    value = np.array([[1.0, np.nan, 3.0], [-np.inf, 2.0, 2.0]])
+    both([x, k], outputs, [value, np.array([[1, 5, 0], [2, 2, 7]])])
+    empty = T.dmatrix("e")
+    both([empty], [empty.sum(axis=1), T.mean(empty, axis=0), T.max(empty, axis=0)], [np.zeros((3, 0))])
+    with pytest.raises(ValueError, match="Max"):
+        arignote.function([x], T.max(x, axis=1), backend=numba_backend)(np.zeros((2, 0)))
+
+
+def test_views_indexing_and_updates_agree_with_the_reference(numba_backend):
+    x, i = T.dtensor3("x"), T.lscalar("i")
+    value = np.random.default_rng(1).normal(size=(3, 4, 5))[:, ::-1, ::2]
+    outputs = [x.dimshuffle(2, 0, 1) * 2, x[i, 1:, ::-2], x[:, i], T.set_subtensor(x[1:, :2], 7.0),
+               T.inc_subtensor(x[i], x[0]), x.reshape((3, -1)).sum(axis=1), T.nnet.softmax(x[0]),
+               T.concatenate([x, x * 2], axis=1), T.argsort(x[0]), x.shape, x.flatten() + T.arange(36)]
+    both([x, i], outputs, [value, np.array(-1)])
+    with pytest.raises(IndexError):
+        arignote.function([x, i], x[i], backend=numba_backend)(value, np.array(3))

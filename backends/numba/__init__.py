@@ -1,38 +1,45 @@
-"""The Numba backend: each FunctionGraph becomes the Python source of one function; its elementwise
-work (single ops and fused ``Composite`` bodies) becomes explicit loop nests compiled with
-``numba.njit`` (``prange`` over the outer axis on large arrays), matrix products call ``np.dot``.
+"""The Numba backend: each FunctionGraph becomes the Python source of one ``numba.njit`` function.
+
+- codegen.py renders the graph: ``segment0(inputs..., constants...)`` returns the tuple of outputs; each
+  node is a few lines commented with the node and where the user built it. Elementwise nodes and fused
+  ``Composite`` bodies are explicit loop nests (kernels inlined into the segment at numba's IR level,
+  ``prange`` twins for large arrays on the costliest ones), reductions are loop nests too (fused with
+  the elementwise node they reduce), matrix products are ``np.dot``, results may be written into a
+  dying buffer where the inplace rewrite marked it. table.py holds the scalar templates.
+- runtime.py holds the njit helpers written once (softmax, cross-entropy, labels, SplitMix64...).
+- vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
+- The ops of ``codegen.PYTHON_ONLY`` (Map, advanced indexing, Repeat) run in NumPy (the reference
+  implementation) between two compiled segments; every other op runs inside njit.
+
+The Python side stays minimal: ``run(inputs)`` is ``return list(segment0(*inputs, constants...))``
+when the whole graph compiles. Compiled code raises with constant messages (numba's rule); the
+exception is then explained by running the same inputs through the reference backend, whose error
+names the op, the shapes and dtypes, and where the user built the node (``node_failure``).
 
 Everything generated is written under ``ARIGNOTE_CACHE_DIR/numba`` (user-only permissions), in files
-named by a hash of their source and of the versions involved; kernels are compiled with
-``numba.njit(cache=True)``, so a new process with the same graph loads machine code from disk instead
-of compiling. ``f.backend_source`` shows the generated function and its kernels, each line commented
-with the graph node it came from.
-
-numba is imported only when this backend is asked whether it is available or to compile.
+named by a hash of their source and of the versions involved, compiled with ``numba.njit(cache=True)``:
+a new process with the same graph loads machine code from disk instead of compiling.
+``f.backend_source`` shows the glue and the generated module. numba is imported only when this backend
+is asked whether it is available or to compile.
 """
 
 import hashlib
 import importlib.util
 import os
+import re
 import sys
+import warnings
 
 import numpy as np
 
 from arignote.core.config import config
 from arignote.core.errors import UnsupportedOpError, node_failure
-from arignote.core.graph import Constant
-from arignote.core import ops
 from arignote.core.plugins import Availability, Backend, hookimpl
 
-from . import table as T
+from . import codegen
+from .codegen import PARALLEL_MIN  # noqa: F401  (tests and users read it here)
 
-CODEGEN_VERSION = "1"
-PARALLEL_MIN = 1 << 17  # elements: larger elementwise results are computed with prange
-
-
-def _scalar_type(dtype):
-    name = np.dtype(dtype).name
-    return "np.bool_" if name == "bool" else f"np.{name}"
+CODEGEN_VERSION = "2"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -52,6 +59,8 @@ def _version_text():
             # OpenMP's worker threads spin after a parallel loop and starve the BLAS threads of the
             # np.dot that follows (ten times slower training steps on two cores); the workqueue sleeps
             numba.config.THREADING_LAYER = "workqueue"
+        # np.dot on a strided view copies it first: correct, and not worth a warning to the user
+        warnings.filterwarnings("ignore", category=numba.core.errors.NumbaPerformanceWarning)
 
         _versions = f"arignote-numba {CODEGEN_VERSION}; numba {numba.__version__}; numpy {np.__version__}; " \
                     f"python {sys.version.split()[0]}"
@@ -96,164 +105,34 @@ def _import(source, prefix):
 
 
 # ---------------------------------------------------------------------------------------------------
-# elementwise kernels
+# the program
 
 
-def _scalar_steps(node):
-    """The scalar body of an elementwise node: (inner nodes, inner inputs, inner outputs)."""
-    if isinstance(node.op, ops.Composite):
-        body = node.op.fgraph
-        return body.apply_nodes, body.inputs, body.outputs
-    return [node], node.inputs, node.outputs
+def _vector_math():
+    """vecmath's (scalar op name, dtype) -> function table, once it has configured LLVM (if it can);
+    {} when the module is missing or offers neither."""
+    global _vectors
+    if _vectors is None:
+        try:
+            from . import vecmath
+        except ImportError:
+            _vectors = {}
+            return _vectors
+        enable = getattr(vecmath, "enable", None)
+        try:
+            if enable is not None:
+                enable()
+            _vectors = dict(getattr(vecmath, "IMPLEMENTATIONS", {}) or {})
+        except Exception:  # a broken optional speed-up must not break compiling
+            _vectors = {}
+    return _vectors
 
 
-def _cast(expr, from_dtype, to_dtype):
-    return expr if np.dtype(from_dtype) == np.dtype(to_dtype) else f"{_scalar_type(to_dtype)}({expr})"
-
-
-def _literal(value, dtype):
-    item = np.asarray(value).item()
-    text = f"float({str(item)!r})" if isinstance(item, float) else repr(item)
-    return f"{_scalar_type(dtype)}({text})"
-
-
-def fusable(node):
-    """Whether every scalar op of an elementwise node has a template."""
-    return isinstance(node.op, ops.Elemwise) and all(
-        isinstance(T.IMPLEMENTATIONS.get(type(inner.op)), T.Scalar) for inner in _scalar_steps(node)[0])
-
-
-def reducible(node):
-    return (type(node.op) in (ops.Sum, ops.Mean) and node.outputs[0].dtype in ("float32", "float64")
-            and node.inputs[0].ndim > 0)
-
-
-def elemwise_kernel(node, reduce=None):
-    """Source of a module with ``kernel`` and ``kernel_par`` for an elementwise node (None if some
-    scalar op has no template). With ``reduce`` (a Sum or Mean of the node's only output, or of an
-    input when ``node`` is None), ``kernel`` accumulates that reduction instead of storing the
-    elementwise result: one pass, no temporary array."""
-    if node is None:
-        source = reduce.inputs[0]
-        inputs, outputs, inner_nodes, inner_inputs, inner_outputs = [source], [source], [], [source], [source]
-        op_text = str(reduce.op)
-    else:
-        if not fusable(node):
-            return None
-        inner_nodes, inner_inputs, inner_outputs = _scalar_steps(node)
-        inputs, outputs = node.inputs, node.outputs
-        op_text = str(node.op) if reduce is None else f"{reduce.op} of {node.op}"
-    nd = outputs[0].ndim
-    patterns = [i.broadcastable for i in inputs]
-    args = [f"a{k}" for k in range(len(inputs))]
-    idx = [f"i{d}" for d in range(nd)]
-    lines, helpers, constants = [], set(), []
-    # the shape of the result: each axis from the first input that is not broadcastable there
-    sizes = []
-    for d in range(nd):
-        owners = [k for k, p in enumerate(patterns) if not p[d]]
-        if not owners:
-            sizes.append("1")
-            continue
-        lines.append(f"s{d} = a{owners[0]}.shape[{d}]")
-        for k in owners[1:]:
-            message = (f"{op_text}: input shapes disagree on axis {d}; a size-1 axis stretches only "
-                       "where its type is broadcastable")
-            lines.append(f"if a{k}.shape[{d}] != s{d}:")
-            lines.append(f"    raise ValueError({message!r})")
-        sizes.append(f"s{d}")
-    shape = "(" + "".join(s + ", " for s in sizes) + ")"
-    if reduce is None:
-        for k, out in enumerate(outputs):
-            lines.append(f"o{k} = np.empty({shape}, dtype={_scalar_type(out.dtype)})")
-    else:
-        axes = reduce.op.axis
-        kept = [d for d in range(nd) if d not in axes]
-        # accumulated in float64 (NumPy sums float32 pairwise: both are far more accurate than float32)
-        lines.append(f"acc = np.zeros(({''.join(sizes[d] + ', ' for d in kept)}), dtype=np.float64)")
-    # the loop body: load, compute, store
-    body = []
-    names = {}
-    for k, (var, pattern) in enumerate(zip(inner_inputs, patterns)):
-        where = ", ".join("0" if b else i for b, i in zip(pattern, idx)) if nd else "()"
-        body.append(f"x{k} = a{k}[{where}]" if nd else f"x{k} = np.asarray(a{k})[()]")
-        names[var] = f"x{k}"
-
-    def name_of(var):
-        if var not in names:  # a constant of the body
-            names[var] = f"C{len(constants)}"
-            constants.append(f"{names[var]} = {_literal(var.data, var.dtype)}")
-        return names[var]
-
-    for step, inner in enumerate(inner_nodes):
-        entry = T.IMPLEMENTATIONS[type(inner.op)]
-        out_dtype = inner.outputs[0].dtype
-        in_dtypes = [v.dtype for v in inner.inputs]
-        values = [name_of(v) for v in inner.inputs]
-        if entry.cast == "out":
-            values = [_cast(v, d, out_dtype) for v, d in zip(values, in_dtypes)]
-        elif entry.cast == "values":
-            values = values[:1] + [_cast(v, d, out_dtype) for v, d in zip(values[1:], in_dtypes[1:])]
-        elif entry.cast == "common":
-            common = np.result_type(*in_dtypes)
-            values = [_cast(v, d, common) for v, d in zip(values, in_dtypes)]
-        if entry.helper:
-            helpers.add(entry.helper)
-        expression = entry.render(values, in_dtypes, out_dtype)
-        guard = (entry.guard or {}).get(np.dtype(out_dtype).kind)
-        if guard:
-            body.append(f"if {guard[0].format(*values)}:")
-            body.append(f"    raise ValueError({(op_text + ': ' + guard[1])!r})")
-        names[inner.outputs[0]] = f"t{step}"
-        body.append(f"t{step} = {_scalar_type(out_dtype)}({expression})  # {inner.op}")
-    where = ", ".join(idx) if nd else "()"
-    if reduce is None:
-        for k, out in enumerate(inner_outputs):
-            body.append(f"o{k}[{where}] = {name_of(out)}")
-        result = ", ".join(f"o{k}" for k in range(len(outputs)))
-    else:
-        at = ", ".join(idx[d] for d in kept) if kept else "()"
-        body.append(f"acc[{at}] += np.float64({name_of(inner_outputs[0])})")
-        if isinstance(reduce.op, ops.Mean):
-            count = " * ".join(sizes[d] for d in axes) or "1"
-            lines_after = [f"acc = np.asarray(acc / np.float64({count}))"]
-        else:
-            lines_after = []
-        out_shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if reduce.op.keepdims else \
-            [sizes[d] for d in kept]
-        lines_after.append(f"o0 = acc.astype({_scalar_type(reduce.outputs[0].dtype)})"
-                           f".reshape(({''.join(x + ', ' for x in out_shape)}))")
-        result = "o0"
-
-    def function(name, parallel):
-        text = [f"@_nb.njit(cache=True, error_model='numpy', nogil=True{', parallel=True' if parallel else ''})",
-                f"def {name}({', '.join(args)}):"]
-        text += ["    " + line for line in lines]
-        indent = "    "
-        for d in range(nd):
-            loop = "_nb.prange" if parallel and d == 0 else "range"
-            text.append(f"{indent}for i{d} in {loop}({sizes[d]}):")
-            indent += "    "
-        text += [indent + line for line in body]
-        if reduce is not None:
-            text += ["    " + line for line in lines_after]
-        text.append(f"    return {result}")
-        return "\n".join(text)
-
-    header = ["import math", "import numpy as np", "import numba as _nb", ""]
-    header += [T.HELPERS[h].strip() + "\n" for h in sorted(helpers)] + constants
-    source = "\n".join(header) + "\n\n" + function("kernel", False) + "\n\n\n"
-    if nd and reduce is None:
-        source += function("kernel_par", True) + "\n"
-    return source
-
-
-# ---------------------------------------------------------------------------------------------------
-# the generated function
+_vectors = None
 
 
 class _Fallback:
-    """A node computed by the reference backend's NumPy implementation, called from the generated code."""
+    """A node computed by the reference backend's NumPy implementation, called between segments."""
 
     __slots__ = ("node", "impl", "dtypes", "single")
 
@@ -262,8 +141,14 @@ class _Fallback:
         self.dtypes = [np.dtype(o.dtype) for o in node.outputs]
         self.single = len(node.outputs) == 1
 
-    def __call__(self, *args):  # the generated function runs it under np.errstate(all="ignore")
-        result = self.impl(self.node, *args)
+    def __call__(self, *args):
+        try:
+            with np.errstate(all="ignore"):
+                result = self.impl(self.node, *args)
+        except Exception as error:
+            failure = node_failure(self.node, error, args)
+            failure.arignote_explained = True
+            raise failure from error
         if self.single:
             return np.asarray(result, dtype=self.dtypes[0])
         return tuple(np.asarray(r, dtype=d) for r, d in zip(result, self.dtypes))
@@ -276,120 +161,90 @@ def _reference_table():
 
 
 class Program:
-    """Builds the source of ``run(inputs)`` for a FunctionGraph and the namespace it runs in."""
+    """The executable: the glue ``run(inputs)`` that calls the compiled segments (one for a graph
+    whose every op runs inside njit) and returns the list of outputs."""
 
     def __init__(self, fgraph):
         self.fgraph = fgraph
-        reference = _reference_table()
-        names, namespace = {}, {"np": np}
-        lines, kernels = [], []
-        self.nodes, self.node_inputs = [], []
+        _version_text()  # sets the threading layer before numba compiles anything
+        generator = codegen.Generator(fgraph, _vector_math())
+        kernels = []
 
-        def name(var):
-            if var not in names:
-                if isinstance(var, Constant):
-                    names[var] = f"c{len(names)}"
-                    namespace[names[var]] = var.data
-                else:
-                    names[var] = f"v{len(names)}"
-            return names[var]
+        def import_kernel(source):
+            kernels.append(source)
+            return _import(source, "kernel").__name__
 
-        inputs = [name(v) for v in fgraph.inputs]
-        # an elementwise node whose only use is a Sum or Mean is computed inside the reduction's loop
-        uses = {}
-        for node in fgraph.apply_nodes:
-            for var in node.inputs:
-                uses[var] = uses.get(var, 0) + 1
-        for var in fgraph.outputs:
-            uses[var] = uses.get(var, 0) + 2
-        fused_into = {}  # reduction node -> the elementwise node it computes
-        for node in fgraph.apply_nodes:
-            producer = node.inputs[0].owner if node.inputs else None
-            if reducible(node) and producer is not None and len(producer.outputs) == 1 \
-                    and uses.get(node.inputs[0]) == 1 and fusable(producer):
-                fused_into[node] = producer
-        skipped = {id(p): r for r, p in fused_into.items()}
-        for n, node in enumerate(fgraph.apply_nodes):
-            args = [name(v) for v in node.inputs]
-            outs = ", ".join(name(v) for v in node.outputs)
-            self.nodes.append(node)
-            self.node_inputs.append(args)
-            lines.append(f"_n = {n}")
-            lines.append(f"# {node.op}  (built at {node.outputs[0].built_at()})")
-            if id(node) in skipped:
-                lines.append(f"# computed inside the loop of {skipped[id(node)].op}, below")
-                continue
-            entry = T.IMPLEMENTATIONS.get(type(node.op))
-            kernel = None
-            if node in fused_into:
-                producer = fused_into[node]
-                args = [name(v) for v in producer.inputs]
-                self.node_inputs[-1] = args
-                self.nodes[-1] = producer  # what a failure inside the loop is about
-                kernel = elemwise_kernel(producer, reduce=node)
-            elif reducible(node):
-                kernel = elemwise_kernel(None, reduce=node)
-            elif isinstance(node.op, ops.Elemwise):
-                kernel = elemwise_kernel(node)
-            if kernel is not None and reducible(node):
-                module = _import(kernel, "kernel")
-                kernels.append(f"# ---- kernel K{n}: {node.op}\n{kernel}")
-                namespace[f"K{n}"] = module.kernel
-                lines.append(f"{outs} = K{n}({', '.join(args)})")
-            elif kernel is not None:
-                module = _import(kernel, "kernel")
-                kernels.append(f"# ---- kernel K{n}: {node.op}\n{kernel}")
-                namespace[f"K{n}"] = module.kernel
-                call = f"K{n}({', '.join(args)})"
-                big = [a for a, v in zip(args, node.inputs) if v.ndim == node.outputs[0].ndim
-                       and not any(v.broadcastable) and v.ndim]
-                if big:
-                    namespace[f"K{n}p"] = module.kernel_par
-                    call = f"K{n}({', '.join(args)}) if {big[0]}.size < {PARALLEL_MIN} else " \
-                           f"K{n}p({', '.join(args)})"
-                lines.append(f"{outs} = {call}")
-            elif entry == T.GLUE:
-                lines.append(f"{outs} = {T.glue_line(node, args)}")
-            elif type(node.op) in reference:
-                namespace[f"R{n}"] = _Fallback(node, reference[type(node.op)])
-                lines.append(f"{outs} = R{n}({', '.join(args)})  # NumPy (reference implementation)")
+        module_source, steps = generator.generate(import_kernel)
+        module = _import(module_source, "program")
+        namespace = {"_fail": self.failure}
+        reference = None
+        inputs = [generator.name(v) for v in fgraph.inputs]
+        lines, segments = [], 0
+        for step in steps:
+            if step[0] == "segment":
+                _, name, reads, outs = step
+                namespace[name] = getattr(module, name)
+                segments += 1
+                lines.append(f"{_tuple(outs)} = {name}({', '.join(reads)})")
             else:
-                raise UnsupportedOpError(f"the numba backend has no implementation of {node.op}")
-        outputs = [name(v) for v in fgraph.outputs]
-        unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs else ""
-        # NumPy calls (np.dot, the reference implementations) run with floating-point warnings off, as
-        # in the reference backend; a graph of compiled kernels only does not pay for np.errstate
-        quiet = any(isinstance(namespace.get(f"R{n}"), _Fallback) or T.IMPLEMENTATIONS.get(type(node.op)) == T.GLUE
-                    for n, node in enumerate(fgraph.apply_nodes))
-        if quiet:
-            lines = ['with np.errstate(all="ignore"):'] + ["    " + line for line in lines]
-        body = "\n".join("        " + line for line in lines) or "        pass"
-        self.glue = (f"# arignote numba backend: {len(fgraph.apply_nodes)} nodes, "
-                     f"{len(kernels)} compiled kernels\n"
-                     f"def run(inputs):\n{unpack}    _n = -1\n    try:\n{body}\n"
-                     f"    except Exception as error:\n        raise _fail(_n, error, locals()) from error\n"
-                     f"    return [{', '.join(outputs)}]\n")
-        namespace["_fail"] = self.failure
-        path, _ = _write(self.glue, "function")
+                n = step[1]
+                node = fgraph.apply_nodes[n]
+                reference = reference or _reference_table()
+                if type(node.op) not in reference:
+                    raise UnsupportedOpError(f"the numba backend has no implementation of {node.op}")
+                namespace[f"R{n}"] = _Fallback(node, reference[type(node.op)])
+                why = codegen.PYTHON_ONLY.get(type(node.op), "a scalar op without an njit template")
+                args = ", ".join(generator.name(v) for v in node.inputs)
+                results = _tuple(generator.name(v) for v in node.outputs) if len(node.outputs) > 1 \
+                    else generator.name(node.outputs[0])
+                lines.append(f"{results} = R{n}({args})"
+                             f"  # node {n}: {node.op} in NumPy ({why})")
+        outputs = [generator.name(v) for v in fgraph.outputs]
+        for var in generator.constants:  # writable C arrays: one numba type whatever the constant's flags
+            namespace[generator.name(var)] = np.array(var.data, dtype=var.dtype)
+        if len(steps) == 1 and steps[0][0] == "segment":  # all in njit: one call, the inputs as they come
+            reads = steps[0][2]
+            lines = [f"return list(segment0(*inputs{''.join(', ' + r for r in reads[len(inputs):])}))"]
+        body = "\n".join("        " + line for line in lines)
+        unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
+        built = "".join(f"#   node {n}: {node.op}, built at {node.outputs[0].built_at()}\n"
+                        for n, node in enumerate(fgraph.apply_nodes))
+        self.glue = (f"# arignote numba backend: {len(fgraph.apply_nodes)} nodes in {segments} compiled "
+                     f"segment(s)\n{built}def run(inputs):\n{unpack}    try:\n{body or '        pass'}\n"
+                     f"    except Exception as error:\n        raise _fail(error, inputs) from None\n"
+                     + (f"    return [{', '.join(outputs)}]\n" if len(steps) != 1 or steps[0][0] != "segment" else ""))
+        path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
-        self.namespace = namespace
-        self.source = self.glue + ("\n\n" + "\n\n".join(kernels) if kernels else "")
+        self.module = module
+        self.source = self.glue + "\n\n" + module_source + "".join(f"\n\n# ---- kernel module\n{k}" for k in kernels)
         self.run.source = self.source
 
-    def failure(self, n, error, local_values):
-        if n < 0:
+    def failure(self, error, inputs):
+        """The exception a failed call raises: the reference backend's own (naming the op, the shapes
+        and where the node was built) when it agrees that the inputs are wrong."""
+        if getattr(error, "arignote_explained", False) or isinstance(error, (MemoryError, RecursionError)):
             return error
-        node = self.nodes[n]
-        values = [local_values[a] if a in local_values else self.namespace.get(a) for a in self.node_inputs[n]]
-        impl = _reference_table().get(type(node.op))
-        if impl is not None and not isinstance(error, (MemoryError, RecursionError)):
-            try:  # the reference's own words for what is wrong, when it agrees that something is
-                with np.errstate(all="ignore"):
-                    impl(node, *values)
-            except Exception as reference_error:
-                error = reference_error
-        return node_failure(node, error, values)
+        import numba
+
+        if isinstance(error, numba.core.errors.NumbaError):  # a compile failure, not bad inputs
+            return error
+        from arignote.backends.reference import ReferenceProgram
+
+        try:
+            ReferenceProgram(self.fgraph, _reference_table())(inputs)
+        except Exception as reference_error:
+            return reference_error
+        match = re.match(r"@(\d+) ", str(error))
+        if match is None:
+            return RuntimeError(f"the numba backend failed where the reference backend does not: "
+                                f"{type(error).__name__}: {error}")
+        node = self.fgraph.apply_nodes[int(match.group(1))]
+        return node_failure(node, type(error)(str(error)[match.end():]), [])
+
+
+def _tuple(names):
+    return "(" + "".join(f"{n}, " for n in names) + ")"
 
 
 class NumbaBackend(Backend):
