@@ -137,6 +137,8 @@ class Generator:
         for k, var in enumerate(fgraph.inputs):
             self.names[var] = f"v{k}"
         self.nin = len(fgraph.inputs)
+        self.nodes = fgraph.apply_nodes  # a property that sorts the graph each time: read it once
+        self.position = {node: index for index, node in enumerate(self.nodes)}
         self._plan_fusion()
         self._plan_lifetimes()
 
@@ -147,19 +149,19 @@ class Generator:
         clients = fg.clients()
         outputs = set(map(id, fg.outputs))
         self.fused, self.fused_from, self.skipped = {}, {}, set()
-        for index, node in enumerate(fg.apply_nodes):
+        for node in self.nodes:
             if not isinstance(node.op, (ops.Sum, ops.Mean)):
                 continue
             e = node.inputs[0]
             enode = e.owner
-            if (enode is None or not _is_elementwise(enode.op) or len(enode.outputs) != 1 or id(e) in outputs
+            if (enode not in self.position or not _is_elementwise(enode.op) or len(enode.outputs) != 1 or id(e) in outputs
                     or len(clients.get(e, [])) != 1 or e.ndim > MAXDIM):
                 continue
             body, results = _scalar_body(self, enode, enode.inputs)
             if "&negpow" in "\n".join(body + results):
                 continue
             self.fused[node] = (enode, body, results)
-            self.fused_from[node] = fg.apply_nodes.index(enode)
+            self.fused_from[node] = self.position[enode]
             self.skipped.add(enode)
 
     def reads(self, node):
@@ -178,7 +180,7 @@ class Generator:
     def _plan_lifetimes(self):
         fg = self.fgraph
         self.root = {}
-        for node in fg.apply_nodes:
+        for node in self.nodes:
             aliasing = isinstance(node.op, self.VIEWS) or bool(getattr(node.op, "view_map", None))
             for var in node.outputs:
                 self.root[var] = self.root.get(node.inputs[0], node.inputs[0]) if aliasing else var
@@ -186,11 +188,11 @@ class Generator:
         for var, r in self.root.items():
             self.group.setdefault(r, []).append(var)
         self.last_use = {}  # root -> index of the last node reading it; outputs live to the end
-        for index, node in enumerate(fg.apply_nodes):
+        for index, node in enumerate(self.nodes):
             for var in self.reads(node):
                 self.last_use[self.root.get(var, var)] = index
         for var in fg.outputs:
-            self.last_use[self.root.get(var, var)] = len(fg.apply_nodes)
+            self.last_use[self.root.get(var, var)] = len(self.nodes)
         self.allocated = set()  # variables whose own[] slot may hold a buffer
         self._index = -1
 
@@ -254,7 +256,7 @@ class Generator:
     def generate(self):
         fg = self.fgraph
         body = []
-        for index, node in enumerate(fg.apply_nodes):
+        for index, node in enumerate(self.nodes):
             for var in node.inputs + node.outputs:
                 if var.ndim > MAXDIM:
                     raise UnsupportedOpError(f"the C backend handles at most {MAXDIM} axes, {node.op} has {var.ndim}")
@@ -340,7 +342,7 @@ def _is_elementwise(op):
 
 def emit_fused_away(g, node, index, ins, outs):
     reducer = next(r for r, (e, _, _) in g.fused.items() if e is node)
-    return f"/* computed inside node {g.fgraph.apply_nodes.index(reducer)}, the reduction of its result */"
+    return f"/* computed inside node {g.position[reducer]}, the reduction of its result */"
 
 
 def _comment(text):
