@@ -53,7 +53,7 @@ def test_generated_source_is_one_function_commented_with_the_graph_nodes(numba_b
     assert source.count("def run(inputs)") == 1 and source.count("def segment") == 1
     assert "return list(segment0(*inputs" in source  # no Python between the nodes
     assert "built at" in source and __file__.split(os.sep)[-1] in source  # where the user built it
-    assert "np.dot(" in source and "@_nb.njit" in source and "for i0 in" in source
+    assert "_rt.dot(" in source and "@_nb.njit" in source and "for i0 in" in source
     assert "Exp" in source
 
 

@@ -166,8 +166,10 @@ class Loops:
         return lines + [indent + line for line in body]
 
 
-def _function(name, args, lines, parallel=False, fastmath=False):
+def _function(name, args, lines, parallel=False, fastmath=False, kernel=True):
     flags = (", parallel=True" if parallel else "") + (", fastmath={'reassoc'}" if fastmath else "")
+    # kernels are called from the segments only: no CPython or C-callback wrappers to compile
+    flags += ", no_cpython_wrapper=True, no_cfunc_wrapper=True" if kernel else ""
     return "\n".join([f"@_nb.njit(cache=True, error_model='numpy', nogil=True{flags})",
                       f"def {name}({', '.join(args)}):"] + ["    " + part for line in lines for part in line.split("\n")])
 
@@ -304,7 +306,7 @@ class Generator:
             _, lines, reads, outs = step
             name = f"segment{k}"
             body = lines + [f"return {_tuple(outs)}"]
-            source.append(_function(name, reads, body) + "\n\n")
+            source.append(_function(name, reads, body, kernel=False) + "\n\n")
             named.append(("segment", name, reads, outs))
         return "\n".join(source), named
 
@@ -667,8 +669,8 @@ class Generator:
         self.fresh.update(node.outputs)
         if np.dtype(out.dtype).kind == "f":  # BLAS, through numba's binding of the same library as NumPy
             if out.ndim == 0:
-                return [f"{outs[0]} = _rt.scalar(np.dot({x}, {y}), np.empty((), dtype={dtype}))"]
-            return [f"{outs[0]} = np.dot({x}, {y})"]
+                return [f"{outs[0]} = _rt.scalar(_rt.dot({x}, {y}), np.empty((), dtype={dtype}))"]
+            return [f"{outs[0]} = _rt.dot({x}, {y})"]
         # integers and booleans: loops (BLAS has none)
         x2 = x if a.ndim == 2 else f"{x}.reshape((1, {x}.shape[0]))"
         y2 = y if b.ndim == 2 else f"{y}.reshape(({y}.shape[0], 1))"
@@ -686,7 +688,7 @@ class Generator:
         dtype = st(out.dtype)
         x, y = (name if v.dtype == out.dtype else f"{name}.astype({dtype})" for name, v in zip(args, node.inputs))
         label = type(node.op).__name__
-        product = "np.dot(a[i], b[i])" if np.dtype(out.dtype).kind == "f" else \
+        product = "_rt.dot(a[i], b[i])" if np.dtype(out.dtype).kind == "f" else \
             f"_rt.dot_loops(a[i], b[i], np.empty(0, dtype={dtype}))"
         lines = ["if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:",
                  f"    raise ValueError('{label}: shapes do not fit (B, n, k) . (B, k, m)')",

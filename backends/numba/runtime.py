@@ -93,6 +93,13 @@ def random_uniform(state, out, bits):
 
 
 @_jit
+def dot(a, b):
+    """np.dot (BLAS) compiled here once per layout and cached with this module: a new graph links it
+    instead of compiling numba's BLAS binding again (half a second per layout pair)."""
+    return np.dot(a, b)
+
+
+@_jit
 def dot_loops(a, b, like):
     """a · b for 2-d integer or boolean arrays (BLAS has none), in the dtype of ``like``."""
     if a.shape[1] != b.shape[0]:

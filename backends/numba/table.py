@@ -1,6 +1,4 @@
-"""The Numba backend's table: from op class to how the generated code computes it.
-
-Three kinds of entries:
+"""The Numba backend's table of elementwise ops: from scalar op class to a scalar expression.
 
 - ``Scalar(template, cast=...)``: an elementwise op, as a scalar expression. ``template`` is a format
   string over the (already cast) arguments ``{0} {1} ...`` and ``{T}``, the NumPy scalar type of the
@@ -9,14 +7,11 @@ Three kinds of entries:
   arrays) in a kernel compiled with ``numba.njit``. ``cast`` says what the arguments are cast to
   first: ``"out"`` the result dtype (what NumPy's ufunc loop computes in), ``"common"`` the inputs'
   common dtype (comparisons), ``None`` nothing.
-- ``GLUE``: a line of the generated function itself (``np.dot``: numba's and NumPy's BLAS binding).
-- anything missing falls back on the reference backend's NumPy implementation of the op, called from
-  the generated function (see ``FALLBACK``).
 """
 
 import numpy as np
 
-from arignote.core import linalg, nnet, ops
+from arignote.core import nnet, ops
 
 # scalar helpers, defined once in every kernel module that uses them (njit-compiled with the kernel)
 HELPERS = {
@@ -64,8 +59,6 @@ def ufunc(name, cast="out"):
 UNARY = {"negative", "absolute", "sign", "exp", "log", "sqrt", "tanh", "expm1", "log1p", "log2",
          "log10", "square", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arctanh",
          "floor", "ceil", "rint", "invert"}
-
-GLUE = "glue"
 
 IMPLEMENTATIONS = {
     ops.Add: ufunc("add"),
@@ -124,19 +117,4 @@ IMPLEMENTATIONS = {
     ops.IsInf: Scalar("np.isinf({0})", cast=None, by_dtype={k: "False" for k in "biu"}),
     nnet.Softplus: Scalar("np.logaddexp({T}(0), {0})"),
     nnet.Relu: Scalar("_relu({0}, {1}, {T}(0))", helper="_relu"),
-    ops.Dot: GLUE,
 }
-
-
-def glue_line(node, args):
-    """The generated function's line for a GLUE node."""
-    op = type(node.op)
-    if op is ops.Dot:
-        a, b = node.inputs
-        if a.dtype == b.dtype == node.outputs[0].dtype and node.outputs[0].ndim:
-            return f"np.dot({args[0]}, {args[1]})"
-        return f"np.asarray(np.dot({args[0]}, {args[1]}), dtype=np.{node.outputs[0].dtype})"
-    raise KeyError(op)
-
-
-_ = linalg  # BatchedDot and the other non-elementwise ops use the reference implementation for now
