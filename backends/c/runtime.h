@@ -71,13 +71,23 @@ static void ari_shapes(arr_t *out, int n, int64_t *shapes) {
 }
 
 /* Run kernel(context, lo, hi) over [0, n) items of `per` elements each: split between the cores when
-   there are enough elements to pay for starting threads, in chunks that are multiples of `align` items.
+   there are enough elements to pay for starting threads. The threads take chunks (multiples of `align`
+   items, about ARI_CHUNK elements) from a shared counter until none are left, so a thread that the
+   system holds back (a busy machine) leaves its share to the others instead of making them wait.
    Threads live for one call only (nothing survives a fork). ARIGNOTE_THREADS caps their number. */
 typedef void (*ari_kernel)(void *, int64_t, int64_t);
-typedef struct { ari_kernel kernel; void *context; int64_t lo, hi; } ari_job;
-static void *ari_worker(void *job) { ari_job *j = (ari_job *)job; j->kernel(j->context, j->lo, j->hi); return NULL; }
+typedef struct { ari_kernel kernel; void *context; int64_t n, chunk, next; } ari_work;
+static void *ari_worker(void *work) {
+    ari_work *w = (ari_work *)work;
+    for (;;) {
+        int64_t lo = __atomic_fetch_add(&w->next, w->chunk, __ATOMIC_RELAXED);
+        if (lo >= w->n) return NULL;
+        w->kernel(w->context, lo, lo + w->chunk < w->n ? lo + w->chunk : w->n);
+    }
+}
 static int ari_nthreads = 0;
 #define ARI_PARALLEL_MIN (1 << 18)
+#define ARI_CHUNK (1 << 16)
 static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align) {
     if (n <= 0) return;
     if (n * per < ARI_PARALLEL_MIN || n < 2) { kernel(context, 0, n); return; }
@@ -86,16 +96,15 @@ static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t pe
         if (env && atoi(env) > 0) cpus = atoi(env);
         ari_nthreads = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
     }
-    int nt = ari_nthreads; pthread_t threads[8]; ari_job jobs[8]; int started[8] = {0};
+    int nt = ari_nthreads; pthread_t threads[8]; int started[8] = {0};
     if (nt == 1) { kernel(context, 0, n); return; }
-    int64_t chunk = ((n + nt - 1) / nt + align - 1) / align * align;
-    for (int t = 0; t < nt; t++) {
-        jobs[t].kernel = kernel; jobs[t].context = context;
-        jobs[t].lo = t * chunk < n ? t * chunk : n; jobs[t].hi = (t + 1) * chunk < n ? (t + 1) * chunk : n;
-    }
-    for (int t = 1; t < nt; t++) started[t] = jobs[t].lo < jobs[t].hi && pthread_create(&threads[t], NULL, ari_worker, &jobs[t]) == 0;
-    kernel(context, jobs[0].lo, jobs[0].hi);
-    for (int t = 1; t < nt; t++) { if (started[t]) pthread_join(threads[t], NULL); else if (jobs[t].lo < jobs[t].hi) kernel(context, jobs[t].lo, jobs[t].hi); }
+    int64_t chunk = (ARI_CHUNK / (per > 0 ? per : 1) + align - 1) / align * align;
+    if (chunk < align) chunk = align;
+    if (chunk * nt > n) chunk = ((n + nt - 1) / nt + align - 1) / align * align;  /* at least one chunk each */
+    ari_work work = { kernel, context, n, chunk, 0 };
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&threads[t], NULL, ari_worker, &work) == 0;
+    ari_worker(&work);  /* this thread works too; if no thread could start, it does everything */
+    for (int t = 1; t < nt; t++) if (started[t]) pthread_join(threads[t], NULL);
 }
 
 /* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. */
