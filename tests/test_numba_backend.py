@@ -173,10 +173,18 @@ def test_labels_out_of_range_raise_index_error_naming_the_op(numba_backend):
 
 def test_an_op_without_njit_form_runs_between_two_compiled_segments(numba_backend):
     x = T.dmatrix("x")
-    f = arignote.function([x], T.exp(T.repeat(x * 2, 2, axis=1)).sum(axis=0), backend=numba_backend)
-    assert f.backend_source.count("def segment") == 2 and "Repeat" in f.backend_source
+    f = arignote.function([x], T.exp(x[(x * 2) > 0.5]).sum(), backend=numba_backend)  # a boolean mask
+    assert f.backend_source.count("def segment") == 2 and "AdvancedSubtensor" in f.backend_source
     value = np.arange(6.0).reshape(2, 3) / 10
-    np.testing.assert_allclose(f(value), np.exp(np.repeat(value * 2, 2, axis=1)).sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(f(value), np.exp(value[value * 2 > 0.5]).sum(), rtol=1e-12)
+
+
+def test_repeat_along_any_axis(numba_backend):
+    x, r = T.dmatrix("x"), T.lvector("r")
+    both([x, r], [T.repeat(x, 2, axis=1), T.repeat(x, r, axis=0), T.repeat(x, 3)],
+         [np.arange(6.0).reshape(2, 3), np.array([1, 3])])
+    with pytest.raises(ValueError, match="Repeat.*negative"):
+        arignote.function([x, r], T.repeat(x, r, axis=0), backend=numba_backend)(np.ones((2, 3)), np.array([1, -1]))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -211,3 +219,13 @@ def test_views_indexing_and_updates_agree_with_the_reference(numba_backend):
     both([x, i], outputs, [value, np.array(-1)])
     with pytest.raises(IndexError):
         arignote.function([x, i], x[i], backend=numba_backend)(value, np.array(3))
+
+
+def test_one_integer_vector_index_is_compiled_and_checked(numba_backend):
+    x, r = T.dtensor3("x"), T.lvector("r")
+    value = np.arange(24.0).reshape(2, 3, 4)[:, ::-1]
+    f = arignote.function([x, r], [x[r], x[:, :, r]], backend=numba_backend)
+    assert " = R" not in f.backend_source  # no NumPy step between segments
+    both([x, r], [x[r], x[:, r] * 2, x[:, :, r]], [value, np.array([1, 0, -1])])
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(value, np.array([0, 2]))

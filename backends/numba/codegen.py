@@ -81,10 +81,22 @@ REDUCTIONS = (ops.Sum, ops.Mean, ops.Prod, ops.Max, ops.Min, ops.All, ops.Any)
 # ops done by the Python glue between segments, and why
 PYTHON_ONLY = {
     ops.Map: "its inner graph is a program of its own, run once per step",
-    ops.AdvancedSubtensor: "NumPy's advanced indexing (several index arrays, masks) has no njit equivalent",
+    ops.AdvancedSubtensor: "NumPy's advanced indexing (masks, several index arrays) has no njit form; "
+                           "one integer vector among full slices is compiled",
     ops.AdvancedIncSubtensor: "np.add.at with any index arrays has no njit equivalent",
-    ops.Repeat: "numba's np.repeat has no axis argument",
 }
+
+
+def _one_index_vector(node):
+    """The axis of x[..., idx, ...] when an AdvancedSubtensor's index is one integer vector among full
+    slices (the case compiled; masks and several arrays stay in NumPy), else None."""
+    if type(node.op) is not ops.AdvancedSubtensor:
+        return None
+    arrays = [k for k, e in enumerate(node.op.idx_list) if e[0] == "array"]
+    if len(arrays) != 1 or node.op.idx_list[arrays[0]] != ("array", 1, False) or any(
+            e != ("slice", None, None, None) for e in node.op.idx_list if e[0] != "array"):
+        return None
+    return arrays[0]
 
 
 class Loops:
@@ -230,7 +242,8 @@ class Generator:
         its name."""
         steps, lines, produced = [], [], []
         for n, node in enumerate(self.fgraph.apply_nodes):
-            if type(node.op) in PYTHON_ONLY or (isinstance(node.op, ops.Elemwise) and not fusable(node)):
+            if (type(node.op) in PYTHON_ONLY and _one_index_vector(node) is None) or (
+                    isinstance(node.op, ops.Elemwise) and not fusable(node)):
                 if lines:
                     steps.append(("segment", lines, produced))
                     lines, produced = [], []
@@ -594,6 +607,34 @@ class Generator:
         self.fresh.update(node.outputs)
         return [f"{outs[0]} = np.concatenate({_tuple(parts)}, axis={node.op.axis})"]
 
+    def op_Repeat(self, n, node, args, outs):
+        """Each entry along the axis copied counts[k] times, with loops (numba's np.repeat has no axis)."""
+        x, repeats = node.inputs
+        nd, axis = x.ndim, node.op.axis
+        others = [d for d in range(nd) if d != axis]
+        lines = [f"n = x.shape[{axis}]", "counts = np.empty(n, dtype=np.int64)"]
+        if repeats.ndim == 0:
+            lines += ["for k in range(n):", "    counts[k] = r[()]"]
+        else:
+            lines += ["if r.shape[0] != n and r.shape[0] != 1:",
+                      "    raise ValueError('Repeat: one count per entry along the axis, or one count')",
+                      "for k in range(n):", "    counts[k] = r[k] if r.shape[0] != 1 else r[0]"]
+        lines += ["total = 0", "for k in range(n):", "    if counts[k] < 0:",
+                  "        raise ValueError('Repeat: negative count')", "    total += counts[k]"]
+        shape = _tuple("total" if d == axis else f"x.shape[{d}]" for d in range(nd))
+        lines += [f"out = np.empty({shape}, dtype=x.dtype)", "at = 0", "for k in range(n):",
+                  "    for c in range(counts[k]):"]
+        indent = "        "
+        for d in others:
+            lines.append(f"{indent}for i{d} in range(x.shape[{d}]):")
+            indent += "    "
+        target = ", ".join("at" if d == axis else f"i{d}" for d in range(nd))
+        source = ", ".join("k" if d == axis else f"i{d}" for d in range(nd))
+        lines += [f"{indent}out[{target}] = x[{source}]", "        at += 1", "return out"]
+        self.kernels.append(f"# node {n}: {node.op}\n" + _function(f"node{n}", ["x", "r"], lines))
+        self.fresh.update(node.outputs)
+        return [f"{outs[0]} = node{n}({args[0]}, {args[1]})"]
+
     # -- indexing ------------------------------------------------------------------------------------
 
     def _basic_index(self, x, description, index_args):
@@ -624,6 +665,26 @@ class Generator:
             return [f"{outs[0]} = _rt.scalar({args[0]}[{', '.join(parts)}], "
                     f"np.empty((), dtype={st(node.outputs[0].dtype)}))"]
         return [f"{outs[0]} = {args[0]}[{', '.join(parts) or '...'}]"]
+
+    def op_AdvancedSubtensor(self, n, node, args, outs):
+        """x[..., idx, ...] for one integer vector: checked indices, copied with loops."""
+        axis, nd = _one_index_vector(node), node.inputs[0].ndim
+        shape = _tuple("m" if d == axis else f"x.shape[{d}]" for d in range(nd))
+        lines = [f"n, m = x.shape[{axis}], idx.shape[0]", f"out = np.empty({shape}, dtype=x.dtype)",
+                 "for k in range(m):", "    j = idx[k]", "    if j < -n or j >= n:",
+                 "        raise IndexError('AdvancedSubtensor: index out of range')", "    if j < 0:",
+                 "        j += n"]
+        indent = "    "
+        for d in range(nd):
+            if d != axis:
+                lines.append(f"{indent}for i{d} in range(x.shape[{d}]):")
+                indent += "    "
+        target = ", ".join("k" if d == axis else f"i{d}" for d in range(nd))
+        source = ", ".join("j" if d == axis else f"i{d}" for d in range(nd))
+        lines += [f"{indent}out[{target}] = x[{source}]", "return out"]
+        self.kernels.append(f"# node {n}: {node.op}\n" + _function(f"node{n}", ["x", "idx"], lines))
+        self.fresh.update(node.outputs)
+        return [f"{outs[0]} = node{n}({args[0]}, {args[1]})"]
 
     def op_IncSubtensor(self, n, node, args, outs):
         x, y = node.inputs[:2]
