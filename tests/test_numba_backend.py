@@ -229,3 +229,14 @@ def test_one_integer_vector_index_is_compiled_and_checked(numba_backend):
     both([x, r], [x[r], x[:, r] * 2, x[:, :, r]], [value, np.array([1, 0, -1])])
     with pytest.raises(IndexError, match="out of bounds"):
         f(value, np.array([0, 2]))
+
+
+def test_updates_at_one_integer_vector_accumulate_repeated_indices(numba_backend):
+    x, r, y = T.dmatrix("x"), T.lvector("r"), T.dmatrix("y")
+    outputs = [T.inc_subtensor(x[r], y), T.set_subtensor(x[r], y), T.inc_subtensor(x[:, r[:2]], 1.0),
+               arignote.grad((x[r] ** 2).sum(), x)]  # an embedding's gradient stays compiled
+    f = arignote.function([x, r, y], outputs, backend=numba_backend)
+    assert " = R" not in f.backend_source
+    both([x, r, y], outputs, [np.arange(6.0).reshape(2, 3), np.array([1, 0, 1]), np.arange(9.0).reshape(3, 3)])
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(np.ones((2, 3)), np.array([1, 5, 1]), np.ones((3, 3)))

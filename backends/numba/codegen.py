@@ -83,20 +83,27 @@ PYTHON_ONLY = {
     ops.Map: "its inner graph is a program of its own, run once per step",
     ops.AdvancedSubtensor: "NumPy's advanced indexing (masks, several index arrays) has no njit form; "
                            "one integer vector among full slices is compiled",
-    ops.AdvancedIncSubtensor: "np.add.at with any index arrays has no njit equivalent",
+    ops.AdvancedIncSubtensor: "np.add.at with masks or several index arrays has no njit form; one integer "
+                              "vector among full slices is compiled",
 }
 
 
 def _one_index_vector(node):
-    """The axis of x[..., idx, ...] when an AdvancedSubtensor's index is one integer vector among full
-    slices (the case compiled; masks and several arrays stay in NumPy), else None."""
-    if type(node.op) is not ops.AdvancedSubtensor:
+    """The axis of x[..., idx, ...] when an advanced (inc)subtensor's index is one integer vector among
+    full slices (the case compiled; masks and several arrays stay in NumPy), else None."""
+    if type(node.op) not in (ops.AdvancedSubtensor, ops.AdvancedIncSubtensor):
         return None
     arrays = [k for k, e in enumerate(node.op.idx_list) if e[0] == "array"]
     if len(arrays) != 1 or node.op.idx_list[arrays[0]] != ("array", 1, False) or any(
             e != ("slice", None, None, None) for e in node.op.idx_list if e[0] != "array"):
         return None
     return arrays[0]
+
+
+def _checked_index(label):
+    """The loop over the index vector ``idx`` (m entries) binding j, checked against n and wrapped."""
+    return ["for k in range(m):", "    j = idx[k]", "    if j < -n or j >= n:",
+            f"        raise IndexError('{label}: index out of range')", "    if j < 0:", "        j += n"]
 
 
 class Loops:
@@ -670,10 +677,8 @@ class Generator:
         """x[..., idx, ...] for one integer vector: checked indices, copied with loops."""
         axis, nd = _one_index_vector(node), node.inputs[0].ndim
         shape = _tuple("m" if d == axis else f"x.shape[{d}]" for d in range(nd))
-        lines = [f"n, m = x.shape[{axis}], idx.shape[0]", f"out = np.empty({shape}, dtype=x.dtype)",
-                 "for k in range(m):", "    j = idx[k]", "    if j < -n or j >= n:",
-                 "        raise IndexError('AdvancedSubtensor: index out of range')", "    if j < 0:",
-                 "        j += n"]
+        lines = [f"n, m = x.shape[{axis}], idx.shape[0]", f"out = np.empty({shape}, dtype=x.dtype)"]
+        lines += _checked_index("AdvancedSubtensor")
         indent = "    "
         for d in range(nd):
             if d != axis:
@@ -685,6 +690,34 @@ class Generator:
         self.kernels.append(f"# node {n}: {node.op}\n" + _function(f"node{n}", ["x", "idx"], lines))
         self.fresh.update(node.outputs)
         return [f"{outs[0]} = node{n}({args[0]}, {args[1]})"]
+
+    def op_AdvancedIncSubtensor(self, n, node, args, outs):
+        """A copy of x with y added (or set) at x[..., idx, ...] for one integer vector, in index order:
+        repeated indices accumulate (np.add.at), and the last write wins when setting."""
+        x, y = node.inputs[:2]
+        axis, nd = _one_index_vector(node), x.ndim
+        pad = nd - y.ndim
+        lines = ["out = x.copy()", f"n, m = x.shape[{axis}], idx.shape[0]"]
+        for d in range(y.ndim):
+            if not y.broadcastable[d]:
+                size = "m" if d + pad == axis else f"x.shape[{d + pad}]"
+                lines += [f"if y.shape[{d}] != {size}:",
+                          f"    raise ValueError('{type(node.op).__name__}: the value does not fit the region')"]
+        lines += _checked_index(type(node.op).__name__)
+        indent = "    "
+        for d in range(nd):
+            if d != axis:
+                lines.append(f"{indent}for i{d} in range(x.shape[{d}]):")
+                indent += "    "
+        target = ", ".join("j" if d == axis else f"i{d}" for d in range(nd))
+        source = ", ".join("0" if b else ("k" if d + pad == axis else f"i{d + pad}")
+                           for d, b in enumerate(y.broadcastable)) or "()"
+        value = f"{st(x.dtype)}(y[{source}])"
+        lines.append(f"{indent}out[{target}] = {value}" if node.op.set_instead_of_inc
+                     else f"{indent}out[{target}] += {value}")
+        self.kernels.append(f"# node {n}: {node.op}\n" + _function(f"node{n}", ["x", "y", "idx"], lines + ["return out"]))
+        self.fresh.update(node.outputs)
+        return [f"{outs[0]} = node{n}({', '.join(args)})"]
 
     def op_IncSubtensor(self, n, node, args, outs):
         x, y = node.inputs[:2]
