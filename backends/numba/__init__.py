@@ -1,15 +1,20 @@
 """The Numba backend: each FunctionGraph becomes the Python source of one ``numba.njit`` function.
 
 - codegen.py renders the graph: ``segment0(inputs..., constants...)`` returns the tuple of outputs; each
-  node is a few lines commented with the node and where the user built it. Elementwise nodes and fused
-  ``Composite`` bodies are explicit loop nests (kernels inlined into the segment at numba's IR level,
-  ``prange`` twins for large arrays on the costliest ones), reductions are loop nests too (fused with
-  the elementwise node they reduce), matrix products are ``np.dot``, results may be written into a
-  dying buffer where the inplace rewrite marked it. table.py holds the scalar templates.
-- runtime.py holds the njit helpers written once (softmax, cross-entropy, labels, SplitMix64...).
+  node is a few lines commented with the node (the glue lists where the user built each one).
+  Elementwise nodes and fused ``Composite`` bodies are explicit loop nests in njit kernels the segment
+  calls (``prange`` twins for large arrays on the costliest ones, in graphs without BLAS calls),
+  reductions, softmax and cross-entropy are loop nests too (a reduction fused with the elementwise
+  node it reduces), matrix products are ``np.dot``, and results are written into a dying buffer where
+  the inplace rewrite marked one. table.py holds the scalar templates.
+- runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...).
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
-- The ops of ``codegen.PYTHON_ONLY`` (Map, advanced indexing, Repeat) run in NumPy (the reference
-  implementation) between two compiled segments; every other op runs inside njit.
+- The ops of ``codegen.PYTHON_ONLY`` run in NumPy (the reference implementation) between two compiled
+  segments: Map (its inner graph is a program of its own) and advanced indexing with boolean masks or
+  several index arrays (one integer vector among full slices is compiled). Every other op runs
+  inside njit.
+- Each kernel is a module of its own named by a hash of its source, so graphs that share a kernel
+  share its compiled code; np.dot goes through ``runtime.dot``, compiled once per layout.
 
 The Python side stays minimal: ``run(inputs)`` is ``return list(segment0(*inputs, constants...))``
 when the whole graph compiles. Compiled code raises with constant messages (numba's rule); the
