@@ -109,6 +109,15 @@ def _import(source, prefix):
     return module
 
 
+def _runtime_module():
+    """The name of runtime.py's copy in the cache, imported. Kernels import the copy, so that numba
+    keeps the helpers' machine code under ARIGNOTE_CACHE_DIR with everything else (numba caches a
+    module's functions beside its file: for the package's own runtime.py that would be inside the
+    installation, shared by every cache directory, and a cold cache would not be cold)."""
+    with open(os.path.join(os.path.dirname(__file__), "runtime.py")) as file:
+        return _import(file.read(), "runtime").__name__
+
+
 # ---------------------------------------------------------------------------------------------------
 # the program
 
@@ -179,8 +188,16 @@ class Program:
             kernels.append(source)
             return _import(source, "kernel").__name__
 
-        module_source, steps = generator.generate(import_kernel)
+        # Parallel (prange) kernels cost about a second of compile each, so they live in a variant of
+        # the program that the glue calls only on large inputs: numba compiles it on that first call.
+        parallel_nodes, generator.parallel = generator.parallel, set()
+        module_source, steps = generator.generate(import_kernel, _runtime_module())
         module = _import(module_source, "program")
+        parallel_source = None
+        if parallel_nodes and len(steps) == 1 and steps[0][0] == "segment":
+            twin = codegen.Generator(fgraph, _vector_math())
+            twin.parallel = parallel_nodes
+            parallel_source, _ = twin.generate(import_kernel, _runtime_module())
         namespace = {"_fail": self.failure}
         reference = None
         inputs = [generator.name(v) for v in fgraph.inputs]
@@ -209,7 +226,11 @@ class Program:
             namespace[generator.name(var)] = np.array(var.data, dtype=var.dtype)
         if len(steps) == 1 and steps[0][0] == "segment":  # all in njit: one call, the inputs as they come
             reads = steps[0][2]
-            lines = [f"return list(segment0(*inputs{''.join(', ' + r for r in reads[len(inputs):])}))"]
+            segment = "segment0"
+            if parallel_source is not None:
+                namespace["segment0_parallel"] = _import(parallel_source, "program").segment0
+                segment = f"(segment0 if max((i.size for i in inputs), default=0) < {codegen.PARALLEL_MIN} else segment0_parallel)"
+            lines = [f"return list({segment}(*inputs{''.join(', ' + r for r in reads[len(inputs):])}))"]
         body = "\n".join("        " + line for line in lines)
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
         built = "".join(f"#   node {n}: {node.op}, built at {node.outputs[0].built_at()}\n"
@@ -222,7 +243,9 @@ class Program:
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
         self.module = module
-        self.source = self.glue + "\n\n" + module_source + "".join(f"\n\n# ---- kernel module\n{k}" for k in kernels)
+        self.source = self.glue + "\n\n" + module_source + (
+            f"\n\n# ---- the program for large inputs (prange kernels)\n{parallel_source}" if parallel_source else ""
+        ) + "".join(f"\n\n# ---- kernel module\n{k}" for k in dict.fromkeys(kernels))
         self.run.source = self.source
 
     def failure(self, error, inputs):

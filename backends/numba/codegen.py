@@ -243,10 +243,10 @@ class Generator:
 
     # -- the segments ------------------------------------------------------------------------------
 
-    def generate(self, import_kernel):
+    def generate(self, import_kernel, runtime="arignote.backends.numba.runtime"):
         """(module source, steps): each step is ("segment", name, argument names, result names) or
         ("python", node index). ``import_kernel(source)`` makes a kernel module importable and returns
-        its name."""
+        its name; ``runtime`` names the module of helpers the generated code imports as ``_rt``."""
         steps, lines, produced = [], [], []
         for n, node in enumerate(self.fgraph.apply_nodes):
             if (type(node.op) in PYTHON_ONLY and _one_index_vector(node) is None) or (
@@ -300,7 +300,7 @@ class Generator:
             passed = [v for v in self.fgraph.outputs if isinstance(v, Constant) and self.name(v) not in reads]
             steps[0] = ("segment", lines, reads + list(dict.fromkeys(self.name(v) for v in passed)), outs)
         header = ["import math", "import numpy as np", "import numba as _nb",
-                  "from arignote.backends.numba import runtime as _rt"]
+                  f"import {runtime} as _rt"]
         if self.vector_math:
             header.append("from arignote.backends.numba import vecmath as _vm")
         source = ["# arignote numba backend: the compiled part of the program"] + header
