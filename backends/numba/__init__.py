@@ -3,11 +3,14 @@
 - codegen.py renders the graph: ``segment0(inputs..., constants...)`` returns the tuple of outputs; each
   node is a few lines commented with the node (the glue lists where the user built each one).
   Elementwise nodes and fused ``Composite`` bodies are explicit loop nests in njit kernels the segment
-  calls (``prange`` twins for large arrays on the costliest ones, in graphs without BLAS calls),
+  calls (``prange`` twins of the costliest ones, in graphs without BLAS calls, live in a second variant
+  of the program that the glue calls only when an input has 131072 elements or more, so that numba
+  compiles them only then),
   reductions, softmax and cross-entropy are loop nests too (a reduction fused with the elementwise
   node it reduces), matrix products are ``np.dot``, and results are written into a dying buffer where
   the inplace rewrite marked one. table.py holds the scalar templates.
-- runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...).
+- runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
+  import a copy of it written into the cache, so that numba keeps its machine code there too.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
 - The ops of ``codegen.PYTHON_ONLY`` run in NumPy (the reference implementation) between two compiled
   segments: Map (its inner graph is a program of its own) and advanced indexing with boolean masks or
