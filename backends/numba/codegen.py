@@ -100,6 +100,17 @@ def _one_index_vector(node):
     return arrays[0]
 
 
+def _loops_except(lines, nd, axis):
+    """Append loops i0, i1... over every axis of x but ``axis`` (the index loop, already open at one
+    indent); the indent of their body."""
+    indent = "    "
+    for d in range(nd):
+        if d != axis:
+            lines.append(f"{indent}for i{d} in range(x.shape[{d}]):")
+            indent += "    "
+    return indent
+
+
 def _checked_index(label):
     """The loop over the index vector ``idx`` (m entries) binding j, checked against n and wrapped."""
     return ["for k in range(m):", "    j = idx[k]", "    if j < -n or j >= n:",
@@ -679,11 +690,7 @@ class Generator:
         shape = _tuple("m" if d == axis else f"x.shape[{d}]" for d in range(nd))
         lines = [f"n, m = x.shape[{axis}], idx.shape[0]", f"out = np.empty({shape}, dtype=x.dtype)"]
         lines += _checked_index("AdvancedSubtensor")
-        indent = "    "
-        for d in range(nd):
-            if d != axis:
-                lines.append(f"{indent}for i{d} in range(x.shape[{d}]):")
-                indent += "    "
+        indent = _loops_except(lines, nd, axis)
         target = ", ".join("k" if d == axis else f"i{d}" for d in range(nd))
         source = ", ".join("j" if d == axis else f"i{d}" for d in range(nd))
         lines += [f"{indent}out[{target}] = x[{source}]", "return out"]
@@ -704,11 +711,7 @@ class Generator:
                 lines += [f"if y.shape[{d}] != {size}:",
                           f"    raise ValueError('{type(node.op).__name__}: the value does not fit the region')"]
         lines += _checked_index(type(node.op).__name__)
-        indent = "    "
-        for d in range(nd):
-            if d != axis:
-                lines.append(f"{indent}for i{d} in range(x.shape[{d}]):")
-                indent += "    "
+        indent = _loops_except(lines, nd, axis)
         target = ", ".join("j" if d == axis else f"i{d}" for d in range(nd))
         source = ", ".join("0" if b else ("k" if d + pad == axis else f"i{d + pad}")
                            for d, b in enumerate(y.broadcastable)) or "()"
