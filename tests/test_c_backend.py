@@ -78,6 +78,44 @@ def test_outputs_are_owned_by_the_caller(c):
     np.testing.assert_array_equal(value, [0, 1, 2])
 
 
+
+def test_large_buffers_are_recycled_only_once_their_arrays_are_gone(c):
+    """Large outputs and intermediates come from spare buffers the program keeps: a buffer is reused
+    only after the NumPy array that wrapped it is gone, never while the caller still holds it."""
+    x = T.vector("x")
+    f = arignote.function([x], [T.exp(x) * 2, (x + 1).sum()], backend=c)
+    value = np.linspace(-1, 1, 1 << 16)  # 512 KB outputs: above the spare-buffer size
+    held = [f(value * k)[0] for k in range(4)]
+    assert len({a.__array_interface__["data"][0] for a in held}) == 4
+    for k, a in enumerate(held):
+        np.testing.assert_allclose(a, np.exp(value * k) * 2)
+    address = held[0].__array_interface__["data"][0]
+    del held
+    again = [f(value)[0] for _ in range(3)]  # whatever they reuse, each result is right and its own
+    assert len({a.__array_interface__["data"][0] for a in again}) == 3
+    for a in again:
+        np.testing.assert_allclose(a, np.exp(value) * 2)
+    assert address > 0
+
+
+def test_arrays_outliving_their_function_survive_interpreter_exit(c, tmp_path):
+    """A shared value wrapping a program's buffer may be dropped last thing at exit, after cffi let go
+    of the program's library: the library stays loaded so that the buffer can still be given back
+    (a training step's parameters, held in reference cycles of the graph, crashed the exit before)."""
+    script = textwrap.dedent("""
+        from arignote import bench
+        data = bench._mlp_data(bench.Sizes(), 20)
+        step = bench._mlp_graph(bench._arignote_api("c"), data)().run
+        print([float(step()) for _ in range(3)])
+    """)
+    env = dict(os.environ, ARIGNOTE_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    costs = eval(done.stdout)
+    assert len(costs) == 3 and costs[2] < costs[0]
+
+
+
 def test_out_of_range_index_raises_index_error(c):
     x, i = T.vector("x"), T.lscalar("i")
     f = arignote.function([x, i], x[i], backend=c)

@@ -53,7 +53,7 @@ def test_generated_source_is_one_function_commented_with_the_graph_nodes(numba_b
     assert source.count("def run(inputs)") == 1 and source.count("def segment") == 1
     assert "return list(segment0(*inputs" in source  # no Python between the nodes
     assert "built at" in source and __file__.split(os.sep)[-1] in source  # where the user built it
-    assert "_rt.dot(" in source and "@_nb.njit" in source and "for i0 in" in source
+    assert "_rt.gemm(" in source and "@_nb.njit" in source and "for i0 in" in source
     assert "Exp" in source
 
 
@@ -143,6 +143,26 @@ def test_any_strides(numba_backend, view):
     row = value[:1].copy()[:, ::-1]
     both([x, y], [T.tanh(x) * y - x ** 2, (x > 0) & (y < 1)], [value, row])
 
+
+
+def test_products_call_one_blas_helper_per_dtype_whatever_the_layouts(numba_backend):
+    """Matrix products go to NumPy's BLAS through runtime.gemm, which every product of a dtype shares:
+    operands arrive typed "any layout", so transposed, reversed or strided views compile nothing new."""
+    import importlib
+
+    from arignote.backends import numba as backend
+
+    rng = np.random.default_rng(3)
+    a, b, v = rng.normal(size=(6, 5)), rng.normal(size=(5, 4)), rng.normal(size=10)
+    x, y, z = T.dmatrix("x"), T.dmatrix("y"), T.dvector("z")
+    both([x, y, z], [T.dot(x, y), T.dot(x.T, x), T.dot(z[::2], y), T.dot(x, z[::-2]), T.dot(z[:5], z[5:]),
+                     T.dot(x[:, :0], y[:0])], [a[::-1], b.T.copy().T, v])
+    both([x, y], [T.dot(x, y)], [a[::2, ::-1].copy()[:, :5], b[:, ::2]])
+    f32 = T.fmatrix("f")
+    both([f32], [T.dot(f32, f32.T)], [a.astype("float32")[::-1, ::2]])
+    runtime = importlib.import_module(backend._runtime_module())
+    layouts = {(str(sig[0].dtype), sig[0].layout, sig[1].layout) for sig in runtime.gemm.signatures}
+    assert layouts == {("float64", "A", "A"), ("float32", "A", "A")}
 
 def test_integer_and_boolean_dtypes_wrap_like_numpy(numba_backend):
     a, b = T.bvector("a"), T.bvector("b")

@@ -19,88 +19,16 @@ import numpy as np
 from arignote.core.ops import Composite
 from arignote.core.plugins import Availability, Backend, hookimpl
 
+from .. import blas
 from . import build
 
 ERRORS = {1: ValueError, 2: IndexError, 3: MemoryError}
-_blas = {}
-
-
-def _site(package):
-    """The folder that holds ``package`` (site-packages), where wheels keep their bundled libraries."""
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return os.path.dirname(list(spec.submodule_search_locations)[0])
-
-
-def _bundled_openblas(folder, prefix, suffix, thread_suffix, ilp64):
-    """The BLAS entry points of an OpenBLAS a wheel bundles in ``<site>/<folder>`` (symbols
-    ``<prefix>sgemm<suffix>`` ..., ``<prefix>openblas_set_num_threads<thread_suffix>``), loaded by path (a library the process already has, like NumPy's,
-    is the same library: the same thread pool), or None. ``ilp64``: its integers are 64-bit."""
-    import ctypes
-    import glob
-    import os
-
-    site = _site(folder.split(".")[0])
-    for path in sorted(glob.glob(os.path.join(site, folder, "lib*openblas*.so*"))) if site else ():
-        try:
-            lib = ctypes.CDLL(path)
-            found = {name: ctypes.cast(getattr(lib, f"{prefix}{name}{suffix}"), ctypes.c_void_p).value
-                     for name in ("sgemm", "dgemm", "sgemv", "dgemv")}
-            for name, symbol in (("set", "openblas_set_num_threads"), ("get", "openblas_get_num_threads")):
-                found[name] = ctypes.cast(getattr(lib, f"{prefix}{symbol}{thread_suffix}"), ctypes.c_void_p).value
-            found["ilp64"] = ilp64
-            return found
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-def _cython_blas():
-    """The BLAS function pointers scipy.linalg.cython_blas exports as PyCapsules (32-bit integers)."""
-    import ctypes
-
-    import scipy.linalg.cython_blas as cython_blas
-
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    found = {"set": None, "get": None, "ilp64": False}
-    for name in ("sgemm", "dgemm", "sgemv", "dgemv"):
-        capsule = cython_blas.__pyx_capi__[name]
-        found[name] = get_pointer(capsule, get_name(capsule))
-    return found
-
-
-# Where BLAS comes from, best first. NumPy's own OpenBLAS first: it is loaded already, and sharing its
-# thread pool matters (OpenBLAS workers spin after each call; two pools on few cores fight, which made
-# a training step three times slower next to NumPy). SciPy's bundled one next (32-bit integers), loaded
-# without importing scipy.linalg (half a second); scipy.linalg.cython_blas last.
-BLAS_SOURCES = (
-    lambda: _bundled_openblas("numpy.libs", "scipy_", "_64_", "64_", True),  # numpy >= 2 wheels
-    lambda: _bundled_openblas("numpy.libs", "", "_64_", "64_", True),        # numpy 1.2x wheels (openblas64_)
-    lambda: _bundled_openblas("scipy.libs", "scipy_", "_", "", False),
-    _cython_blas,
-)
 
 
 def _blas_pointers(ffi):
-    """sgemm, dgemm, sgemv, dgemv, OpenBLAS's set/get thread count (NULL when unknown), and whether
-    the integers are 64-bit, from the first of BLAS_SOURCES that works."""
-    if not _blas:
-        for source in BLAS_SOURCES:
-            try:
-                found = source()
-            except ImportError:
-                found = None
-            if found:
-                _blas.update(found)
-                break
-    return [ffi.cast("void *", _blas[n] or 0) for n in ("sgemm", "dgemm", "sgemv", "dgemv", "set", "get")] + [int(_blas["ilp64"])]
+    """sgemm, dgemm, sgemv, dgemv and whether their integers are 64-bit (``arignote.backends.blas``)."""
+    found = blas.entry_points()
+    return [ffi.cast("void *", found[n]) for n in ("sgemm", "dgemm", "sgemv", "dgemv")] + [int(found["ilp64"])]
 
 
 SMALL = 1 << 16  # outputs up to this many bytes are copied into a NumPy array; larger ones are wrapped
@@ -208,7 +136,7 @@ class CProgram:
                 small = True
             else:
                 dest[j] = 0
-                owner = self.ffi.gc(outs[j].data, self.lib.free)
+                owner = self.ffi.gc(outs[j].data, self.lib.ari_free)
                 array = np.frombuffer(self.ffi.buffer(owner, nbytes), dtype).reshape(shape)
             results.append(array)
         if small:

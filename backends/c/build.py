@@ -1,7 +1,7 @@
 """Compiling generated C, loading it through cffi, and the on-disk cache of compiled programs.
 
 The program is compiled straight to a shared library by the C compiler (no Python.h, no setuptools:
-a compile takes about 0.1 s) and loaded with cffi's ``dlopen``.
+a compile takes about 0.1 s) and loaded with cffi's ``dlopen``, never to be unloaded.
 
 A program lives in ``<cache dir>/c/<key>/program.so`` where the key hashes the generated source, the compiler and
 its flags, arignote's version and the Python ABI. Beside it sits ``program.so.sha256``, its checksum,
@@ -83,8 +83,8 @@ int ari_run(arr_t *in, arr_t *out, char *err, int *where);
 int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made);
 void ari_set_types(intptr_t ndarray, intptr_t list, intptr_t tuple);
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes);
-void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *set_threads, void *get_threads, int ilp64);
-void free(void *);
+void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, int ilp64);
+void ari_free(void *data);
 """
 
 
@@ -216,7 +216,9 @@ def _load_checked(so_path):
     except OSError:
         return None
     try:
-        return Module(ffi(), ffi().dlopen(so_path), so_path)
+        # never unloaded: NumPy arrays wrapping the program's buffers are freed by its ari_free, whenever
+        # the last one goes (at interpreter exit, possibly after cffi has dropped the library object)
+        return Module(ffi(), ffi().dlopen(so_path, ffi().RTLD_NOW | ffi().RTLD_NODELETE), so_path)
     except Exception:
         return None
 

@@ -201,7 +201,7 @@ class Generator:
         dead = {self.root.get(v, v) for v in self.reads(node) if self.last_use.get(self.root.get(v, v)) == index}
         dead |= {v for v in node.outputs if v not in self.last_use and self.root.get(v) is v}  # never read
         slots = sorted(int(self.names[v][1:]) for r in dead for v in self.group.get(r, ()) if v in self.allocated)
-        return [f"    free(own[{k}]); own[{k}] = NULL;  /* last use */" for k in slots]
+        return [f"    ari_free(own[{k}]); own[{k}] = NULL;  /* last use */" for k in slots]
 
     def reusable_input(self, node, out):
         """The input of elementwise ``node`` whose buffer ``out`` can take over (None if none): one this
@@ -301,7 +301,7 @@ class Generator:
         decl += [f"    c{k} = in[{self.nin + k}];" for k in range(len(self.consts))]
         head = [f"{'static ' if self.function != 'ari_run' else ''}int {self.function}(arr_t *in, arr_t *out, char *err, int *where) {{"]
         end = ["    done:",
-               f"    for (int k = 0; k < {max(nvars, 1)}; k++) free(own[k]);",
+               f"    for (int k = 0; k < {max(nvars, 1)}; k++) ari_free(own[k]);",
                "    for (int k = 0; k < nscratch; k++) free(scratch[k]);",
                "    return rc;", "}"]
         text = "\n".join(head + decl + body + tail + end) + "\n"
@@ -331,7 +331,7 @@ class Generator:
             lines.append("    if (!dest) return 0;  /* cannot happen: CProgram._call always passes the list */")
         for i, (j, var) in enumerate(scalars):
             lines.append(f"    memcpy(((ari_pyarray *)dest[{i}])->data, out[{j}].data, sizeof({ct(var.dtype)})); "
-                         f"free(out[{j}].data); out[{j}].data = NULL;")
+                         f"ari_free(out[{j}].data); out[{j}].data = NULL;")
         lines.append("    return 0;\n}\n")
         return "\n".join(lines)
 
@@ -834,12 +834,11 @@ else {{
            pb = cb; tb = 'N'; ldb = m; }}
     if (lda < 1) lda = 1; if (ldb < 1) ldb = 1;
     const {T} one = 1, zero = 0;
-    int threads = ari_blas_serial(n * m * k), big;
+    int big;
     if (n == 1 && tb == 'N')  /* row vector times matrix: gemv on B^T */
         big = ari_gemv({dbl}, 'N', m, k, &one, pb, ldb, pa, ta == 'N' ? 1 : lda, &zero, po, 1);
     else
         big = ari_gemm({dbl}, tb, ta, m, n, k, &one, pb, ldb, pa, lda, &zero, po, m);
-    ari_blas_restore(threads);
     free(ca); free(cb);
     if (big) FAIL(1, {index}, "shapes %s and %s: a size exceeds what this 32-bit BLAS takes", ari_shape(sb0, &{a}, {av.ndim}), ari_shape(sb1, &{b}, {bv.ndim}));
 }}"""
@@ -1393,13 +1392,13 @@ def emit_map(g, node, index, ins, outs):
         T, ind = ct(ov.dtype), ov.ndim - 1
         lines.append("    if (step == 0) {")
         lines.append(f"        {o}.shape[0] = count;" + "".join(f" {o}.shape[{a + 1}] = res[{j}].shape[{a}];" for a in range(ind)))
-        lines.append("        " + g.alloc(ov, index).replace("FAIL(3", f"{{ for (int q = 0; q < {nout}; q++) free(res[q].data); FAIL(3").replace("memory\");", "memory\"); }"))
+        lines.append("        " + g.alloc(ov, index).replace("FAIL(3", f"{{ for (int q = 0; q < {nout}; q++) ari_free(res[q].data); FAIL(3").replace("memory\");", "memory\"); }"))
         lines.append("    }")
         check = " || ".join(f"res[{j}].shape[{a}] != {o}.shape[{a + 1}]" for a in range(ind)) or "0"
-        lines.append(f"    if ({check}) {{ ari_shape(sb0, &res[{j}], {ind}); for (int q = 0; q < {nout}; q++) free(res[q].data); "
+        lines.append(f"    if ({check}) {{ ari_shape(sb0, &res[{j}], {ind}); for (int q = 0; q < {nout}; q++) ari_free(res[q].data); "
                      f"FAIL(1, {index}, \"all input arrays must have the same shape (iteration %lld gives %s)\", (long long)step, sb0); }}")
         lines.append(f"    memcpy({o}.data + step * {o}.strides[0] * sizeof({T}), res[{j}].data, sizeof({T}) * ari_size(&res[{j}], {ind}));")
-    lines.append(f"    for (int q = 0; q < {nout}; q++) free(res[q].data);")
+    lines.append(f"    for (int q = 0; q < {nout}; q++) ari_free(res[q].data);")
     lines.append("}")
     return "\n".join(lines)
 

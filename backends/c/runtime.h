@@ -59,10 +59,11 @@ static int ari_from_numpy(arr_t *a, const void *obj, int nd, int64_t isz, int ty
     }
     return 1;
 }
+void ari_free(void *data);
 /* Copy each small output into the NumPy array made for it (objs[j], NULL: keep the buffer), free it. */
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes) {
     for (int j = 0; j < n; j++) if (objs[j]) {
-        memcpy(((ari_pyarray *)(void *)objs[j])->data, out[j].data, sizes[j]); free(out[j].data);
+        memcpy(((ari_pyarray *)(void *)objs[j])->data, out[j].data, sizes[j]); ari_free(out[j].data);
     }
 }
 /* The shapes of the outputs, for Python: shapes[j * 16 + k]. */
@@ -86,7 +87,9 @@ static void *ari_worker(void *work) {
     }
 }
 static int ari_nthreads = 0;
-#define ARI_PARALLEL_MIN (1 << 18)
+/* Below a million elements a loop runs on this thread: starting threads cost more than they saved,
+   most of all next to OpenBLAS's workers, which spin on the other cores for a while after a product. */
+#define ARI_PARALLEL_MIN (1 << 20)
 #define ARI_CHUNK (1 << 16)
 static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align) {
     if (n <= 0) return;
@@ -124,12 +127,8 @@ typedef void (*ari_gemv64_t)(const char *, const int64_t *, const int64_t *, con
                              const void *, const int64_t *, const void *, void *, const int64_t *);
 static void *ari_gemm_fn[2], *ari_gemv_fn[2];  /* [0] single, [1] double precision */
 static int ari_ilp64;
-typedef void (*set_threads_t)(int);
-typedef int (*get_threads_t)(void);
-static set_threads_t ari_set_threads; static get_threads_t ari_get_threads;
-void ari_set_blas(void *s, void *d, void *sv, void *dv, void *set, void *get, int ilp64) {
+void ari_set_blas(void *s, void *d, void *sv, void *dv, int ilp64) {
     ari_gemm_fn[0] = s; ari_gemm_fn[1] = d; ari_gemv_fn[0] = sv; ari_gemv_fn[1] = dv; ari_ilp64 = ilp64;
-    ari_set_threads = (set_threads_t)set; ari_get_threads = (get_threads_t)get;
 }
 #define ARI_FITS32(x) ((x) <= 2147483647LL)
 static int ari_gemm(int dbl, char ta, char tb, int64_t m, int64_t n, int64_t k, const void *alpha, const void *a, int64_t lda,
@@ -148,23 +147,54 @@ static int ari_gemv(int dbl, char t, int64_t m, int64_t n, const void *alpha, co
     ((ari_gemv32_t)ari_gemv_fn[dbl])(&t, &M, &N, alpha, a, &LA, x, &IX, beta, y, &IY);
     return 0;
 }
-/* Products of up to ARI_BLAS_SERIAL multiply-adds run on one BLAS thread: waking the pool costs more
-   than it saves on small products. */
-#define ARI_BLAS_SERIAL (1LL << 24)
-static int ari_blas_serial(int64_t work) {
-    if (!ari_set_threads || !ari_get_threads || work > ARI_BLAS_SERIAL) return 0;
-    int before = ari_get_threads();
-    if (before > 1) ari_set_threads(1);
-    return before > 1 ? before : 0;
-}
-static void ari_blas_restore(int before) { if (before) ari_set_threads(before); }
 
-/* C-contiguous strides for a->shape, and a fresh buffer (never NULL for size 0: malloc(1)). */
+/* Array buffers. Each starts ARI_HEAD bytes into a malloc'd block whose head holds its capacity. A
+   large buffer that is freed waits in a few spare slots for the next allocation of about its size, so
+   that a program called again and again reuses its memory: memory that glibc hands back to the system
+   and maps again costs page faults, and unmapping it stops the other cores for a TLB flush (a training
+   step of a small MLP took twice as long, depending on glibc's state). Slots are taken and filled
+   atomically: buffers are freed by whichever thread drops the NumPy array that wraps them. */
+#define ARI_HEAD 64
+#define ARI_SPARES 32
+#define ARI_SPARE_MIN (1 << 17)        /* smaller buffers: glibc's own free lists serve them well */
+#define ARI_SPARE_BYTES (1LL << 30)   /* at most this much memory waits in the slots */
+static void *ari_spare[ARI_SPARES];
+static int64_t ari_spare_bytes;
+static char *ari_buffer(size_t bytes) {
+    if (bytes >= ARI_SPARE_MIN)
+        for (int i = 0; i < ARI_SPARES; i++) {
+            char *p = __atomic_load_n((char **)&ari_spare[i], __ATOMIC_ACQUIRE);
+            if (!p || *(size_t *)p < bytes || *(size_t *)p > 2 * bytes) continue;
+            if (__atomic_compare_exchange_n((char **)&ari_spare[i], &p, NULL, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+                __atomic_fetch_sub(&ari_spare_bytes, (int64_t)*(size_t *)p, __ATOMIC_RELAXED);
+                return p + ARI_HEAD;
+            }
+        }
+    char *p = malloc(bytes + ARI_HEAD);
+    if (!p) return NULL;
+    *(size_t *)p = bytes;
+    return p + ARI_HEAD;
+}
+void ari_free(void *data) {
+    if (!data) return;
+    char *p = (char *)data - ARI_HEAD;
+    int64_t cap = (int64_t)*(size_t *)p;
+    if (cap >= ARI_SPARE_MIN && __atomic_add_fetch(&ari_spare_bytes, cap, __ATOMIC_RELAXED) <= ARI_SPARE_BYTES) {
+        for (int i = 0; i < ARI_SPARES; i++) {
+            void *empty = NULL;
+            if (__atomic_compare_exchange_n(&ari_spare[i], &empty, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) return;
+        }
+    }
+    if (cap >= ARI_SPARE_MIN) __atomic_fetch_sub(&ari_spare_bytes, cap, __ATOMIC_RELAXED);
+    free(p);
+}
+/* C-contiguous strides for a->shape, and a buffer for it (never NULL for size 0), zeroed if asked. */
 static char *ari_alloc(arr_t *a, int nd, int64_t isz, int zero) {
     int64_t n = 1;
     for (int k = nd - 1; k >= 0; k--) { a->strides[k] = n; n *= a->shape[k]; }
     size_t bytes = (size_t)(n * isz) + 1;
-    a->data = zero ? calloc(bytes, 1) : malloc(bytes);
+    a->data = ari_buffer(bytes);
+    if (a->data && zero) memset(a->data, 0, bytes);
     return a->data;
 }
 static int64_t ari_size(const arr_t *a, int nd) { int64_t n = 1; for (int k = 0; k < nd; k++) n *= a->shape[k]; return n; }

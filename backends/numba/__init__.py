@@ -67,7 +67,7 @@ def _version_text():
             # OpenMP's worker threads spin after a parallel loop and starve the BLAS threads of the
             # np.dot that follows (ten times slower training steps on two cores); the workqueue sleeps
             numba.config.THREADING_LAYER = "workqueue"
-        # np.dot on a strided view copies it first: correct, and not worth a warning to the user
+        # numba's advice about non-contiguous arrays is not for the user of a generated program
         warnings.filterwarnings("ignore", category=numba.core.errors.NumbaPerformanceWarning)
 
         _versions = f"arignote-numba {CODEGEN_VERSION}; numba {numba.__version__}; numpy {np.__version__}; " \
@@ -118,7 +118,23 @@ def _runtime_module():
     module's functions beside its file: for the package's own runtime.py that would be inside the
     installation, shared by every cache directory, and a cold cache would not be cold)."""
     with open(os.path.join(os.path.dirname(__file__), "runtime.py")) as file:
-        return _import(file.read(), "runtime").__name__
+        source = file.read()
+    found = _bind_blas()
+    source = source.replace("\nILP64 = True\n", f"\nILP64 = {bool(found['ilp64'])}\n", 1)
+    return _import(source, "runtime").__name__
+
+
+def _bind_blas():
+    """Name the BLAS functions runtime.gemm calls (arignote_sgemm, arignote_dgemm) for LLVM: NumPy's
+    own library where it can be found (``arignote.backends.blas``)."""
+    from llvmlite import binding
+
+    from .. import blas
+
+    found = blas.entry_points()
+    for name in ("sgemm", "dgemm"):
+        binding.add_symbol(f"arignote_{name}", found[name])
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------

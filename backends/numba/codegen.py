@@ -3,7 +3,7 @@
 Every node becomes a few lines of the segment, commented with the node and where it was built:
 elementwise nodes and fused Composites become loop nests in kernels of their own (njit, defined
 just above the segment, so the segment reads as calls); reductions are loop nests too, fused with
-the elementwise node they reduce when nothing else needs it; matrix products are ``np.dot``; the
+the elementwise node they reduce when nothing else needs it; matrix products call NumPy's BLAS (``runtime.gemm``); the
 ops whose logic does not depend on the graph call helpers compiled once (``runtime.py``).
 
 A node ``emit`` cannot do inside njit (see ``PYTHON_ONLY``) ends the segment; the Python glue calls it
@@ -764,28 +764,28 @@ class Generator:
         dtype = st(out.dtype)
         x, y = (name if v.dtype == out.dtype else f"{name}.astype({dtype})" for name, v in zip(args, node.inputs))
         self.fresh.update(node.outputs)
-        if np.dtype(out.dtype).kind == "f":  # BLAS, through numba's binding of the same library as NumPy
-            if out.ndim == 0:
-                return [f"{outs[0]} = _rt.scalar(_rt.dot({x}, {y}), np.empty((), dtype={dtype}))"]
-            return [f"{outs[0]} = _rt.dot({x}, {y})"]
-        # integers and booleans: loops (BLAS has none)
-        x2 = x if a.ndim == 2 else f"{x}.reshape((1, {x}.shape[0]))"
-        y2 = y if b.ndim == 2 else f"{y}.reshape(({y}.shape[0], 1))"
-        call = f"_rt.dot_loops({x2}, {y2}, np.empty(0, dtype={dtype}))"
+        # vectors as one-row or one-column matrices; views with a step are typed "any layout", so that
+        # every product of a dtype shares one compiled helper whatever its operands' layouts
+        x2 = f"{x}[::1, ::1]" if a.ndim == 2 else f"{x}[None, ::1]"
+        y2 = f"{y}[::1, ::1]" if b.ndim == 2 else f"{y}[::1, None]"
+        if np.dtype(out.dtype).kind == "f":  # BLAS: NumPy's own library (runtime.gemm)
+            call = f"_rt.gemm({x2}, {y2})"
+        else:  # integers and booleans: loops (BLAS has none)
+            call = f"_rt.dot_loops({x2}, {y2}, np.empty(0, dtype={dtype}))"
         if a.ndim == 2 and b.ndim == 2:
             return [f"{outs[0]} = {call}"]
         if a.ndim == 2:
             return [f"{outs[0]} = {call}[:, 0].copy()"]
         if b.ndim == 2:
             return [f"{outs[0]} = {call}[0].copy()"]
-        return [f"{outs[0]} = {call}.reshape(())"]
+        return [f"{outs[0]} = _rt.scalar({call}[0, 0], np.empty((), dtype={dtype}))"]
 
     def op_BatchedDot(self, n, node, args, outs):
         out = node.outputs[0]
         dtype = st(out.dtype)
         x, y = (name if v.dtype == out.dtype else f"{name}.astype({dtype})" for name, v in zip(args, node.inputs))
         label = type(node.op).__name__
-        product = "_rt.dot(a[i], b[i])" if np.dtype(out.dtype).kind == "f" else \
+        product = "_rt.gemm(a[i, ::1, ::1], b[i, ::1, ::1])" if np.dtype(out.dtype).kind == "f" else \
             f"_rt.dot_loops(a[i], b[i], np.empty(0, dtype={dtype}))"
         lines = ["if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:",
                  f"    raise ValueError('{label}: shapes do not fit (B, n, k) . (B, k, m)')",

@@ -52,9 +52,10 @@ def inc_per_row(x, v, y, out):
     """out = x with v[i] (v[0] when v has one entry to broadcast) added at [i, y[i]]."""
     rows, n = x.shape
     check_labels(rows, n, y)
-    out[:, :] = x
     one = v.shape[0] == 1
     for i in range(rows):
+        for j in range(n):  # not out[:, :] = x: numba's broadcasting assignment takes seconds to compile
+            out[i, j] = x[i, j]
         out[i, y[i]] += v[0] if one else v[i]
     return out
 
@@ -92,11 +93,80 @@ def random_uniform(state, out, bits):
     return new_state
 
 
+# BLAS: the library NumPy itself calls (arignote.backends.blas), so that numba's products share
+# NumPy's thread pool (two OpenBLAS pools on few cores fight; numba's own np.dot binds SciPy's). Its
+# functions are named LLVM symbols that the backend binds to their addresses in each process before a
+# program is compiled or loaded from the cache, so cached machine code holds names, not addresses.
+# Fortran interface: every argument by address. The backend writes this module's copy with the width
+# of the library's integers (ILP64 = 64-bit), which makes a copy, and its cache, per width.
+ILP64 = True
+_INT = np.int64 if ILP64 else np.int32
+_ADDRESSES = _nb.types.void(*[_nb.types.intp] * 13)
+_sgemm = _nb.types.ExternalFunction("arignote_sgemm", _ADDRESSES)
+_dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
+
+
 @_jit
-def dot(a, b):
-    """np.dot (BLAS) compiled here once per layout and cached with this module: a new graph links it
-    instead of compiling numba's BLAS binding again (half a second per layout pair)."""
-    return np.dot(a, b)
+def _blas_layout(x):
+    """How BLAS can read the row-major matrix x in place: 1 (rows have a unit stride), 2 (columns
+    do), 0 (neither: copy it), with the leading dimension times 4 added (layout + 4 * ld)."""
+    rows, cols = x.shape
+    s0, s1 = x.strides[0] // x.itemsize, x.strides[1] // x.itemsize
+    if (s1 == 1 or cols == 1) and (rows == 1 or s0 >= cols):
+        return 1 + 4 * (cols if rows == 1 or s0 < 1 else s0)
+    if (s0 == 1 or rows == 1) and (cols == 1 or s1 >= rows):
+        return 2 + 4 * (rows if cols == 1 or s1 < 1 else s1)
+    return 0
+
+
+@_jit
+def _contiguous(x):
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i, j] = x[i, j]
+    return out
+
+
+@_jit
+def gemm(a, b):
+    """a (n, k) · b (k, m), float32 or float64, any strides, by BLAS: row-major C = A B is column-major
+    C^T = B^T A^T, so B goes first. An operand with neither unit-stride rows nor columns is copied.
+    Programs pass both as views typed "any layout" (x[::1, ::1]), so this compiles once per dtype."""
+    n, k = a.shape
+    m = b.shape[1]
+    if b.shape[0] != k:
+        raise ValueError("shapes are not aligned for dot")
+    if n * m * k == 0:
+        return np.zeros((n, m), dtype=a.dtype)
+    out = np.empty((n, m), dtype=a.dtype)
+    la, lb = _blas_layout(a), _blas_layout(b)
+    pa = a if la else _contiguous(a)
+    pb = b if lb else _contiguous(b)
+    la, lb = la or 1 + 4 * k, lb or 1 + 4 * m
+    ints = np.empty(6, dtype=_INT)
+    ints[0] = m
+    ints[1] = n
+    ints[2] = k
+    ints[3] = lb // 4
+    ints[4] = la // 4
+    ints[5] = m
+    flags = np.empty(2, dtype=np.uint8)
+    flags[0] = 84 if lb % 4 == 2 else 78  # 'T' or 'N'
+    flags[1] = 84 if la % 4 == 2 else 78
+    scale = np.zeros(2, dtype=a.dtype)
+    scale[0] = 1
+    i, w, f, s = ints.ctypes.data, ints.itemsize, flags.ctypes.data, scale.ctypes.data
+    if a.itemsize == 4:
+        _sgemm(f, f + 1, i, i + w, i + 2 * w, s, pb.ctypes.data, i + 3 * w, pa.ctypes.data, i + 4 * w,
+               s + 4, out.ctypes.data, i + 5 * w)
+    else:
+        _dgemm(f, f + 1, i, i + w, i + 2 * w, s, pb.ctypes.data, i + 3 * w, pa.ctypes.data, i + 4 * w,
+               s + 8, out.ctypes.data, i + 5 * w)
+    # the temporaries are read after the call, so that none is released while BLAS uses it
+    if ints[0] != m or flags[0] == 0 or scale[0] != 1 or pa.shape[0] != n or pb.shape[0] != k:
+        raise RuntimeError("BLAS changed its arguments")
+    return out
 
 
 @_jit
