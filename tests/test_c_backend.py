@@ -316,3 +316,20 @@ def test_fast_and_slow_calls_agree(c):
         np.testing.assert_array_equal(twice, np.asarray(arg) * 2)
     assert [float(v) for v in f._executable((value,))[::2]] == [6.0, 3.0]
     assert float(arignote.function([], T.constant(2.0) * 3, backend=c)()) == 6.0
+
+
+def test_vector_code_clears_the_upper_registers(c):
+    """A loop that calls libmvec on whole vectors calls scalar libm on its remainder; with the vector
+    registers' upper halves left dirty, that SSE code (and NumPy's, after the program returns) runs
+    several times slower. gcc inserts vzeroupper only when -fexpensive-optimizations is on."""
+    from arignote.backends.c import build
+
+    if "-mavx2" not in build.cflags():
+        pytest.skip("this machine gets no AVX code, so nothing leaves the upper registers dirty")
+    x, b = T.fmatrix("x"), T.fvector("b")
+    f = arignote.function([x, b], T.tanh(x + b), backend=c)
+    both([x, b], T.tanh(x + b), np.linspace(-9, 9, 500 * 37, dtype=np.float32).reshape(37, 500),
+         np.linspace(-1, 1, 500, dtype=np.float32))
+    module, _ = build.load_or_build(f.backend_source)
+    with open(module.path, "rb") as file:
+        assert b"\xc5\xf8\x77" in file.read(), "the program never clears the upper halves (vzeroupper)"
