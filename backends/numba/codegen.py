@@ -19,7 +19,10 @@ from arignote.core.graph import Constant
 
 from . import table as T
 
-PARALLEL_MIN = 1 << 17  # elements: larger elementwise results are computed with prange
+PARALLEL_MIN = 1 << 20  # elements: larger elementwise results are computed with prange
+# Below about a million elements threads cost more than they save: numba's workqueue layer (see
+# _version_text) takes some 250 us to start and join a parallel loop on two cores, as long as a
+# 500x500 float32 exp on one core (a 2000x2000 one: 1.0 ms with prange, 1.6 ms without).
 # A prange twin costs a second compile of its loop (parfors: about a second each), so only the
 # elementwise nodes where threads pay off get one: those with transcendental functions (memory-bound
 # arithmetic gains little from a second core), at most PARALLEL_NODES per graph, the costliest first.
