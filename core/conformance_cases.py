@@ -238,3 +238,11 @@ case(N.SoftmaxCrossentropy, lambda x, y: N.SoftmaxCrossentropy()(x, y), A(3, 4, 
      A(3, dtype=I64, kind="index"))
 case(N.SoftmaxCrossentropy, lambda x, y: N.SoftmaxCrossentropy()(x, y), A(2, 4), A(2, dtype=I64, kind="int"),
      raises=IndexError, label="label out of range")
+case(N.SoftmaxCrossentropyGrad, lambda x, g, y: N.SoftmaxCrossentropyGrad()(x, g, y), A(4, 5, layout="transposed"), A(4),
+     A(4, dtype=I32, kind="index"))
+case(N.SoftmaxCrossentropyGrad, lambda x, g, y: N.SoftmaxCrossentropyGrad()(x, g, y), A(3, 4, dtype=F32, kind="large"),
+     A(1, dtype=F32, bcast=(True,)), A(3, dtype=U8, kind="index"), label="one gradient for every row")
+case(N.SoftmaxCrossentropyGrad, lambda x, g, y: N.SoftmaxCrossentropyGrad()(x, g, y), A(3, 4, kind="special"), A(3),
+     A(3, dtype=I64, kind="index"), grad=False)
+case(N.SoftmaxCrossentropyGrad, lambda x, g, y: N.SoftmaxCrossentropyGrad()(x, g, y), A(2, 4), A(2), A(2, dtype=I64, kind="int"),
+     raises=IndexError, label="label out of range")

@@ -3,7 +3,8 @@
 As everywhere, ops describe types and gradients; the numbers live in each backend's table. What can be
 written with existing ops is (elu, the cross-entropies); what needs its own numerics or gradient is an op:
 Softplus (exact for large |x|, gradient sigmoid), Relu (Theano's gradient at 0), Softmax and LogSoftmax
-(max-shifted, so logits of +-1e4 stay finite), and PickPerRow / IncPerRow for integer labels.
+(max-shifted, so logits of +-1e4 stay finite), PickPerRow / IncPerRow for integer labels, and
+SoftmaxCrossentropy with its gradient SoftmaxCrossentropyGrad (made by the stabilization rewrite).
 """
 
 import numpy as np
@@ -231,5 +232,34 @@ class SoftmaxCrossentropy(Op):
 
     def grad(self, inputs, outputs, output_grads):
         (x, y), (g,) = inputs, output_grads
-        probabilities = softmax(x) * dimshuffle(g, (0, "x"))
-        return [IncPerRow()(probabilities, -g, y), None]
+        if g.dtype == float_of(x.dtype):
+            return [SoftmaxCrossentropyGrad()(x, g, y), None]
+        return [_softmax_crossentropy_grad(x, g, y), None]
+
+
+def _softmax_crossentropy_grad(x, g, y):
+    """(softmax(x) - onehot(y)) * g[:, None] written with general ops."""
+    return IncPerRow()(softmax(x) * dimshuffle(g, (0, "x")), -g, y)
+
+
+class SoftmaxCrossentropyGrad(Op):
+    """SoftmaxCrossentropy's gradient with respect to its logits: softmax(x) * g[:, None] with g[i]
+    taken off at x[i, y[i]] (Theano's crossentropy_softmax_1hot_with_bias_dx). One op, not a softmax,
+    a product and an IncPerRow, so that a backend computes it in one pass over each row, with their
+    arithmetic: (softmax(x) * g) + (-g) at the label. g has x's float dtype (SoftmaxCrossentropy's
+    output type), so that every step rounds in that one dtype."""
+
+    def make_node(self, x, g, y):
+        x, g, y = _as(x), _as(g), _as(y)
+        _check_labels(self, x, y)
+        if g.ndim != 1 or g.dtype != float_of(x.dtype):
+            raise TypeError(f"{self}: expected one gradient value per row, a vector of {float_of(x.dtype)} "
+                            f"(the logits' float dtype), got {g.describe()}")
+        return Apply(self, [x, g, y], [_out(g.dtype, x.broadcastable)])
+
+    def grad(self, inputs, outputs, output_grads):
+        from .grad import Lop
+
+        (x, g, y), (h,) = inputs, output_grads
+        # differentiate the expression the op stands for: second derivatives are rare, this keeps one truth
+        return Lop(_softmax_crossentropy_grad(x, g, y), [x, g], h) + [None]

@@ -271,6 +271,12 @@ CROSSENTROPY = [
          M, U(3, seed=8)),
     case("IncPerRow f32 of f64 values", lambda x, v: core_nnet.IncPerRow()(x, v, Y),
          lambda x, v: as_(x + np.eye(4)[LABELS] * v[:, None], x), M32, U(3, seed=8)),
+    case("SoftmaxCrossentropyGrad", lambda x, g: core_nnet.SoftmaxCrossentropyGrad()(x, g, Y),
+         lambda x, g: (np.exp(x) / np.exp(x).sum(1, keepdims=True) - np.eye(4)[LABELS]) * g[:, None], M, U(3, seed=8)),
+    case("SoftmaxCrossentropyGrad f32, +-1e4", lambda x, g: core_nnet.SoftmaxCrossentropyGrad()(x, g, Y),
+         exactly([[-2, 0, 0, 2], [0, 0, 2, -2], [0, -2, 2, 0]], "float32"),
+         np.array([[1e4, 0, 0, 2e4], [-1e4, -1e4, 1e4, -1e4], [0, 1e4, 2e4, 0]], "float32"), np.full(3, 2, "float32"),
+         grad=False),
 ]
 
 
@@ -300,6 +306,8 @@ BUILD_ERRORS = [
                  lambda: Pick(T.dmatrix(), T.dvector()), id="PickPerRow float labels"),
     pytest.param(TypeError, "IncPerRow: expected one value per row", lambda: Inc(T.dmatrix(), T.dmatrix(), T.lvector()),
                  id="IncPerRow values"),
+    pytest.param(TypeError, r"SoftmaxCrossentropyGrad: expected one gradient value per row, a vector of float64",
+                 lambda: core_nnet.SoftmaxCrossentropyGrad()(T.lmatrix(), T.fvector(), T.lvector()), id="xent grad dtype"),
 ]
 
 
@@ -319,6 +327,11 @@ RUN_ERRORS = [
     pytest.param(ValueError, r"PickPerRow.*2 label\(s\) for 3 row\(s\)", cce_, [P, np.array([0, 1])], id="too few labels"),
     pytest.param(ValueError, r"PickPerRow.*1 label\(s\) for 3 row\(s\)", cce_, [P, np.array([2])], id="1 label, 3 rows"),
     pytest.param(ValueError, r"IncPerRow.*disagree", lambda x, v: Inc(x, v, Y), [M, np.ones(2)], id="IncPerRow values"),
+    pytest.param(ValueError, r"SoftmaxCrossentropyGrad.*disagree",
+                 lambda x, g: core_nnet.SoftmaxCrossentropyGrad()(x, g, Y), [M, np.ones(2)], id="xent grad values"),
+    pytest.param(IndexError, r"SoftmaxCrossentropyGrad.*label 4 \(row 1\) is out of range",
+                 lambda x, g: core_nnet.SoftmaxCrossentropyGrad()(x, g, const(np.array([0, 4, 1]))), [M, np.ones(3)],
+                 id="xent grad label"),
     pytest.param(ValueError, r"disagree", bce_, [OUT, TARGET[:, :3]], id="bce shapes"),
     pytest.param(ValueError, r"disagree", cce_, [P, SOFT[:, :3]], id="cce shapes"),
 ]

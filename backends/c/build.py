@@ -27,7 +27,7 @@ from arignote.core.config import config
 # -fexpensive-optimizations (5% more compile time) turns on gcc's vzeroupper insertion, off at -O1: without it
 # the SSE code of a scalar libm call in a loop's remainder, or NumPy's after the program returns, runs with
 # the vector registers' upper halves dirty (a 500x500 tanh(x + b) took 440 us instead of 137).
-CFLAGS = ["-O1", "-fexpensive-optimizations", "-ftree-vectorize", "-g0", "-fwrapv", "-fno-math-errno", "-ffp-contract=off", "-fvect-cost-model=dynamic", "-std=gnu11", "-w",
+CFLAGS = ["-O1", "-fexpensive-optimizations", "-ftree-vectorize", "-g0", "-fwrapv", "-fno-math-errno", "-ffp-contract=off", "-fvect-cost-model=dynamic", "-fopenmp-simd", "-std=gnu11", "-w",
           "-fPIC", "-shared"]
 
 

@@ -805,29 +805,32 @@ class Generator:
         vector = self.vector_math.get(("Exp", np.dtype(dtype).name))
         return f"_vm.{vector}" if vector else "np.exp"
 
-    def _row_max(self, dtype):
-        """Lines finding ``top``, the max of row i of ``x`` (NaN if the row holds one)."""
-        # a plain select and a separate NaN flag: LLVM vectorizes that max (not a branch, nor a select
-        # on a compound condition, both ten times slower)
-        return [f"top = {st(dtype)}(-np.inf)", "nan = False", "for j in range(n):",
-                f"    v = {st(dtype)}(x[i, j])", "    top = v if v > top else top", "    nan |= v != v",
-                "if nan:", f"    top = {st(dtype)}(np.nan)"]
+    @staticmethod
+    def _row_max():
+        """The line finding ``top``, the max of row i of ``x`` (NaN skipped: the sum of exponentials
+        that follows turns a NaN into NaN results), in the dtype of ``lanes``, allocated before."""
+        return ["top = _rt.row_max(x, i, lanes)"]
+
+    def _softmax_rows(self, dtype, finish, before=()):
+        """Lines of a kernel over the rows i of a 2-d ``x``: exp(x[i] - max) written to out[i] in one
+        loop LLVM vectorizes, ``total``, their sum in float64, in another, then the ``finish`` lines."""
+        T_, exp = st(dtype), self._exp(dtype)
+        lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T_})",
+                 f"lanes = np.empty(16, dtype={T_})", "for i in range(rows):"]
+        body = self._row_max()
+        body += ["for j in range(n):", f"    out[i, j] = {exp}({T_}(x[i, j]) - top)",
+                 "total = 0.0", "for j in range(n):", "    total += np.float64(out[i, j])", *finish]
+        return lines + ["    " + line for line in body] + ["return out"]
 
     def _softmax_kernel(self, n, node, log):
-        """Softmax (or LogSoftmax) of each row of a 2-d ``x``, in the output dtype: the exponentials
-        in one loop LLVM vectorizes, their sum in float64 in another."""
-        dtype = node.outputs[0].dtype
-        T_, exp = st(dtype), self._exp(dtype)
-        lines = ["rows, n = x.shape", f"out = np.empty((rows, n), dtype={T_})", "for i in range(rows):"]
-        body = self._row_max(dtype)
-        body += ["for j in range(n):", f"    out[i, j] = {exp}({T_}(x[i, j]) - top)",
-                 "total = 0.0", "for j in range(n):", "    total += np.float64(out[i, j])"]
+        """Softmax (or LogSoftmax) of each row of a 2-d ``x``, in the output dtype."""
+        T_ = st(node.outputs[0].dtype)
         if log:
-            body += [f"log_total = {T_}(np.log(total))", "for j in range(n):",
-                     f"    out[i, j] = ({T_}(x[i, j]) - top) - log_total"]
+            finish = [f"log_total = {T_}(np.log(total))", "for j in range(n):",
+                      f"    out[i, j] = ({T_}(x[i, j]) - top) - log_total"]
         else:
-            body += [f"total_ = {T_}(total)", "for j in range(n):", "    out[i, j] = out[i, j] / total_"]
-        lines += ["    " + line for line in body] + ["return out"]
+            finish = [f"total_ = {T_}(total)", "for j in range(n):", "    out[i, j] = out[i, j] / total_"]
+        lines = self._softmax_rows(node.outputs[0].dtype, finish)
         # reassociation lets LLVM vectorize the float64 sum (the only chain of additions here)
         self.kernels.append(f"# node {n}: {node.op}, row by row\n" + _function(f"node{n}", ["x"], lines, fastmath=True))
         return f"node{n}"
@@ -866,8 +869,8 @@ class Generator:
         dtype = node.outputs[0].dtype
         T_, exp = st(dtype), self._exp(dtype)
         lines = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", f"out = np.empty(rows, dtype={T_})",
-                 f"row = np.empty(n, dtype={T_})", "for i in range(rows):"]
-        body = self._row_max(dtype) + ["if not np.isfinite(top):", f"    top = {T_}(0)",
+                 f"row = np.empty(n, dtype={T_})", f"lanes = np.empty(16, dtype={T_})", "for i in range(rows):"]
+        body = self._row_max() + ["if not np.isfinite(top):", f"    top = {T_}(0)",
                                       "for j in range(n):", f"    row[j] = {exp}({T_}(x[i, j]) - top)",
                                       "total = 0.0", "for j in range(n):", "    total += np.float64(row[j])",
                                       f"out[i] = {T_}({T_}(np.log(total)) + top) - {T_}(x[i, y[i]])"]
@@ -875,6 +878,20 @@ class Generator:
         self.kernels.append(f"# node {n}: {node.op}, row by row\n" + _function(f"node{n}", ["x", "y"], lines,
                                                                                 fastmath=True))
         return [f"{outs[0]} = node{n}({args[0]}, {args[1]})"]
+
+    def op_SoftmaxCrossentropyGrad(self, n, node, args, outs):
+        """Per row: the softmax (as op_Softmax computes it) times g[i], then -g[i] added at the label."""
+        self.fresh.update(node.outputs)
+        T_ = st(node.outputs[0].dtype)
+        check = [] if node.inputs[1].broadcastable[0] else [
+            "if g.shape[0] != rows:", f"    raise ValueError('{self.label(n, node)}: expected one value per row')"]
+        finish = [f"total_ = {T_}(total)", "gi = g[0] if one else g[i]", "for j in range(n):",
+                  "    out[i, j] = (out[i, j] / total_) * gi", "out[i, y[i]] += -gi"]
+        lines = self._softmax_rows(node.outputs[0].dtype, finish,
+                                   before=[*check, "_rt.check_labels(rows, n, y)", "one = g.shape[0] == 1"])
+        self.kernels.append(f"# node {n}: {node.op}, row by row\n" + _function(f"node{n}", ["x", "g", "y"], lines,
+                                                                                fastmath=True))
+        return [f"{outs[0]} = node{n}({', '.join(args)})"]
 
     def op_PickPerRow(self, n, node, args, outs):
         self.fresh.update(node.outputs)

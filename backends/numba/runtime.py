@@ -39,6 +39,29 @@ def check_labels(rows, classes, y):
 
 
 @_jit
+def row_max(x, i, lanes):
+    """The max of row i of the matrix x, in lanes' dtype, skipping NaN (its caller's sum of exponentials
+    turns a NaN into a NaN result anyway). ``lanes`` (16 elements, allocated once per call of the
+    kernel) holds independent running maxima: LLVM vectorizes those, not one chain of selects."""
+    n, width = x.shape[1], lanes.shape[0]
+    for k in range(width):
+        lanes[k] = -np.inf
+    j = 0
+    while j + width <= n:
+        for k in range(width):
+            v = x[i, j + k]
+            lanes[k] = v if v > lanes[k] else lanes[k]
+        j += width
+    for k in range(j, n):
+        v = x[i, k]
+        lanes[0] = v if v > lanes[0] else lanes[0]
+    top = lanes[0]
+    for k in range(1, width):
+        top = lanes[k] if lanes[k] > top else top
+    return top
+
+
+@_jit
 def pick_per_row(x, y, out):
     rows, n = x.shape
     check_labels(rows, n, y)

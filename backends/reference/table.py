@@ -225,10 +225,13 @@ def random_uniform(node, state, shape):
 
 
 def softmax(node, x):
+    return _softmax(x.astype(node.outputs[0].dtype, copy=False), node.op.axis)
+
+
+def _softmax(x, axis):
     # shifted by the max, so the largest exponent is 0: finite for any finite logits
-    x = x.astype(node.outputs[0].dtype, copy=False)
-    e = np.exp(x - np.max(x, axis=node.op.axis, keepdims=True, initial=-np.inf))
-    return e / np.sum(e, axis=node.op.axis, keepdims=True)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
+    return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(node, x):
@@ -265,9 +268,17 @@ def softmax_crossentropy(node, x, y):
     return log_sum - x[rows, labels]
 
 
+def softmax_crossentropy_grad(node, x, g, y):
+    index = nnet.check_inc_per_row(node, x, g, y)
+    out = _softmax(x.astype(g.dtype, copy=False), 1) * g[:, None]
+    out[index] += -g  # as IncPerRow adds the negated gradient: the same rounding
+    return out
+
+
 IMPLEMENTATIONS = {
     ops.Composite: CompositeImpl(),
     nnet.SoftmaxCrossentropy: softmax_crossentropy,
+    nnet.SoftmaxCrossentropyGrad: softmax_crossentropy_grad,
     ops.Add: elemwise(np.add),
     ops.Sub: elemwise(np.subtract),
     ops.Mul: elemwise(np.multiply),
