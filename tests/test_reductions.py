@@ -36,6 +36,11 @@ B = I(3, 4, seed=3, low=0, high=2).astype(bool)
 NAN = M.copy()
 NAN[1, 2] = np.nan
 E03, E30 = np.zeros((0, 3)), np.zeros((3, 0))
+# rows long enough for the compiled backends' vector lanes: NaN inside a lane, in a row's tail, a row of
+# NaN, infinities, and a row without any
+WIDE = U(5, 37, seed=4)
+WIDE[0, 3], WIDE[1, 35], WIDE[2, :], WIDE[3, 9], WIDE[3, 20] = np.nan, np.nan, np.nan, np.inf, -np.inf
+WIDE32 = WIDE.astype("float32")
 freeze_arrays(globals())  # a backend must never write into its inputs
 
 
@@ -153,6 +158,13 @@ MORE_CASES = [
     case("max_nan", lambda a: T.max(a, axis=1), lambda a: np.max(a, axis=1), NAN, grad=False),
     case("min_nan", lambda a: T.min(a, axis=0), lambda a: np.min(a, axis=0), NAN, grad=False),
     case("max_nan_all", T.max, np.max, NAN, grad=False),
+    case("max_nan_rows", lambda a: T.max(a, axis=1), lambda a: np.max(a, axis=1), WIDE, grad=False),
+    case("min_nan_rows_f32", lambda a: T.min(a, axis=-1), lambda a: np.min(a, axis=-1), WIDE32, grad=False),
+    case("max_nan_columns_f32", lambda a: T.max(a, axis=0), lambda a: np.max(a, axis=0), WIDE32, grad=False),
+    case("min_nan_columns", lambda a: T.min(a, axis=0), lambda a: np.min(a, axis=0), WIDE, grad=False),
+    case("max_nan_wide_all", T.max, np.max, WIDE32, grad=False),
+    case("max_rows_without_nan", lambda a: T.max(a[3:], axis=1), lambda a: np.max(a[3:], axis=1), WIDE, grad=False),
+    case("min_nan_rows_transposed", lambda a: T.min(a.T, axis=0), lambda a: np.min(a.T, axis=0), WIDE32, grad=False),
     case("var_nan", lambda a: T.var(a, axis=1), lambda a: np.var(a, axis=1), NAN, grad=False),
     case("std_nan", lambda a: T.std(a, axis=0), lambda a: np.std(a, axis=0), NAN, grad=False),
     case("argmax_nan", lambda a: T.argmax(a, axis=1), lambda a: np.argmax(a, axis=1), NAN),
