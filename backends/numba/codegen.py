@@ -397,9 +397,32 @@ class Generator:
         self.fresh.update(node.outputs)
         return [f"{_tuple(outs)} = {call}"]
 
+    def _extremum_rows(self, n, node, args, outs):
+        """Max or Min of a float input over its trailing axes: the rows of a 2-d view, to runtime's
+        extremum_rows (vectorized lanes)."""
+        op, x = node.op, node.inputs[0]
+        axes = set(op.axis)
+        kept = [d for d in range(x.ndim) if d not in axes]
+        sizes = [f"x.shape[{d}]" for d in range(x.ndim)]
+        rows, cols = _product([sizes[d] for d in kept]), _product([sizes[d] for d in sorted(axes)])
+        out_shape = [("1" if d in axes else sizes[d]) for d in range(x.ndim)] if op.keepdims else [sizes[d] for d in kept]
+        sign = f"{st(x.dtype)}({1 if isinstance(op, ops.Max) else -1})"  # x's dtype: no float64 in the loop
+        lines = [f"if {cols} == 0:  # as NumPy, whatever the kept sizes",
+                 f"    raise ValueError('{type(op).__name__}: zero-size array to reduction operation')",
+                 f"out = np.empty({rows}, dtype={st(node.outputs[0].dtype)})",
+                 f"_rt.extremum_rows(np.ascontiguousarray(x).reshape(({rows}, {cols})), {sign}, out)",
+                 f"return out.reshape({_tuple(out_shape)})"]
+        self.kernels.append(f"# node {n}: {op}, row by row\n" + _function(f"node{n}", ["x"], lines))
+        self.fresh.update(node.outputs)
+        return [f"{outs[0]} = node{n}({args[0]})"]
+
     def reduction(self, n, node, args, outs):
         op = node.op
         producer = self.fused_into.get(node)
+        x = node.inputs[0]
+        if isinstance(op, (ops.Max, ops.Min)) and producer is None and np.dtype(x.dtype).kind == "f" and op.axis \
+                and sorted(op.axis) == list(range(x.ndim - len(op.axis), x.ndim)):
+            return self._extremum_rows(n, node, args, outs)
         label = type(node.op).__name__
         if producer is not None:
             loops = Loops(self, producer, label=label)

@@ -62,6 +62,45 @@ def row_max(x, i, lanes):
 
 
 @_jit
+def extremum_rows(x, sign, out):
+    """out[i] = the max (sign 1) or the min (sign -1) of row i of the float matrix x, NaN when the row
+    holds one, as NumPy. 16 independent running maxima of sign * x, which LLVM vectorizes (one chain
+    of selects it does not, nor a NaN test beside them: 13 times slower than NumPy); a NaN is caught by
+    the rows' sums instead, which are NaN only for a NaN or infinities of both signs, and then looked
+    for exactly."""
+    rows, n = x.shape
+    width = 16
+    lanes = np.empty(width, dtype=out.dtype)
+    sums = np.empty(width, dtype=out.dtype)
+    for i in range(rows):
+        for k in range(width):
+            lanes[k] = -np.inf
+            sums[k] = 0
+        j = 0
+        while j + width <= n:
+            for k in range(width):
+                v = x[i, j + k]
+                lanes[k] = sign * v if sign * v > lanes[k] else lanes[k]
+                sums[k] += v
+            j += width
+        top, total = lanes[0], sums[0]
+        for k in range(1, width):
+            top = lanes[k] if lanes[k] > top else top
+            total += sums[k]
+        for k in range(j, n):
+            v = x[i, k]
+            top = sign * v if sign * v > top else top
+            total += v
+        out[i] = sign * top
+        if total != total:
+            for k in range(n):
+                if x[i, k] != x[i, k]:
+                    out[i] = x[i, k]
+                    break
+    return out
+
+
+@_jit
 def pick_per_row(x, y, out):
     rows, n = x.shape
     check_labels(rows, n, y)
