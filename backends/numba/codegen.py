@@ -397,32 +397,9 @@ class Generator:
         self.fresh.update(node.outputs)
         return [f"{_tuple(outs)} = {call}"]
 
-    def _extremum_rows(self, n, node, args, outs):
-        """Max or Min of a float input over its trailing axes: the rows of a 2-d view, to runtime's
-        extremum_rows (vectorized lanes)."""
-        op, x = node.op, node.inputs[0]
-        axes = set(op.axis)
-        kept = [d for d in range(x.ndim) if d not in axes]
-        sizes = [f"x.shape[{d}]" for d in range(x.ndim)]
-        rows, cols = _product([sizes[d] for d in kept]), _product([sizes[d] for d in sorted(axes)])
-        out_shape = [("1" if d in axes else sizes[d]) for d in range(x.ndim)] if op.keepdims else [sizes[d] for d in kept]
-        sign = f"{st(x.dtype)}({1 if isinstance(op, ops.Max) else -1})"  # x's dtype: no float64 in the loop
-        lines = [f"if {cols} == 0:  # as NumPy, whatever the kept sizes",
-                 f"    raise ValueError('{type(op).__name__}: zero-size array to reduction operation')",
-                 f"out = np.empty({rows}, dtype={st(node.outputs[0].dtype)})",
-                 f"_rt.extremum_rows(np.ascontiguousarray(x).reshape(({rows}, {cols})), {sign}, out)",
-                 f"return out.reshape({_tuple(out_shape)})"]
-        self.kernels.append(f"# node {n}: {op}, row by row\n" + _function(f"node{n}", ["x"], lines))
-        self.fresh.update(node.outputs)
-        return [f"{outs[0]} = node{n}({args[0]})"]
-
     def reduction(self, n, node, args, outs):
         op = node.op
         producer = self.fused_into.get(node)
-        x = node.inputs[0]
-        if isinstance(op, (ops.Max, ops.Min)) and producer is None and np.dtype(x.dtype).kind == "f" and op.axis \
-                and sorted(op.axis) == list(range(x.ndim - len(op.axis), x.ndim)):
-            return self._extremum_rows(n, node, args, outs)
         label = type(node.op).__name__
         if producer is not None:
             loops = Loops(self, producer, label=label)
@@ -456,11 +433,10 @@ class Generator:
                 init = "-np.inf" if kind is ops.Max else "np.inf"
             else:
                 init = repr(int(info(in_dtype).min if kind is ops.Max else info(in_dtype).max))
-            nan = " | ({v} != {v})" if np.dtype(in_dtype).kind == "f" else ""
-            # a select, not a branch, so that LLVM vectorizes it; a NaN, once in acc, stays there
-            update = "acc{at} = {v} if ({v} " + sign + " acc{at})" + nan + " else acc{at}"
-            if nan and not kept:  # one accumulator: a plain select (a vectorized max) and a NaN flag
-                update = "acc = {v} if {v} " + sign + " acc else acc\nnan |= {v} != {v}"
+            if np.dtype(in_dtype).kind == "f":  # LLVM's NaN-propagating max/min, which vectorize
+                update = "acc{at} = _rt." + ("fmax" if kind is ops.Max else "fmin") + "(acc{at}, {T}({v}))"
+            else:  # a select, not a branch, so that LLVM vectorizes it
+                update = "acc{at} = {v} if {v} " + sign + " acc{at} else acc{at}"
         T_ = st(acc_dtype)
         sizes = loops.sizes
         kept_sizes = [sizes[d] for d in kept]
@@ -472,16 +448,12 @@ class Generator:
         at = "" if full else "[" + ", ".join(f"i{d}" for d in kept) + "]"
         if full:
             prologue.append(f"acc = {T_}({init})")
-            if kind in (ops.Max, ops.Min) and np.dtype(in_dtype).kind == "f":
-                prologue.append("nan = False")
         else:
             prologue.append(f"acc = np.full({_tuple(kept_sizes)}, {T_}({init}))")
         body = loops.body + update.format(at=at, v=value, T=T_).split("\n")
         # the kept axes outermost when the reduction runs over the last axes (one accumulator per row)
         order = kept + list(axes) if kept and axes and max(kept) < min(axes) else None
         lines = prologue + loops.nest(body, order=order)
-        if full and kind in (ops.Max, ops.Min) and np.dtype(in_dtype).kind == "f":
-            lines += ["if nan:", f"    acc = {T_}(np.nan)"]
         if kind is ops.Mean:
             lines.append(f"acc = acc / np.float64({_product([sizes[d] for d in axes])})")
         out_shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if op.keepdims else kept_sizes
@@ -829,18 +801,16 @@ class Generator:
         return f"_vm.{vector}" if vector else "np.exp"
 
     @staticmethod
-    def _row_max():
-        """The line finding ``top``, the max of row i of ``x`` (NaN skipped: the sum of exponentials
-        that follows turns a NaN into NaN results), in the dtype of ``lanes``, allocated before."""
-        return ["top = _rt.row_max(x, i, lanes)"]
+    def _row_max(dtype):
+        """The line finding ``top``, the max of row i of ``x`` in ``dtype`` (NaN if the row holds one)."""
+        return [f"top = _rt.row_max(x, i, {st(dtype)}(-np.inf))"]
 
     def _softmax_rows(self, dtype, finish, before=()):
         """Lines of a kernel over the rows i of a 2-d ``x``: exp(x[i] - max) written to out[i] in one
         loop LLVM vectorizes, ``total``, their sum in float64, in another, then the ``finish`` lines."""
         T_, exp = st(dtype), self._exp(dtype)
-        lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T_})",
-                 f"lanes = np.empty(16, dtype={T_})", "for i in range(rows):"]
-        body = self._row_max()
+        lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T_})", "for i in range(rows):"]
+        body = self._row_max(dtype)
         body += ["for j in range(n):", f"    out[i, j] = {exp}({T_}(x[i, j]) - top)",
                  "total = 0.0", "for j in range(n):", "    total += np.float64(out[i, j])", *finish]
         return lines + ["    " + line for line in body] + ["return out"]
@@ -892,8 +862,8 @@ class Generator:
         dtype = node.outputs[0].dtype
         T_, exp = st(dtype), self._exp(dtype)
         lines = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", f"out = np.empty(rows, dtype={T_})",
-                 f"row = np.empty(n, dtype={T_})", f"lanes = np.empty(16, dtype={T_})", "for i in range(rows):"]
-        body = self._row_max() + ["if not np.isfinite(top):", f"    top = {T_}(0)",
+                 f"row = np.empty(n, dtype={T_})", "for i in range(rows):"]
+        body = self._row_max(dtype) + ["if not np.isfinite(top):", f"    top = {T_}(0)",
                                       "for j in range(n):", f"    row[j] = {exp}({T_}(x[i, j]) - top)",
                                       "total = 0.0", "for j in range(n):", "    total += np.float64(row[j])",
                                       f"out[i] = {T_}({T_}(np.log(total)) + top) - {T_}(x[i, y[i]])"]
