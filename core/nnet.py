@@ -4,7 +4,7 @@ As everywhere, ops describe types and gradients; the numbers live in each backen
 written with existing ops is (elu, the cross-entropies); what needs its own numerics or gradient is an op:
 Softplus (exact for large |x|, gradient sigmoid), Relu (Theano's gradient at 0), Softmax and LogSoftmax
 (max-shifted, so logits of +-1e4 stay finite), PickPerRow / IncPerRow for integer labels, and
-SoftmaxCrossentropy with its gradient SoftmaxCrossentropyGrad (made by the stabilization rewrite).
+SoftmaxCrossentropy (made by the stabilization rewrite) with its gradient SoftmaxCrossentropyGrad.
 """
 
 import numpy as np

@@ -16,9 +16,9 @@ _jit = _nb.njit(cache=True, error_model="numpy", nogil=True)
 
 def _ieee_extremum(name):
     """A numba intrinsic for LLVM's llvm.maximum / llvm.minimum of a float and a number (converted to
-    the float's type): NaN if either is NaN, as NumPy's max and min. LLVM vectorizes a reduction through them; it vectorizes
-    neither one chain of selects (``v if v > top else top``) nor a NaN test beside it, which ran 7
-    to 9 times slower than NumPy."""
+    the float's type): NaN if either is NaN, as NumPy's max and min. LLVM vectorizes a reduction
+    through them; it vectorizes neither one chain of selects (``v if v > top else top``) nor a NaN
+    test beside it, which ran 7 to 9 times slower than NumPy."""
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic
