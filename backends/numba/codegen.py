@@ -480,8 +480,18 @@ class Generator:
         sign = "<" if isinstance(op, ops.Argmin) else ">"
         is_float = np.dtype(x.dtype).kind == "f"
         lines = [f"if {_product([sizes[d] for d in axes])} == 0:",
-                 f"    raise ValueError('{label}: attempt to get the arg of an empty sequence')",
-                 f"best = np.empty({_tuple(sizes[d] for d in kept)}, dtype=a0.dtype)",
+                 f"    raise ValueError('{label}: attempt to get the arg of an empty sequence')"]
+        shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if op.keepdims else [sizes[d] for d in kept]
+        if is_float and axes == [nd - 1]:  # along the rows: runtime's two passes, which vectorize
+            rows = _product([sizes[d] for d in kept])
+            lines += [f"where = np.empty({rows}, dtype=np.int64)",
+                      f"_rt.arg_extremum_rows(np.ascontiguousarray(a0).reshape(({rows}, {sizes[-1]})), "
+                      f"{isinstance(op, ops.Argmin)}, where)",
+                      f"return where.reshape({_tuple(shape)})"]
+            self.kernels.append(f"# node {n}: {op}\n" + _function(f"node{n}", ["a0"], lines))
+            self.fresh.update(node.outputs)
+            return [f"{outs[0]} = node{n}({args[0]})"]
+        lines += [f"best = np.empty({_tuple(sizes[d] for d in kept)}, dtype=a0.dtype)",
                  f"where = np.zeros({_tuple(sizes[d] for d in kept)}, dtype=np.int64)"]
         at = "[" + ", ".join(f"i{d}" for d in kept) + "]" if kept else "[()]"
         flat = " + ".join(f"i{d} * {_product([sizes[e] for e in axes if e > d])}" for d in axes) or "0"
@@ -495,7 +505,6 @@ class Generator:
                   f"{indent}if {first} or v {sign} best{at}{nan}:",
                   f"{indent}    best{at} = v",
                   f"{indent}    where{at} = {flat}"]
-        shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if op.keepdims else [sizes[d] for d in kept]
         lines.append(f"return where.reshape({_tuple(shape)})")
         self.kernels.append(f"# node {n}: {op}\n" + _function(f"node{n}", ["a0"], lines))
         self.fresh.update(node.outputs)

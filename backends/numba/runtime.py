@@ -74,6 +74,31 @@ def row_max(x, i, top):
 
 
 @_jit
+def arg_extremum_rows(x, minimum, out):
+    """out[i] = the index of the first max (min) of row i of the float matrix x, of its first NaN if
+    it holds one: the extremum in a loop that vectorizes (fmax/fmin), then a search for it. One chain
+    of compare-and-select ran five times slower than NumPy."""
+    rows, n = x.shape
+    for i in range(rows):
+        top = x[i, 0]
+        if minimum:
+            for j in range(n):
+                top = fmin(top, x[i, j])
+        else:
+            for j in range(n):
+                top = fmax(top, x[i, j])
+        k = 0
+        if top != top:
+            while x[i, k] == x[i, k]:
+                k += 1
+        else:
+            while x[i, k] != top:
+                k += 1
+        out[i] = k
+    return out
+
+
+@_jit
 def pick_per_row(x, y, out):
     rows, n = x.shape
     check_labels(rows, n, y)
