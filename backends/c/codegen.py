@@ -573,7 +573,9 @@ def emit_reduce(g, node, index, ins, outs):
             # selects that vectorize (ari_max's test, on the accumulator, ran 50 times slower): this one
             # takes a NaN and then keeps it; the lanes below use a plain select and a NaN catcher
             init = "-INFINITY" if kind is ops.Max else "INFINITY"
-            comb = f"((xv {'>' if kind is ops.Max else '<'} acc[k] || xv != xv) ? xv : acc[k])"
+            better = ">" if kind is ops.Max else "<"
+            plain = f"(xv {better} acc[k] ? xv : acc[k])"
+            comb = f"((xv {better} acc[k] || xv != xv) ? xv : acc[k])"
         else:
             info = np.iinfo(xv.dtype) if xv.dtype != "bool" else None
             init = (literal(info.min if kind is ops.Max else info.max, xv.dtype) if info is not None
@@ -603,7 +605,7 @@ def emit_reduce(g, node, index, ins, outs):
         if red_suffix and kept == list(range(len(kept))):
             total_red = " * ".join(size(a) for a in range(len(kept), nd)) or "1"
             if nan:  # eight lanes of a plain select, which SLP vectorizes, and eight NaN catchers
-                comb = comb.replace(" || xv != xv", "")
+                comb = plain
             flag = " nanl[l] = xv != xv ? xv : nanl[l];" if nan else ""
             lane = comb.replace("acc[k]", "lane[l]")
             tail = comb.replace("acc[k]", "lane[0]")
