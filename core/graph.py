@@ -98,6 +98,8 @@ class Op:
     __props__ = ()
     # {output index: input index} for outputs that may be a view of (share memory with) an input.
     view_map = {}
+    # {output index: [input index]} for outputs written into an input's buffer (Theano's convention)
+    destroy_map = {}
 
     def _props(self):
         return tuple(getattr(self, p) for p in self.__props__)

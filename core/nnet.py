@@ -35,7 +35,7 @@ def _relu_grad(x, alpha, z, g):
 
 # name              class                                n  dtype rule                gradient
 Softplus = _elemwise("Softplus", 1, _float_rule, lambda x, z, g: [g * sigmoid(x)],
-                     "log(1 + exp(x)), exact for large |x| (softplus(1e4) = 1e4, softplus(-1e4) = 0)")
+                     "log(1 + exp(x)), exact for large |x| (softplus(1e4) = 1e4, softplus(-1e4) = 0)", costly=True)
 Relu = _elemwise("Relu", 2, _numpy_rule(np.multiply), _relu_grad,
                  "x where x > 0, else alpha * x (alpha = 0: max(x, 0), so relu(-inf) = 0)")
 Softplus.__module__ = Relu.__module__ = __name__  # they live here (pickling finds classes by module)

@@ -89,7 +89,22 @@ class Elemwise(Op):
     nin = 1
     value_inputs_start = 0
     is_comparison = False
+    # a transcendental function: a large loop of it is worth threads (memory-bound arithmetic is not)
+    costly = False
     dtype_rule = staticmethod(_float_rule)
+
+    def compute_dtype(self, in_dtypes, out_dtype):
+        """The dtype the op computes in: its value inputs (``inputs[value_inputs_start:]``) are
+        converted to it first, as NumPy's ufunc loops do; the result is then converted to out_dtype.
+        Every backend follows this, so all of them round alike."""
+        if self.is_comparison:
+            return np.result_type(*in_dtypes).name
+        return out_dtype
+
+    def may_fail(self, in_dtypes):
+        """Whether an element can be an error (an integer to a negative power): such a body is not
+        fused into a reduction, whose loop has no place to report it."""
+        return False
 
     def make_node(self, *inputs):
         if len(inputs) != self.nin:
@@ -139,11 +154,12 @@ def sum_to_broadcastable(g, pattern):
     return sum(g, axis=axes, keepdims=True) if axes else g
 
 
-def _elemwise(name, nin, dtype_rule, grad_rule=None, doc="", comparison=False, value_inputs_start=0):
+def _elemwise(name, nin, dtype_rule, grad_rule=None, doc="", comparison=False, value_inputs_start=0,
+              costly=False):
     """Define an elementwise op class in one line: its name, arity, dtype rule and gradient rule.
     The gradient rule gets the inputs, the output and the output's gradient, and returns one
-    gradient per input (None: none flows)."""
-    attrs = {"nin": nin, "dtype_rule": staticmethod(dtype_rule), "__doc__": doc,
+    gradient per input (None: none flows). ``costly``: see Elemwise.costly."""
+    attrs = {"nin": nin, "dtype_rule": staticmethod(dtype_rule), "__doc__": doc, "costly": costly,
              "is_comparison": comparison, "value_inputs_start": value_inputs_start, "__module__": __name__}
     if grad_rule is not None:
         attrs["grad_rule"] = staticmethod(grad_rule)
@@ -167,7 +183,7 @@ IntDiv = _elemwise("IntDiv", 2, _numpy_rule(np.floor_divide),
 Mod = _elemwise("Mod", 2, _numpy_rule(np.remainder),
                 lambda x, y, z, g: [g, -g * int_div(x, y)], "x % y with the sign of y (NumPy's remainder)")
 Pow = _elemwise("Pow", 2, _numpy_rule(np.power),
-                lambda x, y, z, g: [g * y * x ** (y - 1), g * log(x) * z], "x ** y")
+                lambda x, y, z, g: [g * y * x ** (y - 1), g * log(x) * z], "x ** y", costly=True)
 Maximum = _elemwise("Maximum", 2, _numpy_rule(np.maximum),
                     lambda x, y, z, g: [g * ge(x, y), g * lt(x, y)], "larger of x and y (NaN wins)")
 Minimum = _elemwise("Minimum", 2, _numpy_rule(np.minimum),
@@ -175,11 +191,11 @@ Minimum = _elemwise("Minimum", 2, _numpy_rule(np.minimum),
 Neg = _elemwise("Neg", 1, _numpy_rule(np.negative), lambda x, z, g: [-g], "-x")
 Abs = _elemwise("Abs", 1, _numpy_rule(np.absolute), lambda x, z, g: [g * sgn(x)], "|x|")
 Sgn = _elemwise("Sgn", 1, _numpy_rule(np.sign), lambda x, z, g: [zeros_like(x)], "sign of x: -1, 0 or 1")
-Exp = _elemwise("Exp", 1, _float, lambda x, z, g: [g * z], "e ** x")
-Log = _elemwise("Log", 1, _float, lambda x, z, g: [g / x], "natural logarithm")
-Sqrt = _elemwise("Sqrt", 1, _float, lambda x, z, g: [g * 0.5 / z], "square root")
-Tanh = _elemwise("Tanh", 1, _float, lambda x, z, g: [g * (1 - z * z)], "hyperbolic tangent")
-Sigmoid = _elemwise("Sigmoid", 1, _float, lambda x, z, g: [g * z * (1 - z)], "1 / (1 + exp(-x))")
+Exp = _elemwise("Exp", 1, _float, lambda x, z, g: [g * z], "e ** x", costly=True)
+Log = _elemwise("Log", 1, _float, lambda x, z, g: [g / x], "natural logarithm", costly=True)
+Sqrt = _elemwise("Sqrt", 1, _float, lambda x, z, g: [g * 0.5 / z], "square root", costly=True)
+Tanh = _elemwise("Tanh", 1, _float, lambda x, z, g: [g * (1 - z * z)], "hyperbolic tangent", costly=True)
+Sigmoid = _elemwise("Sigmoid", 1, _float, lambda x, z, g: [g * z * (1 - z)], "1 / (1 + exp(-x))", costly=True)
 Eq = _elemwise("Eq", 2, _bool, _no_grad(2), "x == y", comparison=True)
 Neq = _elemwise("Neq", 2, _bool, _no_grad(2), "x != y", comparison=True)
 Lt = _elemwise("Lt", 2, _bool, _no_grad(2), "x < y", comparison=True)
@@ -191,23 +207,23 @@ Switch = _elemwise("Switch", 3, lambda op, d: np.result_type(d[1], d[2]).name,
                    "a where cond is nonzero, else b", value_inputs_start=1)
 Second = _elemwise("Second", 2, _last, lambda x, y, z, g: [None, g],
                    "y broadcast to the shape of x (Theano's fill)")
-Expm1 = _elemwise("Expm1", 1, _float, lambda x, z, g: [g * (z + 1)], "exp(x) - 1, accurate near 0")
-Log1p = _elemwise("Log1p", 1, _float, lambda x, z, g: [g / (1 + x)], "log(1 + x), accurate near 0")
-Log2 = _elemwise("Log2", 1, _float, lambda x, z, g: [g / (x * np.log(2.0))], "base-2 logarithm")
-Log10 = _elemwise("Log10", 1, _float, lambda x, z, g: [g / (x * np.log(10.0))], "base-10 logarithm")
+Expm1 = _elemwise("Expm1", 1, _float, lambda x, z, g: [g * (z + 1)], "exp(x) - 1, accurate near 0", costly=True)
+Log1p = _elemwise("Log1p", 1, _float, lambda x, z, g: [g / (1 + x)], "log(1 + x), accurate near 0", costly=True)
+Log2 = _elemwise("Log2", 1, _float, lambda x, z, g: [g / (x * np.log(2.0))], "base-2 logarithm", costly=True)
+Log10 = _elemwise("Log10", 1, _float, lambda x, z, g: [g / (x * np.log(10.0))], "base-10 logarithm", costly=True)
 Sqr = _elemwise("Sqr", 1, _numpy_rule(np.square), lambda x, z, g: [g * 2 * x], "x * x")
-Sin = _elemwise("Sin", 1, _float, lambda x, z, g: [g * cos(x)], "sine")
-Cos = _elemwise("Cos", 1, _float, lambda x, z, g: [-g * sin(x)], "cosine")
-Tan = _elemwise("Tan", 1, _float, lambda x, z, g: [g * (1 + z * z)], "tangent")
-Arcsin = _elemwise("Arcsin", 1, _float, lambda x, z, g: [g / sqrt(1 - x * x)], "inverse sine")
-Arccos = _elemwise("Arccos", 1, _float, lambda x, z, g: [-g / sqrt(1 - x * x)], "inverse cosine")
-Arctan = _elemwise("Arctan", 1, _float, lambda x, z, g: [g / (1 + x * x)], "inverse tangent")
-Sinh = _elemwise("Sinh", 1, _float, lambda x, z, g: [g * cosh(x)], "hyperbolic sine")
-Cosh = _elemwise("Cosh", 1, _float, lambda x, z, g: [g * sinh(x)], "hyperbolic cosine")
-Arctanh = _elemwise("Arctanh", 1, _float, lambda x, z, g: [g / (1 - x * x)], "inverse hyperbolic tangent")
-Erf = _elemwise("Erf", 1, _float, lambda x, z, g: [g * (2 / np.sqrt(np.pi)) * exp(-x * x)], "error function")
+Sin = _elemwise("Sin", 1, _float, lambda x, z, g: [g * cos(x)], "sine", costly=True)
+Cos = _elemwise("Cos", 1, _float, lambda x, z, g: [-g * sin(x)], "cosine", costly=True)
+Tan = _elemwise("Tan", 1, _float, lambda x, z, g: [g * (1 + z * z)], "tangent", costly=True)
+Arcsin = _elemwise("Arcsin", 1, _float, lambda x, z, g: [g / sqrt(1 - x * x)], "inverse sine", costly=True)
+Arccos = _elemwise("Arccos", 1, _float, lambda x, z, g: [-g / sqrt(1 - x * x)], "inverse cosine", costly=True)
+Arctan = _elemwise("Arctan", 1, _float, lambda x, z, g: [g / (1 + x * x)], "inverse tangent", costly=True)
+Sinh = _elemwise("Sinh", 1, _float, lambda x, z, g: [g * cosh(x)], "hyperbolic sine", costly=True)
+Cosh = _elemwise("Cosh", 1, _float, lambda x, z, g: [g * sinh(x)], "hyperbolic cosine", costly=True)
+Arctanh = _elemwise("Arctanh", 1, _float, lambda x, z, g: [g / (1 - x * x)], "inverse hyperbolic tangent", costly=True)
+Erf = _elemwise("Erf", 1, _float, lambda x, z, g: [g * (2 / np.sqrt(np.pi)) * exp(-x * x)], "error function", costly=True)
 Erfc = _elemwise("Erfc", 1, _float, lambda x, z, g: [g * (-2 / np.sqrt(np.pi)) * exp(-x * x)],
-                 "complementary error function, 1 - erf(x), accurate for large x")
+                 "complementary error function, 1 - erf(x), accurate for large x", costly=True)
 Floor = _elemwise("Floor", 1, _float, lambda x, z, g: [zeros_like(x)], "largest integer <= x (as a float)")
 Ceil = _elemwise("Ceil", 1, _float, lambda x, z, g: [zeros_like(x)], "smallest integer >= x (as a float)")
 RoundHalfToEven = _elemwise("RoundHalfToEven", 1, _float, lambda x, z, g: [zeros_like(x)],
@@ -225,6 +241,18 @@ IsNan = _elemwise("IsNan", 1, _bool, _no_grad(1), "x is NaN")
 IsInf = _elemwise("IsInf", 1, _bool, _no_grad(1), "x is +inf or -inf")
 
 
+def _in_input_dtype(self, in_dtypes, out_dtype):
+    return in_dtypes[0]
+
+
+def _fails_on_integers(self, in_dtypes):
+    return not builtins.any(is_float(d) for d in in_dtypes)
+
+
+IsNan.compute_dtype = IsInf.compute_dtype = _in_input_dtype  # a test of the value itself
+Pow.may_fail = _fails_on_integers  # integers to negative integer powers
+
+
 class Cast(Elemwise):
     """x converted to ``dtype`` (NumPy's astype: floats to integers truncate toward zero)."""
 
@@ -235,6 +263,8 @@ class Cast(Elemwise):
 
     def dtype_rule(self, op, dtypes):
         return self.dtype
+
+    compute_dtype = _in_input_dtype  # the conversion is the op
 
     def grad_rule(self, x, z, g):
         return [cast(g, x.dtype) if is_float(x.dtype) else None]
@@ -277,6 +307,13 @@ class Composite(Elemwise):
 
     def __str__(self):
         return f"Composite{{{body_expression(self.fgraph)}}}"
+
+    @property
+    def costly(self):
+        return builtins.any(node.op.costly for node in self.fgraph.apply_nodes)
+
+    def may_fail(self, in_dtypes):
+        return builtins.any(node.op.may_fail([v.dtype for v in node.inputs]) for node in self.fgraph.apply_nodes)
 
     def make_node(self, *inputs):
         if len(inputs) != self.nin:
@@ -398,11 +435,26 @@ def normalize_axes(x, axis, op_name):
 
 
 class Reduce(Op):
-    """Base of reductions over ``axis`` (a sorted tuple), keeping reduced axes as size 1 if ``keepdims``."""
+    """Base of reductions over ``axis`` (a sorted tuple), keeping reduced axes as size 1 if ``keepdims``.
+
+    Its traits, which every backend follows: ``combine`` names the step that folds an element into
+    the accumulator (``add``, ``multiply``, ``maximum``, ``minimum``, ``and``, ``or``; maximum and
+    minimum propagate NaN), ``identity(dtype)`` the value the accumulator starts from,
+    ``accumulator_dtype`` the dtype it is kept in, ``has_identity`` whether an empty reduction has a
+    value (max and min of nothing are errors), ``divides`` whether the result is divided by the count."""
 
     abstract = True
 
     __props__ = ("axis", "keepdims")
+    combine = "add"
+    has_identity = True
+    divides = False
+
+    def identity(self, dtype):
+        return np.zeros((), dtype)[()]
+
+    def accumulator_dtype(self, in_dtype, out_dtype):
+        return out_dtype
 
     def __init__(self, axis, keepdims=False):
         self.axis = tuple(axis)
@@ -447,6 +499,9 @@ class Sum(Reduce):
             return "int64"
         return "uint64" if dtype.startswith("uint") else dtype
 
+    def accumulator_dtype(self, in_dtype, out_dtype):
+        return "float64" if is_float(out_dtype) else out_dtype  # float sums round once, at the end
+
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
         return [fill(x, self.expand(g, x.ndim))]
@@ -454,6 +509,8 @@ class Sum(Reduce):
 
 class Mean(Sum):
     """Mean over axes; integers and booleans give float64 unless ``dtype`` says otherwise."""
+
+    divides = True
 
     def output_dtype(self, dtype):
         return self.dtype or (dtype if is_float(dtype) else "float64")
@@ -467,6 +524,19 @@ class Max(Reduce):
     """Largest element over axes (NaN propagates). Its gradient goes to the first position of the
     maximum, as an arg-max would find it."""
 
+    combine = "maximum"
+    has_identity = False
+
+    def identity(self, dtype):
+        """The smallest value of ``dtype`` (-inf for floats): where the accumulation starts."""
+        dtype = np.dtype(dtype)
+        if dtype.kind == "f":
+            return dtype.type(-np.inf)
+        return dtype.type(False) if dtype.kind == "b" else dtype.type(np.iinfo(dtype).min)
+
+    def accumulator_dtype(self, in_dtype, out_dtype):
+        return in_dtype
+
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
         return [self.expand(g, x.ndim) * ExtremumMask(self.axis, minimum=False)(x)]
@@ -474,6 +544,18 @@ class Max(Reduce):
 
 class Min(Reduce):
     """Smallest element over axes (NaN propagates). Its gradient goes to the first position of the minimum."""
+
+    combine = "minimum"
+    has_identity = False
+
+    def identity(self, dtype):
+        """The largest value of ``dtype`` (inf for floats): where the accumulation starts."""
+        dtype = np.dtype(dtype)
+        if dtype.kind == "f":
+            return dtype.type(np.inf)
+        return dtype.type(True) if dtype.kind == "b" else dtype.type(np.iinfo(dtype).max)
+
+    accumulator_dtype = Max.accumulator_dtype
 
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
@@ -483,6 +565,11 @@ class Min(Reduce):
 class Prod(Sum):
     """Product over axes; integers and booleans accumulate in (u)int64 unless ``dtype`` says otherwise.
     The gradient is exact with zeros in the input (the product of the other elements)."""
+
+    combine = "multiply"
+
+    def identity(self, dtype):
+        return np.ones((), dtype)[()]
 
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
@@ -497,6 +584,14 @@ class Prod(Sum):
 class All(Reduce):
     """True where every element over the axes is nonzero."""
 
+    combine = "and"
+
+    def identity(self, dtype):
+        return np.True_
+
+    def accumulator_dtype(self, in_dtype, out_dtype):
+        return "bool"
+
     def output_dtype(self, dtype):
         return "bool"
 
@@ -506,6 +601,49 @@ class All(Reduce):
 
 class Any(All):
     """True where some element over the axes is nonzero."""
+
+    combine = "or"
+
+    def identity(self, dtype):
+        return np.False_
+
+
+class FusedReduce(Op):
+    """A reduction of an elementwise result computed as it is read, with no temporary array: made by
+    the fusion rewrite when the reduction is the only reader of that result. ``reduce`` is the
+    reduction op, ``elemwise`` the elementwise op (often a Composite); the inputs are the elementwise
+    op's. Shown as ``Sum{...} of Composite{...}``; it computes exactly ``reduce(elemwise(*inputs))``."""
+
+    __props__ = ("reduce", "elemwise")
+
+    def __init__(self, reduce, elemwise):
+        self.reduce = reduce
+        self.elemwise = elemwise
+
+    def __str__(self):
+        return f"{self.reduce} of {self.elemwise}"
+
+    def parts(self, inputs):
+        """(elementwise node, reduction node) computing this op's result from ``inputs``, unfused."""
+        inner = self.elemwise.make_node(*inputs)
+        return inner, self.reduce.make_node(inner.outputs[0])
+
+    def make_node(self, *inputs):
+        inner, outer = self.parts([_as(i) for i in inputs])
+        out = outer.outputs[0]
+        return Apply(self, inner.inputs, [_out(out.dtype, out.broadcastable)])
+
+    def expand(self, inputs):
+        return self.reduce(self.elemwise(*inputs))
+
+    def grad(self, inputs, outputs, output_grads):
+        from .grad import grad
+
+        expanded = self.expand(inputs)
+        wrt = [i for i in inputs if not isinstance(i, Constant)]
+        grads = dict(zip(wrt, grad(None, wrt, known_grads={expanded: output_grads[0]},
+                                   disconnected_inputs="ignore", return_disconnected="None")))
+        return [grads.get(i) for i in inputs]
 
 
 class ExtremumMask(Op):

@@ -10,9 +10,11 @@ them. In order:
   log(sigmoid(x)) -> -softplus(-x), log(1-sigmoid(x)) -> -softplus(x), log(sum(exp(x))) -> a max-shifted
   logsumexp, softmax followed by a negative log-likelihood on integer labels -> SoftmaxCrossentropy.
   ``grad`` applies these to the cost before differentiating, so the gradients are stable too.
-- ``fusion``: connected elementwise subgraphs become one Composite op (one loop in compiled backends).
-- ``inplace``: marks elementwise nodes that may write their result into an input buffer nothing else
-  needs (``fgraph.inplace``: {node: input index}); backends may use it, ignoring it is always correct.
+- ``fusion``: connected elementwise subgraphs become one Composite op (one loop in compiled backends),
+  and a reduction that is the only reader of an elementwise result becomes one FusedReduce op (the
+  elements computed as they are summed, no temporary array).
+- ``inplace``: lets the plan (``core/plan.py``, ``fgraph.plan.reuse``) write an elementwise result into
+  an input buffer that dies there; without it the plan reuses nothing.
 
 ``ARIGNOTE_REWRITES=none`` turns them all off (for debugging); a comma-separated list of pass names runs
 only those. A backend may decline passes with a ``declined_rewrites`` attribute (a set of names).
@@ -22,6 +24,7 @@ import numpy as np
 
 from . import nnet, ops
 from .config import config
+from .plan import make_plan
 from .graph import Apply, Constant, FunctionGraph, TensorVariable, graph_inputs, toposort
 from .types import TensorType, is_float
 
@@ -44,7 +47,6 @@ def selected_passes(backend=None):
 def rewrite(fgraph, backend=None):
     """Apply the selected passes to ``fgraph`` in place."""
     passes = selected_passes(backend)
-    fgraph.inplace = {}
     for _ in range(4):  # a later pass can open opportunities for an earlier one
         before = _fingerprint(fgraph)
         if "merge" in passes:
@@ -61,8 +63,8 @@ def rewrite(fgraph, backend=None):
             break
     if "fusion" in passes:
         fuse(fgraph)
-    if "inplace" in passes:
-        mark_inplace(fgraph)
+        fuse_reductions(fgraph)
+    make_plan(fgraph, reuse="inplace" in passes)
     return fgraph
 
 
@@ -486,17 +488,18 @@ def fuse(fgraph):
         assigned.update(group)
         if len(group) > 1:
             replacements[node.outputs[0]] = _composite(group)
-    if not replacements:
-        return
+    _put_in_place(fgraph, replacements)
+
+
+def _put_in_place(fgraph, replacements):
+    """Rebuild ``fgraph``, putting each replacement node (on rebuilt inputs) in the place of the
+    single-output node whose output it replaces."""
     memo = {}
-    for node in fgraph.apply_nodes:  # rebuild, putting each composite (on rebuilt inputs) in its root's place
+    for node in fgraph.apply_nodes:
         root = node.outputs[0]
         source = replacements[root].owner if root in replacements else node
         new = _rebuild_node(source, [memo.get(i, i) for i in source.inputs])
-        if root in replacements:
-            memo[root] = new.outputs[0]
-        else:
-            memo.update(zip(node.outputs, new.outputs))
+        memo.update(zip(node.outputs, new.outputs))
     fgraph.outputs = [memo.get(o, o) for o in fgraph.outputs]
 
 
@@ -522,23 +525,21 @@ def _composite(group):
     return ops.Composite(body)(*outer)
 
 
-# ---------------------------------------------------------------------------------------------------
-# inplace
-
-
-def mark_inplace(fgraph):
-    """{node: input index} for elementwise nodes whose result can overwrite that input: a buffer the
-    graph computed (not an input, a constant or a view), with the same type as the result, used by
-    this node alone and not returned."""
+def fuse_reductions(fgraph):
+    """Replace each reduction whose input is an elementwise result read by nothing else (and not
+    returned) by one FusedReduce node on the elementwise node's inputs. Bodies that may fail (an
+    integer to a negative power) stay apart: a reduction's loop has no place to report the error."""
     clients = fgraph.clients()
     outputs = set(map(id, fgraph.outputs))
+    replacements = {}
     for node in fgraph.apply_nodes:
-        if not isinstance(node.op, ops.Elemwise) or len(node.outputs) != 1:
+        if not isinstance(node.op, ops.Reduce):
             continue
-        for position, var in enumerate(node.inputs):
-            producer = var.owner
-            if (producer is not None and not producer.op.view_map and id(var) not in outputs
-                    and len(clients.get(var, [])) == 1 and var.type == node.outputs[0].type):
-                fgraph.inplace[node] = position
-                break
-    return fgraph.inplace
+        var = node.inputs[0]
+        producer = var.owner
+        if (producer is None or not isinstance(producer.op, ops.Elemwise) or len(producer.outputs) != 1
+                or id(var) in outputs or len(clients.get(var, [])) != 1
+                or producer.op.may_fail([v.dtype for v in producer.inputs])):
+            continue
+        replacements[node.outputs[0]] = ops.FusedReduce(node.op, producer.op)(*producer.inputs)
+    _put_in_place(fgraph, replacements)

@@ -7,14 +7,15 @@ import numpy as np
 
 from arignote.core.errors import UnsupportedOpError, node_failure
 from arignote.core.graph import Constant
+from arignote.core.plan import plan_of
 from arignote.core.plugins import Backend, hookimpl
 
 from .table import IMPLEMENTATIONS
 
 
 def _writing_into(impl, position):
-    """An elementwise implementation that writes its result into input ``position`` (the inplace
-    rewrite found that nothing else needs that buffer) when the buffer is a fresh array of the result's
+    """An elementwise implementation that writes its result into input ``position`` (the plan
+    found that nothing else needs that buffer) when the buffer is a fresh array of the result's
     dtype and shape; otherwise it computes into a new array as usual."""
 
     def run(node, *xs):
@@ -37,15 +38,16 @@ class ReferenceProgram:
         self.constants = []
         self.steps = []
         self.writes_into = {}  # node -> the input whose buffer it may reuse
+        plan = plan_of(fgraph)
         for node in fgraph.apply_nodes:
             impl = table.get(type(node.op))
             if impl is None:
                 raise UnsupportedOpError(f"the reference backend has no implementation of {node.op}")
             if hasattr(impl, "bind"):  # implementations that run other ops use this program's table
                 impl = impl.bind(table)
-            if node in getattr(fgraph, "inplace", {}) and hasattr(impl, "into"):
-                impl = _writing_into(impl, fgraph.inplace[node])
-                self.writes_into[node] = fgraph.inplace[node]
+            if node in plan.reuse and hasattr(impl, "into"):
+                impl = _writing_into(impl, plan.reuse[node])
+                self.writes_into[node] = plan.reuse[node]
             for var in node.inputs:
                 if isinstance(var, Constant) and var not in slots:
                     slots[var] = len(slots)

@@ -70,6 +70,27 @@ class CompositeImpl:
         return results if len(results) > 1 else results[0]
 
 
+class FusedReduceImpl:
+    """A FusedReduce: the elementwise result, then its reduction, each with the entry of ``table`` (the
+    table of the program being compiled), exactly as the two nodes it was fused from."""
+
+    def __init__(self, table=None):
+        self.table = table
+
+    def bind(self, table):
+        return FusedReduceImpl(table)
+
+    def __call__(self, node, *xs):
+        table = self.table or IMPLEMENTATIONS
+        inner, outer = node.op.parts(node.inputs)
+        values = xs
+        for step in (inner, outer):
+            entry = table[type(step.op)]
+            entry = entry.bind(table) if hasattr(entry, "bind") else entry
+            values = (np.asarray(entry(step, *values), dtype=step.outputs[0].dtype),)
+        return values[0]
+
+
 def float_elemwise(fn):
     return elemwise(fn, compute_in_output_dtype=True)
 
@@ -277,6 +298,7 @@ def softmax_crossentropy_grad(node, x, g, y):
 
 IMPLEMENTATIONS = {
     ops.Composite: CompositeImpl(),
+    ops.FusedReduce: FusedReduceImpl(),
     nnet.SoftmaxCrossentropy: softmax_crossentropy,
     nnet.SoftmaxCrossentropyGrad: softmax_crossentropy_grad,
     ops.Add: elemwise(np.add),

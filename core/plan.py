@@ -1,0 +1,108 @@
+"""One plan per FunctionGraph: the decisions that do not depend on the target language, made once.
+
+The rewrites decide *what* is computed (which elementwise work is fused into one loop or into the
+reduction that reads it: those are graph rewrites, visible in ``debugprint``). The plan decides, for
+that graph, how its buffers live, and every backend carries it out rather than deriving its own:
+
+- ``view_of[var]``: the variable whose buffer ``var`` reads through, following the ``view_map`` and
+  ``destroy_map`` that ops declare (nothing else); a variable absent from it has its own buffer;
+- ``last_read[root]``: the index of the last node reading a buffer, directly or through a view
+  (outputs of the function are read "after the last node", ``len(nodes)``); ``dying[index]``: the
+  buffers that die after node ``index``;
+- ``reuse[node]``: the input position whose dying buffer an elementwise node's output takes over
+  (computed in place); ignoring it is always correct;
+- ``threads``: the elementwise nodes worth threads once they are large (``PARALLEL_MIN`` elements or
+  more), costliest first: loops of transcendental functions (``Elemwise.costly``), in graphs without
+  matrix products, whose BLAS keeps its own threads busy on the same cores.
+
+``plan_of(fgraph)`` returns the graph's plan, making it when the rewrites did not (a backend compiling
+a graph it was handed directly).
+"""
+
+from . import linalg, ops
+
+PARALLEL_MIN = 1 << 20  # elements: below this, starting threads costs more than they save (~250 us)
+BLAS_OPS = (ops.Dot, linalg.BatchedDot)
+
+
+class Plan:
+    def __init__(self, fgraph, reuse=True):
+        self.nodes = fgraph.apply_nodes  # a property that sorts the graph each time: read it once
+        self.position = {node: index for index, node in enumerate(self.nodes)}
+        outputs = list(fgraph.outputs)
+        self.view_of = {}
+        for node in self.nodes:
+            aliases = dict(node.op.view_map)
+            aliases.update({k: positions[0] for k, positions in getattr(node.op, "destroy_map", {}).items()})
+            for k, position in aliases.items():
+                source = node.inputs[position]
+                self.view_of[node.outputs[k]] = self.root(source)
+        self.last_read = {}
+        for index, node in enumerate(self.nodes):
+            for var in node.inputs:
+                self.last_read[self.root(var)] = index
+        for var in outputs:
+            self.last_read[self.root(var)] = len(self.nodes)
+        self.dying = {}
+        for index, node in enumerate(self.nodes):
+            for var in node.outputs:  # computed and never read: dies where it is made
+                if self.root(var) is var and var not in self.last_read:
+                    self.dying.setdefault(index, []).append(var)
+        for root, index in self.last_read.items():
+            if index < len(self.nodes) and root.owner is not None:
+                self.dying.setdefault(index, []).append(root)
+        self.reuse = {}
+        if reuse:
+            for index, node in enumerate(self.nodes):
+                position = self._reusable_input(index, node)
+                if position is not None:
+                    self.reuse[node] = position
+        blas = any(isinstance(node.op, BLAS_OPS) for node in self.nodes)
+        cost = {}
+        for node in self.nodes:
+            out = node.outputs[0]
+            if (isinstance(node.op, ops.Elemwise) and out.ndim and not blas and node.op.costly
+                    and any(v.ndim == out.ndim and not any(v.broadcastable) for v in node.inputs)):
+                body = node.op.fgraph.apply_nodes if isinstance(node.op, ops.Composite) else [node]
+                cost[node] = sum(inner.op.costly for inner in body)
+        self.threads = sorted(cost, key=cost.get, reverse=True)
+
+    def root(self, var):
+        """The variable owning the buffer ``var`` reads (itself when it has its own)."""
+        return self.view_of.get(var, var)
+
+    def _reusable_input(self, index, node):
+        """The input of elementwise ``node`` whose buffer its output can take over: one the graph
+        computed into a buffer of its own, of exactly the output's type (hence, elementwise, its
+        shape), read by no later node (through no view either) and not returned, and that no other
+        operand of this node reads through a view."""
+        if not isinstance(node.op, ops.Elemwise) or len(node.outputs) != 1:
+            return None
+        out = node.outputs[0]
+        for position, var in enumerate(node.inputs):
+            if (var.owner is not None and self.root(var) is var and var.type == out.type
+                    and self.last_read.get(var) == index
+                    and not any(v is not var and self.root(v) is var for v in node.inputs)):
+                return position
+        return None
+
+    def describe(self):
+        """The plan as text, one line per decision (for debugging and tests)."""
+        lines = []
+        for node, position in self.reuse.items():
+            lines.append(f"node {self.position[node]} ({node.op}) writes into input {position}")
+        for node in self.threads:
+            lines.append(f"node {self.position[node]} ({node.op}) is worth threads")
+        return "\n".join(lines)
+
+
+def make_plan(fgraph, reuse=True):
+    fgraph.plan = Plan(fgraph, reuse)
+    return fgraph.plan
+
+
+def plan_of(fgraph):
+    plan = getattr(fgraph, "plan", None)
+    if plan is None or plan.nodes != fgraph.apply_nodes:
+        plan = make_plan(fgraph)
+    return plan
