@@ -1,5 +1,5 @@
 import sys
 
-from arignote.core.cli import main
+from arignote.cli import main
 
 sys.exit(main())

@@ -15,6 +15,7 @@ from .errors import UnsupportedOpError
 from .graph import Constant, FunctionGraph, TensorVariable, Variable, ancestors, as_tensor_variable, \
     clone_replace, graph_inputs
 from .plugins import registry
+from .plan import plan_of
 from .rewrite import rewrite
 from .shared import SharedVariable
 from .types import TensorType, is_float
@@ -131,13 +132,6 @@ def _backend_name(backend, mode):
     raise TypeError(f"mode must be a backend name or one of Theano's mode names, got {mode!r}")
 
 
-def _view_root(var):
-    """The variable whose memory ``var`` may share (following ops' view_map), or var itself."""
-    while var.owner is not None and var.index in var.owner.op.view_map:
-        var = var.owner.inputs[var.owner.op.view_map[var.index]]
-    return var
-
-
 class FunctionMaker:
     """What was compiled: the explicit inputs (In), outputs (Out) and the FunctionGraph."""
 
@@ -187,8 +181,9 @@ class Function:
         outside = set(map(id, fgraph.inputs))
         claimed = set()
         copy_output, copy_update = [], []
+        plan = plan_of(fgraph)
         for position, var in enumerate(fgraph.outputs):
-            root = _view_root(var)
+            root = plan.root(var)
             is_output = position < self._n_outputs
             borrow = is_output and self.maker.outputs[position].borrow
             risky = id(root) in claimed or isinstance(root, Constant) or (

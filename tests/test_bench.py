@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from arignote import bench
-from arignote.core.cli import main
+from arignote.bench import harness, workloads
+from arignote.cli import main
 
 TINY = bench.Sizes(mlp=(12, 8, 5), batches=(3, 6), vector=1000, logits=(16, 10), gemm=64, copy_mb=1)
 
@@ -41,8 +42,8 @@ def test_every_workload_has_a_baseline_row_and_a_verified_reference_row(tmp_path
         assert ref["median_s"] == statistics.median(ref["times_s"]) > 0
         assert ref["ratio"] == pytest.approx(ref["median_s"] / base["median_s"])
         if workload.limit == "gemm":
-            assert ref["limit_fraction"] == pytest.approx(
-                bench._mlp_flops(TINY, TINY.batches[name.endswith("500")]) / ref["median_s"] / limits["gemm_flops"])
+            flops = workloads._mlp_flops(TINY, TINY.batches[name.endswith("500")])
+            assert ref["limit_fraction"] == pytest.approx(flops / ref["median_s"] / limits["gemm_flops"])
         elif workload.limit == "bandwidth":
             assert ref["unit"] == "B/s" and ref["limit_fraction"] == pytest.approx(ref["rate"] / limits["bandwidth"])
         else:
@@ -56,7 +57,7 @@ def test_every_workload_has_a_baseline_row_and_a_verified_reference_row(tmp_path
 
 
 def test_a_wrong_result_is_a_failure_row_not_a_speed(monkeypatch):
-    real = bench.ELEMWISE_IMPLS["arignote"]
+    real = workloads.ELEMWISE_IMPLS["arignote"]
 
     def off_by_one_percent(data, backend):
         compile = real(data, backend)
@@ -71,8 +72,8 @@ def test_a_wrong_result_is_a_failure_row_not_a_speed(monkeypatch):
             raise RuntimeError("no such op")
         return compile
 
-    monkeypatch.setitem(bench.ELEMWISE_IMPLS, "arignote", off_by_one_percent)
-    monkeypatch.setitem(bench.REDUCE_IMPLS, "arignote", broken)
+    monkeypatch.setitem(workloads.ELEMWISE_IMPLS, "arignote", off_by_one_percent)
+    monkeypatch.setitem(workloads.REDUCE_IMPLS, "arignote", broken)
     report, table = tiny(workloads=["elemwise-4m", "reduce-4m", "call-overhead"])
     wrong = rows_of(report, "elemwise-4m")["reference"]
     assert wrong["status"] == "wrong" and wrong["median_s"] is None and wrong["ratio"] is None
@@ -84,12 +85,12 @@ def test_a_wrong_result_is_a_failure_row_not_a_speed(monkeypatch):
 
 
 def test_the_mlp_check_sees_a_wrong_gradient():
-    data = bench._mlp_data(TINY, 3)
-    want = bench._mlp_numpy(data, None)().result()
-    assert bench.mismatch(bench.MLP_IMPLS["arignote"](data, "reference")().result(), want) is None
+    data = workloads._mlp_data(TINY, 3)
+    want = workloads._mlp_numpy(data, None)().result()
+    assert bench.mismatch(workloads.MLP_IMPLS["arignote"](data, "reference")().result(), want) is None
     for k, name in [(1, "W1"), (3, "W2")]:  # a step that forgets the L2 penalty's gradient of one matrix
         got = list(want)
-        got[k] = want[k] + bench.LR * 2 * bench.L2 * data[name]
+        got[k] = want[k] + workloads.LR * 2 * workloads.L2 * data[name]
         assert bench.mismatch(got, want).startswith(f"wrong result {k}: |error| / |expected| (2-norms)")
     tail = want[1].copy()
     tail[-1, -1] += 0.01 * np.abs(want[1]).max()  # one entry off
@@ -106,9 +107,9 @@ def test_compile_cold_gets_new_empty_caches_and_warm_reuses_a_filled_one(monkeyp
         open(os.path.join(directory, "compiled"), "w").close()
         return {"seconds": 0.01, "error": None}
 
-    monkeypatch.setattr(bench, "_spawn_compile", spawn)
-    workloads = [bench.WORKLOADS["compile-cold"], bench.WORKLOADS["compile-warm"]]
-    rows = bench.run_compile(workloads, [bench.Target("reference", "arignote")], TINY, repeats=3)
+    monkeypatch.setattr(harness, "_spawn_compile", spawn)
+    compiles = [bench.WORKLOADS["compile-cold"], bench.WORKLOADS["compile-warm"]]
+    rows = harness.run_compile(compiles, [bench.Target("reference", "arignote")], TINY, repeats=3)
     assert [(r["workload"], r["backend"], r["ratio"]) for r in rows] == [
         ("compile-cold", "numpy", 1), ("compile-cold", "reference", 1),
         ("compile-warm", "numpy", 1), ("compile-warm", "reference", 1)]
@@ -118,7 +119,7 @@ def test_compile_cold_gets_new_empty_caches_and_warm_reuses_a_filled_one(monkeyp
         assert len({d for d, _ in cold}) == 3 and all(listing == [] for _, listing in cold)
         assert [d for d, _ in warm] == [cold[0][0]] * 3 and all(listing == ["compiled"] for _, listing in warm)
     assert not any(os.path.exists(d) for _, d, _ in calls)  # the temporary caches are removed
-    assert bench._cache_env("/tmp/x")["ARIGNOTE_CACHE_DIR"] == "/tmp/x"
+    assert harness._cache_env("/tmp/x")["ARIGNOTE_CACHE_DIR"] == "/tmp/x"
 
 
 def test_the_bench_subcommand(monkeypatch, tmp_path, capsys):

@@ -103,9 +103,9 @@ def test_arrays_outliving_their_function_survive_interpreter_exit(c, tmp_path):
     of the program's library: the library stays loaded so that the buffer can still be given back
     (a training step's parameters, held in reference cycles of the graph, crashed the exit before)."""
     script = textwrap.dedent("""
-        from arignote import bench
-        data = bench._mlp_data(bench.Sizes(), 20)
-        step = bench._mlp_graph(bench._arignote_api("c"), data)().run
+        from arignote.bench import workloads
+        data = workloads._mlp_data(workloads.Sizes(), 20)
+        step = workloads._mlp_graph(workloads._arignote_api("c"), data)().run
         print([float(step()) for _ in range(3)])
     """)
     env = dict(os.environ, ARIGNOTE_CACHE_DIR=str(tmp_path))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from arignote import config
-from arignote.core.cli import main
+from arignote.cli import main
 from arignote.core.config import Config
 from arignote.core.plugins import registry
 

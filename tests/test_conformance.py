@@ -123,7 +123,7 @@ def test_cross_check_from_the_environment(tmp_path):
 
 
 def test_the_cli_exit_status(wrong_backends):
-    from arignote.core.cli import main
+    from arignote.cli import main
 
     assert main(["conformance", "reference", "--op", "Add"]) == 0
     assert main(["conformance", "wrong-arctan", "--op", "Arctan"]) == 1

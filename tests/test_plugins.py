@@ -226,7 +226,7 @@ def test_plugin_package_installed_with_pip_is_listed_and_used(tmp_path):
         import numpy as np
         import arignote
         import arignote.tensor as T
-        from arignote.core.cli import backends_report
+        from arignote.cli import backends_report
         listing = io.StringIO()
         backends_report(listing)
         x = T.dvector("x")

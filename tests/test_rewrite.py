@@ -22,7 +22,6 @@ import arignote.tensor as T
 from arignote import config
 from arignote.backends.reference import ReferenceBackend
 from arignote.core import nnet, ops, rewrite as rewrite_module
-from arignote.core.function import _view_root
 from arignote.core.graph import Constant, FunctionGraph
 from arignote.core.plugins import registry
 from arignote.core.rewrite import rewrite, selected_passes
@@ -61,17 +60,24 @@ def nodes(f):
 
 
 def op_types(f):
-    """The op classes of the rewritten graph, in topological order (composites as Composite)."""
-    return [type(n.op) for n in nodes(f)]
+    """The op classes of the rewritten graph, in topological order (composites as Composite; a
+    FusedReduce as its reduction and its elementwise op)."""
+    result = []
+    for n in nodes(f):
+        parts = (n.op.elemwise, n.op.reduce) if isinstance(n.op, ops.FusedReduce) else (n.op,)
+        result += [type(p) for p in parts]
+    return result
 
 
 def all_op_types(f):
     """The op classes of the graph and of every composite's scalar body."""
     found = []
     for node in nodes(f):
-        found.append(type(node.op))
-        if isinstance(node.op, ops.Composite):
-            found.extend(type(inner.op) for inner in node.op.fgraph.apply_nodes)
+        parts = (node.op.elemwise, node.op.reduce) if isinstance(node.op, ops.FusedReduce) else (node.op,)
+        for op in parts:
+            found.append(type(op))
+            if isinstance(op, ops.Composite):
+                found.extend(type(inner.op) for inner in op.fgraph.apply_nodes)
     return found
 
 
@@ -164,7 +170,7 @@ SUBPROCESS_PROBE = textwrap.dedent("""
     f = arignote.function([x, y], [T.tanh(T.exp(x) * y + T.sin(x)) - y, x * 1], backend="reference")
     print(arignote.config.rewrites)
     print(" ".join(type(n.op).__name__ for n in f.maker.fgraph.apply_nodes))
-    print(repr(f.maker.fgraph.inplace))
+    print(repr(f.maker.fgraph.plan.reuse))
 """)
 
 
@@ -204,7 +210,7 @@ def test_a_list_of_passes_runs_only_those(rewrites):
     assert selected_passes() == ("merge", "canonicalize")
     f = arignote.function([x, y], T.exp(x * y) + T.exp(x * y) * 1, backend="reference")
     assert count(f, ops.Mul) == 1 and count(f, ops.Exp) == 1 and count(f, ops.Add) == 1
-    assert not composites(f) and f.maker.fgraph.inplace == {}
+    assert not composites(f) and f.maker.fgraph.plan.reuse == {}
 
 
 class NoFusionBackend(ReferenceBackend):
@@ -743,11 +749,11 @@ def test_an_elementwise_result_overwrites_a_buffer_nothing_else_needs(backend, r
     build = lambda: ([a, b], T.exp(T.dot(a, b)))  # noqa: E731
     f = compile_under("all", build, backend, rewrites)
     (exp_node,) = [n for n in nodes(f) if type(n.op) is ops.Exp]
-    assert f.maker.fgraph.inplace == {exp_node: 0}
+    assert f.maker.fgraph.plan.reuse == {exp_node: 0}
     assert type(exp_node.inputs[0].owner.op) is ops.Dot
     av, bv = np.arange(6.0).reshape(2, 3) / 10, np.arange(12.0).reshape(3, 4) / 10
     close(f(av, bv), np.exp(av @ bv))
-    assert compile_under("none", build, backend, rewrites).maker.fgraph.inplace == {}
+    assert compile_under("none", build, backend, rewrites).maker.fgraph.plan.reuse == {}
 
 
 def test_the_reference_listing_shows_the_buffer_a_result_goes_into(rewrites):
@@ -765,15 +771,21 @@ def test_inplace_skips_buffers_that_are_returned_or_used_twice(backend):
     a, b = T.dmatrices("a", "b")
     d = T.dot(a, b)
     returned = arignote.function([a, b], [d, T.exp(d)], backend=backend)
-    assert returned.maker.fgraph.inplace == {}
+    assert returned.maker.fgraph.plan.reuse == {}
     av, bv = np.arange(4.0).reshape(2, 2), np.ones((2, 2))
     dv, ev = returned(av, bv)
     close(dv, av @ bv)  # not overwritten by exp
     close(ev, np.exp(av @ bv))
+    # d is read by the sum and then by the composite: the composite, its last reader, may take it over
     twice = arignote.function([a, b], T.exp(d) + T.sin(d) * T.sum(d), backend=backend)
-    targets = [n.inputs[k] for n, k in twice.maker.fgraph.inplace.items()]
-    assert all(t.owner is None or type(t.owner.op) is not ops.Dot for t in targets)
+    (composite,) = [n for n in nodes(twice) if isinstance(n.op, ops.Composite)]
+    assert twice.maker.fgraph.plan.reuse == {composite: composite.inputs.index(composite.inputs[0])}
+    assert type(composite.inputs[twice.maker.fgraph.plan.reuse[composite]].owner.op) is ops.Dot
     close(twice(av, bv), np.exp(av @ bv) + np.sin(av @ bv) * np.sum(av @ bv))
+    # ... but not while a later node still reads it through a view
+    viewed = arignote.function([a, b], [T.exp(d) * 2, d.T.sum(axis=0)], backend=backend)
+    assert not any(type(n.inputs[k].owner.op) is ops.Dot for n, k in viewed.maker.fgraph.plan.reuse.items())
+    close(viewed(av, bv)[1], (av @ bv).sum(axis=1))
 
 
 def test_inplace_never_writes_into_a_callers_array_or_shared_storage(backend):
@@ -793,8 +805,8 @@ def test_inplace_never_writes_into_a_callers_array_or_shared_storage(backend):
     for k, out in enumerate(graphs):
         f = arignote.function([x, m], out, backend=backend, on_unused_input="ignore")
         fgraph = f.maker.fgraph
-        for node, position in fgraph.inplace.items():
-            root = _view_root(node.inputs[position])
+        for node, position in fgraph.plan.reuse.items():
+            root = fgraph.plan.root(node.inputs[position])
             assert root not in fgraph.inputs and not isinstance(root, Constant), f"graph {k}"
         for _ in range(2):
             f(xv, mv)

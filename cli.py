@@ -5,8 +5,8 @@ import sys
 
 
 def backends_report(out):
-    from .config import config
-    from .plugins import BackendError, registry
+    from .core.config import config
+    from .core.plugins import BackendError, registry
 
     try:
         default = registry.default_name()
@@ -36,8 +36,8 @@ def backends_report(out):
 
 
 def conformance_report(backend, only, out):
-    from .conformance import report
-    from .plugins import BackendError, registry
+    from .core.conformance import report
+    from .core.plugins import BackendError, registry
 
     try:
         registry.get(backend)
@@ -55,11 +55,11 @@ def main(argv=None):
     conformance.add_argument("backend", help="the backend's name, as `arignote backends` lists it")
     conformance.add_argument("--op", action="append", metavar="OP",
                              help="only this op (by class name, e.g. Add); repeat for several")
-    from .. import bench  # light: NumPy only; backends and peers are imported when it runs
+    from . import bench  # light: NumPy only; backends and peers are imported when it runs
 
     bench.add_arguments(commands.add_parser("bench", help="time fixed workloads on every usable backend "
                                                           "against hand-written NumPy baselines"))
-    from ..layers import demo  # light: imports scikit-learn and tqdm only when it runs
+    from .layers import demo  # light: imports scikit-learn and tqdm only when it runs
 
     demo.add_arguments(commands.add_parser("demo", help="train an MLP on scikit-learn's digits and report the "
                                                         "test accuracy, the time per epoch and the backend"))

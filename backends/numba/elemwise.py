@@ -1,0 +1,180 @@
+"""Elementwise work: the scalar templates' vocabulary (``Scalar``, the helpers they call) and the loop
+nests of elementwise nodes and fused ``Composite`` bodies.
+
+- ``Scalar(template)``: an elementwise op as a scalar expression. ``template`` is a format string
+  over the arguments ``{0} {1} ...``, already converted to the op's compute dtype
+  (``Elemwise.compute_dtype``: what NumPy's ufunc loop computes in), and ``{T}``, the NumPy scalar type
+  of the result (``np.float32``): typed constants keep float32 arithmetic in float32. ``by_dtype``
+  (dtype kind of the first input -> template) overrides it, ``guard`` (dtype kind of the result ->
+  (condition, message)) raises where an element is an error, ``helper`` names a scalar function of
+  ``HELPERS`` the template calls.
+- ``Loops``: the pieces of one loop nest: the prologue that finds and checks the sizes, the body that
+  loads the inputs and computes (through vecmath's SIMD functions where it offers them).
+- ``emit``: an elementwise node's kernel, written into the input buffer ``plan.reuse`` names, and its
+  ``prange`` twin for the nodes the generator was given.
+"""
+
+import numpy as np
+
+from arignote.core import ops
+from arignote.core.plan import PARALLEL_MIN
+
+from .generator import cast, literal, nest, st, tup
+
+# scalar helpers, defined once in every kernel module that uses them (njit-compiled with the kernel)
+HELPERS = {
+    "_sigmoid": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _sigmoid(x, one):
+    e = np.exp(-np.abs(x))
+    return one / (one + e) if x >= 0 else e / (one + e)
+''',
+    "_round_away": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _round_away(x):
+    whole = np.trunc(x)
+    return whole + np.sign(x) if np.abs(x - whole) >= 0.5 else whole
+''',
+    "_relu": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _relu(x, alpha, zero):
+    if x > 0:
+        return x
+    if alpha == 0:
+        return np.maximum(x, zero)
+    return alpha * x
+''',
+}
+
+
+class Scalar:
+    def __init__(self, template, helper=None, by_dtype=None, guard=None):
+        self.template = template
+        self.guard = guard or {}  # dtype kind of the result -> (condition on the arguments, error message)
+        self.helper = helper
+        self.by_dtype = by_dtype or {}  # dtype kind of the first input -> template
+
+    def render(self, args, in_dtypes, out_dtype):
+        template = self.by_dtype.get(np.dtype(in_dtypes[0]).kind, self.template) if in_dtypes else self.template
+        return template.format(*args, T=f"np.{np.dtype(out_dtype).name}")
+
+
+UNARY = {"negative", "absolute", "sign", "exp", "log", "sqrt", "tanh", "expm1", "log1p", "log2",
+         "log10", "square", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arctanh",
+         "floor", "ceil", "rint", "invert"}
+
+
+def ufunc(name):
+    """The template calling NumPy's ufunc ``name`` (numba's scalar form of it)."""
+    return Scalar(f"np.{name}({{0}})" if name in UNARY else f"np.{name}({{0}}, {{1}})")
+
+
+def scalar_steps(node):
+    """The scalar body of an elementwise node: (inner nodes, inner inputs, inner outputs)."""
+    if isinstance(node.op, ops.Composite):
+        body = node.op.fgraph
+        return body.apply_nodes, body.inputs, body.outputs
+    return [node], node.inputs, node.outputs
+
+
+def templated(op, scalars):
+    """Whether every scalar op of the elementwise op ``op`` has a template in ``scalars``."""
+    body = [inner.op for inner in op.fgraph.apply_nodes] if isinstance(op, ops.Composite) else [op]
+    return all(type(inner) in scalars for inner in body)
+
+
+class Loops:
+    """The pieces of a loop nest over an elementwise node (or over one array, ``node`` None): the
+    prologue that finds and checks the sizes, and the body that loads the inputs and computes.
+    ``helpers``: the sources of the scalar helpers the body calls."""
+
+    def __init__(self, gen, node, source=None, label=""):
+        self.gen = gen
+        if node is None:
+            inputs, self.inner_nodes, self.inner_inputs, self.inner_outputs = [source], [], [source], [source]
+            nd = source.ndim
+        else:
+            self.inner_nodes, self.inner_inputs, self.inner_outputs = scalar_steps(node)
+            inputs = node.inputs
+            nd = node.outputs[0].ndim
+        self.nd, self.inputs = nd, inputs
+        self.args = [f"a{k}" for k in range(len(inputs))]
+        self.idx = [f"i{d}" for d in range(nd)]
+        self.prologue, self.sizes, self.guards, self.helpers = [], [], False, []
+        patterns = [i.broadcastable for i in inputs]
+        for d in range(nd):
+            owners = [k for k, p in enumerate(patterns) if not p[d]]
+            if not owners:
+                self.sizes.append("1")
+                continue
+            self.prologue.append(f"s{d} = a{owners[0]}.shape[{d}]")
+            for k in owners[1:]:
+                self.prologue += [f"if a{k}.shape[{d}] != s{d}:",
+                                  f"    raise ValueError('{label}: input shapes disagree on axis {d}')"]
+            self.sizes.append(f"s{d}")
+        self.body, self.names, self.constants = [], {}, []
+        for k, (var, pattern) in enumerate(zip(self.inner_inputs, patterns)):
+            where = ", ".join("0" if b else i for b, i in zip(pattern, self.idx)) if nd else "()"
+            self.body.append(f"x{k} = a{k}[{where}]")
+            self.names[var] = f"x{k}"
+        for step, inner in enumerate(self.inner_nodes):
+            self._step(step, inner, label)
+
+    def name_of(self, var):
+        if var not in self.names:  # a constant of the body
+            self.names[var] = f"K{len(self.constants)}"
+            self.constants.append(f"{self.names[var]} = {literal(var.data, var.dtype)}")
+        return self.names[var]
+
+    def _step(self, step, inner, label):
+        op = inner.op
+        entry = self.gen.table.SCALARS[type(op)]
+        out_dtype = inner.outputs[0].dtype
+        in_dtypes = [v.dtype for v in inner.inputs]
+        values = [self.name_of(v) for v in inner.inputs]
+        compute, start = op.compute_dtype(in_dtypes, out_dtype), op.value_inputs_start
+        if compute is not None:  # the value inputs, as NumPy's ufunc loop converts them
+            values[start:] = [cast(v, d, compute) for v, d in zip(values[start:], in_dtypes[start:])]
+        if entry.helper and HELPERS[entry.helper] not in self.helpers:
+            self.helpers.append(HELPERS[entry.helper])
+        vector = self.gen.vector_math.get((type(op).__name__, np.dtype(out_dtype).name))
+        if vector and all(np.dtype(d) == np.dtype(out_dtype) for d in in_dtypes):
+            expression = f"_vm.{vector}({', '.join(values)})"
+        else:
+            expression = entry.render(values, in_dtypes, out_dtype)
+        guard = entry.guard.get(np.dtype(out_dtype).kind)
+        if guard:
+            self.guards = True
+            self.body += [f"if {guard[0].format(*values)}:",
+                          f"    raise ValueError('{label}: {guard[1]}')"]
+        self.names[inner.outputs[0]] = f"t{step}"
+        self.body.append(f"t{step} = {st(out_dtype)}({expression})  # {op}")
+
+    def nest(self, body, parallel=False, order=None):
+        """The loop nest (over ``order``, default every axis in turn) around ``body``."""
+        return nest(self.sizes, body, order, parallel)
+
+
+def emit(gen, n, node, args, outs):
+    """An elementwise node (or Composite): one loop nest in a kernel, its result in new arrays or, where
+    the plan says so, in the buffer of the input that dies here; a prange twin when the generator
+    was given the node (called on large inputs only)."""
+    loops = Loops(gen, node, label=type(node.op).__name__)
+    reuse = gen.plan.reuse.get(node)
+    prologue = list(loops.prologue) + loops.constants
+    if reuse is not None:
+        prologue.append(f"o0 = a{reuse}  # written in place: input {reuse} dies here (plan.reuse)")
+    else:
+        prologue += [f"o{k} = np.empty({tup(loops.sizes)}, dtype={st(o.dtype)})" for k, o in enumerate(node.outputs)]
+    where = ", ".join(loops.idx) if loops.nd else "()"
+    body = loops.body + [f"o{k}[{where}] = {loops.name_of(o)}" for k, o in enumerate(loops.inner_outputs)]
+    result = [f"return {tup(f'o{k}' for k in range(len(node.outputs)))}"]
+    big = [a for a, v in zip(args, node.inputs) if v.ndim == loops.nd and not any(v.broadcastable) and v.ndim]
+    twin = None
+    if node in gen.parallel and big and not loops.guards:
+        twin = prologue + loops.nest(body, parallel=True) + result
+    name = gen.kernel(n, node, loops.args, prologue + loops.nest(body) + result, twin=twin, helpers=loops.helpers)
+    call = f"{name}({', '.join(args)})"
+    if twin is not None:
+        call = f"{call} if {big[0]}.size < {PARALLEL_MIN} else {name}_parallel({', '.join(args)})"
+    return [f"{tup(outs)} = {call}"]

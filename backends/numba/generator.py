@@ -1,0 +1,226 @@
+"""From a FunctionGraph to the Python source of one njit function (a "segment") per run of nodes.
+
+Every node becomes a few lines of the segment, commented with the node: the emitter that ``table.py``
+lists for its op class writes them, and the kernels they call (one module per kernel, named by a hash
+of its source, so that graphs sharing a kernel share its compiled and cached code). A node that runs
+in NumPy (``table.python_reason``) ends the segment; the Python glue calls it between two segments.
+Shapes are dynamic; ranks, dtypes and broadcastable patterns are static.
+
+The generator decides nothing about the graph: fusion is in the graph (Composite, FusedReduce), the
+buffers an elementwise node may write into are ``plan.reuse``, the loops worth a ``prange`` twin are
+given (``parallel``: the driver takes them from ``plan.threads``).
+
+The small functions at the top write source text from parameters; emitters use them.
+"""
+
+import numpy as np
+
+from arignote.core.errors import UnsupportedOpError
+from arignote.core.graph import Constant
+from arignote.core.plan import plan_of
+
+HEADER = ["import math", "import numpy as np", "import numba as _nb"]
+
+
+def st(dtype):
+    """The NumPy scalar type of ``dtype`` as numba source."""
+    name = np.dtype(dtype).name
+    return "np.bool_" if name == "bool" else f"np.{name}"
+
+
+def cast(expr, from_dtype, to_dtype):
+    """``expr`` converted to ``to_dtype`` (as is when it has that dtype already)."""
+    return expr if np.dtype(from_dtype) == np.dtype(to_dtype) else f"{st(to_dtype)}({expr})"
+
+
+def literal(value, dtype):
+    """A scalar constant of ``dtype`` (inf and NaN included) as numba source."""
+    item = np.asarray(value).item()
+    text = f"float({str(item)!r})" if isinstance(item, float) else repr(item)
+    return f"{st(dtype)}({text})"
+
+
+def tup(items):
+    """A tuple display of ``items`` (one element keeps its comma)."""
+    return "(" + "".join(f"{i}, " for i in items) + ")"
+
+
+def product(items):
+    return " * ".join(items) if items else "1"
+
+
+def transpose(x, perm):
+    """A view of ``x`` with its axes in the order ``perm``: ``.T`` for a matrix, else as_strided
+    (numba's ndarray.transpose costs seconds of compile time)."""
+    if list(perm) == list(range(len(perm))):
+        return x
+    if list(perm) == [1, 0]:
+        return f"{x}.T"
+    return (f"np.lib.stride_tricks.as_strided({x}, {tup(f'{x}.shape[{p}]' for p in perm)}, "
+            f"{tup(f'{x}.strides[{p}]' for p in perm)})")
+
+
+def nest(sizes, body, order=None, parallel=False):
+    """Loops i<d> over ``range(sizes[d])`` for each axis d of ``order`` (default: every axis in turn,
+    the first with ``prange`` when ``parallel``) around the lines of ``body``."""
+    lines, indent = [], ""
+    for position, d in enumerate(order if order is not None else range(len(sizes))):
+        loop = "_nb.prange" if parallel and position == 0 else "range"
+        lines.append(f"{indent}for i{d} in {loop}({sizes[d]}):")
+        indent += "    "
+    return lines + [indent + line for line in body]
+
+
+def function(name, args, lines, parallel=False, fastmath=False, kernel=True):
+    """An njit function's source; an entry of ``lines`` may hold several lines."""
+    flags = (", parallel=True" if parallel else "") + (", fastmath={'reassoc'}" if fastmath else "")
+    # kernels are called from the segments only: no CPython or C-callback wrappers to compile
+    flags += ", no_cpython_wrapper=True, no_cfunc_wrapper=True" if kernel else ""
+    return "\n".join([f"@_nb.njit(cache=True, error_model='numpy', nogil=True{flags})",
+                      f"def {name}({', '.join(args)}):"] + ["    " + part for line in lines for part in line.split("\n")])
+
+
+class Kernel:
+    """One kernel module: ``kernel`` (and ``kernel_parallel``, its prange twin, when there is one),
+    with the scalar helpers it calls defined above it."""
+
+    def __init__(self, call, text, helpers, twin):
+        self.call, self.text, self.helpers, self.twin = call, text, helpers, twin
+
+    def source(self, header):
+        helpers = "".join(h.strip() + "\n\n" for h in self.helpers)
+        return "\n".join(header) + "\n\n\n" + helpers + "\n" + self.text + "\n"
+
+
+class Generator:
+    """Renders the module: one kernel module per loop nest (imported by the module), and the segments.
+    ``parallel``: the elementwise nodes whose kernels get a prange twin (called on large inputs)."""
+
+    def __init__(self, fgraph, vector_math=None, parallel=()):
+        from . import table  # the emitters import this module
+
+        self.table = table
+        self.fgraph = fgraph
+        self.plan = plan_of(fgraph)
+        self.vector_math = vector_math or {}  # (scalar op class name, dtype name) -> vecmath function
+        self.parallel = set(parallel)
+        self.kernels = []
+        self.names = {}
+        self.constants = []  # the Constant variables, passed to the segments as arguments
+        for var in fgraph.inputs:
+            self.name(var)
+
+    def name(self, var):
+        if var not in self.names:
+            if isinstance(var, Constant):
+                self.names[var] = f"c{len(self.names)}"
+                self.constants.append(var)
+            else:
+                self.names[var] = f"v{len(self.names)}"
+        return self.names[var]
+
+    @staticmethod
+    def label(n, node):
+        """The prefix of a compiled error message: the glue reads the node's index back from it."""
+        return f"@{n} {type(node.op).__name__}"
+
+    def kernel(self, n, node, args, lines, note="", fastmath=False, twin=None, helpers=()):
+        """Add node ``n``'s kernel: ``kernel(args)`` running ``lines`` and, when ``twin`` holds lines,
+        ``kernel_parallel`` running them with ``parallel=True``; both commented with the node's op and
+        ``note``. Returns the name the segment calls it by (``node<n>``; the twin: ``node<n>_parallel``)."""
+        comment = f"# {node.op}{note}"
+        texts = [f"{comment}\n{function('kernel', args, lines, fastmath=fastmath)}"]
+        if twin is not None:
+            texts.append(f"{comment} (parallel twin, for large arrays)\n"
+                         + function("kernel_parallel", args, twin, parallel=True))
+        call = f"node{n}"
+        self.kernels.append(Kernel(call, "\n\n\n".join(texts), list(helpers), twin is not None))
+        return call
+
+    # -- one node --------------------------------------------------------------------------------
+
+    def node(self, n, node):
+        emit = self.table.EMITTERS.get(type(node.op))
+        if emit is None:
+            raise UnsupportedOpError(f"the numba backend has no implementation of {node.op}")
+        return emit(self, n, node, [self.name(v) for v in node.inputs], [self.name(v) for v in node.outputs])
+
+    # -- the segments ------------------------------------------------------------------------------
+
+    def generate(self, import_kernel, runtime="arignote.backends.numba.runtime"):
+        """(module source, steps): each step is ("segment", name, argument names, result names) or
+        ("python", node index, why). ``import_kernel(source)`` makes a kernel module importable and
+        returns its name; ``runtime`` names the module of helpers the generated code imports as ``_rt``."""
+        nodes = self.plan.nodes
+        steps, lines, produced = [], [], []
+        for n, node in enumerate(nodes):
+            why = self.table.python_reason(node)
+            if why is not None:
+                if lines:
+                    steps.append(("segment", lines, produced))
+                    lines, produced = [], []
+                steps.append(("python", n, why))
+                for var in node.inputs + node.outputs:
+                    self.name(var)
+                continue
+            # where the user built the node is listed by the glue: kept out of this source, identical
+            # graphs built in different places share one compiled (and cached) module
+            lines.append(f"# node {n}: {node.op}")
+            lines += self.node(n, node)
+            produced += node.outputs
+        if lines:
+            steps.append(("segment", lines, produced))
+        steps = self._arguments(steps)
+        header = HEADER + [f"import {runtime} as _rt"]
+        if self.vector_math:
+            header.append("from arignote.backends.numba import vecmath as _vm")
+        source = ["# arignote numba backend: the compiled part of the program"] + header
+        for kernel in self.kernels:
+            module = import_kernel(kernel.source(header))
+            twin = f", kernel_parallel as {kernel.call}_parallel" if kernel.twin else ""
+            source.append(f"from {module} import kernel as {kernel.call}{twin}")
+        source.append("\n")
+        named = []
+        for k, step in enumerate(steps):
+            if step[0] == "python":
+                named.append(step)
+                continue
+            _, lines, reads, outs = step
+            name = f"segment{k}"
+            source.append(function(name, reads, lines + [f"return {tup(outs)}"], kernel=False) + "\n\n")
+            named.append(("segment", name, reads, outs))
+        return "\n".join(source), named
+
+    def _arguments(self, steps):
+        """The steps with what each segment reads (its arguments) and what later steps or the outputs
+        need from it (its results), as names."""
+        fgraph, nodes = self.fgraph, self.plan.nodes
+        needed_after = set(fgraph.outputs)
+        result = []
+        for step in reversed(steps):
+            if step[0] == "python":
+                needed_after.update(nodes[step[1]].inputs)
+                result.append(step)
+                continue
+            _, lines, produced = step
+            produced_set = set(produced)
+            outs = [v for v in dict.fromkeys(produced) if v in needed_after]
+            reads = []
+            for node in nodes:
+                if node.outputs[0] in produced_set:
+                    reads += [v for v in node.inputs if v not in produced_set]
+            reads = list(dict.fromkeys(reads))
+            needed_after -= produced_set
+            needed_after.update(reads)
+            result.append(("segment", lines, [self.name(v) for v in reads], [self.name(v) for v in outs]))
+        steps = result[::-1]
+        if steps and steps[0][0] == "segment":  # the first segment takes every input, in order
+            _, lines, reads, outs = steps[0]
+            inputs = [self.name(v) for v in fgraph.inputs]
+            steps[0] = ("segment", lines, inputs + [r for r in reads if r not in inputs], outs)
+        if len(steps) == 1 and steps[0][0] == "segment":  # ... and the only one returns every output
+            _, lines, reads, _ = steps[0]
+            outs = [self.name(v) for v in fgraph.outputs]
+            passed = [v for v in fgraph.outputs if isinstance(v, Constant) and self.name(v) not in reads]
+            steps[0] = ("segment", lines, reads + list(dict.fromkeys(self.name(v) for v in passed)), outs)
+        return steps

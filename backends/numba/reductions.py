@@ -1,0 +1,143 @@
+"""Reductions as loop nests: the seven reductions, ``FusedReduce`` (the elementwise body computed inside
+the reduction's loop: no temporary array), argmax/argmin and the extremum mask of max/min's gradient.
+
+A reduction follows its op's traits: the accumulator starts at ``identity`` in ``accumulator_dtype``,
+each element is folded in by the step ``COMBINE`` writes for ``combine``, an empty reduction is an
+error where the op ``has_identity`` not, and ``divides`` divides by the count (the mean).
+"""
+
+import numpy as np
+
+from arignote.core import ops
+
+from .elemwise import Loops
+from .generator import cast, literal, product, st, tup
+
+# the step folding the value ``v`` (already in the accumulator's dtype) into ``acc``; maximum and
+# minimum propagate NaN: integers use a select, not a branch, so that LLVM vectorizes it
+COMBINE = {
+    "add": "{acc} += {v}",
+    "multiply": "{acc} *= {v}",
+    "and": "{acc} = {acc} and {v}",
+    "or": "{acc} = {acc} or {v}",
+    "maximum": "{acc} = {v} if {v} > {acc} else {acc}",
+    "minimum": "{acc} = {v} if {v} < {acc} else {acc}",
+}
+# floats: LLVM's NaN-propagating max/min, which vectorize (a select with a NaN test stays scalar)
+FLOAT_COMBINE = {"maximum": "{acc} = _rt.fmax({acc}, {v})", "minimum": "{acc} = _rt.fmin({acc}, {v})"}
+
+
+def reduce(gen, n, node, args, outs):
+    """Sum, Mean, Prod, Max, Min, All, Any of one array."""
+    x = node.inputs[0]
+    loops = Loops(gen, None, source=x, label=type(node.op).__name__)
+    return _reduction(gen, n, node, node.op, loops, "x0", x.dtype, args, outs)
+
+
+def fused_reduce(gen, n, node, args, outs):
+    """A reduction of an elementwise body: each element computed where the reduction reads it."""
+    inner, _ = node.op.parts(node.inputs)
+    loops = Loops(gen, inner, label=type(node.op.reduce).__name__)
+    value = loops.name_of(loops.inner_outputs[0])
+    return _reduction(gen, n, node, node.op.reduce, loops, value, inner.outputs[0].dtype, args, outs)
+
+
+def _reduction(gen, n, node, op, loops, value, in_dtype, args, outs):
+    nd, axes = loops.nd, op.axis
+    kept = [d for d in range(nd) if d not in axes]
+    out_dtype = node.outputs[0].dtype
+    acc_dtype = op.accumulator_dtype(in_dtype, out_dtype)
+    is_float = np.dtype(acc_dtype).kind == "f"
+    step = (FLOAT_COMBINE.get(op.combine) if is_float else None) or COMBINE[op.combine]
+    sizes = loops.sizes
+    kept_sizes = [sizes[d] for d in kept]
+    counted = product([sizes[d] for d in axes])
+    prologue = list(loops.prologue) + loops.constants
+    if not op.has_identity:
+        prologue += [f"if {counted} == 0:  # as NumPy, whatever the kept sizes",
+                     f"    raise ValueError('{type(op).__name__}: zero-size array to reduction operation')"]
+    start = literal(op.identity(acc_dtype), acc_dtype)
+    at = "[" + ", ".join(f"i{d}" for d in kept) + "]" if kept else ""
+    prologue.append(f"acc = np.full({tup(kept_sizes)}, {start})" if kept else f"acc = {start}")
+    body = loops.body + [step.format(acc="acc" + at, v=cast(value, in_dtype, acc_dtype))]
+    # the kept axes outermost when the reduction runs over the last axes (one accumulator per row)
+    order = kept + list(axes) if kept and axes and max(kept) < min(axes) else None
+    lines = prologue + loops.nest(body, order=order)
+    if op.divides:
+        lines.append(f"acc = acc / np.float64({counted})")
+    out_shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if op.keepdims else kept_sizes
+    if kept:
+        lines.append(f"return acc.astype({st(out_dtype)}).reshape({tup(out_shape)})")
+    else:
+        lines += [f"out = np.empty({tup(out_shape)}, dtype={st(out_dtype)})",
+                  f"out[{', '.join('0' for _ in out_shape) or '()'}] = acc", "return out"]
+    # reassociation lets LLVM vectorize a float sum (the only chain of additions here)
+    fastmath = is_float and op.combine == "add"
+    name = gen.kernel(n, node, loops.args, lines, fastmath=fastmath, helpers=loops.helpers)
+    return [f"{outs[0]} = {name}({', '.join(args)})"]
+
+
+def _first_extremum(sizes, kept, axes, sign, is_float):
+    """Loop-body lines keeping, per kept position, the first extremum ``best`` of a0 over ``axes`` and
+    its flat index within them, ``where`` (a NaN wins, as in NumPy); the flat index expression."""
+    nd = len(sizes)
+    at = "[" + ", ".join(f"i{d}" for d in kept) + "]" if kept else "[()]"
+    flat = " + ".join(f"i{d} * {product([sizes[e] for e in axes if e > d])}" for d in axes) or "0"
+    first = " and ".join(f"i{d} == 0" for d in axes) or "True"
+    nan = f" or (v != v and best{at} == best{at})" if is_float else ""
+    return [f"v = a0[{', '.join(f'i{d}' for d in range(nd)) or '()'}]", f"if {first} or v {sign} best{at}{nan}:",
+            f"    best{at} = v", f"    where{at} = {flat}"], at, flat
+
+
+def _loops(sizes, order, body):
+    lines, indent = [], ""
+    for d in order:
+        lines.append(f"{indent}for i{d} in range({sizes[d]}):")
+        indent += "    "
+    return lines + [indent + line for line in body]
+
+
+def argmax(gen, n, node, args, outs):
+    """Argmax and Argmin: the flat index (within the reduced axes) of the first extremum."""
+    op, x = node.op, node.inputs[0]
+    nd = x.ndim
+    axes = list(range(nd)) if op.axis is None else [op.axis]
+    label = type(op).__name__
+    kept = [d for d in range(nd) if d not in axes]
+    sizes = [f"a0.shape[{d}]" for d in range(nd)]
+    is_float = np.dtype(x.dtype).kind == "f"
+    lines = [f"if {product([sizes[d] for d in axes])} == 0:",
+             f"    raise ValueError('{label}: attempt to get the arg of an empty sequence')"]
+    shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if op.keepdims else [sizes[d] for d in kept]
+    if is_float and axes == [nd - 1]:  # along the rows: runtime's two passes, which vectorize
+        rows = product([sizes[d] for d in kept])
+        lines += [f"where = np.empty({rows}, dtype=np.int64)",
+                  f"_rt.arg_extremum_rows(np.ascontiguousarray(a0).reshape(({rows}, {sizes[-1]})), "
+                  f"{isinstance(op, ops.Argmin)}, where)"]
+    else:
+        lines += [f"best = np.empty({tup(sizes[d] for d in kept)}, dtype=a0.dtype)",
+                  f"where = np.zeros({tup(sizes[d] for d in kept)}, dtype=np.int64)"]
+        sign = "<" if isinstance(op, ops.Argmin) else ">"
+        lines += _loops(sizes, kept + axes, _first_extremum(sizes, kept, axes, sign, is_float)[0])
+    lines.append(f"return where.reshape({tup(shape)})")
+    name = gen.kernel(n, node, ["a0"], lines)
+    return [f"{outs[0]} = {name}({args[0]})"]
+
+
+def extremum_mask(gen, n, node, args, outs):
+    """True at the first position of the max (min) over the axes: the gradient of max and min."""
+    op, x = node.op, node.inputs[0]
+    nd = x.ndim
+    axes = list(op.axis)
+    kept = [d for d in range(nd) if d not in axes]
+    sizes = [f"a0.shape[{d}]" for d in range(nd)]
+    find, at, flat = _first_extremum(sizes, kept, axes, "<" if op.minimum else ">", np.dtype(x.dtype).kind == "f")
+    everything = ", ".join(f"i{d}" for d in range(nd)) or "()"
+    lines = [f"best = np.empty({tup(sizes[d] for d in kept)}, dtype=a0.dtype)",
+             f"where = np.zeros({tup(sizes[d] for d in kept)}, dtype=np.int64)",
+             f"out = np.zeros({tup(sizes)}, dtype=np.bool_)"]
+    lines += _loops(sizes, kept + axes, find)
+    lines += _loops(sizes, kept + axes, [f"out[{everything}] = where{at} == {flat}"])
+    lines.append("return out")
+    name = gen.kernel(n, node, ["a0"], lines)
+    return [f"{outs[0]} = {name}({args[0]})"]

@@ -1,0 +1,181 @@
+"""``arignote bench`` (also ``python -m arignote.bench``): a fixed set of workloads on every usable
+backend, each next to a hand-written NumPy baseline run in the same process, reported as median times
+and as **ratios to that baseline**.
+
+    arignote bench [--quick] [--backend NAME ...] [--workload NAME ...] [--json FILE] [--repeats N] [--list]
+
+Ratios are what to compare between runs and machines, not seconds: the machines are noisy and the
+baseline shares their noise (repeats of the baseline and of every backend are interleaved, round after
+round). ``ratio = median time of the backend / median time of the NumPy baseline``: lower is better,
+2.0 means twice NumPy's time. Every backend's first result is checked against the baseline's before it
+is timed; a wrong result is reported as a failure row, never as a speed.
+
+PyTensor, JAX and PyTorch, when importable, run the same workloads as extra rows (never required):
+PyTensor from the very graph arignote builds, JAX jitted, PyTorch eager with autograd.
+
+The "of limit" column says how close a workload came to what this machine can do, both measured in
+the same run, at its start and its end (the best repeat of either: a peak, not a median):
+
+    GEMM peak    2 n^3 / t of a float32 n x n NumPy matrix product (n = 2048; 1024 with --quick)
+    bandwidth    2 * nbytes / t of np.copyto on a 256 MB float32 array (one read plus one write)
+    mlp-train-*  FLOPs of its matrix products / t / GEMM peak, with FLOPs = 2B(2ih + 3ho) for batch B
+                 and layer sizes i-h-o: forward xW1 and hW2, backward h'd (dW2), dW2' (dh), x'dh (dW1);
+                 the gradient of x is not needed, elementwise work is not counted
+    elemwise-4m, reduce-4m, softmax-xent
+                 compulsory bytes / t / bandwidth, compulsory bytes = every input read once plus every
+                 output written once (a two-pass algorithm, like reduce-4m's mean then deviations,
+                 tops out near 1/2)
+    call-overhead, compile-*: no limit; calls per second, seconds
+
+compile-cold and compile-warm time ``function(...)`` to the first result of the MLP training function
+(batch 20), graph building excluded, each in a fresh process: cold with a new, empty cache directory
+(ARIGNOTE_CACHE_DIR, PyTensor's base_compiledir, JAX's compilation cache), warm with the directory a
+cold run filled. Their baseline is the first NumPy training step in a fresh process, so the ratio is
+"how many first NumPy steps one compilation costs". Backends without a disk cache are measured the
+same way: for them warm and cold differ only by noise.
+
+The package: ``workloads`` defines the workloads (data, NumPy baselines, the builders of every family),
+``harness`` times them (interleaved repeats, the machine's limits and load, the compile-* processes),
+``report`` makes the rows, the table and the JSON; this module chooses what runs and is the command.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import importlib.util
+import sys
+import time
+
+from .harness import (BASELINE, PEERS, Target, best_limits, cpu_snapshot, machine, measure,  # noqa: F401
+                      measure_limits, mismatch, other_load, run_compile, run_workload)
+from .report import apply_limits, print_table, write_json
+from .workloads import WORKLOADS, Compiled, Sizes, Workload  # noqa: F401
+
+QUICK = dict(repeats=5, min_time=0.02, sizes=Sizes(gemm=1024))
+FULL = dict(repeats=15, min_time=0.05, sizes=Sizes())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running
+
+
+def discover_targets():
+    """Every usable arignote backend, then the importable peers."""
+    from arignote.core.plugins import registry
+
+    found = [Target(name, "arignote") for name in registry.names() if registry.availability(name)]
+    module = {"pytensor": "pytensor", "jax": "jax", "torch": "torch"}
+    return found + [peer for peer in PEERS if importlib.util.find_spec(module[peer.family]) is not None]
+
+
+def select_workloads(names):
+    if not names:
+        return list(WORKLOADS.values())
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        raise ValueError(f"no workload named {', '.join(map(repr, unknown))}; workloads: {', '.join(WORKLOADS)}")
+    return [w for w in WORKLOADS.values() if w.name in names]
+
+
+def select_targets(names):
+    available = discover_targets()
+    if not names:
+        return available
+    by_name = {t.name: t for t in available}
+    chosen = []
+    for name in names:
+        if name == BASELINE.name:
+            continue  # always there
+        if name not in by_name:
+            from arignote.core.plugins import registry
+
+            why = (f"backend {name!r} is not usable here: {registry.availability(name).reason}"
+                   if name in registry.names() else f"no backend named {name!r}")
+            raise ValueError(f"{why}; usable here: {', '.join(['numpy'] + list(by_name))}")
+        chosen.append(by_name[name])
+    return chosen
+
+
+def run_bench(workloads=None, backends=None, quick=False, json_path=None, out=None, sizes=None, repeats=None,
+              min_time=None, progress=None):
+    """Run the benchmark; print the table to ``out`` and return the report (a dict, also written as JSON
+    to ``json_path``). ``sizes``, ``repeats`` and ``min_time`` override the defaults (tests use tiny ones)."""
+    started = time.perf_counter()
+    out = out or sys.stdout
+    mode = QUICK if quick else FULL
+    sizes = sizes or mode["sizes"]
+    repeats = repeats or mode["repeats"]
+    min_time = mode["min_time"] if min_time is None else min_time
+    chosen = select_workloads(workloads)
+    targets = select_targets(backends)
+    progress = progress or _progress
+    load = cpu_snapshot()
+    report = {"machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
+              "quick": quick, "repeats": repeats, "sizes": dataclasses.asdict(sizes),
+              "backends": [t.name for t in targets]}
+    progress("limits")
+    limits = measure_limits(sizes, repeats, min_time)
+    rows = []
+    for workload in [w for w in chosen if not w.compile]:
+        progress(workload.name)
+        rows += run_workload(workload, targets, sizes, repeats, min_time)
+    compiles = [w for w in chosen if w.compile]
+    if compiles:
+        progress(" and ".join(w.name for w in compiles))
+        rows += run_compile(compiles, targets, sizes, min(repeats, 3 if quick else 5))
+    progress("limits again")  # the best of both: a limit measured while a neighbour was busy is too low
+    report["limits"] = best_limits(limits, measure_limits(sizes, repeats, min_time))
+    apply_limits(rows, report["limits"])
+    report["results"] = rows
+    report["wall_s"] = time.perf_counter() - started
+    report["other_load"] = other_load(load, cpu_snapshot())
+    print_table(report, out)
+    if json_path:
+        write_json(report, json_path)
+    return report
+
+
+def _progress(what):
+    print(f"bench: {what} ...", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command
+
+
+def add_arguments(parser):
+    parser.add_argument("--backend", action="append", metavar="NAME",
+                        help="run only this backend (repeat or comma-separate; default: every usable one, "
+                             "and PyTensor/JAX/PyTorch when installed); the NumPy baseline always runs")
+    parser.add_argument("--workload", action="append", metavar="NAME",
+                        help=f"run only this workload (repeat or comma-separate): {', '.join(WORKLOADS)}")
+    parser.add_argument("--quick", action="store_true", help="5 repeats instead of 15, compile-* 3 instead of 5, GEMM peak at n=1024")
+    parser.add_argument("--json", metavar="FILE", help="also write the full report, every time included, as JSON")
+    parser.add_argument("--repeats", type=int, metavar="N", help="repeats per measurement (the median is shown)")
+    parser.add_argument("--list", action="store_true", help="list the workloads and the usable backends, and exit")
+
+
+def _split(values):
+    return [name for value in values or [] for name in value.split(",") if name]
+
+
+def run_command(args, out=None):
+    out = out or sys.stdout
+    if args.list:
+        for workload in WORKLOADS.values():
+            out.write(f"{workload.name:<15} {workload.description}\n")
+        out.write("backends: " + ", ".join(["numpy (baseline)"] + [t.name for t in discover_targets()]) + "\n")
+        return 0
+    try:
+        report = run_bench(_split(args.workload), _split(args.backend), quick=args.quick, json_path=args.json,
+                           out=out, repeats=args.repeats)
+    except ValueError as error:
+        print(f"arignote bench: {error}", file=sys.stderr)
+        return 2
+    return 0 if all(row["status"] == "ok" for row in report["results"]) else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="arignote bench", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run_command(parser.parse_args(argv))

@@ -1,0 +1,5 @@
+import sys
+
+from arignote.bench import main
+
+sys.exit(main())

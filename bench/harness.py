@@ -1,0 +1,285 @@
+"""The timing harness of ``arignote bench``: who runs (the targets), how a result is checked against the
+baseline's, how repeats are timed and interleaved, what the machine can do (its GEMM peak and copy
+bandwidth, its description, how busy other processes kept it), and the fresh processes that time
+compile-cold and compile-warm."""
+
+import dataclasses
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .report import fill_row, new_row
+from .workloads import MLP_IMPLS, Sizes, _mlp_data, _mlp_numpy
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A row of the table: an arignote backend, a peer library, or the NumPy baseline."""
+
+    name: str
+    family: str  # "numpy", "arignote", "pytensor", "jax", "torch"
+
+
+BASELINE = Target("numpy", "numpy")
+PEERS = (Target("pytensor", "pytensor"), Target("jax", "jax"), Target("pytorch", "torch"))
+
+
+def mismatch(got, want, tol=(2e-3, 1e-4)):
+    """None if ``got`` matches ``want``, else why not. Each array must pass two tests, ``tol`` being
+    (worst, overall) or one number for both: max |error| / max |expected| <= worst catches a few entries
+    gone wrong (a loop's tail left out), and the ratio of the 2-norms of error and expected <= overall
+    catches a small error everywhere (a forgotten L2 term in a gradient) while float32 rounding, ~1e-6,
+    passes."""
+    worst, overall = tol if isinstance(tol, tuple) else (tol, tol)
+    if len(got) != len(want):
+        return f"{len(got)} result(s), expected {len(want)}"
+    for k, (g, w) in enumerate(zip(got, want)):
+        g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
+        if g.size != w.size:
+            return f"result {k} has shape {g.shape}, expected {w.shape}"
+        g = g.reshape(w.shape)
+        with np.errstate(all="ignore"):
+            error = float(np.abs(g - w).max(initial=0)) / max(float(np.abs(w).max(initial=0)), 1e-30)
+            if not error <= worst:  # NaN fails too
+                return f"wrong result {k}: max |error| / max |expected| = {error:.3g} > {worst:g}"
+            error = float(np.linalg.norm((g - w).ravel())) / max(float(np.linalg.norm(w.ravel())), 1e-30)
+            if not error <= overall:
+                return f"wrong result {k}: |error| / |expected| (2-norms) = {error:.3g} > {overall:g}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Timing
+
+
+def _time(run, number):
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(number):
+            run()
+        return time.perf_counter() - start
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _calibrate(run, min_time):
+    """How many calls make one repeat last at least ``min_time``."""
+    number = 1
+    while True:
+        elapsed = _time(run, number)
+        if elapsed >= min_time or number >= 1 << 22:
+            return number
+        number = min(1 << 22, max(2 * number, int(number * 1.2 * min_time / max(elapsed, 1e-9))))
+
+
+def measure(runs, repeats, min_time):
+    """Seconds per call of each run, ``repeats`` times, in interleaved rounds (so drift hits all alike)."""
+    numbers = {key: _calibrate(run, min_time) for key, run in runs.items()}
+    times = {key: [] for key in runs}
+    failed = {}
+    for _ in range(repeats):
+        gc.collect()
+        for key, run in runs.items():
+            if key in failed:
+                continue
+            try:
+                times[key].append(_time(run, numbers[key]) / numbers[key])
+            except Exception as error:  # a backend that fails on a later call
+                failed[key] = f"{type(error).__name__}: {error}"
+    return times, failed
+
+
+def measure_limits(sizes, repeats, min_time):
+    """The machine's float32 GEMM FLOP/s and copy bandwidth (bytes/s), measured now: the best repeat,
+    since a limit is what the machine can do when nothing else gets in the way."""
+    rng = np.random.default_rng(0)
+    n = sizes.gemm
+    a, b = rng.random((n, n), np.float32), rng.random((n, n), np.float32)
+    c = np.empty_like(a)
+    src = np.ones(sizes.copy_mb * (1 << 20) // 4, np.float32)
+    dst = np.empty_like(src)
+    times, _ = measure({"gemm": lambda: np.matmul(a, b, out=c), "copy": lambda: np.copyto(dst, src)},
+                       repeats, min_time)
+    return {"gemm_flops": 2 * n ** 3 / min(times["gemm"]), "gemm_n": n,
+            "bandwidth": 2 * src.nbytes / min(times["copy"]), "copy_bytes": src.nbytes}
+
+
+def best_limits(*measured):
+    return {key: max(m[key] for m in measured) for key in measured[0]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The machine
+
+
+def cpu_snapshot():
+    """(CPU seconds the whole machine was busy, hypervisor steal included; CPU seconds of this process
+    and its waited-for children; wall clock), or None where /proc/stat is missing."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return busy, sum(os.times()[:4]), time.perf_counter()
+
+
+def other_load(before, after):
+    """How many cores, on average, something other than this run kept busy while it ran (noise)."""
+    if before is None or after is None:
+        return None
+    return max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / (after[2] - before[2]))
+
+
+def machine():
+    cpu, virtual = platform.processor() or platform.machine(), False
+    try:
+        with open("/proc/cpuinfo") as info:
+            fields = dict(line.split(":", 1) for line in info.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        cpu = f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
+        virtual = "hypervisor" in fields.get("flags", "").split()
+    except (OSError, KeyError):
+        pass
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+        blas = f"{blas['name']} {blas.get('version', '')}".strip()
+    except Exception:
+        blas = "unknown BLAS"
+    return {"cpu": cpu, "cores": os.cpu_count(), "virtual": virtual, "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "numpy": np.__version__, "blas": blas}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running
+
+
+def run_workload(workload, targets, sizes, repeats, min_time):
+    """Rows for ``workload``: the NumPy baseline, then each target (verified first, then timed)."""
+    data = workload.setup(sizes)
+    base = workload.impls["numpy"](data, None)()
+    want = base.result()
+    runs, rows = {BASELINE: base.run}, {BASELINE: new_row(workload, BASELINE)}
+    for target in targets:
+        row = rows[target] = new_row(workload, target)
+        make = workload.impls.get(target.family)
+        if make is None:
+            row.update(status="error", error=f"no {workload.name} implementation for {target.family}")
+            continue
+        try:
+            compiled = make(data, target.name)()
+            problem = mismatch(compiled.result(), want, workload.tol)
+        except Exception as error:
+            row.update(status="error", error=f"{type(error).__name__}: {error}".splitlines()[0])
+            continue
+        if problem:
+            row.update(status="wrong", error=problem)
+        else:
+            runs[target] = compiled.run
+    times, failed = measure(runs, repeats, min_time)
+    if BASELINE in failed:
+        raise RuntimeError(f"the NumPy baseline of {workload.name} failed: {failed[BASELINE]}")
+    base_median = statistics.median(times[BASELINE])
+    work = workload.work(sizes, data) if workload.work else None
+    for target in runs:
+        if target in failed:
+            rows[target].update(status="error", error=failed[target])
+        else:
+            fill_row(rows[target], times[target], base_median, workload, work)
+    return list(rows.values())
+
+
+# compile-cold and compile-warm: each run in a fresh process
+
+
+def _cache_env(directory):
+    env = dict(os.environ, ARIGNOTE_CACHE_DIR=directory, JAX_COMPILATION_CACHE_DIR=directory,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    env["PYTENSOR_FLAGS"] = (flags + "," if flags else "") + f"base_compiledir={directory}"
+    return env
+
+
+def _spawn_compile(target, sizes, directory):
+    """Run compile_child in a fresh Python with ``directory`` as every cache; its JSON answer."""
+    spec = json.dumps({"target": dataclasses.asdict(target), "sizes": dataclasses.asdict(sizes)})
+    child = "import sys; from arignote.bench.harness import compile_child; compile_child(sys.argv[1])"
+    command = [sys.executable, "-c", child, spec]
+    done = subprocess.run(command, env=_cache_env(directory), capture_output=True, text=True, timeout=600)
+    lines = done.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"the compile process failed (exit {done.returncode}): {tail}"}
+
+
+def compile_child(spec):
+    """In a fresh process: build the MLP graph, then time compile() plus the first step; verify it."""
+    spec = json.loads(spec)
+    target = Target(**spec["target"])
+    sizes = Sizes(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["sizes"].items()})
+    try:
+        data = _mlp_data(sizes, sizes.batches[0])
+        compile = MLP_IMPLS[target.family](data, target.name)
+        start = time.perf_counter()
+        compiled = compile()
+        out = compiled.run()
+        seconds = time.perf_counter() - start
+        answer = {"seconds": seconds, "error": None}
+        if target != BASELINE:
+            got = compiled.observe(out)
+            answer["error"] = mismatch(got, _mlp_numpy(data, None)().result())
+    except Exception as error:
+        answer = {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
+    print(json.dumps(answer))
+
+
+def run_compile(workloads, targets, sizes, repeats):
+    """Rows for compile-cold and/or compile-warm: fresh processes, a new cache directory per cold run,
+    warm runs on the directory the first cold run filled."""
+    rows = []
+    everyone = [BASELINE] + list(targets)
+    results = {(target, kind): [] for target in everyone for kind in ("cold", "warm")}
+    kinds = [w.compile for w in workloads]
+    directories = {target: [tempfile.mkdtemp(prefix="arignote-bench-cache-") for _ in range(repeats)]
+                   for target in everyone}
+    try:
+        # Rounds interleave the targets, as in measure(). Warm needs a filled cache: the first cold run
+        # fills it (and is counted only when cold is asked for).
+        for r in range(repeats if "cold" in kinds else 1):
+            for target in everyone:
+                results[target, "cold"].append(_spawn_compile(target, sizes, directories[target][r]))
+        for r in range(repeats if "warm" in kinds else 0):
+            for target in everyone:
+                results[target, "warm"].append(_spawn_compile(target, sizes, directories[target][0]))
+    finally:
+        for directory in (d for ds in directories.values() for d in ds):
+            shutil.rmtree(directory, ignore_errors=True)
+    for workload in workloads:
+        base = [a["seconds"] for a in results[BASELINE, workload.compile] if a.get("error") is None]
+        if not base:
+            raise RuntimeError(f"the NumPy baseline of {workload.name} failed: "
+                               f"{results[BASELINE, workload.compile][0]['error']}")
+        for target in [BASELINE] + list(targets):
+            answers = results[target, workload.compile]
+            row = new_row(workload, target)
+            errors = [a["error"] for a in answers if a.get("error")]
+            if errors:
+                row.update(status="wrong" if errors[0].startswith("wrong") else "error", error=errors[0])
+            else:
+                fill_row(row, [a["seconds"] for a in answers], statistics.median(base), workload, None)
+            rows.append(row)
+    return rows

@@ -1,0 +1,409 @@
+"""The workloads of ``arignote bench``: their data, their hand-written NumPy baselines, the builders that
+run them on arignote's backends and PyTensor (one Theano-style graph builder each), JAX (jitted) and
+PyTorch (eager, with autograd), and what counts as their work (FLOPs or bytes)."""
+
+import dataclasses
+import functools
+from types import SimpleNamespace
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+LR, L2 = np.float32(0.01), np.float32(1e-4)  # SGD learning rate, weight of the L2 penalty
+PARAMS = ("W1", "b1", "W2", "b2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """Problem sizes. The workload names describe the defaults; tests pass tiny ones."""
+
+    mlp: tuple = (784, 500, 10)  # input, hidden, classes
+    batches: tuple = (20, 500)  # mlp-train-b20, mlp-train-b500
+    vector: int = 4_000_000  # elemwise-4m, reduce-4m
+    logits: tuple = (2048, 1000)  # softmax-xent
+    gemm: int = 2048  # the GEMM peak's n
+    copy_mb: int = 256  # the bandwidth's array
+
+
+class Compiled(NamedTuple):
+    """``run()`` does one iteration (what is timed); ``observe(run())`` gives the arrays to verify."""
+
+    run: Callable[[], Any]
+    observe: Callable[[Any], list] = None
+
+    def result(self):
+        out = self.run()
+        return self.observe(out) if self.observe else _arrays(out)
+
+
+def _arrays(out):
+    out = list(out) if isinstance(out, (list, tuple)) else [out]
+    return [np.asarray(o.detach().cpu().numpy() if hasattr(o, "detach") else o) for o in out]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Peers and arignote share one Theano-style graph builder per workload; `api` is the library's spelling.
+
+
+def _arignote_api(backend):
+    import arignote
+    import arignote.tensor as T
+
+    return SimpleNamespace(T=T, shared=arignote.shared, grad=arignote.grad,
+                           function=functools.partial(arignote.function, backend=backend),
+                           softmax=T.nnet.softmax, nll=T.nnet.categorical_crossentropy)
+
+
+def _pytensor_api(_):
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.tensor.special import softmax
+
+    return SimpleNamespace(T=pt, shared=pytensor.shared, grad=pytensor.grad, function=pytensor.function,
+                           softmax=lambda z: softmax(z, axis=-1),
+                           nll=lambda p, y: -pt.log(p[pt.arange(y.shape[0]), y]))
+
+
+def _theano_style(build):
+    """Implementations for arignote's backends and for PyTensor from one graph builder ``build(api, d)``."""
+    return {"arignote": lambda d, backend: build(_arignote_api(backend), d),
+            "pytensor": lambda d, backend: build(_pytensor_api(backend), d)}
+
+
+# An implementation is make(data, backend name) -> compile; compile() -> Compiled. Graph building happens
+# in make, so compile() is exactly "function(...)" (compile-* time compile() plus the first run()).
+
+# --- MLP: one SGD step of a tanh MLP with softmax, mean NLL and an L2 penalty on both weight matrices
+
+
+def _mlp_data(sizes, batch):
+    rng = np.random.default_rng(20)
+    i, h, o = sizes.mlp
+    b1, b2 = np.sqrt(6 / (i + h)), np.sqrt(6 / (h + o))  # Glorot, as in the Theano tutorial's MLP
+    return {"x": rng.random((batch, i), dtype=np.float32), "y": rng.integers(0, o, batch).astype(np.int32),
+            "W1": rng.uniform(-b1, b1, (i, h)).astype(np.float32), "b1": np.zeros(h, np.float32),
+            # W2 is random, not zero as in the tutorial, so that the first step's dW1 is not zero
+            "W2": rng.uniform(-b2, b2, (h, o)).astype(np.float32), "b2": np.zeros(o, np.float32)}
+
+
+def _mlp_observe(d, cost, params):
+    """What a step is checked by: its cost and how much it moved each parameter."""
+    return [np.asarray(cost)] + [np.asarray(p, np.float64) - d[k] for k, p in zip(PARAMS, params)]
+
+
+def _mlp_numpy(d, _):
+    def compile():
+        p = {k: d[k].copy() for k in PARAMS}
+        x, y = d["x"], d["y"]
+        rows = np.arange(len(y))
+
+        def step():
+            W1, b1, W2, b2 = (p[k] for k in PARAMS)
+            hid = np.tanh(x @ W1 + b1)
+            z = hid @ W2 + b2
+            z -= z.max(axis=1, keepdims=True)
+            prob = np.exp(z)
+            prob /= prob.sum(axis=1, keepdims=True)
+            cost = -np.log(prob[rows, y]).mean() + L2 * (np.vdot(W1, W1) + np.vdot(W2, W2))
+            dz = prob  # d cost / d z = (softmax - onehot) / B
+            dz[rows, y] -= 1
+            dz /= len(y)
+            dh = dz @ W2.T
+            dh *= 1 - hid * hid
+            W2 -= LR * (hid.T @ dz + 2 * L2 * W2)
+            b2 -= LR * dz.sum(axis=0)
+            W1 -= LR * (x.T @ dh + 2 * L2 * W1)
+            b1 -= LR * dh.sum(axis=0)
+            return cost
+
+        return Compiled(step, lambda cost: _mlp_observe(d, cost, [p[k] for k in PARAMS]))
+    return compile
+
+
+def _mlp_graph(api, d):
+    T = api.T
+    x, y = T.fmatrix("x"), T.ivector("y")
+    params = [api.shared(d[k].copy(), name=k) for k in PARAMS]
+    W1, b1, W2, b2 = params
+    hid = T.tanh(T.dot(x, W1) + b1)
+    prob = api.softmax(T.dot(hid, W2) + b2)
+    cost = T.mean(api.nll(prob, y)) + L2 * ((W1 ** 2).sum() + (W2 ** 2).sum())
+    updates = [(p, p - LR * g) for p, g in zip(params, api.grad(cost, params))]
+
+    def compile():
+        train = api.function([x, y], cost, updates=updates)
+        return Compiled(lambda: train(d["x"], d["y"]),
+                        lambda c: _mlp_observe(d, c, [p.get_value(borrow=True) for p in params]))
+    return compile
+
+
+def _mlp_jax(d, _):
+    import jax
+    import jax.numpy as jnp
+
+    def loss(params, x, y):
+        W1, b1, W2, b2 = params
+        logp = jax.nn.log_softmax(jnp.tanh(x @ W1 + b1) @ W2 + b2)
+        return -jnp.take_along_axis(logp, y[:, None], axis=1).mean() + L2 * ((W1 ** 2).sum() + (W2 ** 2).sum())
+
+    def step(params, x, y):
+        cost, grads = jax.value_and_grad(loss)(params, x, y)
+        return cost, [p - LR * g for p, g in zip(params, grads)]
+
+    def compile():
+        train, x, y = jax.jit(step), jnp.asarray(d["x"]), jnp.asarray(d["y"])
+        state = [jnp.asarray(d[k]) for k in PARAMS]
+
+        def run():
+            cost, state[:] = train(state, x, y)
+            return jax.block_until_ready((cost, state))[0]
+        return Compiled(run, lambda c: _mlp_observe(d, c, [np.asarray(p) for p in state]))
+    return compile
+
+
+def _mlp_torch(d, _):
+    import torch
+
+    def compile():
+        params = [torch.tensor(d[k], requires_grad=True) for k in PARAMS]
+        x, y = torch.from_numpy(d["x"]), torch.from_numpy(d["y"]).long()
+
+        def run():
+            W1, b1, W2, b2 = params
+            z = torch.tanh(x @ W1 + b1) @ W2 + b2
+            cost = torch.nn.functional.cross_entropy(z, y) + float(L2) * ((W1 ** 2).sum() + (W2 ** 2).sum())
+            grads = torch.autograd.grad(cost, params)
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p -= float(LR) * g
+            return cost.detach()
+        return Compiled(run, lambda c: _mlp_observe(d, c.numpy(), [p.detach().numpy() for p in params]))
+    return compile
+
+
+MLP_IMPLS = {"numpy": _mlp_numpy, **_theano_style(_mlp_graph), "jax": _mlp_jax, "torch": _mlp_torch}
+
+
+def _mlp_flops(sizes, batch):
+    i, h, o = sizes.mlp
+    return 2 * batch * (2 * i * h + 3 * h * o)
+
+
+# --- elemwise-4m: exp(-a*a) * sin(b) + tanh(a*b)
+
+
+def _two_vectors(sizes):
+    rng = np.random.default_rng(4)
+    return {"a": rng.standard_normal(sizes.vector, np.float32), "b": rng.standard_normal(sizes.vector, np.float32)}
+
+
+def _elemwise_numpy(d, _):
+    a, b = d["a"], d["b"]
+
+    def run():  # in place where possible: three temporaries, no more
+        out = a * a
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        s = np.sin(b)
+        out *= s
+        np.multiply(a, b, out=s)
+        np.tanh(s, out=s)
+        out += s
+        return out
+    return lambda: Compiled(run)
+
+
+def _elemwise_graph(api, d):
+    T = api.T
+    a, b = T.fvector("a"), T.fvector("b")
+    out = T.exp(-a * a) * T.sin(b) + T.tanh(a * b)
+
+    def compile():
+        f = api.function([a, b], out)
+        return Compiled(lambda: f(d["a"], d["b"]))
+    return compile
+
+
+def _jax_jit(fn, *names):
+    def make(d, _):
+        import jax
+        import jax.numpy as jnp
+
+        def compile():
+            f, args = jax.jit(fn(jnp, jax)), [jnp.asarray(d[n]) for n in names]
+            return Compiled(lambda: jax.block_until_ready(f(*args)))
+        return compile
+    return make
+
+
+def _torch_eager(fn, *names):
+    def make(d, _):
+        import torch
+
+        def compile():
+            f, args = fn(torch), [torch.from_numpy(np.asarray(d[n])) for n in names]
+            return Compiled(lambda: f(*args))
+        return compile
+    return make
+
+
+ELEMWISE_IMPLS = {
+    "numpy": _elemwise_numpy, **_theano_style(_elemwise_graph),
+    "jax": _jax_jit(lambda jnp, jax: lambda a, b: jnp.exp(-a * a) * jnp.sin(b) + jnp.tanh(a * b), "a", "b"),
+    "torch": _torch_eager(lambda t: lambda a, b: t.exp(-a * a) * t.sin(b) + t.tanh(a * b), "a", "b"),
+}
+
+
+# --- reduce-4m: ((a - a.mean()) ** 2).sum()
+
+
+def _reduce_numpy(d, _):
+    a = d["a"]
+
+    def run():
+        dev = a - a.mean()
+        return np.dot(dev, dev)
+    return lambda: Compiled(run)
+
+
+def _reduce_graph(api, d):
+    a = api.T.fvector("a")
+    out = ((a - a.mean()) ** 2).sum()
+
+    def compile():
+        f = api.function([a], out)
+        return Compiled(lambda: f(d["a"]))
+    return compile
+
+
+REDUCE_IMPLS = {
+    "numpy": _reduce_numpy, **_theano_style(_reduce_graph),
+    "jax": _jax_jit(lambda jnp, jax: lambda a: ((a - a.mean()) ** 2).sum(), "a"),
+    "torch": _torch_eager(lambda t: lambda a: ((a - a.mean()) ** 2).sum(), "a"),
+}
+
+
+# --- softmax-xent: mean cross-entropy of softmax(z) with integer labels, and its gradient with respect to z
+
+
+def _logits(sizes):
+    rng = np.random.default_rng(2)
+    rows, classes = sizes.logits
+    return {"z": rng.standard_normal((rows, classes), np.float32),
+            "y": rng.integers(0, classes, rows).astype(np.int32)}
+
+
+def _xent_numpy(d, _):
+    z, y = d["z"], d["y"]
+    rows = np.arange(len(y))
+
+    def run():
+        top = z.max(axis=1, keepdims=True)
+        e = np.exp(z - top)
+        s = e.sum(axis=1, keepdims=True)
+        loss = (np.log(s[:, 0]) + top[:, 0] - z[rows, y]).mean()
+        e /= s  # the gradient: (softmax - onehot) / rows
+        e[rows, y] -= 1
+        e /= len(y)
+        return loss, e
+    return lambda: Compiled(run)
+
+
+def _xent_graph(api, d):
+    T = api.T
+    z, y = T.fmatrix("z"), T.ivector("y")
+    loss = T.mean(api.nll(api.softmax(z), y))
+
+    def compile():
+        f = api.function([z, y], [loss, api.grad(loss, z)])
+        return Compiled(lambda: f(d["z"], d["y"]))
+    return compile
+
+
+def _xent_jax(jnp, jax):
+    def loss(z, y):
+        return -jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1).mean()
+    return jax.value_and_grad(loss)
+
+
+def _xent_torch(torch):
+    def run(z, y):
+        z = z.detach().requires_grad_()
+        loss = torch.nn.functional.cross_entropy(z, y.long())
+        return loss.detach(), torch.autograd.grad(loss, z)[0]
+    return run
+
+
+XENT_IMPLS = {"numpy": _xent_numpy, **_theano_style(_xent_graph), "jax": _jax_jit(_xent_jax, "z", "y"),
+              "torch": _torch_eager(_xent_torch, "z", "y")}
+
+
+# --- call-overhead: a compiled a + 1 on a 0-d input
+
+
+def _call_numpy(d, _):
+    a = d["a"]
+    return lambda: Compiled(lambda: a + 1)
+
+
+def _call_graph(api, d):
+    a = api.T.fscalar("a")
+
+    def compile():
+        f = api.function([a], a + 1)
+        return Compiled(lambda: f(d["a"]))
+    return compile
+
+
+CALL_IMPLS = {"numpy": _call_numpy, **_theano_style(_call_graph),
+              "jax": _jax_jit(lambda jnp, jax: lambda a: a + 1, "a"),
+              "torch": _torch_eager(lambda t: lambda a: a + 1, "a")}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The workloads
+
+
+@dataclasses.dataclass
+class Workload:
+    name: str
+    description: str
+    impls: dict  # family -> make(data, backend) -> compile
+    setup: Callable = None  # sizes -> data
+    limit: str = None  # "gemm": work is FLOPs; "bandwidth": work is bytes; None: no limit
+    work: Callable = None  # (sizes, data) -> FLOPs or bytes
+    tol: Any = (2e-3, 1e-4)  # verification: see harness.mismatch()
+    compile: str = None  # "cold" or "warm" for the compile-* workloads
+
+
+def _io_bytes(outputs):
+    """Compulsory traffic: the inputs read once and ``outputs(data)`` (arrays of the result's size) written."""
+    return lambda sizes, d: sum(v.nbytes for v in d.values()) + outputs(sizes, d)
+
+
+def _mlp_workload(index, batch_name):
+    return Workload(
+        f"mlp-train-b{batch_name}",
+        f"one SGD step of a {'-'.join(map(str, Sizes.mlp))} tanh MLP, batch {batch_name}",
+        MLP_IMPLS, setup=lambda s: _mlp_data(s, s.batches[index]), limit="gemm",
+        work=lambda s, d: _mlp_flops(s, s.batches[index]))
+
+
+WORKLOADS = {w.name: w for w in [
+    _mlp_workload(0, 20),
+    _mlp_workload(1, 500),
+    Workload("elemwise-4m", "exp(-a*a) * sin(b) + tanh(a*b), float32 vectors of 4M", ELEMWISE_IMPLS,
+             setup=_two_vectors, limit="bandwidth", work=_io_bytes(lambda s, d: d["a"].nbytes)),
+    Workload("reduce-4m", "((a - a.mean()) ** 2).sum(), float32 vector of 4M", REDUCE_IMPLS,
+             setup=lambda s: {"a": _two_vectors(s)["a"]}, limit="bandwidth", work=_io_bytes(lambda s, d: 4),
+             tol=1e-2),  # float32 sums of 4M terms: accumulation order matters at ~1e-4
+    Workload("softmax-xent", "mean softmax cross-entropy of 2048x1000 logits and its gradient", XENT_IMPLS,
+             setup=_logits, limit="bandwidth", work=_io_bytes(lambda s, d: d["z"].nbytes + 4)),
+    Workload("call-overhead", "a compiled a + 1 on a 0-d float32 input", CALL_IMPLS,
+             setup=lambda s: {"a": np.array(1.0, np.float32)}),
+    Workload("compile-cold", "function(...) to first result, MLP training, fresh process, empty cache",
+             MLP_IMPLS, compile="cold"),
+    Workload("compile-warm", "function(...) to first result, MLP training, fresh process, warm cache",
+             MLP_IMPLS, compile="warm"),
+]}
+
