@@ -8,7 +8,8 @@ that graph, how its buffers live, and every backend carries it out rather than d
   ``destroy_map`` that ops declare (nothing else); a variable absent from it has its own buffer;
 - ``last_read[root]``: the index of the last node reading a buffer, directly or through a view
   (outputs of the function are read "after the last node", ``len(nodes)``); ``dying[index]``: the
-  buffers that die after node ``index``;
+  buffers that die after node ``index`` (inputs of the function included: a backend that made a
+  contiguous copy of one, viewed as the input, frees it there);
 - ``reuse[node]``: the input position whose dying buffer an elementwise node's output takes over
   (computed in place); ignoring it is always correct;
 - ``threads``: the elementwise nodes worth threads once they are large (``PARALLEL_MIN`` elements or
@@ -48,8 +49,8 @@ class Plan:
             for var in node.outputs:  # computed and never read: dies where it is made
                 if self.root(var) is var and var not in self.last_read:
                     self.dying.setdefault(index, []).append(var)
-        for root, index in self.last_read.items():
-            if index < len(self.nodes) and root.owner is not None:
+        for root, index in self.last_read.items():  # inputs too: a backend may own a copy viewed as one
+            if index < len(self.nodes):
                 self.dying.setdefault(index, []).append(root)
         self.reuse = {}
         if reuse:

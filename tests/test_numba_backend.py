@@ -1,18 +1,22 @@
 """The Numba backend's own promises: one njit function per graph, a disk cache a second process reuses,
-readable generated source, errors raised as Python exceptions naming the op, any strides, and the
-prange path on large arrays."""
+readable generated source, errors raised as Python exceptions naming the op, any strides, the prange
+path on large arrays, and core's decisions carried out (FusedReduce as one loop, plan.reuse)."""
 
 import os
+import re
 import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import arignote
 import arignote.tensor as T
+from arignote.core import ops
+from arignote.core.plan import plan_of
 from arignote.core.plugins import registry
 
 numba_module = pytest.importorskip("numba")
@@ -260,3 +264,53 @@ def test_updates_at_one_integer_vector_accumulate_repeated_indices(numba_backend
     both([x, r, y], outputs, [np.arange(6.0).reshape(2, 3), np.array([1, 0, 1]), np.arange(9.0).reshape(3, 3)])
     with pytest.raises(IndexError, match="out of bounds"):
         f(np.ones((2, 3)), np.array([1, 5, 1]), np.ones((3, 3)))
+
+
+def kernels_by_node(f):
+    """{node index: the source of the kernel module it calls} of a compiled function."""
+    found = re.findall(r"^from (\S+) import kernel as node(\d+)", f.backend_source, flags=re.M)
+    return {int(n): Path(sys.modules[module].__file__).read_text() for module, n in found}
+
+
+@pytest.mark.parametrize("axis", [1, None])
+@pytest.mark.parametrize("reduce", [T.sum, T.mean, T.prod, T.max, T.min, T.all, T.any])
+def test_a_fused_reduction_is_one_loop_without_a_temporary_array(numba_backend, monkeypatch, reduce, axis):
+    monkeypatch.setattr(arignote.config, "rewrites", "all")
+    x, y = T.dmatrix("x"), T.drow("y")
+    f = arignote.function([x, y], reduce(T.exp(x) * y - 1, axis=axis), backend=numba_backend)
+    assert [type(node.op) for node in f.maker.fgraph.apply_nodes] == [ops.FusedReduce]
+    (kernel,) = kernels_by_node(f).values()
+    assert "of Composite{" in kernel and "np.empty((s0, s1" not in kernel and "acc" in kernel
+    value = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, -0.25]])
+    both([x, y], [reduce(T.exp(x) * y - 1, axis=axis)], [value, np.array([[1.0, 0.0, -2.0]])])
+
+
+def test_elementwise_results_are_written_in_place_exactly_where_the_plan_says(numba_backend, monkeypatch):
+    monkeypatch.setattr(arignote.config, "rewrites", "all")
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    d, e = T.dot(x, y), T.dot(y, x)
+    outputs = [T.tanh(d) * 2,  # d dies here: written in place
+               T.dot(T.exp(e) + 1, e),  # e is read again
+               T.cast(T.dot(x, x), "float32") + 1,  # another dtype
+               T.sqrt(x)]  # an input
+    f = arignote.function([x, y], outputs, backend=numba_backend)
+    plan = plan_of(f.maker.fgraph)
+    reused = {plan.position[node] for node in plan.reuse}
+    kernels = kernels_by_node(f)
+    assert reused and set(kernels) - reused
+    assert {n for n, text in kernels.items() if "written in place" in text} == reused
+    value = np.random.default_rng(2).normal(size=(3, 3))
+    both([x, y], outputs, [value, value.T * 2])
+
+
+def test_prange_twins_go_to_the_plan_s_costliest_loops_only(numba_backend, monkeypatch):
+    monkeypatch.setattr(arignote.config, "rewrites", "all")
+    x = T.dvector("x")
+    outputs = [T.exp(x), T.sin(T.cos(x)), T.sqrt(x), x * 2]
+    f = arignote.function([x], outputs, backend=numba_backend)
+    plan = plan_of(f.maker.fgraph)
+    assert len(plan.threads) == 3
+    twins = re.findall(r"^from \S+ import kernel as node(\d+), kernel_parallel", f.backend_source, flags=re.M)
+    assert {int(n) for n in twins} == {plan.position[node] for node in plan.threads[:2]}
+    value = np.linspace(0.5, 2, 7)
+    both([x], outputs, [value])

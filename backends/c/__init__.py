@@ -1,11 +1,15 @@
-"""The C backend: one generated C translation unit per FunctionGraph, compiled with cffi, cached on disk.
+"""The C backend: one generated C translation unit per FunctionGraph, compiled and loaded through cffi,
+cached on disk.
 
-- codegen.py turns the graph into one function ``ari_run`` (no Python runs between nodes); its two
-  tables say how each op becomes C (``SCALAR``: elementwise ops as C expressions, fused into single
-  loops; ``EMIT``: the other ops as blocks of C).
-- build.py compiles through cffi (API mode, a real extension) and keeps modules in
-  ``ARIGNOTE_CACHE_DIR/c/<key>/``, checksummed, published by atomic rename.
-- runtime.h is the small runtime every program starts with.
+- generator.py turns the graph into one function ``ari_run`` (no Python runs between nodes), carrying
+  out the graph's plan (core/plan.py: buffer lifetimes, in-place reuse, which loops take threads);
+  table.py is its one table from op to C (``SCALAR``: elementwise ops as C expressions, fused into
+  single loops; ``EMIT``: every op to the function writing its block), the emitters grouped by op
+  family: elemwise.py, reductions.py, shapes.py, indexing.py, products.py, nnet.py, random.py, loops.py.
+- runtime.h is what every program includes: arrays and buffers, threads, BLAS (ari_matmul), the scalar
+  functions C spells differently from NumPy.
+- build.py compiles (``-I`` this folder) and keeps modules in ``ARIGNOTE_CACHE_DIR/c/<key>/``,
+  checksummed, published by atomic rename.
 
 ``f.backend_source`` shows the generated C, commented with the graph node each block came from.
 Registered through the entry point ``c`` (pyproject.toml); every op of the vocabulary has a C
@@ -16,7 +20,7 @@ import threading
 
 import numpy as np
 
-from arignote.core.ops import Composite
+from arignote.core.ops import Composite, FusedReduce
 from arignote.core.plugins import Availability, Backend, hookimpl
 
 from .. import blas
@@ -150,9 +154,9 @@ class CProgram:
         if 0 <= index < len(self.fgraph.apply_nodes):
             node = self.fgraph.apply_nodes[index]
             where = node.outputs[0].built_at()
-            body = getattr(node.op, "fgraph", None)
-            if body is not None and isinstance(node.op, Composite):  # name the ops the user wrote
-                where += "; fused from " + ", ".join(sorted({type(n.op).__name__ for n in body.apply_nodes}))
+            op = node.op.elemwise if isinstance(node.op, FusedReduce) else node.op
+            if isinstance(op, Composite):  # name the ops the user wrote
+                where += "; fused from " + ", ".join(sorted({type(n.op).__name__ for n in op.fgraph.apply_nodes}))
             return kind(f"{node.op} (built at {where}): {message}")
         return kind(message)
 
@@ -175,9 +179,9 @@ class CBackend(Backend):
         return Availability(why is None, why or "")
 
     def compile(self, fgraph):
-        from . import codegen
+        from . import generator
 
-        source, consts, _ = codegen.generate(fgraph)
+        source, consts = generator.generate(fgraph)
         module, compiled_now = build.load_or_build(source)
         return CProgram(fgraph, source, consts, module, compiled_now)
 

@@ -3,8 +3,9 @@
 The program is compiled straight to a shared library by the C compiler (no Python.h, no setuptools:
 a compile takes about 0.1 s) and loaded with cffi's ``dlopen``, never to be unloaded.
 
-A program lives in ``<cache dir>/c/<key>/program.so`` where the key hashes the generated source, the compiler and
-its flags, arignote's version and the Python ABI. Beside it sits ``program.so.sha256``, its checksum,
+A program lives in ``<cache dir>/c/<key>/program.so`` where the key hashes the generated source, the runtime it
+includes (runtime.h, found with ``-I`` in this package's folder), the compiler and its flags, arignote's
+version and the Python ABI. Beside it sits ``program.so.sha256``, its checksum,
 written after it: an entry whose checksum is missing or wrong (truncated,
 corrupted, half-written) is rebuilt, never loaded. Compiles happen in a private temporary folder and
 are moved into place with an atomic rename, so two processes compiling the same graph both succeed
@@ -79,6 +80,7 @@ VECMATH = ("expf", "exp", "logf", "log", "sinf", "sin", "cosf", "cos", "tanhf", 
 
 
 LIBS = ["-lm", "-lpthread"]
+RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.h")  # what programs #include
 
 CDEF = """
 typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
@@ -122,9 +124,20 @@ def cache_root():
 
 
 def cache_key(source):
-    parts = [source, compiler(), " ".join(_flags()), _version(), sys.implementation.cache_tag,
+    parts = [source, _runtime_digest(), compiler(), " ".join(_flags()), _version(), sys.implementation.cache_tag,
              sysconfig.get_config_var("EXT_SUFFIX") or "", CDEF]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+_runtime_cache = []
+
+
+def _runtime_digest():
+    """The checksum of runtime.h, read once per process: a program compiled against another runtime is
+    another cache entry."""
+    if not _runtime_cache:
+        _runtime_cache.append(_digest(RUNTIME))
+    return _runtime_cache[0]
 
 
 _flags_cache = []
@@ -235,7 +248,8 @@ def _compile(source, folder, so_path):
         with open(c_path, "w") as f:
             f.write(source)
         flags = _flags()
-        command = [compiler(), *flags, c_path, "-o", built, *LIBS, *(["-lmvec"] if "-DARI_VECMATH" in flags else [])]
+        command = [compiler(), *flags, "-I", os.path.dirname(RUNTIME), c_path, "-o", built, *LIBS,
+                   *(["-lmvec"] if "-DARI_VECMATH" in flags else [])]
         try:
             done = subprocess.run(command, capture_output=True, text=True)
         except OSError as error:
@@ -256,9 +270,11 @@ def _compile(source, folder, so_path):
         with open(unique + ".sum", "w") as f:
             f.write(digest)
         os.replace(unique + ".sum", so_path + ".sha256")
-        with open(unique + ".c", "w") as f:  # for people reading the cache
+        with open(unique + ".c", "w") as f:  # for people reading the cache (and compiling it again)
             f.write(source)
         os.replace(unique + ".c", os.path.join(folder, "program.c"))
+        shutil.copyfile(RUNTIME, unique + ".h")
+        os.replace(unique + ".h", os.path.join(folder, "runtime.h"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -29,7 +29,10 @@ def literal(value, dtype):
     if dtype == "bool":
         return "1" if v else "0"
     if isfloat(dtype):
-        text = "NAN" if math.isnan(v) else ("INFINITY" if v > 0 else "-INFINITY") if math.isinf(v) else float.hex(v)
+        if math.isfinite(v) and v == int(v) and abs(v) < 2 ** 53 and math.copysign(1, v) == math.copysign(1, int(v)):
+            text = str(int(v))  # a whole number reads better, and converts exactly
+        else:
+            text = "NAN" if math.isnan(v) else ("INFINITY" if v > 0 else "-INFINITY") if math.isinf(v) else float.hex(v)
         return f"(({ct(dtype)}){text})"
     if dtype == "int64" and v == -2 ** 63:
         return "((i64)(-9223372036854775807LL - 1))"
@@ -44,6 +47,12 @@ def comment(text):
 def indent(text, prefix="    "):
     """Every line of ``text`` with ``prefix`` in front."""
     return "\n".join(prefix + line for line in text.split("\n"))
+
+
+def hang(head, block, prefix):
+    """``block`` starting on the line of ``head`` (``for (...) {``), its other lines after ``prefix``."""
+    first, *rest = block.split("\n")
+    return "\n".join([head + first] + [prefix + line for line in rest])
 
 
 def nested(axes, size, body, step="    "):

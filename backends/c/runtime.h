@@ -1,4 +1,5 @@
-/* arignote C backend: the runtime every generated program starts with. */
+/* arignote C backend: the runtime every generated program includes (what does not depend on the graph).
+   A program may #define ARI_PARALLEL_MIN before including it (core.plan.PARALLEL_MIN). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,9 @@ static void *ari_worker(void *work) {
 static int ari_nthreads = 0;
 /* Below a million elements a loop runs on this thread: starting threads cost more than they saved,
    most of all next to OpenBLAS's workers, which spin on the other cores for a while after a product. */
+#ifndef ARI_PARALLEL_MIN
 #define ARI_PARALLEL_MIN (1 << 20)
+#endif
 #define ARI_CHUNK (1 << 16)
 static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align) {
     if (n <= 0) return;
@@ -146,6 +149,44 @@ static int ari_gemv(int dbl, char t, int64_t m, int64_t n, const void *alpha, co
     int M = (int)m, N = (int)n, LA = (int)lda, IX = (int)incx, IY = (int)incy;
     ((ari_gemv32_t)ari_gemv_fn[dbl])(&t, &M, &N, alpha, a, &LA, x, &IX, beta, y, &IY);
     return 0;
+}
+
+/* C = A . B for float (dbl = 0) or double (dbl = 1) matrices: A (n x k) and B (k x m) given by their
+   data and strides (in elements, any layout), C (n x m) C-contiguous. BLAS is column-major, so it computes
+   C^T (m x n) = B^T (m x k) . A^T (k x n): each operand is passed as it lies when it has a unit stride
+   along one axis (transposed or not), else copied packed first; a row vector times a matrix is a gemv.
+   Returns 0, 1 when a size does not fit a 32-bit BLAS, 3 when out of memory. */
+#define ARI_MATMUL(T, DBL)                                                                           \
+static int ari_matmul_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t as0, int64_t as1,      \
+                          const T *pb, int64_t bs0, int64_t bs1, T *po) {                           \
+    if (n * m * k == 0 || k < 1) { for (int64_t i = 0; i < n * m; i++) po[i] = 0; return 0; }        \
+    T *ca = NULL, *cb = NULL; char ta, tb; int64_t lda, ldb;                                        \
+    if ((as1 == 1 || k == 1) && as0 >= k && n > 0 && (n == 1 || as0 > 0)) { ta = 'N'; lda = n == 1 ? k : as0; } \
+    else if ((as0 == 1 || n == 1) && as1 >= n && as1 > 0) { ta = 'T'; lda = as1; }                 \
+    else { ca = malloc(sizeof(T) * n * k); if (!ca) return 3;                                       \
+           for (int64_t i = 0; i < n; i++) for (int64_t l = 0; l < k; l++) ca[i * k + l] = pa[i * as0 + l * as1]; \
+           pa = ca; ta = 'N'; lda = k; }                                                            \
+    if ((bs1 == 1 || m == 1) && bs0 >= m && (k == 1 || bs0 > 0)) { tb = 'N'; ldb = k == 1 ? m : bs0; } \
+    else if ((bs0 == 1 || k == 1) && bs1 >= k && bs1 > 0) { tb = 'T'; ldb = bs1; }                 \
+    else { cb = malloc(sizeof(T) * k * m); if (!cb) { free(ca); return 3; }                         \
+           for (int64_t l = 0; l < k; l++) for (int64_t j = 0; j < m; j++) cb[l * m + j] = pb[l * bs0 + j * bs1]; \
+           pb = cb; tb = 'N'; ldb = m; }                                                            \
+    if (lda < 1) lda = 1; if (ldb < 1) ldb = 1;                                                     \
+    const T one = 1, zero = 0;                                                                      \
+    int big;                                                                                        \
+    if (n == 1 && tb == 'N')  /* row vector times matrix: gemv on B^T */                            \
+        big = ari_gemv(DBL, 'N', m, k, &one, pb, ldb, pa, ta == 'N' ? 1 : lda, &zero, po, 1);       \
+    else                                                                                            \
+        big = ari_gemm(DBL, tb, ta, m, n, k, &one, pb, ldb, pa, lda, &zero, po, m);                 \
+    free(ca); free(cb);                                                                             \
+    return big ? 1 : 0;                                                                             \
+}
+ARI_MATMUL(f32, 0)
+ARI_MATMUL(f64, 1)
+static int ari_matmul(int dbl, int64_t n, int64_t m, int64_t k, const void *a, int64_t as0, int64_t as1,
+                      const void *b, int64_t bs0, int64_t bs1, void *c) {
+    return dbl ? ari_matmul_f64(n, m, k, (const f64 *)a, as0, as1, (const f64 *)b, bs0, bs1, (f64 *)c)
+               : ari_matmul_f32(n, m, k, (const f32 *)a, as0, as1, (const f32 *)b, bs0, bs1, (f32 *)c);
 }
 
 /* Array buffers. Each starts ARI_HEAD bytes into a malloc'd block whose head holds its capacity. A
@@ -281,6 +322,25 @@ ARI_INT(u8, 0, 0) ARI_INT(u16, 0, 0) ARI_INT(u32, 0, 0) ARI_INT(u64, 0, 0)
 static inline b1 ari_floordiv_b1(b1 a, b1 b) { return b ? a : 0; }
 static inline b1 ari_mod_b1(b1 a, b1 b) { return 0; }
 static inline b1 ari_pow_b1(b1 a, b1 b, int *negative) { return b ? a : 1; }
+
+/* The index of the first max (min) of a row of m floats sx apart, the first NaN if it holds one: in two
+   passes, the extremum (a plain select and a NaN flag, which vectorize), then the first index holding it.
+   One compare-and-select chain ran 15 times slower than NumPy. */
+#define ARI_ARG_ROW(T, NAME, BETTER, START, SIMD)                                                    \
+static int64_t ari_##NAME##_row_##T(const T *row, int64_t m, int64_t sx) {                           \
+    T mx = START; int nan = 0; int64_t j;                                                           \
+    if (sx == 1) {                                                                                  \
+        _Pragma(SIMD)                                                                               \
+        for (j = 0; j < m; j++) { const T v = row[j]; mx = v BETTER mx ? v : mx; nan |= v != v; }   \
+    } else for (j = 0; j < m; j++) { const T v = row[j * sx]; mx = v BETTER mx ? v : mx; nan |= v != v; } \
+    if (nan) { for (j = 0; j < m; j++) if (row[j * sx] != row[j * sx]) break; }                     \
+    else for (j = 0; j < m; j++) if (row[j * sx] == mx) break;                                      \
+    return j;                                                                                       \
+}
+ARI_ARG_ROW(f32, argmax, >, -INFINITY, "omp simd reduction(max:mx) reduction(|:nan)")
+ARI_ARG_ROW(f64, argmax, >, -INFINITY, "omp simd reduction(max:mx) reduction(|:nan)")
+ARI_ARG_ROW(f32, argmin, <, INFINITY, "omp simd reduction(min:mx) reduction(|:nan)")
+ARI_ARG_ROW(f64, argmin, <, INFINITY, "omp simd reduction(min:mx) reduction(|:nan)")
 
 /* SplitMix64 of (key, counter), as core/random.py specifies. */
 static inline uint64_t ari_mix64(uint64_t z) {

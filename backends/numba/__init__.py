@@ -1,23 +1,25 @@
 """The Numba backend: each FunctionGraph becomes the Python source of one ``numba.njit`` function.
 
-- codegen.py renders the graph: ``segment0(inputs..., constants...)`` returns the tuple of outputs; each
-  node is a few lines commented with the node (the glue lists where the user built each one).
-  Elementwise nodes and fused ``Composite`` bodies are explicit loop nests in njit kernels the segment
-  calls (``prange`` twins of the costliest ones, in graphs without BLAS calls, live in a second variant
-  of the program that the glue calls only when an input has 131072 elements or more, so that numba
-  compiles them only then),
-  reductions, softmax and cross-entropy are loop nests too (a reduction fused with the elementwise
-  node it reduces), matrix products are ``np.dot``, and results are written into a dying buffer where
-  the inplace rewrite marked one. table.py holds the scalar templates.
+- generator.py renders the graph: ``segment0(inputs..., constants...)`` returns the tuple of outputs;
+  each node is a few lines commented with the node (the glue lists where the user built each one),
+  written by the emitter that table.py (the one table: scalar templates and node emitters, by op
+  class) lists for its op; the emitters live by op family: elemwise.py (loop nests of elementwise
+  nodes and Composites), reductions.py (reductions, FusedReduce, argmax, the extremum mask),
+  shapes.py, indexing.py, products.py (BLAS), nnet.py (softmax, cross-entropies), random.py.
+- Core decides, the backend carries out: fusion (Composite, FusedReduce), which elementwise result is
+  written into a dying input buffer (``plan.reuse``), which loops are worth threads (``plan.threads``:
+  the first PARALLEL_NODES of them get a ``prange`` twin, in a second variant of the program that the
+  glue calls only when an input has PARALLEL_MIN elements or more, so that numba compiles them only
+  then).
 - runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
   import a copy of it written into the cache, so that numba keeps its machine code there too.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
-- The ops of ``codegen.PYTHON_ONLY`` run in NumPy (the reference implementation) between two compiled
+- The ops of ``table.PYTHON_ONLY`` run in NumPy (the reference implementation) between two compiled
   segments: Map (its inner graph is a program of its own) and advanced indexing with boolean masks or
   several index arrays (one integer vector among full slices is compiled). Every other op runs
   inside njit.
 - Each kernel is a module of its own named by a hash of its source, so graphs that share a kernel
-  share its compiled code; np.dot goes through ``runtime.dot``, compiled once per layout.
+  share its compiled code; matrix products go through ``runtime.gemm``, compiled once per dtype.
 
 The Python side stays minimal: ``run(inputs)`` is ``return list(segment0(*inputs, constants...))``
 when the whole graph compiles. Compiled code raises with constant messages (numba's rule); the
@@ -42,12 +44,18 @@ import numpy as np
 
 from arignote.core.config import config
 from arignote.core.errors import UnsupportedOpError, node_failure
+from arignote.core.plan import PARALLEL_MIN, plan_of
 from arignote.core.plugins import Availability, Backend, hookimpl
 
-from . import codegen
-from .codegen import PARALLEL_MIN  # noqa: F401  (tests and users read it here)
+from .generator import Generator
 
 CODEGEN_VERSION = "2"
+# A prange twin costs a second compile of its loop (parfors: about a second each), so only the first
+# PARALLEL_NODES of the plan's loops worth threads get one. Below PARALLEL_MIN elements (core's
+# threshold, read here by the tests too) threads cost more than they save: numba's workqueue layer
+# (see _version_text) takes some 250 us to start and join a parallel loop on two cores, as long as a
+# 500x500 float32 exp on one core (a 2000x2000 one: 1.0 ms with prange, 1.6 ms without).
+PARALLEL_NODES = 2
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -136,8 +144,9 @@ def _runtime_module():
     installation, shared by every cache directory, and a cold cache would not be cold)."""
     with open(os.path.join(os.path.dirname(__file__), "runtime.py")) as file:
         source = file.read()
-    found = _bind_blas()
-    source = source.replace("\nILP64 = True\n", f"\nILP64 = {bool(found['ilp64'])}\n", 1)
+    width = 64 if _bind_blas()["ilp64"] else 32
+    source += f"\n\n# this process's BLAS takes {width}-bit integers (a copy, and its cache, per width)\n" \
+              f"_INT = np.int{width}\n"
     return _import(source, "runtime").__name__
 
 
@@ -217,7 +226,8 @@ class Program:
     def __init__(self, fgraph):
         self.fgraph = fgraph
         _version_text()  # sets the threading layer before numba compiles anything
-        generator = codegen.Generator(fgraph, _vector_math())
+        plan = plan_of(fgraph)
+        generator = Generator(fgraph, _vector_math())
         kernels = []
 
         def import_kernel(source):
@@ -226,13 +236,11 @@ class Program:
 
         # Parallel (prange) kernels cost about a second of compile each, so they live in a variant of
         # the program that the glue calls only on large inputs: numba compiles it on that first call.
-        parallel_nodes, generator.parallel = generator.parallel, set()
         module_source, steps = generator.generate(import_kernel, _runtime_module())
         module = _import(module_source, "program")
         parallel_source = None
-        if parallel_nodes and len(steps) == 1 and steps[0][0] == "segment":
-            twin = codegen.Generator(fgraph, _vector_math())
-            twin.parallel = parallel_nodes
+        if plan.threads and len(steps) == 1 and steps[0][0] == "segment":
+            twin = Generator(fgraph, _vector_math(), parallel=plan.threads[:PARALLEL_NODES])
             parallel_source, _ = twin.generate(import_kernel, _runtime_module())
         namespace = {"_fail": self.failure}
         reference = None
@@ -245,13 +253,12 @@ class Program:
                 segments += 1
                 lines.append(f"{_tuple(outs)} = {name}({', '.join(reads)})")
             else:
-                n = step[1]
-                node = fgraph.apply_nodes[n]
+                _, n, why = step
+                node = plan.nodes[n]
                 reference = reference or _reference_table()
                 if type(node.op) not in reference:
                     raise UnsupportedOpError(f"the numba backend has no implementation of {node.op}")
                 namespace[f"R{n}"] = _Fallback(node, reference[type(node.op)])
-                why = codegen.PYTHON_ONLY.get(type(node.op), "a scalar op without an njit template")
                 args = ", ".join(generator.name(v) for v in node.inputs)
                 results = _tuple(generator.name(v) for v in node.outputs) if len(node.outputs) > 1 \
                     else generator.name(node.outputs[0])
@@ -265,13 +272,13 @@ class Program:
             segment = "segment0"
             if parallel_source is not None:
                 namespace["segment0_parallel"] = _import(parallel_source, "program").segment0
-                segment = f"(segment0 if max((i.size for i in inputs), default=0) < {codegen.PARALLEL_MIN} else segment0_parallel)"
+                segment = f"(segment0 if max((i.size for i in inputs), default=0) < {PARALLEL_MIN} else segment0_parallel)"
             lines = [f"return list({segment}(*inputs{''.join(', ' + r for r in reads[len(inputs):])}))"]
         body = "\n".join("        " + line for line in lines)
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
         built = "".join(f"#   node {n}: {node.op}, built at {node.outputs[0].built_at()}\n"
-                        for n, node in enumerate(fgraph.apply_nodes))
-        self.glue = (f"# arignote numba backend: {len(fgraph.apply_nodes)} nodes in {segments} compiled "
+                        for n, node in enumerate(plan.nodes))
+        self.glue = (f"# arignote numba backend: {len(plan.nodes)} nodes in {segments} compiled "
                      f"segment(s)\n{built}def run(inputs):\n{unpack}    try:\n{body or '        pass'}\n"
                      f"    except Exception as error:\n        raise _fail(error, inputs) from None\n"
                      + (f"    return [{', '.join(outputs)}]\n" if len(steps) != 1 or steps[0][0] != "segment" else ""))

@@ -36,7 +36,7 @@ def cast(expr, from_dtype, to_dtype):
 def literal(value, dtype):
     """A scalar constant of ``dtype`` (inf and NaN included) as numba source."""
     item = np.asarray(value).item()
-    text = f"float({str(item)!r})" if isinstance(item, float) else repr(item)
+    text = f"float({str(item)!r})" if isinstance(item, float) and not np.isfinite(item) else repr(item)
     return f"{st(dtype)}({text})"
 
 
@@ -76,8 +76,9 @@ def function(name, args, lines, parallel=False, fastmath=False, kernel=True):
     flags = (", parallel=True" if parallel else "") + (", fastmath={'reassoc'}" if fastmath else "")
     # kernels are called from the segments only: no CPython or C-callback wrappers to compile
     flags += ", no_cpython_wrapper=True, no_cfunc_wrapper=True" if kernel else ""
+    body = ["    " + part for line in lines for part in line.split("\n")]
     return "\n".join([f"@_nb.njit(cache=True, error_model='numpy', nogil=True{flags})",
-                      f"def {name}({', '.join(args)}):"] + ["    " + part for line in lines for part in line.split("\n")])
+                      f"def {name}({', '.join(args)}):"] + body)
 
 
 class Kernel:

@@ -11,7 +11,7 @@ import numpy as np
 from arignote.core import ops
 
 from .elemwise import Loops
-from .generator import cast, literal, product, st, tup
+from .generator import cast, literal, nest, product, st, tup
 
 # the step folding the value ``v`` (already in the accumulator's dtype) into ``acc``; maximum and
 # minimum propagate NaN: integers use a select, not a branch, so that LLVM vectorizes it
@@ -48,7 +48,7 @@ def _reduction(gen, n, node, op, loops, value, in_dtype, args, outs):
     out_dtype = node.outputs[0].dtype
     acc_dtype = op.accumulator_dtype(in_dtype, out_dtype)
     is_float = np.dtype(acc_dtype).kind == "f"
-    step = (FLOAT_COMBINE.get(op.combine) if is_float else None) or COMBINE[op.combine]
+    step = FLOAT_COMBINE.get(op.combine, COMBINE[op.combine]) if is_float else COMBINE[op.combine]
     sizes = loops.sizes
     kept_sizes = [sizes[d] for d in kept]
     counted = product([sizes[d] for d in axes])
@@ -89,14 +89,6 @@ def _first_extremum(sizes, kept, axes, sign, is_float):
             f"    best{at} = v", f"    where{at} = {flat}"], at, flat
 
 
-def _loops(sizes, order, body):
-    lines, indent = [], ""
-    for d in order:
-        lines.append(f"{indent}for i{d} in range({sizes[d]}):")
-        indent += "    "
-    return lines + [indent + line for line in body]
-
-
 def argmax(gen, n, node, args, outs):
     """Argmax and Argmin: the flat index (within the reduced axes) of the first extremum."""
     op, x = node.op, node.inputs[0]
@@ -118,7 +110,7 @@ def argmax(gen, n, node, args, outs):
         lines += [f"best = np.empty({tup(sizes[d] for d in kept)}, dtype=a0.dtype)",
                   f"where = np.zeros({tup(sizes[d] for d in kept)}, dtype=np.int64)"]
         sign = "<" if isinstance(op, ops.Argmin) else ">"
-        lines += _loops(sizes, kept + axes, _first_extremum(sizes, kept, axes, sign, is_float)[0])
+        lines += nest(sizes, _first_extremum(sizes, kept, axes, sign, is_float)[0], order=kept + axes)
     lines.append(f"return where.reshape({tup(shape)})")
     name = gen.kernel(n, node, ["a0"], lines)
     return [f"{outs[0]} = {name}({args[0]})"]
@@ -136,8 +128,8 @@ def extremum_mask(gen, n, node, args, outs):
     lines = [f"best = np.empty({tup(sizes[d] for d in kept)}, dtype=a0.dtype)",
              f"where = np.zeros({tup(sizes[d] for d in kept)}, dtype=np.int64)",
              f"out = np.zeros({tup(sizes)}, dtype=np.bool_)"]
-    lines += _loops(sizes, kept + axes, find)
-    lines += _loops(sizes, kept + axes, [f"out[{everything}] = where{at} == {flat}"])
+    lines += nest(sizes, find, order=kept + axes)
+    lines += nest(sizes, [f"out[{everything}] = where{at} == {flat}"], order=kept + axes)
     lines.append("return out")
     name = gen.kernel(n, node, ["a0"], lines)
     return [f"{outs[0]} = {name}({args[0]})"]

@@ -157,10 +157,10 @@ def random_uniform(state, out, bits):
 # NumPy's thread pool (two OpenBLAS pools on few cores fight; numba's own np.dot binds SciPy's). Its
 # functions are named LLVM symbols that the backend binds to their addresses in each process before a
 # program is compiled or loaded from the cache, so cached machine code holds names, not addresses.
-# Fortran interface: every argument by address. The backend writes this module's copy with the width
-# of the library's integers (ILP64 = 64-bit), which makes a copy, and its cache, per width.
-ILP64 = True
-_INT = np.int64 if ILP64 else np.int32
+# Fortran interface: every argument by address. _INT is the width of the library's integers: the
+# backend's copy of this module ends by setting it to the width of the BLAS it found (ILP64 libraries
+# take 64-bit integers), which makes a copy, and its cache, per width.
+_INT = np.int64
 _ADDRESSES = _nb.types.void(*[_nb.types.intp] * 13)
 _sgemm = _nb.types.ExternalFunction("arignote_sgemm", _ADDRESSES)
 _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)

@@ -1,66 +1,21 @@
-"""The Numba backend's table of elementwise ops: from scalar op class to a scalar expression.
+"""The Numba backend's one table: from op class to what the generator writes for it.
 
-- ``Scalar(template, cast=...)``: an elementwise op, as a scalar expression. ``template`` is a format
-  string over the (already cast) arguments ``{0} {1} ...`` and ``{T}``, the NumPy scalar type of the
-  result (``np.float32``): typed constants keep float32 arithmetic in float32. Elementwise nodes and
-  fused ``Composite`` bodies become one explicit loop nest (``prange`` over the outer axis on large
-  arrays) in a kernel compiled with ``numba.njit``. ``cast`` says what the arguments are cast to
-  first: ``"out"`` the result dtype (what NumPy's ufunc loop computes in), ``"common"`` the inputs'
-  common dtype (comparisons), ``None`` nothing.
+- ``SCALARS``: elementwise op class -> ``Scalar``, its scalar expression (see ``elemwise.py``). An
+  elementwise node, or a fused Composite body of them, becomes one loop nest over it; adding an
+  elementwise op is one line here.
+- ``EMITTERS``: op class -> ``emit(gen, n, node, args, outs)``, which returns the node's lines of the
+  segment (``args``/``outs``: the names of its inputs and outputs) and adds the kernels they call
+  (``gen.kernel``). Every op class of ``SCALARS`` has the elementwise emitter.
+- ``PYTHON_ONLY``: op class -> why it runs in NumPy (the reference's implementation) between two
+  compiled segments; ``python_reason(node)`` says whether a node does.
 """
 
-import numpy as np
+from arignote.core import linalg, nnet as core_nnet, ops, random as core_random
 
-from arignote.core import nnet, ops
+from . import elemwise, indexing, nnet, products, random, reductions, shapes
+from .elemwise import Scalar, ufunc
 
-# scalar helpers, defined once in every kernel module that uses them (njit-compiled with the kernel)
-HELPERS = {
-    "_sigmoid": '''
-@_nb.njit(inline="always", error_model="numpy")
-def _sigmoid(x, one):
-    e = np.exp(-np.abs(x))
-    return one / (one + e) if x >= 0 else e / (one + e)
-''',
-    "_round_away": '''
-@_nb.njit(inline="always", error_model="numpy")
-def _round_away(x):
-    whole = np.trunc(x)
-    return whole + np.sign(x) if np.abs(x - whole) >= 0.5 else whole
-''',
-    "_relu": '''
-@_nb.njit(inline="always", error_model="numpy")
-def _relu(x, alpha, zero):
-    if x > 0:
-        return x
-    if alpha == 0:
-        return np.maximum(x, zero)
-    return alpha * x
-''',
-}
-
-
-class Scalar:
-    def __init__(self, template, cast="out", helper=None, by_dtype=None, guard=None):
-        self.template = template
-        self.guard = guard  # dtype kind of the result -> (condition on the arguments, error message)
-        self.cast = cast
-        self.helper = helper
-        self.by_dtype = by_dtype or {}  # dtype kind of the first input -> template
-
-    def render(self, args, in_dtypes, out_dtype):
-        template = self.by_dtype.get(np.dtype(in_dtypes[0]).kind, self.template) if in_dtypes else self.template
-        return template.format(*args, T=f"np.{np.dtype(out_dtype).name}")
-
-
-def ufunc(name, cast="out"):
-    return Scalar(f"np.{name}({{0}})" if name in UNARY else f"np.{name}({{0}}, {{1}})", cast)
-
-
-UNARY = {"negative", "absolute", "sign", "exp", "log", "sqrt", "tanh", "expm1", "log1p", "log2",
-         "log10", "square", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arctanh",
-         "floor", "ceil", "rint", "invert"}
-
-IMPLEMENTATIONS = {
+SCALARS = {
     ops.Add: ufunc("add"),
     ops.Sub: ufunc("subtract"),
     ops.Mul: ufunc("multiply"),
@@ -79,15 +34,15 @@ IMPLEMENTATIONS = {
     ops.Sqrt: ufunc("sqrt"),
     ops.Tanh: ufunc("tanh"),
     ops.Sigmoid: Scalar("_sigmoid({0}, {T}(1))", helper="_sigmoid"),
-    ops.Eq: ufunc("equal", "common"),
-    ops.Neq: ufunc("not_equal", "common"),
-    ops.Lt: ufunc("less", "common"),
-    ops.Gt: ufunc("greater", "common"),
-    ops.Le: ufunc("less_equal", "common"),
-    ops.Ge: ufunc("greater_equal", "common"),
-    ops.Switch: Scalar("({1} if {0} else {2})", cast="values"),
+    ops.Eq: ufunc("equal"),
+    ops.Neq: ufunc("not_equal"),
+    ops.Lt: ufunc("less"),
+    ops.Gt: ufunc("greater"),
+    ops.Le: ufunc("less_equal"),
+    ops.Ge: ufunc("greater_equal"),
+    ops.Switch: Scalar("({1} if {0} else {2})"),
     ops.Second: Scalar("{1}"),
-    ops.Cast: Scalar("{0}", cast=None),
+    ops.Cast: Scalar("{0}"),
     ops.Expm1: ufunc("expm1"),
     ops.Log1p: ufunc("log1p"),
     ops.Log2: ufunc("log2"),
@@ -113,8 +68,63 @@ IMPLEMENTATIONS = {
     ops.BitwiseOr: Scalar("np.bitwise_or({0}, {1})", by_dtype={"b": "({0} or {1})"}),
     ops.BitwiseXor: Scalar("np.bitwise_xor({0}, {1})", by_dtype={"b": "({0} != {1})"}),
     ops.Invert: Scalar("np.invert({0})", by_dtype={"b": "(not {0})"}),
-    ops.IsNan: Scalar("np.isnan({0})", cast=None, by_dtype={k: "False" for k in "biu"}),
-    ops.IsInf: Scalar("np.isinf({0})", cast=None, by_dtype={k: "False" for k in "biu"}),
-    nnet.Softplus: Scalar("np.logaddexp({T}(0), {0})"),
-    nnet.Relu: Scalar("_relu({0}, {1}, {T}(0))", helper="_relu"),
+    ops.IsNan: Scalar("np.isnan({0})", by_dtype={k: "False" for k in "biu"}),
+    ops.IsInf: Scalar("np.isinf({0})", by_dtype={k: "False" for k in "biu"}),
+    core_nnet.Softplus: Scalar("np.logaddexp({T}(0), {0})"),
+    core_nnet.Relu: Scalar("_relu({0}, {1}, {T}(0))", helper="_relu"),
 }
+
+EMITTERS = {
+    **dict.fromkeys(SCALARS, elemwise.emit),
+    ops.Composite: elemwise.emit,
+    **dict.fromkeys([ops.Sum, ops.Mean, ops.Prod, ops.Max, ops.Min, ops.All, ops.Any], reductions.reduce),
+    ops.FusedReduce: reductions.fused_reduce,
+    ops.Argmax: reductions.argmax,
+    ops.Argmin: reductions.argmax,
+    ops.ExtremumMask: reductions.extremum_mask,
+    ops.DimShuffle: shapes.dimshuffle,
+    ops.Reshape: shapes.reshape,
+    ops.Shape: shapes.shape,
+    ops.ShapeI: shapes.shape_i,
+    ops.MakeVector: shapes.make_vector,
+    ops.Rebroadcast: shapes.rebroadcast,
+    ops.SpecifyShape: shapes.specify_shape,
+    ops.Alloc: shapes.alloc,
+    ops.ARange: shapes.arange,
+    ops.Join: shapes.join,
+    ops.Repeat: shapes.repeat,
+    ops.Subtensor: indexing.subtensor,
+    ops.IncSubtensor: indexing.inc_subtensor,
+    ops.AdvancedSubtensor: indexing.advanced_subtensor,
+    ops.AdvancedIncSubtensor: indexing.advanced_inc_subtensor,
+    ops.Dot: products.dot,
+    linalg.BatchedDot: products.batched_dot,
+    core_nnet.Softmax: nnet.softmax,
+    core_nnet.LogSoftmax: nnet.log_softmax,
+    core_nnet.SoftmaxCrossentropy: nnet.softmax_crossentropy,
+    core_nnet.SoftmaxCrossentropyGrad: nnet.softmax_crossentropy_grad,
+    core_nnet.PickPerRow: nnet.pick_per_row,
+    core_nnet.IncPerRow: nnet.inc_per_row,
+    core_random.RandomUniform: random.random_uniform,
+    core_random.Argsort: random.argsort,
+}
+
+# ops done by the Python glue between segments, and why
+PYTHON_ONLY = {
+    ops.Map: "its inner graph is a program of its own, run once per step",
+    ops.AdvancedSubtensor: "NumPy's advanced indexing (masks, several index arrays) has no njit form; "
+                           "one integer vector among full slices is compiled",
+    ops.AdvancedIncSubtensor: "np.add.at with masks or several index arrays has no njit form; one integer "
+                              "vector among full slices is compiled",
+}
+
+
+def python_reason(node):
+    """Why ``node`` runs in NumPy between two segments, or None when it is compiled."""
+    kind = type(node.op)
+    if kind in PYTHON_ONLY and indexing.one_index_vector(node) is None:
+        return PYTHON_ONLY[kind]
+    body = node.op.elemwise if kind is ops.FusedReduce else node.op
+    if isinstance(body, ops.Elemwise) and not elemwise.templated(body, SCALARS):
+        return "a scalar op without an njit template"
+    return None

@@ -1,0 +1,165 @@
+"""Neural-network ops: softmax and log-softmax, the softmax cross-entropy and its gradient, and the
+per-row pick/increment of integer labels."""
+
+from arignote.core import nnet
+
+from .ctext import ct, nested, offset, read_int, shape_buffers
+
+
+def row_max(T):
+    """Lines finding ``mx``, the max of ``row`` (``m`` elements ``sx`` apart, converted to T), NaN if it
+    holds one: a plain select and a separate NaN flag, which vectorize (ari_max's compound test does
+    not). runtime.h's ari_argmax_row does the same on rows of their own type."""
+
+    def step(at):
+        return f"{{ const {T} v = ({T})row[{at}]; mx = v > mx ? v : mx; nan |= v != v; }}"
+
+    return [f"{T} mx = -INFINITY; int nan = 0;",
+            "if (sx == 1) {", "    #pragma omp simd reduction(max:mx) reduction(|:nan)",
+            f"    for (j = 0; j < m; j++) {step('j')}",
+            f"}} else for (j = 0; j < m; j++) {step('j * sx')}",
+            "if (nan) mx = NAN;"]
+
+
+def _softmax_row(x, X, T, last, base, out):
+    """Lines computing, for the row of ``x`` at offset ``base`` along axis ``last``, its max ``mx``,
+    exp(x - mx) written to ``r`` (the row at ``out``) and their sum ``s``; the caller scales r."""
+    S = "f" if T == "f32" else ""
+    return [
+        f"const {X} *row = px + ({base}); {T} *restrict r = {out}; const int64_t m = {x}.shape[{last}], sx = {x}.strides[{last}];",
+        f"{T} s = 0, lsum[8]; int64_t j = 0;  /* 8 independent lanes: the sum vectorizes */",
+        "for (int l = 0; l < 8; l++) lsum[l] = 0;",
+        *row_max(T),
+        f"if (sx == 1) for (j = 0; j < m; j++) r[j] = exp{S}(({T})row[j] - mx);",
+        f"else for (j = 0; j < m; j++) r[j] = exp{S}(({T})row[j * sx] - mx);",
+        "for (j = 0; j + 8 <= m; j += 8) for (int l = 0; l < 8; l++) lsum[l] += r[j + l];",
+        "for (; j < m; j++) lsum[0] += r[j];",
+        "for (int l = 0; l < 8; l++) s += lsum[l];",
+    ]
+
+
+def emit_softmax(g, node, index, ins, outs):
+    """Softmax and LogSoftmax along axes: per position of the other axes, the max, then exp(x - max)
+    written out (a loop that vectorizes when the row is contiguous), its sum, then the scaling."""
+    (x,), (o,) = ins, outs
+    xv, ov = node.inputs[0], node.outputs[0]
+    nd, axes = xv.ndim, set(node.op.axis)
+    kept = [a for a in range(nd) if a not in axes]
+    red = [a for a in range(nd) if a in axes]
+    X, T = ct(xv.dtype), ct(ov.dtype)
+    log = isinstance(node.op, nnet.LogSoftmax)
+    S = "f" if T == "f32" else ""
+    lines = [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(nd)]
+    lines.append(g.alloc(ov, index))
+    lines.append(f"const {X} *px = (const {X} *){x}.data; {T} *po = ({T} *){o}.data;")
+    if red == [nd - 1]:  # along the last axis: rows, contiguous in the output
+        base = " + ".join(f"i{a} * {x}.strides[{a}]" for a in kept) or "0"
+        obase = " + ".join(f"i{a} * {o}.strides[{a}]" for a in kept) or "0"
+        finish = (f"const {T} ls = log{S}(s); for (int64_t j = 0; j < m; j++) r[j] = (({T})row[j * sx] - mx) - ls;" if log
+                  else "for (int64_t j = 0; j < m; j++) r[j] /= s;")
+        per = "\n".join(_softmax_row(x, X, T, nd - 1, base, f"po + ({obase})") + [finish])
+        lines.append(nested(kept, lambda a: f"{x}.shape[{a}]", per))
+        return "\n".join(lines)
+    xo = offset(x, range(nd))
+    oo = offset(o, range(nd))
+    per = "\n".join([
+        f"{T} mx = -INFINITY, s = 0;",
+        nested(red, lambda a: f"{x}.shape[{a}]", f"const {T} xv = ({T})px[{xo}]; mx = ari_max_{T}(mx, xv);"),
+        nested(red, lambda a: f"{x}.shape[{a}]", f"const {T} e = exp{S}(({T})px[{xo}] - mx); s += e;"
+               + ("" if log else f" po[{oo}] = e;")),
+        (nested(red, lambda a: f"{x}.shape[{a}]", f"po[{oo}] = (({T})px[{xo}] - mx) - log{S}(s);") if log else
+         nested(red, lambda a: f"{x}.shape[{a}]", f"po[{oo}] /= s;")),
+    ])
+    lines.append(nested(kept, lambda a: f"{x}.shape[{a}]", per))
+    return "\n".join(lines)
+
+
+def _check_labels_c(index, x, y, yv):
+    """C checking that ``y`` holds one label per row of the matrix ``x``, each in [0, columns)."""
+    return "\n".join([
+        f"if ({y}.shape[0] != {x}.shape[0]) FAIL(1, {index}, \"%lld label(s) for %lld row(s): expected one integer "
+        f"label per row\", (long long){y}.shape[0], (long long){x}.shape[0]);",
+        f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{ int64_t l = {read_int(y, yv, 'i')};",
+        f"    if (l < 0 || l >= {x}.shape[1]) FAIL(2, {index}, \"label %lld (row %lld) is out of range for %lld classes; "
+        f"labels must be in [0, %lld)\", (long long)l, (long long)i, (long long){x}.shape[1], (long long){x}.shape[1]); }}",
+    ])
+
+
+def _per_row_output(g, index, x, v, vv, y, yv, o, ov):
+    """C checking that the vector ``v`` has one value per row of ``x`` (or one that its type lets
+    stretch) and that ``y`` holds a valid label per row, then allocating ``o`` shaped like x."""
+    return "\n".join([
+        shape_buffers(2),
+        "" if vv.broadcastable[0] else
+        f"if ({v}.shape[0] != {x}.shape[0]) FAIL(1, {index}, \"input shapes %s, %s disagree on axis 0\", "
+        f"ari_shape(sb0, &{x}, 2), ari_shape(sb1, &{v}, 1));",
+        _check_labels_c(index, x, y, yv),
+        f"{o}.shape[0] = {x}.shape[0]; {o}.shape[1] = {x}.shape[1];", g.alloc(ov, index),
+    ])
+
+
+def emit_pick_per_row(g, node, index, ins, outs):
+    (x, y), (o,) = ins, outs
+    xv, yv, ov = node.inputs[0], node.inputs[1], node.outputs[0]
+    T = ct(xv.dtype)
+    return "\n".join([
+        _check_labels_c(index, x, y, yv),
+        f"{o}.shape[0] = {x}.shape[0];", g.alloc(ov, index),
+        f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{ int64_t l = {read_int(y, yv, 'i')};",
+        f"    (({T} *){o}.data)[i] = ((const {T} *){x}.data)[i * {x}.strides[0] + l * {x}.strides[1]]; }}",
+    ])
+
+
+def emit_inc_per_row(g, node, index, ins, outs):
+    (x, v, y), (o,) = ins, outs
+    xv, vv, yv, ov = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
+    T = ct(xv.dtype)
+    return "\n".join([
+        _per_row_output(g, index, x, v, vv, y, yv, o, ov),
+        f"ari_copy(&{o}, &{x}, 2, sizeof({T}));",
+        f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{ int64_t l = {read_int(y, yv, 'i')};",
+        f"    (({T} *){o}.data)[i * {o}.strides[0] + l] += ({T})((const {ct(vv.dtype)} *){v}.data)[{v}.shape[0] == 1 ? 0 : i * {v}.strides[0]]; }}",
+    ])
+
+
+def emit_softmax_crossentropy(g, node, index, ins, outs):
+    """logsumexp(x[i]) - x[i, y[i]], with the row's max shifted out (0 when it is not finite)."""
+    (x, y), (o,) = ins, outs
+    xv, yv, ov = node.inputs[0], node.inputs[1], node.outputs[0]
+    X, T = ct(xv.dtype), ct(ov.dtype)
+    S = "f" if T == "f32" else ""
+    return "\n".join([
+        _check_labels_c(index, x, y, yv),
+        f"{o}.shape[0] = {x}.shape[0];", g.alloc(ov, index),
+        f"const {X} *px = (const {X} *){x}.data;",
+        f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{",
+        f"    {T} s = 0; int64_t l = {read_int(y, yv, 'i')};",
+        f"    const {X} *row = px + i * {x}.strides[0]; const int64_t m = {x}.shape[1], sx = {x}.strides[1]; int64_t j = 0;",
+        *("    " + line for line in row_max(T)),
+        f"    if (!isfinite(mx)) mx = 0;",
+        f"    if (sx == 1) {{",
+        "        #pragma omp simd reduction(+:s)",
+        f"        for (j = 0; j < m; j++) s += exp{S}(({T})row[j] - mx);",
+        f"    }} else for (j = 0; j < m; j++) s += exp{S}(({T})row[j * sx] - mx);",
+        f"    (({T} *){o}.data)[i] = (log{S}(s) + mx) - ({T})px[i * {x}.strides[0] + l * {x}.strides[1]];",
+        "}",
+    ])
+
+
+def emit_softmax_crossentropy_grad(g, node, index, ins, outs):
+    """Per row: the softmax (as emit_softmax computes it) times g[i], then -g[i] added at the label."""
+    (x, gr, y), (o,) = ins, outs
+    xv, gv, yv, ov = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
+    X, T = ct(xv.dtype), ct(ov.dtype)
+    row = _softmax_row(x, X, T, 1, f"i * {x}.strides[0]", f"({T} *){o}.data + i * {o}.strides[0]")
+    return "\n".join([
+        _per_row_output(g, index, x, gr, gv, y, yv, o, ov),
+        f"const {X} *px = (const {X} *){x}.data; const {T} *pg = (const {T} *){gr}.data;",
+        f"const int64_t gs = {gr}.shape[0] == 1 ? 0 : {gr}.strides[0];",
+        f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{",
+        *("    " + line for line in row),
+        f"    const {T} gi = pg[i * gs];",
+        "    for (j = 0; j < m; j++) r[j] = (r[j] / s) * gi;",
+        f"    r[{read_int(y, yv, 'i')}] += -gi;",
+        "}",
+    ])

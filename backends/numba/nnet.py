@@ -1,0 +1,110 @@
+"""The softmax family and cross-entropies as row loops, and the per-row ops (``runtime``'s helpers).
+
+A softmax row is exp(x[i] - max) written out in one loop LLVM vectorizes (vecmath's SIMD exp where it
+is enabled), their sum in float64 in another, then the division (or the log's subtraction); ops over
+other axes move their axes last and fold the others into rows.
+"""
+
+import numpy as np
+
+from .generator import product, st, transpose, tup
+
+
+def _exp(gen, dtype):
+    """The exp of ``dtype`` the loops call: vecmath's SIMD one when it is enabled."""
+    vector = gen.vector_math.get(("Exp", np.dtype(dtype).name))
+    return f"_vm.{vector}" if vector else "np.exp"
+
+
+def _row_max(dtype):
+    """The line finding ``top``, the max of row i of ``x`` in ``dtype`` (NaN if the row holds one)."""
+    return [f"top = _rt.row_max(x, i, {st(dtype)}(-np.inf))"]
+
+
+def _softmax_rows(gen, dtype, finish, before=()):
+    """Lines of a kernel over the rows i of a 2-d ``x``: exp(x[i] - max) written to out[i] in one
+    loop LLVM vectorizes, ``total``, their sum in float64, in another, then the ``finish`` lines."""
+    T, exp = st(dtype), _exp(gen, dtype)
+    lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T})", "for i in range(rows):"]
+    body = _row_max(dtype) + ["for j in range(n):", f"    out[i, j] = {exp}({T}(x[i, j]) - top)",
+                              "total = 0.0", "for j in range(n):", "    total += np.float64(out[i, j])", *finish]
+    return lines + ["    " + line for line in body] + ["return out"]
+
+
+def _along_rows(gen, n, node, args, outs, log):
+    """Softmax (or LogSoftmax) of each row of a 2-d view: the op's axes last, the others folded into rows."""
+    T = st(node.outputs[0].dtype)
+    if log:
+        finish = [f"log_total = {T}(np.log(total))", "for j in range(n):",
+                  f"    out[i, j] = ({T}(x[i, j]) - top) - log_total"]
+    else:
+        finish = [f"total_ = {T}(total)", "for j in range(n):", "    out[i, j] = out[i, j] / total_"]
+    # reassociation lets LLVM vectorize the float64 sum (the only chain of additions here)
+    kernel = gen.kernel(n, node, ["x"], _softmax_rows(gen, node.outputs[0].dtype, finish), note=", row by row",
+                        fastmath=True)
+    x = node.inputs[0]
+    nd, axes = x.ndim, list(node.op.axis)
+    others = [d for d in range(nd) if d not in axes]
+    if nd == 2 and axes == [1]:
+        return [f"{outs[0]} = {kernel}({args[0]})"]
+    perm = others + axes
+    rows = product([f"{args[0]}.shape[{d}]" for d in others])
+    cols = product([f"{args[0]}.shape[{d}]" for d in axes])
+    inverse = [perm.index(d) for d in range(nd)]
+    moved_shape = tup(f"{args[0]}.shape[{d}]" for d in perm)
+    lines = [f"{outs[0]} = {kernel}(np.ascontiguousarray({transpose(args[0], perm)}).reshape(({rows}, {cols})))",
+             f"{outs[0]} = {outs[0]}.reshape({moved_shape})"]
+    if inverse != list(range(nd)):
+        lines.append(f"{outs[0]} = {transpose(outs[0], inverse)}")
+    return lines
+
+
+def softmax(gen, n, node, args, outs):
+    return _along_rows(gen, n, node, args, outs, log=False)
+
+
+def log_softmax(gen, n, node, args, outs):
+    return _along_rows(gen, n, node, args, outs, log=True)
+
+
+def softmax_crossentropy(gen, n, node, args, outs):
+    """logsumexp(x[i]) - x[i, y[i]], the max shifted out (a non-finite max shifts by 0)."""
+    dtype = node.outputs[0].dtype
+    T, exp = st(dtype), _exp(gen, dtype)
+    lines = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", f"out = np.empty(rows, dtype={T})",
+             f"row = np.empty(n, dtype={T})", "for i in range(rows):"]
+    body = _row_max(dtype) + ["if not np.isfinite(top):", f"    top = {T}(0)",
+                              "for j in range(n):", f"    row[j] = {exp}({T}(x[i, j]) - top)",
+                              "total = 0.0", "for j in range(n):", "    total += np.float64(row[j])",
+                              f"out[i] = {T}({T}(np.log(total)) + top) - {T}(x[i, y[i]])"]
+    lines += ["    " + line for line in body] + ["return out"]
+    name = gen.kernel(n, node, ["x", "y"], lines, note=", row by row", fastmath=True)
+    return [f"{outs[0]} = {name}({args[0]}, {args[1]})"]
+
+
+def softmax_crossentropy_grad(gen, n, node, args, outs):
+    """Per row: the softmax (as ``softmax`` computes it) times g[i], then -g[i] added at the label."""
+    T = st(node.outputs[0].dtype)
+    check = [] if node.inputs[1].broadcastable[0] else [
+        "if g.shape[0] != rows:", f"    raise ValueError('{gen.label(n, node)}: expected one value per row')"]
+    finish = [f"total_ = {T}(total)", "gi = g[0] if one else g[i]", "for j in range(n):",
+              "    out[i, j] = (out[i, j] / total_) * gi", "out[i, y[i]] += -gi"]
+    lines = _softmax_rows(gen, node.outputs[0].dtype, finish,
+                          before=[*check, "_rt.check_labels(rows, n, y)", "one = g.shape[0] == 1"])
+    name = gen.kernel(n, node, ["x", "g", "y"], lines, note=", row by row", fastmath=True)
+    return [f"{outs[0]} = {name}({', '.join(args)})"]
+
+
+def pick_per_row(gen, n, node, args, outs):
+    dtype = st(node.outputs[0].dtype)
+    return [f"{outs[0]} = _rt.pick_per_row({args[0]}, {args[1]}, np.empty({args[0]}.shape[0], dtype={dtype}))"]
+
+
+def inc_per_row(gen, n, node, args, outs):
+    dtype = st(node.outputs[0].dtype)
+    lines = []
+    if not node.inputs[1].broadcastable[0]:
+        lines += [f"if {args[1]}.shape[0] != {args[0]}.shape[0]:",
+                  f"    raise ValueError('{gen.label(n, node)}: expected one value per row')"]
+    return lines + [f"{outs[0]} = _rt.inc_per_row({args[0]}, {args[1]}, {args[2]}, "
+                    f"np.empty({args[0]}.shape, dtype={dtype}))"]

@@ -1,0 +1,50 @@
+"""Matrix products: float ones through NumPy's own BLAS (``runtime.gemm``, one compiled helper per
+dtype whatever the operands' layouts), integer and boolean ones with loops (BLAS has none)."""
+
+import numpy as np
+
+from .generator import st
+
+
+def _operands(args, node):
+    """The operands' names, converted to the output dtype where they differ."""
+    dtype = node.outputs[0].dtype
+    return [name if v.dtype == dtype else f"{name}.astype({st(dtype)})" for name, v in zip(args, node.inputs)]
+
+
+def dot(gen, n, node, args, outs):
+    a, b = node.inputs
+    out = node.outputs[0]
+    dtype = st(out.dtype)
+    x, y = _operands(args, node)
+    # vectors as one-row or one-column matrices; views with a step are typed "any layout", so that
+    # every product of a dtype shares one compiled helper whatever its operands' layouts
+    x2 = f"{x}[::1, ::1]" if a.ndim == 2 else f"{x}[None, ::1]"
+    y2 = f"{y}[::1, ::1]" if b.ndim == 2 else f"{y}[::1, None]"
+    if np.dtype(out.dtype).kind == "f":  # BLAS: NumPy's own library (runtime.gemm)
+        call = f"_rt.gemm({x2}, {y2})"
+    else:  # integers and booleans: loops (BLAS has none)
+        call = f"_rt.dot_loops({x2}, {y2}, np.empty(0, dtype={dtype}))"
+    if a.ndim == 2 and b.ndim == 2:
+        return [f"{outs[0]} = {call}"]
+    if a.ndim == 2:
+        return [f"{outs[0]} = {call}[:, 0].copy()"]
+    if b.ndim == 2:
+        return [f"{outs[0]} = {call}[0].copy()"]
+    return [f"{outs[0]} = _rt.scalar({call}[0, 0], np.empty((), dtype={dtype}))"]
+
+
+def batched_dot(gen, n, node, args, outs):
+    """(B, n, k) . (B, k, m): one product per batch entry, in a kernel."""
+    out = node.outputs[0]
+    dtype = st(out.dtype)
+    x, y = _operands(args, node)
+    label = type(node.op).__name__
+    product = "_rt.gemm(a[i, ::1, ::1], b[i, ::1, ::1])" if np.dtype(out.dtype).kind == "f" else \
+        f"_rt.dot_loops(a[i], b[i], np.empty(0, dtype={dtype}))"
+    lines = ["if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:",
+             f"    raise ValueError('{label}: shapes do not fit (B, n, k) . (B, k, m)')",
+             f"out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype={dtype})",
+             "for i in range(a.shape[0]):", f"    out[i] = {product}", "return out"]
+    name = gen.kernel(n, node, ["a", "b"], lines)
+    return [f"{outs[0]} = {name}({x}, {y})"]
