@@ -1,6 +1,7 @@
 import pytest
 
 from arignote import config
+from arignote.core.plugins import registry
 
 from checks import backends_under_test
 
@@ -19,3 +20,20 @@ def floatX32():
     config.floatX = "float32"
     yield
     config.floatX = saved
+
+
+@pytest.fixture(scope="module")
+def c():
+    """The name of the C backend, registered for these tests if its entry point is not installed."""
+    from arignote.backends.c import CBackend
+
+    registry.names()
+    added = "c" not in registry._backends
+    if added:
+        registry._backends["c"] = CBackend()
+    if not registry.availability("c"):
+        pytest.skip(f"the C backend is not usable here: {registry.availability('c').reason}")
+    yield "c"
+    if added:
+        registry._backends.pop("c", None)
+        registry._availability.pop("c", None)

@@ -16,28 +16,10 @@ pytest.importorskip("scipy")
 
 import arignote  # noqa: E402
 import arignote.tensor as T  # noqa: E402
-from arignote.core.plugins import registry  # noqa: E402
 
 from checks import assert_same  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def c():
-    """The name of the C backend, registered for these tests if its entry point is not installed."""
-    from arignote.backends.c import CBackend
-
-    registry.names()
-    added = "c" not in registry._backends
-    if added:
-        registry._backends["c"] = CBackend()
-    if not registry.availability("c"):
-        pytest.skip(f"the C backend is not usable here: {registry.availability('c').reason}")
-    yield "c"
-    if added:
-        registry._backends.pop("c", None)
-        registry._availability.pop("c", None)
 
 
 def both(inputs, outputs, *values, c="c"):

@@ -17,27 +17,10 @@ import arignote.tensor as T  # noqa: E402
 from arignote.core import ops  # noqa: E402
 from arignote.core.graph import FunctionGraph  # noqa: E402
 from arignote.core.plan import PARALLEL_MIN, make_plan, plan_of  # noqa: E402
-from arignote.core.plugins import registry  # noqa: E402
 
 from checks import assert_same  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent.parent / "backends" / "c"
-
-
-@pytest.fixture(scope="module")
-def c():
-    from arignote.backends.c import CBackend
-
-    registry.names()
-    added = "c" not in registry._backends
-    if added:
-        registry._backends["c"] = CBackend()
-    if not registry.availability("c"):
-        pytest.skip(f"the C backend is not usable here: {registry.availability('c').reason}")
-    yield "c"
-    if added:
-        registry._backends.pop("c", None)
-        registry._availability.pop("c", None)
 
 
 def compiled(inputs, outputs, *values):

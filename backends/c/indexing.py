@@ -62,16 +62,21 @@ def emit_subtensor(g, node, index, ins, outs):
     return "\n".join([shape_buffers(1)] + lines)
 
 
+def _fitting(index, region, rnd, y, yv, bufs=("sb0", "sb1")):
+    """(C checking that y, padded on the left, fits ``region`` of ``rnd`` axes, stretching only along
+    its broadcastable axes; the C offset of y's element for the region's loop indices i0...)."""
+    pad = rnd - yv.ndim
+    checks = [f"if ({y}.shape[{a}] != {region}.shape[{a + pad}]) FAIL(1, {index}, \"cannot fit a value of shape %s "
+              f"into the indexed region of shape %s (only broadcastable axes stretch)\", "
+              f"ari_shape({bufs[0]}, &{y}, {yv.ndim}), ari_shape({bufs[1]}, &{region}, {rnd}));"
+              for a in range(yv.ndim) if not yv.broadcastable[a]]
+    src = " + ".join(f"i{a + pad} * ({y}.shape[{a}] == 1 ? 0 : {y}.strides[{a}])" for a in range(yv.ndim)) or "0"
+    return checks, src
+
+
 def _store_broadcast(g, node, index, region, rnd, y, yv, T, op, bufs=("sb0", "sb1")):
     """C writing y (padded on the left, stretching along its broadcastable axes) into ``region``."""
-    pad = rnd - yv.ndim
-    lines = []
-    for a in range(yv.ndim):
-        if not yv.broadcastable[a]:
-            lines.append(f"if ({y}.shape[{a}] != {region}.shape[{a + pad}]) FAIL(1, {index}, \"cannot fit a value of shape %s "
-                         f"into the indexed region of shape %s (only broadcastable axes stretch)\", "
-                         f"ari_shape({bufs[0]}, &{y}, {yv.ndim}), ari_shape({bufs[1]}, &{region}, {rnd}));")
-    src = " + ".join(f"i{a + pad} * ({y}.shape[{a}] == 1 ? 0 : {y}.strides[{a}])" for a in range(yv.ndim)) or "0"
+    lines, src = _fitting(index, region, rnd, y, yv, bufs)
     dst = " + ".join(f"i{a} * {region}.strides[{a}]" for a in range(rnd)) or "0"
     body = f"(({T} *){region}.data)[{dst}] {op} ({T})((const {ct(yv.dtype)} *){y}.data)[{src}];"
     lines.append(nested(range(rnd), lambda a: f"{region}.shape[{a}]", body))
@@ -242,13 +247,8 @@ def emit_advanced_inc_subtensor(g, node, index, ins, outs):
     rnd = len(sizes)
     lines.append("arr_t r;")
     lines += [f"r.shape[{k}] = {s};" for k, s in enumerate(sizes)]
-    pad = rnd - yv.ndim
-    for a in range(yv.ndim):
-        if not yv.broadcastable[a]:
-            lines.append(f"if ({y}.shape[{a}] != r.shape[{a + pad}]) FAIL(1, {index}, \"cannot fit a value of shape %s into the "
-                         f"indexed region of shape %s (only broadcastable axes stretch)\", ari_shape(sb0, &{y}, {yv.ndim}), "
-                         f"ari_shape(sb1, &r, {rnd}));")
-    ysrc = " + ".join(f"i{a + pad} * ({y}.shape[{a}] == 1 ? 0 : {y}.strides[{a}])" for a in range(yv.ndim)) or "0"
+    checks_y, ysrc = _fitting(index, "r", rnd, y, yv)
+    lines += checks_y
     op = "=" if node.op.set_instead_of_inc else "+="
     body = "\n".join(checks + [f"(({T} *){o}.data)[{src}] {op} ({T})((const {ct(yv.dtype)} *){y}.data)[{ysrc}];"])
     lines.append(nested(range(rnd), lambda k: f"r.shape[{k}]", body))

@@ -9,7 +9,7 @@ def emit_random_uniform(g, node, index, ins, outs):
     """Uniform numbers in [0, 1) from the state [key, counter] (SplitMix64, as core/random.py specifies),
     and the state advanced past them."""
     (st, sh), (ns, o) = ins, outs
-    sv, shv = node.inputs[0], node.inputs[1]
+    shv = node.inputs[1]
     ov = node.outputs[1]
     nd = node.op.ndim
     T = ct(ov.dtype)

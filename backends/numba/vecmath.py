@@ -69,7 +69,6 @@ import sys
 import numba
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from arignote.core.config import config
