@@ -83,6 +83,11 @@ case(O.RoundHalfAwayFromZero, O.round, A(7, kind="special"))
 case(O.RoundHalfToEven, lambda x: O.round(x, "half_to_even"), A(7, kind="special"))
 case(O.Clip, lambda x: O.clip(x, -0.5, 0.5), A(3, 4))
 case(O.Clip, lambda x, lo, hi: O.clip(x, lo, hi), A(6), A(6), A(6))
+case(O.XlogX, O.xlogx, A(3, 4, kind="positive", layout="transposed"))
+case(O.XlogX, O.xlogx, A(9, dtype=F32, kind="special"), label="0 * log(0) is 0, NaN and infinities")
+case(O.XlogX, O.xlogx, A(5, dtype=I8, kind="index"))
+case(O.XlogY0, O.xlogy0, A(3, 4, kind="index"), A(1, 4, kind="positive", bcast=ROW))
+case(O.XlogY0, O.xlogy0, A(9, dtype=F32, kind="special"), A(9, dtype=F32, kind="special"))
 
 # ---- fused elementwise (what the fusion rewrite makes): a multi-output body with broadcasting
 def _composite(x, y):

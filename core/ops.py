@@ -239,6 +239,10 @@ BitwiseXor = _elemwise("BitwiseXor", 2, _numpy_rule(np.bitwise_xor), _no_grad(2)
 Invert = _elemwise("Invert", 1, _numpy_rule(np.invert), _no_grad(1), "~x (logical not for bools)")
 IsNan = _elemwise("IsNan", 1, _bool, _no_grad(1), "x is NaN")
 IsInf = _elemwise("IsInf", 1, _bool, _no_grad(1), "x is +inf or -inf")
+XlogX = _elemwise("XlogX", 1, _float, lambda x, z, g: [g * (1 + log(x))],
+                  "x * log(x), 0 where x is 0 (Theano's xlogx)", costly=True)
+XlogY0 = _elemwise("XlogY0", 2, _float, lambda x, y, z, g: [g * log(y), g * x / y],
+                   "x * log(y), 0 where x is 0 (Theano's xlogy0)", costly=True)
 
 
 def _in_input_dtype(self, in_dtypes, out_dtype):
@@ -282,6 +286,7 @@ floor, ceil, clip = Floor(), Ceil(), Clip()
 bitwise_and, bitwise_or, bitwise_xor, invert = BitwiseAnd(), BitwiseOr(), BitwiseXor(), Invert()
 and_, or_, xor, invert = bitwise_and, bitwise_or, bitwise_xor, invert
 isnan, isinf = IsNan(), IsInf()
+xlogx, xlogy0 = XlogX(), XlogY0()
 where = switch
 fill = second
 

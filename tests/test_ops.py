@@ -108,6 +108,8 @@ ELEMWISE = [
     case("cast_f64", lambda a: T.cast(a, "float64"), lambda a: a.astype("float64"), F32),
     case("astype", lambda a: a.astype("float32"), lambda a: a.astype("float32"), M),
     case("composite", lambda a, b: T.tanh(a * b + 1) / (1 + T.exp(-a)), lambda a, b: np.tanh(a * b + 1) / (1 + np.exp(-a)), M, N),
+    case("xlogx", T.xlogx.xlogx, lambda a: a * np.log(a), POS),
+    case("xlogy0", T.xlogx.xlogy0, lambda a, b: np.where(a == 0, 0.0, a * np.log(b)), np.where(M > 0, M, 0.0), POS),
 ]
 
 
@@ -164,6 +166,7 @@ SPECIALS = [
     for name, fn, np_fn in [
         ("exp", T.exp, np.exp), ("log", T.log, np.log), ("sqrt", T.sqrt, np.sqrt), ("tanh", T.tanh, np.tanh),
         ("sigmoid", T.sigmoid, sigmoid), ("abs", T.abs_, np.abs), ("sgn", T.sgn, np.sign), ("neg", T.neg, np.negative),
+        ("xlogx", T.xlogx, lambda a: np.where(a == 0, 0.0, a * np.log(a))),
     ]
 ] + [
     case(f"{name}_special", fn, np_fn, SPECIAL, SPECIAL2, grad=False)
@@ -173,6 +176,7 @@ SPECIALS = [
         ("pow", T.pow, np.power), ("maximum", T.maximum, np.maximum), ("minimum", T.minimum, np.minimum),
         ("eq", T.eq, np.equal), ("neq", T.neq, np.not_equal), ("lt", T.lt, np.less), ("gt", T.gt, np.greater),
         ("le", T.le, np.less_equal), ("ge", T.ge, np.greater_equal),
+        ("xlogy0", T.xlogy0, lambda a, b: np.where(a == 0, 0.0, a * np.log(b))),
     ]
 ] + [
     case("switch_nan_cond", lambda c, a: T.switch(c, a, -a), lambda c, a: np.where(c, a, -a), SPECIAL, SPECIAL2, grad=False),
@@ -930,3 +934,13 @@ def test_sort_gradient_goes_back_to_each_element(backend):
     expected = np.empty(4)
     expected[np.argsort(values)] = weights
     np.testing.assert_array_equal(f(values), expected)
+
+
+def test_theanos_three_spellings_of_xlogx():
+    from arignote.tensor.xlogx import xlogx, xlogy0
+
+    x, y = T.dvectors("x", "y")
+    assert T.xlogx.xlogx is xlogx and T.xlogx.xlogy0 is xlogy0 is T.xlogy0
+    assert type(T.xlogx(x).owner.op) is type(xlogx(x).owner.op)
+    zero = arignote.function([x, y], [T.xlogx(x), T.xlogy0(x, y)], backend="reference")
+    assert [r.tolist() for r in zero(np.zeros(2), np.array([0.0, np.inf]))] == [[0.0, 0.0], [0.0, 0.0]]

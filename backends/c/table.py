@@ -59,6 +59,8 @@ SCALAR = {
     ops.Invert: lambda t, a: f"!{a}" if t == "b1" else f"~{a}",
     ops.IsNan: _float_or_int(lambda t, a: f"isnan({a})", lambda t, a: "0"),
     ops.IsInf: _float_or_int(lambda t, a: f"isinf({a})", lambda t, a: "0"),
+    ops.XlogX: lambda t, x: f"({x} == 0 ? 0 : {x} * {_fn('log')(t, x)})",
+    ops.XlogY0: lambda t, x, y: f"({x} == 0 ? 0 : {x} * {_fn('log')(t, y)})",
     nnet.Softplus: lambda t, a: f"ari_softplus_{t}({a})",
     nnet.Relu: _float_or_int(lambda t, x, a: f"({x} > 0 ? {x} : {a} == 0 ? ({x} != {x} ? {x} : 0) : {a} * {x})",
                              lambda t, x, a: f"({x} > 0 ? {x} : {a} == 0 ? 0 : {a} * {x})"),

@@ -70,6 +70,8 @@ SCALARS = {
     ops.Invert: Scalar("np.invert({0})", by_dtype={"b": "(not {0})"}),
     ops.IsNan: Scalar("np.isnan({0})", by_dtype={k: "False" for k in "biu"}),
     ops.IsInf: Scalar("np.isinf({0})", by_dtype={k: "False" for k in "biu"}),
+    ops.XlogX: Scalar("({T}(0) if {0} == 0 else {0} * np.log({0}))"),
+    ops.XlogY0: Scalar("({T}(0) if {0} == 0 else {0} * np.log({1}))"),
     core_nnet.Softplus: Scalar("np.logaddexp({T}(0), {0})"),
     core_nnet.Relu: Scalar("_relu({0}, {1}, {T}(0))", helper="_relu"),
 }

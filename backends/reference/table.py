@@ -354,6 +354,8 @@ IMPLEMENTATIONS = {
     ops.Invert: elemwise(np.invert),
     ops.IsNan: elemwise(np.isnan),
     ops.IsInf: elemwise(np.isinf),  # the executor casts to the node's dtype
+    ops.XlogX: float_elemwise(lambda x: np.where(x == 0, 0, x * np.log(x))),
+    ops.XlogY0: float_elemwise(lambda x, y: np.where(x == 0, 0, x * np.log(y))),
     ops.Sum: lambda node, x: np.sum(x, axis=node.op.axis, keepdims=node.op.keepdims,
                                     dtype=node.outputs[0].dtype),
     ops.Mean: mean,
