@@ -423,3 +423,19 @@ def test_gradients_of_reductions_of_empty_slices_are_empty(backend):
     x = T.matrix("x")
     f = arignote.function([x], T.grad(T.sum(T.max(x, axis=1)) + T.sum(T.mean(x, axis=1)), x), backend=backend)
     assert f(E03).shape == (0, 3)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_all_and_any_over_lanes_rows_and_columns(axis, backend):
+    """all/any, alone and fused with the elementwise test they reduce, over runs longer than the
+    compiled backends' eight lanes (with a tail), with NaN (nonzero, hence true) and -0.0 (false)."""
+    values = np.random.default_rng(5).normal(size=(5, 37)).astype("float32")
+    values[1, 3], values[2, 30], values[0] = np.nan, -0.0, 1.0
+    values[3, :] = 0.0
+    x = T.fmatrix("x")
+    cases = [(T.all(x, axis=axis), np.all(values, axis=axis)), (T.any(x, axis=axis), np.any(values, axis=axis)),
+             (T.all(x > -1, axis=axis), np.all(values > -1, axis=axis)),
+             (T.any(T.isnan(x), axis=axis), np.any(np.isnan(values), axis=axis))]
+    f = arignote.function([x], [c for c, _ in cases], backend=backend)
+    for got, (_, expected) in zip(f(values), cases):
+        np.testing.assert_array_equal(got, expected)

@@ -16,15 +16,16 @@ COMBINE = {
     "multiply": lambda acc, x: f"{acc} * {x}",
     "maximum": lambda acc, x: f"({x} > {acc} ? {x} : {acc})",
     "minimum": lambda acc, x: f"({x} < {acc} ? {x} : {acc})",
-    "and": lambda acc, x: f"{acc} && ({x} != 0)",
-    "or": lambda acc, x: f"{acc} || ({x} != 0)",
+    # not && and ||: their branches kept the loops scalar (all(x > 0) over 4M: 2.3 ms, now 1.0 ms)
+    "and": lambda acc, x: f"{acc} & ({x} != 0)",
+    "or": lambda acc, x: f"{acc} | ({x} != 0)",
 }
 # floats: maximum and minimum take a NaN and then keep it
 TAKING_NAN = {
     "maximum": lambda acc, x: f"(({x} > {acc} || {x} != {x}) ? {x} : {acc})",
     "minimum": lambda acc, x: f"(({x} < {acc} || {x} != {x}) ? {x} : {acc})",
 }
-LANES = ("add", "multiply", "maximum", "minimum")  # steps run in 8 independent lanes over contiguous runs
+LANES = tuple(COMBINE)  # every step runs in 8 independent lanes over contiguous runs
 CONVERTS = ("add", "multiply")  # steps that convert the element to the accumulator's type first
 
 
@@ -132,7 +133,8 @@ def emit_reduce(g, node, index, ins, outs):
     size = src.size
     X, T = ct(xv.dtype), ct(ov.dtype)
     acc_dtype = op.accumulator_dtype(xv.dtype, ov.dtype)
-    A, init = ct(acc_dtype), literal(op.identity(acc_dtype), acc_dtype)
+    # a bool accumulator is kept as u8 (0 or 1): gcc vectorizes no loop storing _Bool
+    A, init = ("u8" if acc_dtype == "bool" else ct(acc_dtype)), literal(op.identity(acc_dtype), acc_dtype)
     value = f"(({A})xv)" if op.combine in CONVERTS and A != X else "xv"
     nan = op.combine in TAKING_NAN and isfloat(xv.dtype)
     step = f"acc[k] = {(TAKING_NAN if nan else COMBINE)[op.combine]('acc[k]', value)};"
@@ -144,7 +146,7 @@ def emit_reduce(g, node, index, ins, outs):
         lines.append(f"if (count == 0) FAIL(1, {index}, \"zero-size array to reduction operation {op.combine} "
                      f"which has no identity (input shape %s)\", {src.shape});")
     lines.append(f"int64_t outn = {' * '.join(size(a) for a in kept) or '1'};")
-    lines.append(f"{A} *acc = malloc(sizeof({A}) * (outn + 1));")
+    lines.append(f"{A} *restrict acc = malloc(sizeof({A}) * (outn + 1));")
     lines.append(f"if (!acc) FAIL(3, {index}, \"out of memory\");")
     lines.append(f"for (int64_t k = 0; k < outn; k++) acc[k] = {init};")
     # accumulator strides over the kept axes (C order)

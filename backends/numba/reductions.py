@@ -18,8 +18,8 @@ from .generator import cast, literal, nest, product, st, tup
 COMBINE = {
     "add": "{acc} += {v}",
     "multiply": "{acc} *= {v}",
-    "and": "{acc} = {acc} and {v}",
-    "or": "{acc} = {acc} or {v}",
+    "and": "{acc} = {acc} & {v}",  # not `and`/`or`: their branches kept the loops scalar
+    "or": "{acc} = {acc} | {v}",
     "maximum": "{acc} = {v} if {v} > {acc} else {acc}",
     "minimum": "{acc} = {v} if {v} < {acc} else {acc}",
 }
@@ -59,10 +59,14 @@ def _reduction(gen, n, node, op, loops, value, in_dtype, args, outs):
     start = literal(op.identity(acc_dtype), acc_dtype)
     at = "[" + ", ".join(f"i{d}" for d in kept) + "]" if kept else ""
     prologue.append(f"acc = np.full({tup(kept_sizes)}, {start})" if kept else f"acc = {start}")
-    body = loops.body + [step.format(acc="acc" + at, v=cast(value, in_dtype, acc_dtype))]
-    # the kept axes outermost when the reduction runs over the last axes (one accumulator per row)
-    order = kept + list(axes) if kept and axes and max(kept) < min(axes) else None
-    lines = prologue + loops.nest(body, order=order)
+    fold = step.format(acc="{acc}", v=cast(value, in_dtype, acc_dtype))
+    if kept and axes and max(kept) < min(axes):
+        # the reduction runs over the last axes: the kept axes outermost, each row folded into a local
+        # (max(exp(x)) by rows through acc[i0] in memory stayed scalar: 19.5 ms on 2000x2000, now 1.6 ms)
+        inner = nest(sizes, loops.body + [fold.format(acc="row")], order=list(axes))
+        lines = prologue + nest(sizes, [f"row = acc{at}", *inner, f"acc{at} = row"], order=kept)
+    else:
+        lines = prologue + loops.nest(loops.body + [fold.format(acc="acc" + at)])
     if op.divides:
         lines.append(f"acc = acc / np.float64({counted})")
     out_shape = [("1" if d in axes else sizes[d]) for d in range(nd)] if op.keepdims else kept_sizes
