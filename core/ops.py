@@ -339,14 +339,19 @@ class Composite(Elemwise):
         return clone_replace(self.fgraph.outputs, dict(zip(self.fgraph.inputs, inputs)))
 
     def grad(self, inputs, outputs, output_grads):
-        from .grad import grad
+        return grad_of_expansion(self.expand(inputs), inputs, output_grads)
 
-        expanded = self.expand(inputs)
-        known = {e: g for e, g in zip(expanded, output_grads) if g is not None}
-        wrt = [i for i in inputs if not isinstance(i, Constant)]
-        grads = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore",
-                                   return_disconnected="None")))
-        return [grads.get(i) for i in inputs]
+
+def grad_of_expansion(expanded, inputs, output_grads):
+    """The gradients of an op made of other ops (Composite, FusedReduce) with respect to ``inputs``:
+    those of ``expanded``, its outputs rebuilt from the ops it stands for."""
+    from .grad import grad
+
+    known = {e: g for e, g in zip(expanded, output_grads) if g is not None}
+    wrt = [i for i in inputs if not isinstance(i, Constant)]
+    grads = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore",
+                               return_disconnected="None")))
+    return [grads.get(i) for i in inputs]
 
 
 _INFIX = {"Add": "+", "Sub": "-", "Mul": "*", "TrueDiv": "/", "IntDiv": "//", "Mod": "%", "Pow": "**",
@@ -525,6 +530,17 @@ class Mean(Sum):
         return [fill(x, self.expand(g, x.ndim)) / cast(element_count(x, self.axis), g.dtype)]
 
 
+def _extreme(dtype, largest):
+    """The largest (smallest) value of ``dtype``: inf (-inf) for floats, True (False) for bools."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return dtype.type(np.inf if largest else -np.inf)
+    if dtype.kind == "b":
+        return dtype.type(largest)
+    info = np.iinfo(dtype)
+    return dtype.type(info.max if largest else info.min)
+
+
 class Max(Reduce):
     """Largest element over axes (NaN propagates). Its gradient goes to the first position of the
     maximum, as an arg-max would find it."""
@@ -533,11 +549,7 @@ class Max(Reduce):
     has_identity = False
 
     def identity(self, dtype):
-        """The smallest value of ``dtype`` (-inf for floats): where the accumulation starts."""
-        dtype = np.dtype(dtype)
-        if dtype.kind == "f":
-            return dtype.type(-np.inf)
-        return dtype.type(False) if dtype.kind == "b" else dtype.type(np.iinfo(dtype).min)
+        return _extreme(dtype, largest=False)  # where the accumulation starts
 
     def accumulator_dtype(self, in_dtype, out_dtype):
         return in_dtype
@@ -554,11 +566,7 @@ class Min(Reduce):
     has_identity = False
 
     def identity(self, dtype):
-        """The largest value of ``dtype`` (inf for floats): where the accumulation starts."""
-        dtype = np.dtype(dtype)
-        if dtype.kind == "f":
-            return dtype.type(np.inf)
-        return dtype.type(True) if dtype.kind == "b" else dtype.type(np.iinfo(dtype).max)
+        return _extreme(dtype, largest=True)
 
     accumulator_dtype = Max.accumulator_dtype
 
@@ -642,13 +650,7 @@ class FusedReduce(Op):
         return self.reduce(self.elemwise(*inputs))
 
     def grad(self, inputs, outputs, output_grads):
-        from .grad import grad
-
-        expanded = self.expand(inputs)
-        wrt = [i for i in inputs if not isinstance(i, Constant)]
-        grads = dict(zip(wrt, grad(None, wrt, known_grads={expanded: output_grads[0]},
-                                   disconnected_inputs="ignore", return_disconnected="None")))
-        return [grads.get(i) for i in inputs]
+        return grad_of_expansion([self.expand(inputs)], inputs, output_grads)
 
 
 class ExtremumMask(Op):

@@ -34,7 +34,7 @@ class Plan:
         self.view_of = {}
         for node in self.nodes:
             aliases = dict(node.op.view_map)
-            aliases.update({k: positions[0] for k, positions in getattr(node.op, "destroy_map", {}).items()})
+            aliases.update({k: positions[0] for k, positions in node.op.destroy_map.items()})
             for k, position in aliases.items():
                 source = node.inputs[position]
                 self.view_of[node.outputs[k]] = self.root(source)

@@ -70,6 +70,9 @@ class CompositeImpl:
         return results if len(results) > 1 else results[0]
 
 
+_fused_parts = weakref.WeakKeyDictionary()  # FusedReduce node -> its (elementwise node, reduction node)
+
+
 class FusedReduceImpl:
     """A FusedReduce: the elementwise result, then its reduction, each with the entry of ``table`` (the
     table of the program being compiled), exactly as the two nodes it was fused from."""
@@ -82,8 +85,10 @@ class FusedReduceImpl:
 
     def __call__(self, node, *xs):
         table = self.table or IMPLEMENTATIONS
-        inner, outer = node.op.parts(node.inputs)
+        if node not in _fused_parts:  # made once per node, not per call
+            _fused_parts[node] = node.op.parts(node.inputs)
         values = xs
+        inner, outer = _fused_parts[node]
         for step in (inner, outer):
             entry = table[type(step.op)]
             entry = entry.bind(table) if hasattr(entry, "bind") else entry
