@@ -10,6 +10,7 @@ from . import ops as O
 from . import linalg as L
 from . import random as R
 from . import nnet as N
+from . import scan as S
 from .conformance import A, case
 
 F64, F32, I8, I32, I64, U8, B = "float64", "float32", "int8", "int32", "int64", "uint8", "bool"
@@ -237,8 +238,8 @@ case(N.IncPerRow, lambda x, v, y: N.IncPerRow()(x, v, y), A(4, 4, layout="transp
 case(N.IncPerRow, lambda x, v: N.IncPerRow()(x, v, np.array([0, 2, 1], dtype=U8)), A(3, 2, dtype=F32), A(1, bcast=(True,)),
      raises=IndexError, label="label 2 of 2 classes")
 
-# ---- loops (jacobian)
-case(O.Map, lambda x: O.map_range(x.shape[0], lambda i: x[i] * x), A(3), grad=False)
+# ---- loops
+case(S.Scan, lambda x: S.map_range(x.shape[0], lambda i: x[i] * x), A(3), grad=False, label="jacobian's loop")
 
 # ---- randomness: the one primitive (bit-exact across backends) and the sort it is composed with
 _STATE = np.array([0x0123456789ABCDEF, 2**64 - 3], dtype="uint64")  # the counter wraps around

@@ -240,7 +240,8 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise"):
 def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
     """The Jacobian of ``expression`` with respect to ``wrt`` (a variable or a list): for each wrt an
     array of shape expression.shape + wrt.shape, computed by looping over the expression's elements."""
-    from .ops import flatten, map_range, reshape, shape, shape_i
+    from .ops import flatten, reshape, shape, shape_i
+    from .scan import map_range
 
     expression = as_tensor_variable(expression)
     wrts, single = _as_list(wrt)

@@ -1,5 +1,7 @@
 """Shared variables: symbolic tensors with a value that persists between function calls."""
 
+import itertools
+
 import numpy as np
 
 from .graph import TensorVariable, Variable
@@ -13,8 +15,11 @@ class SharedVariable(TensorVariable):
     ``borrow=True`` asks for the internal array itself.
     """
 
+    _serials = itertools.count()  # creation order: scan tells the random states its step function made
+
     def __init__(self, type, value, name=None, allow_downcast=None):
         super().__init__(type, name=name)
+        self.serial = next(SharedVariable._serials)
         self._value = type.filter(value, allow_downcast=bool(allow_downcast), what=self._what())
         # An update applied by every function that uses this variable and does not update it itself
         # (random streams advance their state this way).

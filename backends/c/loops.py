@@ -3,7 +3,7 @@
 from .ctext import comment, ct, read_int, shape_buffers
 
 
-def emit_map(g, node, index, ins, outs):
+def emit_scan(g, node, index, ins, outs):
     """The inner graph becomes its own C function, called for i = 0 .. n-1; its outputs are stacked."""
     inner = node.op.fgraph
     name = f"ari_map{len(g.helpers)}_{id(node) % 100000}"

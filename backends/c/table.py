@@ -9,6 +9,7 @@
 """
 
 from arignote.core import linalg, nnet, ops, random as core_random
+from arignote.core.scan import Scan
 
 from . import elemwise, indexing, loops, products, random, reductions, shapes
 from . import nnet as c_nnet
@@ -86,5 +87,5 @@ EMIT = {
     nnet.SoftmaxCrossentropyGrad: c_nnet.emit_softmax_crossentropy_grad,
     nnet.PickPerRow: c_nnet.emit_pick_per_row, nnet.IncPerRow: c_nnet.emit_inc_per_row,
     core_random.RandomUniform: random.emit_random_uniform, core_random.Argsort: random.emit_argsort,
-    ops.Map: loops.emit_map,
+    Scan: loops.emit_scan,
 }

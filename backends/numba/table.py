@@ -11,6 +11,7 @@
 """
 
 from arignote.core import linalg, nnet as core_nnet, ops, random as core_random
+from arignote.core.scan import Scan
 
 from . import elemwise, indexing, nnet, products, random, reductions, shapes
 from .elemwise import Scalar, ufunc
@@ -113,7 +114,7 @@ EMITTERS = {
 
 # ops done by the Python glue between segments, and why
 PYTHON_ONLY = {
-    ops.Map: "its inner graph is a program of its own, run once per step",
+    Scan: "its inner graph is a program of its own, run once per step",
     ops.AdvancedSubtensor: "NumPy's advanced indexing (masks, several index arrays) has no njit form; "
                            "one integer vector among full slices is compiled",
     ops.AdvancedIncSubtensor: "np.add.at with masks or several index arrays has no njit form; one integer "

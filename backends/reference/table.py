@@ -15,6 +15,7 @@ from arignote.core import ops, random
 from arignote.core.ops import broadcast_shapes, numpy_index
 from arignote.core import nnet
 from arignote.core import linalg
+from arignote.core.scan import Scan
 
 
 class elemwise:
@@ -215,18 +216,62 @@ def specify_shape(node, x, *sizes):
 _inner_programs = weakref.WeakKeyDictionary()  # inner FunctionGraph -> its compiled program
 
 
-def map_range(node, n, *outer):
-    fgraph = node.op.fgraph
+def _inner_program(fgraph):
     if fgraph not in _inner_programs:
         from . import ReferenceProgram
 
         _inner_programs[fgraph] = ReferenceProgram(fgraph, IMPLEMENTATIONS)
-    program = _inner_programs[fgraph]
-    steps = [program([np.array(i, dtype="int64"), *outer]) for i in range(int(n))]
-    if not steps:
-        raise ValueError("cannot stack the results of zero iterations (their shape is unknown)")
-    stacked = tuple(np.stack(parts) for parts in zip(*steps))
-    return stacked if len(stacked) > 1 else stacked[0]
+    return _inner_programs[fgraph]
+
+
+def scan_loop(node, n, *outer):
+    """The specification of Scan (core/scan.py): step t reads row t of each sequence and the rows
+    t + k of each recurrent buffer (k its taps, counted after the initial rows), appends one row to
+    each output, and a while-loop stops after the step whose condition is true. Only the rows an
+    output keeps are held (``buffer_rows``)."""
+    from collections import deque
+
+    op = node.op
+    program = _inner_program(op.fgraph)
+    n = int(n)
+    _, seqs, inits, non_seqs = op.split_outer([n, *outer])
+    if n < 0:
+        raise ValueError(f"the number of steps must not be negative, got {n}")
+    for i, s in enumerate(seqs):
+        if s.shape[0] < n:
+            raise ValueError(f"sequence {i} has {s.shape[0]} rows, fewer than the {n} steps")
+    histories = []
+    for j, x0 in enumerate(inits):
+        depth = op.depth(j)
+        if x0.shape[0] != depth:
+            raise ValueError(f"the initial value of recurrent output {j} has {x0.shape[0]} rows; its taps "
+                             f"{list(op.taps[j])} read {depth}")
+        histories.append(deque(x0, maxlen=op.buffer_rows(j)))
+    mapped = [deque(maxlen=op.buffer_rows(op.n_rec + k)) for k in range(op.n_nit)]
+    row_shapes = [x0.shape[1:] for x0 in inits] + [None] * op.n_nit
+    for t in range(n):
+        args = [s[t] for s in seqs]
+        for j, history in enumerate(histories):
+            args += [history[len(history) + k] for k in op.taps[j]]
+        try:
+            results = program(args + list(non_seqs))
+        except Exception as error:
+            raise type(error)(f"at step {t}: {error}") from error
+        for j, value in enumerate(results[:op.n_rec + op.n_nit]):
+            if row_shapes[j] is None:
+                row_shapes[j] = value.shape
+            elif value.shape != row_shapes[j]:
+                what = f"recurrent output {j}" if j < op.n_rec else f"mapped output {j - op.n_rec}"
+                raise ValueError(f"at step {t}: {what} has shape {value.shape}, but its "
+                                 f"{'state' if j < op.n_rec else 'earlier rows'} have shape {row_shapes[j]}")
+            (histories[j] if j < op.n_rec else mapped[j - op.n_rec]).append(value)
+        if op.as_while and bool(results[-1]):
+            break
+    outputs = []
+    for j, (rows, var) in enumerate(zip(histories + mapped, node.outputs)):
+        shape = row_shapes[j] if row_shapes[j] is not None else (0,) * (var.ndim - 1)
+        outputs.append(np.array(rows, dtype=var.dtype).reshape((len(rows),) + tuple(shape)))
+    return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
 
 def random_uniform(node, state, shape):
@@ -386,7 +431,7 @@ IMPLEMENTATIONS = {
     ops.Rebroadcast: rebroadcast,
     ops.SpecifyShape: specify_shape,
     ops.Repeat: lambda node, x, repeats: np.repeat(x, repeats, axis=node.op.axis),
-    ops.Map: map_range,
+    Scan: scan_loop,
     ops.Subtensor: subtensor,
     ops.AdvancedSubtensor: subtensor,
     ops.IncSubtensor: inc_subtensor,

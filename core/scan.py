@@ -1,0 +1,541 @@
+"""Loops: the Scan op (an inner FunctionGraph run once per step) with its gradient, and Theano's
+``scan``, ``map``, ``reduce``, ``foldl``, ``foldr`` and ``until`` built on it.
+
+The op's contract (every backend carries out the same one; the reference backend's Python loop is the
+specification):
+
+- inner graph inputs: one row of each sequence, then each recurrent output's taps (the state ``k``
+  steps back for each tap ``k`` of ``taps[j]``, in that order), then the non-sequences;
+  inner graph outputs: each recurrent output's new state, each mapped ("nit_sot") output's row, and,
+  for a while-loop (``as_while``), the condition that ends the loop after the step that makes it true;
+- outer inputs: the step count ``n``, each sequence (at least ``n`` rows, row ``t`` read by step
+  ``t``), each recurrent output's initial rows (exactly ``-min(taps[j])`` of them), the non-sequences;
+- outer outputs: for each recurrent output its buffer, the initial rows followed by one row per step;
+  for each mapped output one row per step. ``keep[j]`` (set by the save-memory rewrite, never by a user)
+  keeps only the last ``keep[j]`` rows of output j; ``buffer_rows(j)`` is how many rows a compiled
+  loop then holds (one more than the deepest tap, so that a step never overwrites a row it reads).
+"""
+
+import builtins
+
+from . import ops
+from .graph import Apply, Constant, FunctionGraph, Op, as_tensor_variable, clone_replace
+from .types import TensorType, is_float
+
+
+class until:
+    """Returned by a step function (alone or with its outputs and updates): stop after the step
+    where ``condition`` is true. The outputs then have one row per step run."""
+
+    def __init__(self, condition):
+        condition = as_tensor_variable(condition)
+        if condition.ndim != 0:
+            raise TypeError(f"until: the condition must be a scalar, got {condition.describe()}")
+        self.condition = condition
+
+
+class OrderedUpdates(dict):
+    """The updates a scan returns ({shared variable: new value}), in the order they were made; falsy
+    when empty. Pass them to ``function(..., updates=)``."""
+
+    def __add__(self, other):
+        merged = OrderedUpdates(self)
+        merged.update(other)
+        return merged
+
+
+def _row_type(var):
+    """The type of one row of ``var`` (its first axis dropped)."""
+    return TensorType(var.dtype, var.broadcastable[1:])
+
+
+class Scan(Op):
+    __props__ = ("fgraph", "n_seqs", "taps", "n_nit", "keep", "as_while", "truncate", "name")
+
+    def __init__(self, fgraph, n_seqs, taps, n_nit, keep=None, as_while=False, truncate=-1, name=None):
+        self.fgraph = fgraph
+        self.n_seqs = int(n_seqs)
+        self.taps = tuple(tuple(int(k) for k in t) for t in taps)
+        self.n_nit = int(n_nit)
+        self.n_rec = len(self.taps)
+        self.keep = tuple(keep) if keep is not None else (None,) * (self.n_rec + self.n_nit)
+        self.as_while = bool(as_while)
+        self.truncate = int(truncate)
+        self.name = name
+        self.n_taps = builtins.sum(len(t) for t in self.taps)
+        self.n_ns = len(fgraph.inputs) - self.n_seqs - self.n_taps
+        expected_outputs = self.n_rec + self.n_nit + int(self.as_while)
+        if self.n_ns < 0 or len(fgraph.outputs) != expected_outputs or len(self.keep) != self.n_rec + self.n_nit:
+            raise ValueError(f"Scan: an inner graph of {len(fgraph.inputs)} inputs and {len(fgraph.outputs)} "
+                             f"outputs does not fit {self.n_seqs} sequences, taps {self.taps}, {self.n_nit} "
+                             f"mapped outputs{' and a condition' if self.as_while else ''}")
+        for t in self.taps:
+            if not t or builtins.any(k >= 0 for k in t):
+                raise ValueError(f"Scan: the taps of a recurrent output must be negative, got {t}")
+
+    def __str__(self):
+        kind = "while" if self.as_while else "for"
+        name = f"{self.name}, " if self.name else ""
+        return (f"Scan{{{name}{kind}, {self.n_seqs} seq, taps={list(builtins.map(list, self.taps))}, {self.n_nit} mapped, "
+                f"{len(self.fgraph.apply_nodes)} inner node(s)"
+                + (f", keep={list(self.keep)}" if builtins.any(k is not None for k in self.keep) else "") + "}")
+
+    # -- the parts of the inner graph and of the outer inputs
+
+    def depth(self, j):
+        """How many rows before the current step recurrent output j reads (its initial rows)."""
+        return -builtins.min(self.taps[j])
+
+    def buffer_rows(self, j):
+        """Rows a compiled loop holds for output j (recurrent or mapped): all (None), or ``keep[j]``
+        widened to one more than the deepest tap, so a step's result never lands on a row it reads."""
+        keep = self.keep[j]
+        if keep is None:
+            return None
+        return builtins.max(keep, self.depth(j) + 1) if j < self.n_rec else keep
+
+    def inner_seqs(self):
+        return self.fgraph.inputs[:self.n_seqs]
+
+    def inner_taps(self):
+        """One list per recurrent output: the inner inputs of its taps, in the order of ``taps[j]``."""
+        result, at = [], self.n_seqs
+        for t in self.taps:
+            result.append(self.fgraph.inputs[at:at + len(t)])
+            at += len(t)
+        return result
+
+    def inner_non_seqs(self):
+        return self.fgraph.inputs[self.n_seqs + self.n_taps:]
+
+    def split_outer(self, inputs):
+        """(n, sequences, initial rows, non-sequences) of a node's inputs."""
+        s, r = self.n_seqs, self.n_rec
+        return inputs[0], inputs[1:1 + s], inputs[1 + s:1 + s + r], inputs[1 + s + r:]
+
+    def make_node(self, n, *outer):
+        n = ops.cast(ops._as(n), "int64")
+        outer = [ops._as(v) for v in outer]
+        if n.ndim != 0:
+            raise TypeError(f"{self}: the step count must be a scalar, got {n.describe()}")
+        if len(outer) != self.n_seqs + self.n_rec + len(self.inner_non_seqs()):
+            raise TypeError(f"{self}: expected {self.n_seqs + self.n_rec + self.n_ns} outer inputs after the step "
+                            f"count, got {len(outer)}")
+        _, seqs, inits, non_seqs = self.split_outer([n, *outer])
+        states = [taps[0].type for taps in self.inner_taps()]
+        for what, given, wanted in ([("sequence", v, i.type) for v, i in zip(seqs, self.inner_seqs())]
+                                    + [("initial state", v, t) for v, t in zip(inits, states)]):
+            if given.ndim != wanted.ndim + 1 or _row_type(given) != wanted:
+                raise TypeError(f"{self}: a {what} of type {given.type} does not give rows of type {wanted}")
+        for given, inner in zip(non_seqs, self.inner_non_seqs()):
+            if given.type != inner.type:
+                raise TypeError(f"{self}: a non-sequence of type {given.type} where the step expects {inner.type}")
+        outputs = [ops._out(t.dtype, (False,) + t.broadcastable) for t in states]
+        outputs += [ops._out(o.dtype, (False,) + o.broadcastable)
+                    for o in self.fgraph.outputs[self.n_rec:self.n_rec + self.n_nit]]
+        return Apply(self, [n, *outer], outputs)
+
+    def grad(self, inputs, outputs, output_grads):
+        return scan_grad(self, inputs, outputs, output_grads)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The gradient: a second scan, walking the steps backwards (backpropagation through time).
+
+
+def _reverse(x, start, stop):
+    """Rows start .. stop-1 of ``x``, last first."""
+    return x[start:stop][::-1]
+
+
+def scan_grad(op, inputs, outputs, output_grads):
+    """Gradients of a Scan node: one backward Scan whose step recomputes the forward step from its
+    inputs (the sequences' rows and the states it read, taken from the forward buffers) and
+    differentiates it. It carries, for each recurrent output, the gradient of the states the coming
+    steps read (a window of ``depth`` rows, or the state itself for depth 1) and, for each
+    non-sequence, the sum of its gradients so far. ``truncate`` keeps the last ``truncate`` steps."""
+    from .grad import grad as symbolic_grad
+
+    if op.as_while:
+        raise TypeError(f"{op}: a scan that stops on a condition (until) has no gradient; give it a fixed "
+                        "number of steps to differentiate it")
+    if builtins.any(k is not None for k in op.keep):
+        raise TypeError(f"{op}: a scan whose rows were dropped (keep) cannot be differentiated")
+    n, seqs, inits, non_seqs = op.split_outer(inputs)
+    bufs, g_bufs, g_nits = outputs[:op.n_rec], output_grads[:op.n_rec], output_grads[op.n_rec:]
+    steps = n if op.truncate < 0 else ops.minimum(n, op.truncate)
+    start = n - steps  # the first forward step the backward pass reaches
+
+    def placeholder(var, name):
+        return var.type(name)
+
+    # backward sequences: each paired with its forward inner variable (or None) and its outer value
+    b_seqs = [placeholder(i, f"{i.name or 'row'}") for i in op.inner_seqs()]
+    outer_seqs = [_reverse(s, start, n) for s in seqs]
+    b_taps, replace = [], dict(zip(op.inner_seqs(), b_seqs))
+    for j, (taps, tap_inputs) in enumerate(zip(op.taps, op.inner_taps())):
+        m = op.depth(j)
+        row = []
+        for k, inner in zip(taps, tap_inputs):
+            p = placeholder(inner, f"state{j}[t{k}]")
+            row.append(p)
+            replace[inner] = p
+            outer_seqs.append(bufs[j][m + k + start:m + k + n][::-1])
+        b_taps.append(row)
+    b_seqs += [p for row in b_taps for p in row]
+    b_non_seqs = [placeholder(i, i.name) for i in op.inner_non_seqs()]
+    replace.update(zip(op.inner_non_seqs(), b_non_seqs))
+    forward = clone_replace(op.fgraph.outputs, replace)
+    rec_outs, nit_outs = forward[:op.n_rec], forward[op.n_rec:op.n_rec + op.n_nit]
+
+    differentiable = [is_float(t[0].dtype) for t in op.inner_taps()]
+    known = {}
+    for k, (out, g) in enumerate(zip(nit_outs, g_nits)):
+        if g is not None and is_float(out.dtype):
+            p = placeholder(out, f"grad_mapped{k}")
+            b_seqs.append(p)
+            outer_seqs.append(_reverse(g, start, n))
+            known[out] = p
+    windows = []  # backward recurrent state per differentiable recurrent output
+    for j, (out, g) in enumerate(zip(rec_outs, g_bufs)):
+        if not differentiable[j]:
+            windows.append(None)
+            continue
+        m = op.depth(j)
+        state_type = op.inner_taps()[j][0].type
+        window = state_type(f"grad_state{j}") if m == 1 else TensorType(state_type.dtype, (False,) + state_type.broadcastable)(f"grad_window{j}")
+        windows.append(window)
+        dy = window if m == 1 else window[m - 1]
+        if g is not None:
+            p = placeholder(out, f"grad_out{j}")
+            b_seqs.append(p)
+            outer_seqs.append(g[m + start:m + n][::-1])
+            dy = dy + p
+        known[out] = known[out] + dy if out in known else dy
+    wrt_seqs = [(i, p) for i, p in enumerate(b_seqs[:op.n_seqs]) if is_float(p.dtype)]
+    wrt_taps = [(j, k, p) for j, row in enumerate(b_taps) if differentiable[j] for k, p in zip(op.taps[j], row)]
+    wrt_ns = [(w, p) for w, p in enumerate(b_non_seqs) if is_float(p.dtype)]
+    wrt = [p for _, p in wrt_seqs] + [p for _, _, p in wrt_taps] + [p for _, p in wrt_ns]
+    grads = symbolic_grad(None, wrt, known_grads=known, disconnected_inputs="ignore") if known and wrt else \
+        [ops.zeros_like(p) for p in wrt]
+    g_seq_rows = grads[:len(wrt_seqs)]
+    g_tap = {(j, k): g for (j, k, _), g in zip(wrt_taps, grads[len(wrt_seqs):len(wrt_seqs) + len(wrt_taps)])}
+    g_ns = grads[len(wrt_seqs) + len(wrt_taps):]
+
+    # the backward step's new recurrent states: windows, then the non-sequences' running sums
+    new_states, state_inits, accumulators = [], [], []
+    for j, window in enumerate(windows):
+        if window is None:
+            continue
+        m = op.depth(j)
+        tap_grads = [g_tap.get((j, k), None) for k in range(-m, 0)]
+        if m == 1:
+            new_states.append(tap_grads[0])
+            state_inits.append(ops.zeros_like(inits[j]))
+        else:
+            shape_row = ops.zeros_like(window[0])
+            rows = ops.stack([g if g is not None else shape_row for g in tap_grads])
+            shifted = ops.join(0, ops.zeros_like(window[:1]), window[:m - 1])
+            new_states.append(rows + shifted)
+            state_inits.append(ops.zeros_like(inits[j])[None])
+    for (w, p), g in zip(wrt_ns, g_ns):
+        total = p.type(f"grad_sum{w}")
+        accumulators.append(total)
+        new_states.append(total + g)
+        state_inits.append(ops.zeros_like(non_seqs[w])[None])
+    carried = [w for w in windows if w is not None] + accumulators
+    inner = FunctionGraph(b_seqs + carried + b_non_seqs, new_states + list(g_seq_rows))
+    backward = Scan(inner, len(b_seqs), [(-1,)] * len(carried), len(g_seq_rows),
+                    name=f"grad of {op.name}" if op.name else "grad")
+    results = backward(steps, *outer_seqs, *state_inits, *non_seqs)
+    results = results if isinstance(results, list) else [results]
+    finals = [r[-1] for r in results[:len(carried)]]
+    seq_rows = results[len(carried):]
+
+    complete = ops.cast(ops.eq(steps, n), "int8")  # truncated: the initial states get no gradient
+    grads_out = [None]  # the step count
+    seq_grads = [None] * op.n_seqs
+    for (i, _), rows in zip(wrt_seqs, seq_rows):
+        seq_grads[i] = ops.inc_subtensor(ops.zeros_like(seqs[i])[start:n], rows[::-1])
+    init_grads, finals_iter = [], iter(finals)
+    for j in range(op.n_rec):
+        if windows[j] is None:
+            init_grads.append(None)
+            continue
+        final = next(finals_iter)
+        g = (final[None] if op.depth(j) == 1 else final) * complete
+        if g_bufs[j] is not None:
+            g = g + g_bufs[j][:op.depth(j)]
+        init_grads.append(g)
+    ns_grads = [None] * len(non_seqs)
+    for (w, _), final in zip(wrt_ns, finals_iter):
+        ns_grads[w] = final
+    return grads_out + seq_grads + init_grads + ns_grads
+
+
+# ---------------------------------------------------------------------------------------------------
+# Theano's scan and its relatives
+
+
+def _listify(value):
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _sequence_slices(spec, go_backwards):
+    """(taps, outer slices) of one sequence: for taps ts, step t reads row t + k + max(-min(ts), 0)
+    for each k, and the sequence gives len - max(max(ts), 0) - max(-min(ts), 0) steps."""
+    if isinstance(spec, dict):
+        x, taps = as_tensor_variable(spec["input"]), spec.get("taps", [0])
+        taps = [] if taps is None else _listify(taps)
+    else:
+        x, taps = as_tensor_variable(spec), [0]
+    if x.ndim == 0:
+        raise TypeError(f"scan: a sequence must have at least one axis to iterate over, got {x.describe()}")
+    taps = [int(k) for k in taps]
+    if not taps:
+        return x, [], []
+    before, after = builtins.max(-builtins.min(taps), 0), builtins.max(builtins.max(taps), 0)
+    slices = []
+    for k in taps:
+        begin, end = k + before, k - after
+        part = x[begin:] if end == 0 else x[begin:end]
+        slices.append(part[::-1] if go_backwards else part)
+    return x, taps, slices
+
+
+def _output_spec(info, index):
+    """(initial rows or None, taps, the state's type) of one entry of ``outputs_info``."""
+    if info is None:
+        return None, None, None
+    if isinstance(info, dict):
+        if info.get("initial") is None:
+            return None, None, None
+        x0, taps = as_tensor_variable(info["initial"]), [int(k) for k in _listify(info.get("taps", [-1]))]
+    else:
+        x0, taps = as_tensor_variable(info), [-1]
+    if not taps or builtins.any(k >= 0 for k in taps):
+        raise ValueError(f"scan: the taps of output {index} must be negative (past states), got {taps}")
+    if taps == [-1]:
+        return ops.dimshuffle(x0, ["x"] + list(range(x0.ndim))), taps, x0.type
+    depth = -builtins.min(taps)
+    if x0.ndim == 0:
+        raise TypeError(f"scan: output {index} has taps {taps}, so its initial value must hold {depth} rows "
+                        f"(one axis more than the state), got {x0.describe()}")
+    return x0[:depth], taps, _row_type(x0)
+
+
+def _is_updates(item):
+    from .shared import SharedVariable
+
+    return isinstance(item, dict) or (isinstance(item, (list, tuple)) and len(item) > 0 and builtins.all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], SharedVariable) for p in item))
+
+
+def _parse_step_result(result):
+    """(outputs, updates, condition) from what a step function returned: outputs (a variable or a
+    list), an updates dict (or list of pairs), an ``until``, or a tuple of two or three of those."""
+    outputs, updates, condition = [], {}, None
+    special = isinstance(result, tuple) and len(result) in (2, 3) and builtins.any(
+        isinstance(p, until) or _is_updates(p) for p in result)
+    for item in (result if special else (result,)):
+        if isinstance(item, until):
+            condition = item.condition
+        elif _is_updates(item):
+            updates = dict(item)
+        elif isinstance(item, (list, tuple)):
+            outputs = list(item)
+        elif item is not None:
+            outputs = [item]
+    return outputs, updates, condition
+
+
+def _inner_dependent(roots, placeholders):
+    """ids of the variables among the ancestors of ``roots`` that depend on one of ``placeholders``."""
+    from .graph import toposort
+
+    dependent = set(builtins.map(id, placeholders))
+    for node in toposort(roots, stop=placeholders):
+        if builtins.any(id(i) in dependent for i in node.inputs):
+            dependent.update(id(o) for o in node.outputs)
+    return dependent
+
+
+def _captured(roots, dependent):
+    """The outer variables the step reads: those it does not compute per step but uses (a shared
+    variable, an input, or something computed once before the loop), in discovery order."""
+    from .graph import toposort
+
+    found = {}
+    for node in toposort(roots, stop=[]):
+        if id(node.outputs[0]) not in dependent:
+            continue
+        for i in node.inputs:
+            if id(i) not in dependent and not isinstance(i, Constant):
+                found.setdefault(id(i), i)
+    for r in roots:
+        if id(r) not in dependent and not isinstance(r, Constant):
+            found.setdefault(id(r), r)
+    return list(found.values())
+
+
+def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None, truncate_gradient=-1,
+         go_backwards=False, mode=None, name=None, profile=False, allow_gc=None, strict=False,
+         return_list=False):
+    """Theano's scan: ``fn`` is called once with symbolic rows of the sequences (one per tap), the
+    past states of the recurrent outputs (one per tap) and the non-sequences, and describes one step.
+    Returns ``(outputs, updates)``: each output with one row per step (the initial states left out),
+    a variable when there is one output (unless ``return_list``), and the updates to pass to
+    ``function`` (the shared variables the step updates, random streams included)."""
+    from .shared import SharedVariable
+
+    seq_specs = _listify(sequences)
+    infos = _listify(outputs_info) if outputs_info is not None else None
+    non_seqs = [as_tensor_variable(v) for v in _listify(non_sequences)]
+    if int(truncate_gradient) == 0 or (int(truncate_gradient) < 0 and int(truncate_gradient) != -1):
+        raise ValueError(f"scan: truncate_gradient must be -1 (no truncation) or a positive number of steps, "
+                         f"got {truncate_gradient}")
+
+    seq_args, seq_outer = [], []
+    for number, spec in enumerate(seq_specs):
+        x, taps, slices = _sequence_slices(spec, go_backwards)
+        for k, part in zip(taps, slices):
+            p = _row_type(x)(f"{x.name or f'sequence{number}'}[t{'+' if k >= 0 else ''}{k}]")
+            seq_args.append(p)
+            seq_outer.append(part)
+    if n_steps is None:
+        if not seq_outer:
+            raise ValueError("scan: give sequences or n_steps, so that the number of steps is known")
+        count = ops.shape_i(seq_outer[0], 0)
+        for part in seq_outer[1:]:
+            count = ops.minimum(count, ops.shape_i(part, 0))
+    else:
+        count = ops.cast(as_tensor_variable(n_steps), "int64")
+        if count.ndim != 0 or count.dtype not in ("int64",):
+            raise TypeError(f"scan: n_steps must be an integer scalar, got {count.describe()}")
+        if isinstance(count, Constant) and int(count.data) < 0:
+            raise ValueError(f"scan: n_steps must not be negative, got {int(count.data)}")
+
+    specs = [_output_spec(info, i) for i, info in enumerate(infos)] if infos is not None else None
+    tap_args, rec_specs = [], []
+    for i, (x0, taps, state_type) in enumerate(specs or []):
+        if x0 is None:
+            continue
+        placeholders = [state_type(f"output{i}[t{k}]") for k in taps]
+        tap_args += placeholders
+        rec_specs.append((i, x0, taps, state_type, placeholders))
+
+    first_serial = next(SharedVariable._serials)
+    result = fn(*seq_args, *tap_args, *non_seqs)
+    outs, updates, condition = _parse_step_result(result)
+    outs = [as_tensor_variable(o) for o in outs]
+    if specs is None:
+        specs = [(None, None, None)] * len(outs)
+    elif len(outs) != len(specs):
+        raise ValueError(f"scan: the step function returned {len(outs)} output(s) but outputs_info describes "
+                         f"{len(specs)}; give None in outputs_info for an output that is not recurrent")
+    for i, x0, taps, state_type, _ in rec_specs:
+        out = outs[i]
+        if out.type != state_type:
+            fix = (f"T.cast(..., '{state_type.dtype}')" if out.dtype != state_type.dtype else
+                   "T.unbroadcast(...) / T.patternbroadcast(...) (or give the initial state that pattern)")
+            raise TypeError(f"scan: output {i} of the step function ({out.describe()}) has type {out.type}, but its "
+                            f"initial state has type {state_type}; a step must return its state's type: use {fix}")
+
+    # shared variables the step updates (explicitly, or random streams drawn inside it) are carried
+    updates = {k: as_tensor_variable(v) for k, v in updates.items()}
+    roots = outs + list(updates.values()) + ([condition] if condition is not None else [])
+    placeholders = seq_args + tap_args
+    states = {id(k): k for k in updates}
+    from .graph import ancestors
+
+    for var in ancestors(roots):
+        if isinstance(var, SharedVariable) and var.serial > first_serial and var.default_update is not None \
+                and id(var) not in states:
+            states[id(var)] = var
+            updates[var] = var.default_update
+    roots = outs + list(updates.values()) + ([condition] if condition is not None else [])
+    carried = list(states.values())
+    for var in carried:
+        if not isinstance(var, SharedVariable):
+            raise TypeError(f"scan: the step function updates {var.describe()}, which is not a shared variable")
+        if updates[var].type != var.type:
+            raise TypeError(f"scan: the update of {var.describe()} has type {updates[var].type}, not {var.type}")
+    state_args = [v.type(f"{v.name or 'shared'}[t-1]") for v in carried]
+    dependent = _inner_dependent(roots, placeholders + carried)
+    captured = _captured(roots, dependent)
+    captured = [v for v in captured if id(v) not in states]
+    if strict:
+        loose = [v for v in captured if not isinstance(v, SharedVariable) and v not in non_seqs]
+        if loose:
+            raise ValueError(f"scan(strict=True): the step function uses {', '.join(v.describe() for v in loose)}, "
+                             "which is not among non_sequences")
+    ns_args = [v.type(v.name) for v in captured]
+    replace = dict(zip(carried, state_args))
+    replace.update(zip(captured, ns_args))
+    rec_outs = [outs[i] for i, *_ in rec_specs] + [updates[v] for v in carried]
+    nit_index = [i for i, spec in enumerate(specs) if spec[0] is None]
+    inner_outs = rec_outs + [outs[i] for i in nit_index] + ([ops.cast(condition, "bool")] if condition is not None else [])
+    inner_outs = clone_replace(inner_outs, replace)
+    inner_inputs = seq_args + tap_args + state_args + ns_args
+    fgraph = FunctionGraph(inner_inputs, inner_outs)
+    taps = [taps for _, _, taps, _, _ in rec_specs] + [[-1]] * len(carried)
+    op = Scan(fgraph, len(seq_args), taps, len(nit_index), as_while=condition is not None,
+              truncate=truncate_gradient, name=name)
+    inits = [x0 for _, x0, *_ in rec_specs] + [ops.dimshuffle(v, ["x"] + list(range(v.ndim))) for v in carried]
+    results = op(count, *seq_outer, *inits, *captured)
+    results = results if isinstance(results, list) else [results]
+
+    returned = [None] * len(specs)
+    for (i, _, taps, _, _), buf in zip(rec_specs, results):
+        returned[i] = buf[-builtins.min(taps):]
+    for i, out in zip(nit_index, results[len(rec_outs):]):
+        returned[i] = out
+    new_updates = OrderedUpdates()
+    for var, buf in zip(carried, results[len(rec_specs):len(rec_outs)]):
+        new_updates[var] = buf[-1]
+        if var.serial > first_serial and var.default_update is not None:
+            var.default_update = buf[-1]  # a stream drawn only inside the loop advances with it
+    if len(returned) == 1 and not return_list:
+        return returned[0], new_updates
+    return returned, new_updates
+
+
+def map(fn, sequences, non_sequences=None, truncate_gradient=-1, go_backwards=False, mode=None, name=None):
+    """``fn`` applied to each row of the sequences: ``(outputs, updates)``."""
+    return scan(fn, sequences=sequences, outputs_info=None, non_sequences=non_sequences,
+                truncate_gradient=truncate_gradient, go_backwards=go_backwards, mode=mode, name=name)
+
+
+def reduce(fn, sequences, outputs_info, non_sequences=None, go_backwards=False, mode=None, name=None):
+    """The last state of a scan: ``(last values, updates)``."""
+    outputs, updates = scan(fn, sequences=sequences, outputs_info=outputs_info, non_sequences=non_sequences,
+                            go_backwards=go_backwards, mode=mode, name=name, return_list=True)
+    lasts = [o[-1] for o in outputs]
+    return (lasts[0] if len(lasts) == 1 else lasts), updates
+
+
+def foldl(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None):
+    """reduce, first row first."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=False, mode=mode, name=name)
+
+
+def foldr(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None):
+    """reduce, last row first."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, mode=mode, name=name)
+
+
+def map_range(n, fn):
+    """``fn(i)`` for i in range(n), each output stacked along a new first axis (the loop behind
+    ``jacobian``); ``fn`` returns one variable or a list."""
+    index = ops.arange(ops.cast(as_tensor_variable(n), "int64"))
+    listed = []
+
+    def step(i):
+        result = fn(i)
+        listed.append(isinstance(result, (list, tuple)))
+        return result
+
+    outputs, _ = scan(step, sequences=[index], return_list=True)
+    return outputs if listed[0] else outputs[0]
