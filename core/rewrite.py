@@ -13,6 +13,11 @@ them. In order:
 - ``fusion``: connected elementwise subgraphs become one Composite op (one loop in compiled backends),
   and a reduction that is the only reader of an elementwise result becomes one FusedReduce op (the
   elements computed as they are summed, no temporary array).
+- ``loops``: in a scan, computations of the non-sequences move out of the loop, a sequence row's
+  product with a non-sequence matrix becomes one product before the loop, and an output of which
+  only the last rows are read keeps only those (``core/scan.py``). The inner graphs of loops and
+  branches get the same passes as the graph around them; and, whatever the passes, a node that only
+  one branch of an ifelse reads is moved into that branch (``core/ifelse.py``), so it runs only then.
 - ``inplace``: lets the plan (``core/plan.py``, ``fgraph.plan.reuse``) write an elementwise result into
   an input buffer that dies there; without it the plan reuses nothing.
 
@@ -25,10 +30,12 @@ import numpy as np
 from . import nnet, ops
 from .config import config
 from .plan import make_plan
-from .graph import Apply, Constant, FunctionGraph, TensorVariable, graph_inputs, toposort
+from .graph import Apply, Constant, FunctionGraph, TensorVariable, clone_replace, graph_inputs, toposort
+from .ifelse import sink_into_branches
+from .scan import push_out_invariants, push_out_sequence_products, save_memory
 from .types import TensorType, is_float
 
-PASSES = ("merge", "constant_folding", "canonicalize", "stabilize", "fusion", "inplace")
+PASSES = ("merge", "constant_folding", "canonicalize", "stabilize", "loops", "fusion", "inplace")
 FOLD_LIMIT = 10_000  # constant folding keeps the computation when the result has more elements
 
 
@@ -61,11 +68,37 @@ def rewrite(fgraph, backend=None):
             merge(fgraph)
         if _fingerprint(fgraph) == before:
             break
+    # branches are lazy whatever the passes: a node only one branch reads runs inside it
+    sink_into_branches(fgraph)
+    if "loops" in passes:
+        push_out_invariants(fgraph)
+        push_out_sequence_products(fgraph)
+        save_memory(fgraph)
+    rewrite_inner_graphs(fgraph, backend)
     if "fusion" in passes:
         fuse(fgraph)
         fuse_reductions(fgraph)
     make_plan(fgraph, reuse="inplace" in passes)
     return fgraph
+
+
+def rewrite_inner_graphs(fgraph, backend=None):
+    """The same passes applied to the inner graphs of loops and branches (a rewritten copy each: the
+    op in the user's graph keeps its own)."""
+    memo, done = {}, {}
+    for node in fgraph.apply_nodes:
+        inner = getattr(node.op, "inner_graphs", None)
+        if inner is None:
+            continue
+        if node.op not in done:
+            copies = [FunctionGraph(g.inputs, g.outputs) for g in inner()]
+            for copy in copies:
+                rewrite(copy, backend)
+            done[node.op] = node.op.with_inner_graphs(copies)
+        new = done[node.op].make_node(*node.inputs)
+        memo.update(zip(node.outputs, new.outputs))
+    if memo:
+        fgraph.outputs = clone_replace(fgraph.outputs, memo)
 
 
 def _fingerprint(fgraph):

@@ -80,6 +80,16 @@ class Scan(Op):
                 f"{len(self.fgraph.apply_nodes)} inner node(s)"
                 + (f", keep={list(self.keep)}" if builtins.any(k is not None for k in self.keep) else "") + "}")
 
+    def inner_graphs(self):
+        return [self.fgraph]
+
+    def with_inner_graphs(self, graphs, **changes):
+        """This op with another inner graph (same inputs and outputs) and ``changes`` to its props."""
+        props = dict(n_seqs=self.n_seqs, taps=self.taps, n_nit=self.n_nit, keep=self.keep,
+                     as_while=self.as_while, truncate=self.truncate, name=self.name)
+        props.update(changes)
+        return Scan(graphs[0], **props)
+
     # -- the parts of the inner graph and of the outer inputs
 
     def depth(self, j):
@@ -539,3 +549,156 @@ def map_range(n, fn):
 
     outputs, _ = scan(step, sequences=[index], return_list=True)
     return outputs if listed[0] else outputs[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rewrites of scans (run by core.rewrite before the backends see the graph)
+
+
+def _rebuilt(node, op, inputs):
+    """``node`` rebuilt with ``op`` on ``inputs``: {old output: new output}."""
+    new = op.make_node(*inputs)
+    return dict(zip(node.outputs, new.outputs))
+
+
+def _replace_nodes(fgraph, memo):
+    if memo:
+        fgraph.outputs = clone_replace(fgraph.outputs, memo)
+
+
+def push_out_invariants(fgraph):
+    """Computations of the non-sequences (and constants) only move out of the loop: the loop reads
+    their results as new non-sequences. Non-sequences the step no longer reads are dropped."""
+    memo = {}
+    for node in fgraph.apply_nodes:
+        if not isinstance(node.op, Scan):
+            continue
+        op, inner = node.op, node.op.fgraph
+        n, seqs, inits, non_seqs = op.split_outer(node.inputs)
+        invariant = set(builtins.map(id, op.inner_non_seqs()))
+        moved = []
+        for inner_node in inner.apply_nodes:
+            reads_state = builtins.any(id(i) not in invariant and not isinstance(i, Constant) for i in inner_node.inputs)
+            if not reads_state and builtins.any(id(i) in invariant for i in inner_node.inputs):
+                invariant.update(id(o) for o in inner_node.outputs)
+                moved.append(inner_node)
+        moved_outputs = {id(o) for m in moved for o in m.outputs}
+        frontier = {}
+        for inner_node in inner.apply_nodes:
+            if inner_node in moved:
+                continue
+            for i in inner_node.inputs:
+                if id(i) in moved_outputs:
+                    frontier.setdefault(id(i), i)
+        for o in inner.outputs:
+            if id(o) in moved_outputs:
+                frontier.setdefault(id(o), o)
+        used = {id(i) for m in inner.apply_nodes if m not in moved for i in m.inputs} | set(builtins.map(id, inner.outputs))
+        kept_ns = [(p, v) for p, v in zip(op.inner_non_seqs(), non_seqs) if id(p) in used]
+        if not frontier and len(kept_ns) == len(non_seqs):
+            continue
+        frontier = list(frontier.values())
+        outer_values = clone_replace(frontier, dict(zip(op.inner_non_seqs(), non_seqs)))
+        new_ns = [v.type(v.name) for v in frontier]
+        head = inner.inputs[:op.n_seqs + op.n_taps]
+        outputs = clone_replace(inner.outputs, dict(zip(frontier, new_ns)))
+        new_inner = FunctionGraph(head + [p for p, _ in kept_ns] + new_ns, outputs)
+        new_op = op.with_inner_graphs([new_inner])
+        memo.update(_rebuilt(node, new_op, [n, *seqs, *inits, *[v for _, v in kept_ns], *outer_values]))
+    _replace_nodes(fgraph, memo)
+    return bool(memo)
+
+
+def push_out_sequence_products(fgraph):
+    """``dot(x_t, W)`` for a sequence row x_t and a non-sequence matrix W becomes one matrix product
+    before the loop (the rows of X·W, a new sequence): one large BLAS call instead of one per step."""
+    memo = {}
+    for node in fgraph.apply_nodes:
+        if not isinstance(node.op, Scan):
+            continue
+        op, inner = node.op, node.op.fgraph
+        n, seqs, inits, non_seqs = op.split_outer(node.inputs)
+        outer_of = dict(zip(builtins.map(id, op.inner_seqs()), seqs))
+        outer_of.update(zip(builtins.map(id, op.inner_non_seqs()), non_seqs))
+        seq_ids = set(builtins.map(id, op.inner_seqs()))
+        ns_ids = set(builtins.map(id, op.inner_non_seqs()))
+        products = [m for m in inner.apply_nodes if isinstance(m.op, ops.Dot) and id(m.inputs[0]) in seq_ids
+                    and id(m.inputs[1]) in ns_ids and m.inputs[1].ndim == 2 and m.inputs[0].ndim in (1, 2)]
+        if not products:
+            continue
+        new_seqs, new_inputs, replace = [], [], {}
+        for m in products:
+            x, w = outer_of[id(m.inputs[0])][:n], outer_of[id(m.inputs[1])]
+            if x.ndim == 2:
+                value = ops.dot(x, w)
+            else:
+                flat = ops.reshape(x, [-1, ops.shape_i(x, 2)])
+                value = ops.reshape(ops.dot(flat, w), [ops.shape_i(x, 0), ops.shape_i(x, 1), ops.shape_i(w, 1)])
+            if _row_type(value) != m.outputs[0].type:
+                continue
+            p = m.outputs[0].type(f"{m.inputs[0].name}·W")
+            new_seqs.append(value)
+            new_inputs.append(p)
+            replace[m.outputs[0]] = p
+        if not replace:
+            continue
+        outputs = clone_replace(inner.outputs, replace)
+        rest = inner.inputs[op.n_seqs:]
+        new_inner = FunctionGraph(op.inner_seqs() + new_inputs + rest, outputs)
+        new_op = op.with_inner_graphs([new_inner], n_seqs=op.n_seqs + len(new_inputs))
+        memo.update(_rebuilt(node, new_op, [n, *seqs, *new_seqs, *inits, *non_seqs]))
+    _replace_nodes(fgraph, memo)
+    return bool(memo)
+
+
+def _last_rows_read(var, clients, outputs, skip=0):
+    """How many last rows of ``var`` its readers need when each reads one row counted from the end
+    (``var[-i]``, or ``var[skip:][-i]`` through a slice dropping the initial rows); None when a reader
+    needs more. Returns (rows, [(reader's output, i)])."""
+    if id(var) in outputs:
+        return None, []
+    rows, reads = 0, []
+    for client, position in clients.get(var, ()):
+        if type(client.op) is not ops.Subtensor or position != 0:
+            return None, []
+        entry = client.op.idx_list[0] if len(client.op.idx_list) == 1 else None
+        if entry is not None and entry[0] == "index" and isinstance(entry[1], int) and entry[1] < 0:
+            rows = builtins.max(rows, -entry[1])
+            reads.append((client.outputs[0], entry[1]))
+        elif entry is not None and entry[0] == "slice" and skip and entry[1:] == (skip, None, None):
+            more, further = _last_rows_read(client.outputs[0], clients, outputs)
+            if more is None:
+                return None, []
+            rows = builtins.max(rows, more)
+            reads += further
+        else:
+            return None, []
+    return (rows or None), reads
+
+
+def save_memory(fgraph):
+    """An output of which only the last rows are read (``out[-1]``, a reduce's result, a shared
+    variable's final state) keeps only those rows (``keep``): a million-step loop over a vector state
+    holds a few rows, not a million."""
+    clients, outputs, memo = fgraph.clients(), set(builtins.map(id, fgraph.outputs)), {}
+    for node in fgraph.apply_nodes:
+        if not isinstance(node.op, Scan):
+            continue
+        op, keep, reads = node.op, list(node.op.keep), []
+        for j, out in enumerate(node.outputs):
+            if keep[j] is not None:
+                continue
+            rows, found = _last_rows_read(out, clients, outputs, skip=op.depth(j) if j < op.n_rec else 0)
+            if rows is not None:
+                keep[j] = rows
+                reads.append((j, found))
+        if not reads:
+            continue
+        new = op.with_inner_graphs([op.fgraph], keep=tuple(keep)).make_node(*node.inputs)
+        for j, found in reads:
+            for var, index in found:
+                memo[var] = new.outputs[j][index]
+        trimmed = {j for j, _ in reads}
+        memo.update((o, n) for j, (o, n) in enumerate(zip(node.outputs, new.outputs)) if j not in trimmed)
+    _replace_nodes(fgraph, memo)
+    return bool(memo)

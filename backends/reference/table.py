@@ -15,6 +15,7 @@ from arignote.core import ops, random
 from arignote.core.ops import broadcast_shapes, numpy_index
 from arignote.core import nnet
 from arignote.core import linalg
+from arignote.core.ifelse import IfElse
 from arignote.core.scan import Scan
 
 
@@ -274,6 +275,16 @@ def scan_loop(node, n, *outer):
     return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
 
+def if_else(node, condition, *inputs):
+    """Runs only the branch the condition picks; an output never shares memory with an input."""
+    op = node.op
+    _, then_inputs, else_inputs = op.split_outer([condition, *inputs])
+    graph, args = (op.then_graph, then_inputs) if condition else (op.else_graph, else_inputs)
+    results = [np.array(r) if any(np.may_share_memory(r, a) for a in args) else r
+               for r in _inner_program(graph)(list(args))]
+    return tuple(results) if len(results) > 1 else results[0]
+
+
 def random_uniform(node, state, shape):
     """SplitMix64 of (key, counter), as core/random.py specifies: the C-order element i is made from
     mix64(key + (counter + i) * GOLDEN); the new state advances the counter by the element count."""
@@ -432,6 +443,7 @@ IMPLEMENTATIONS = {
     ops.SpecifyShape: specify_shape,
     ops.Repeat: lambda node, x, repeats: np.repeat(x, repeats, axis=node.op.axis),
     Scan: scan_loop,
+    IfElse: if_else,
     ops.Subtensor: subtensor,
     ops.AdvancedSubtensor: subtensor,
     ops.IncSubtensor: inc_subtensor,
