@@ -17,11 +17,13 @@ from .core.graph import MissingInputError
 from .core.grad import DisconnectedInputError, GradientError, grad, verify_grad
 from .core.plugins import Availability, Backend, BackendError, get_backend, hookimpl
 from .core.printing import debugprint
+from .core.scan import OrderedUpdates, foldl, foldr, map, reduce, scan
 from .core.shared import SharedVariable, shared
 from . import tensor  # noqa: E402  (Theano programs use theano.tensor without importing it)
+from . import ifelse, scan_module  # noqa: E402  (theano.ifelse.ifelse, theano.scan_module.until)
 
 __all__ = [
     "config", "function", "In", "Out", "Function", "shared", "SharedVariable", "grad", "verify_grad",
-    "debugprint", "hookimpl", "Backend", "Availability", "get_backend", "tensor",
+    "debugprint", "scan", "map", "reduce", "foldl", "foldr", "OrderedUpdates", "ifelse", "scan_module", "hookimpl", "Backend", "Availability", "get_backend", "tensor",
     "MissingInputError", "UnusedInputError", "DisconnectedInputError", "GradientError", "BackendError",
 ]

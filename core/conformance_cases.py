@@ -10,6 +10,7 @@ from . import ops as O
 from . import linalg as L
 from . import random as R
 from . import nnet as N
+from . import ifelse as F
 from . import scan as S
 from .conformance import A, case
 
@@ -238,8 +239,33 @@ case(N.IncPerRow, lambda x, v, y: N.IncPerRow()(x, v, y), A(4, 4, layout="transp
 case(N.IncPerRow, lambda x, v: N.IncPerRow()(x, v, np.array([0, 2, 1], dtype=U8)), A(3, 2, dtype=F32), A(1, bcast=(True,)),
      raises=IndexError, label="label 2 of 2 classes")
 
-# ---- loops
+# ---- loops and branches (core/scan.py, core/ifelse.py)
 case(S.Scan, lambda x: S.map_range(x.shape[0], lambda i: x[i] * x), A(3), grad=False, label="jacobian's loop")
+case(S.Scan, lambda x, h0: S.scan(lambda xt, h: O.tanh(0.5 * h + xt), sequences=x, outputs_info=h0)[0],
+     A(5, 3, layout="reversed"), A(3), label="vector state, reversed sequence")
+case(S.Scan, lambda x, s0: S.scan(lambda xt, s: 0.999 * s + xt, sequences=x, outputs_info=s0)[0][-1],
+     A(7, dtype=F32), A(dtype=F32), label="float32 scalar state, last row only")
+case(S.Scan, lambda x, a0, w: S.scan(lambda xm1, xp1, a2, a1, w: [a1 * w + a2 * xm1 + xp1, O.sum(a1) * xp1],
+                                     sequences=dict(input=x, taps=[-1, 1]),
+                                     outputs_info=[dict(initial=a0, taps=[-2, -1]), None], non_sequences=w)[0],
+     A(6, 2, layout="strided"), A(2, 2), A(2, kind="unit"), label="sequence and output taps, a mapped output")
+case(S.Scan, lambda x, h0, w: S.scan(lambda xt, h, w: O.dot(h, w) + xt, sequences=x, outputs_info=h0, non_sequences=w,
+                                     go_backwards=True)[0],
+     A(4, 2, 3), A(2, 3), A(3, 3, kind="unit", layout="transposed"), label="matrix state, go_backwards, x_t·W")
+case(S.Scan, lambda x: S.scan(lambda xt, s: [s + xt, S.until(s + xt > 2)], sequences=x, outputs_info=O.zeros_like(x[0]))[0],
+     A(8, kind="positive"), grad=False, label="while-loop (until)")
+case(S.Scan, lambda x, s0: S.scan(lambda s: s * 2, outputs_info=s0, n_steps=x.shape[0] - 3)[0], A(3), A(4, dtype=I64, kind="int"),
+     label="zero steps, integer state")
+case(S.Scan, lambda x: S.scan(lambda xt: xt * 2, sequences=x, n_steps=4)[0], A(3), raises=ValueError,
+     label="a sequence shorter than n_steps")
+case(S.Scan, lambda x, i: S.scan(lambda xt: xt[i + 2], sequences=x)[0], A(3, 2), A(dtype=I64, kind="index"),
+     raises=IndexError, label="an index out of range at some step")
+case(F.IfElse, lambda c, x, y: F.ifelse(O.gt(O.sum(c), 0), x * 2, O.exp(y)), A(2), A(3, 2), A(3, 2, layout="transposed"),
+     label="both branches computed from inputs")
+case(F.IfElse, lambda x, i: F.ifelse(O.lt(i, x.shape[0]), x[i], O.sum(x)), A(3), A(dtype=I64, kind="int"),
+     grad=False, label="the branch not taken would raise")
+case(F.IfElse, lambda c, x, y: F.ifelse(c, [x[:1], O.sum(y)], [x, y[0]]),
+     A(dtype=B, kind="bool"), A(4), A(2), label="several outputs of different shapes")
 
 # ---- randomness: the one primitive (bit-exact across backends) and the sort it is composed with
 _STATE = np.array([0x0123456789ABCDEF, 2**64 - 3], dtype="uint64")  # the counter wraps around

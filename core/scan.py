@@ -345,20 +345,22 @@ def _is_updates(item):
 
 def _parse_step_result(result):
     """(outputs, updates, condition) from what a step function returned: outputs (a variable or a
-    list), an updates dict (or list of pairs), an ``until``, or a tuple of two or three of those."""
-    outputs, updates, condition = [], {}, None
-    special = isinstance(result, tuple) and len(result) in (2, 3) and builtins.any(
-        isinstance(p, until) or _is_updates(p) for p in result)
-    for item in (result if special else (result,)):
+    list), an updates dict (or list of pairs), an ``until``, or a tuple or list mixing those."""
+    outputs, updates, found = [], {}, []
+
+    def visit(item, top):
         if isinstance(item, until):
-            condition = item.condition
+            found.append(item.condition)
         elif _is_updates(item):
-            updates = dict(item)
+            updates.update(dict(item))
         elif isinstance(item, (list, tuple)):
-            outputs = list(item)
+            for part in item:
+                visit(part, False) if top else outputs.append(part)
         elif item is not None:
-            outputs = [item]
-    return outputs, updates, condition
+            outputs.append(item)
+
+    visit(result, True)
+    return outputs, updates, (found[0] if found else None)
 
 
 def _inner_dependent(roots, placeholders):
