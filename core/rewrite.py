@@ -32,7 +32,7 @@ from .config import config
 from .plan import make_plan
 from .graph import Apply, Constant, FunctionGraph, TensorVariable, clone_replace, graph_inputs, toposort
 from .ifelse import sink_into_branches
-from .scan import push_out_invariants, push_out_sequence_products, save_memory
+from .scan import prune_unused, push_out_invariants, push_out_sequence_products, push_out_sums, save_memory
 from .types import TensorType, is_float
 
 PASSES = ("merge", "constant_folding", "canonicalize", "stabilize", "loops", "fusion", "inplace")
@@ -74,6 +74,8 @@ def rewrite(fgraph, backend=None):
         push_out_invariants(fgraph)
         push_out_sequence_products(fgraph)
         save_memory(fgraph)
+        push_out_sums(fgraph)
+        prune_unused(fgraph)
     rewrite_inner_graphs(fgraph, backend)
     if "fusion" in passes:
         fuse(fgraph)
@@ -84,21 +86,25 @@ def rewrite(fgraph, backend=None):
 
 def rewrite_inner_graphs(fgraph, backend=None):
     """The same passes applied to the inner graphs of loops and branches (a rewritten copy each: the
-    op in the user's graph keeps its own)."""
-    memo, done = {}, {}
-    for node in fgraph.apply_nodes:
-        inner = getattr(node.op, "inner_graphs", None)
-        if inner is None:
-            continue
-        if node.op not in done:
-            copies = [FunctionGraph(g.inputs, g.outputs) for g in inner()]
-            for copy in copies:
-                rewrite(copy, backend)
-            done[node.op] = node.op.with_inner_graphs(copies)
-        new = done[node.op].make_node(*node.inputs)
-        memo.update(zip(node.outputs, new.outputs))
-    if memo:
-        fgraph.outputs = clone_replace(fgraph.outputs, memo)
+    op in the user's graph keeps its own). One node at a time, the graph rebuilt after each, so that
+    a rebuilt node never reads the outputs of a node that has been replaced."""
+    done, rewritten = {}, set()
+    for _ in range(10_000):
+        for node in fgraph.apply_nodes:
+            inner = getattr(node.op, "inner_graphs", None)
+            if inner is None or id(node.op) in rewritten:
+                continue
+            if node.op not in done:
+                copies = [FunctionGraph(g.inputs, g.outputs) for g in inner()]
+                for copy in copies:
+                    rewrite(copy, backend)
+                done[node.op] = node.op.with_inner_graphs(copies)
+                rewritten.add(id(done[node.op]))
+            new = done[node.op].make_node(*node.inputs)
+            fgraph.outputs = clone_replace(fgraph.outputs, dict(zip(node.outputs, new.outputs)))
+            break
+        else:
+            return
 
 
 def _fingerprint(fgraph):

@@ -568,89 +568,106 @@ def _replace_nodes(fgraph, memo):
         fgraph.outputs = clone_replace(fgraph.outputs, memo)
 
 
-def push_out_invariants(fgraph):
+def each_scan(transform):
+    """A pass from ``transform(fgraph, node)`` (returns {old variable: new one} or nothing): applied to
+    one Scan node at a time, the graph rebuilt after each change, until none changes. (Replacing several
+    nodes at once would leave a new node reading an old node's outputs.) The pass returns whether it
+    changed the graph."""
+
+    def run(fgraph):
+        changed = False
+        for _ in range(10_000):
+            for node in fgraph.apply_nodes:
+                memo = transform(fgraph, node) if isinstance(node.op, Scan) else None
+                if memo:
+                    _replace_nodes(fgraph, memo)
+                    changed = True
+                    break
+            else:
+                return changed
+        return changed
+
+    run.__doc__, run.__name__ = transform.__doc__, transform.__name__
+    return run
+
+
+@each_scan
+def push_out_invariants(fgraph, node):
     """Computations of the non-sequences (and constants) only move out of the loop: the loop reads
     their results as new non-sequences. Non-sequences the step no longer reads are dropped."""
     memo = {}
-    for node in fgraph.apply_nodes:
-        if not isinstance(node.op, Scan):
+    op, inner = node.op, node.op.fgraph
+    n, seqs, inits, non_seqs = op.split_outer(node.inputs)
+    invariant = set(builtins.map(id, op.inner_non_seqs()))
+    moved = []
+    for inner_node in inner.apply_nodes:
+        reads_state = builtins.any(id(i) not in invariant and not isinstance(i, Constant) for i in inner_node.inputs)
+        if not reads_state and builtins.any(id(i) in invariant for i in inner_node.inputs):
+            invariant.update(id(o) for o in inner_node.outputs)
+            moved.append(inner_node)
+    moved_outputs = {id(o) for m in moved for o in m.outputs}
+    frontier = {}
+    for inner_node in inner.apply_nodes:
+        if inner_node in moved:
             continue
-        op, inner = node.op, node.op.fgraph
-        n, seqs, inits, non_seqs = op.split_outer(node.inputs)
-        invariant = set(builtins.map(id, op.inner_non_seqs()))
-        moved = []
-        for inner_node in inner.apply_nodes:
-            reads_state = builtins.any(id(i) not in invariant and not isinstance(i, Constant) for i in inner_node.inputs)
-            if not reads_state and builtins.any(id(i) in invariant for i in inner_node.inputs):
-                invariant.update(id(o) for o in inner_node.outputs)
-                moved.append(inner_node)
-        moved_outputs = {id(o) for m in moved for o in m.outputs}
-        frontier = {}
-        for inner_node in inner.apply_nodes:
-            if inner_node in moved:
-                continue
-            for i in inner_node.inputs:
-                if id(i) in moved_outputs:
-                    frontier.setdefault(id(i), i)
-        for o in inner.outputs:
-            if id(o) in moved_outputs:
-                frontier.setdefault(id(o), o)
-        used = {id(i) for m in inner.apply_nodes if m not in moved for i in m.inputs} | set(builtins.map(id, inner.outputs))
-        kept_ns = [(p, v) for p, v in zip(op.inner_non_seqs(), non_seqs) if id(p) in used]
-        if not frontier and len(kept_ns) == len(non_seqs):
-            continue
-        frontier = list(frontier.values())
-        outer_values = clone_replace(frontier, dict(zip(op.inner_non_seqs(), non_seqs)))
-        new_ns = [v.type(v.name) for v in frontier]
-        head = inner.inputs[:op.n_seqs + op.n_taps]
-        outputs = clone_replace(inner.outputs, dict(zip(frontier, new_ns)))
-        new_inner = FunctionGraph(head + [p for p, _ in kept_ns] + new_ns, outputs)
-        new_op = op.with_inner_graphs([new_inner])
-        memo.update(_rebuilt(node, new_op, [n, *seqs, *inits, *[v for _, v in kept_ns], *outer_values]))
-    _replace_nodes(fgraph, memo)
-    return bool(memo)
+        for i in inner_node.inputs:
+            if id(i) in moved_outputs:
+                frontier.setdefault(id(i), i)
+    for o in inner.outputs:
+        if id(o) in moved_outputs:
+            frontier.setdefault(id(o), o)
+    used = {id(i) for m in inner.apply_nodes if m not in moved for i in m.inputs} | set(builtins.map(id, inner.outputs))
+    kept_ns = [(p, v) for p, v in zip(op.inner_non_seqs(), non_seqs) if id(p) in used]
+    if not frontier and len(kept_ns) == len(non_seqs):
+        return None
+    frontier = list(frontier.values())
+    outer_values = clone_replace(frontier, dict(zip(op.inner_non_seqs(), non_seqs)))
+    new_ns = [v.type(v.name) for v in frontier]
+    head = inner.inputs[:op.n_seqs + op.n_taps]
+    outputs = clone_replace(inner.outputs, dict(zip(frontier, new_ns)))
+    new_inner = FunctionGraph(head + [p for p, _ in kept_ns] + new_ns, outputs)
+    new_op = op.with_inner_graphs([new_inner])
+    memo.update(_rebuilt(node, new_op, [n, *seqs, *inits, *[v for _, v in kept_ns], *outer_values]))
+    return memo
 
 
-def push_out_sequence_products(fgraph):
+@each_scan
+def push_out_sequence_products(fgraph, node):
     """``dot(x_t, W)`` for a sequence row x_t and a non-sequence matrix W becomes one matrix product
     before the loop (the rows of X·W, a new sequence): one large BLAS call instead of one per step."""
     memo = {}
-    for node in fgraph.apply_nodes:
-        if not isinstance(node.op, Scan):
+    op, inner = node.op, node.op.fgraph
+    n, seqs, inits, non_seqs = op.split_outer(node.inputs)
+    outer_of = dict(zip(builtins.map(id, op.inner_seqs()), seqs))
+    outer_of.update(zip(builtins.map(id, op.inner_non_seqs()), non_seqs))
+    seq_ids = set(builtins.map(id, op.inner_seqs()))
+    ns_ids = set(builtins.map(id, op.inner_non_seqs()))
+    products = [m for m in inner.apply_nodes if isinstance(m.op, ops.Dot) and id(m.inputs[0]) in seq_ids
+                and id(m.inputs[1]) in ns_ids and m.inputs[1].ndim == 2 and m.inputs[0].ndim in (1, 2)]
+    if not products:
+        return None
+    new_seqs, new_inputs, replace = [], [], {}
+    for m in products:
+        x, w = outer_of[id(m.inputs[0])][:n], outer_of[id(m.inputs[1])]
+        if x.ndim == 2:
+            value = ops.dot(x, w)
+        else:
+            flat = ops.reshape(x, [-1, ops.shape_i(x, 2)])
+            value = ops.reshape(ops.dot(flat, w), [ops.shape_i(x, 0), ops.shape_i(x, 1), ops.shape_i(w, 1)])
+        if _row_type(value) != m.outputs[0].type:
             continue
-        op, inner = node.op, node.op.fgraph
-        n, seqs, inits, non_seqs = op.split_outer(node.inputs)
-        outer_of = dict(zip(builtins.map(id, op.inner_seqs()), seqs))
-        outer_of.update(zip(builtins.map(id, op.inner_non_seqs()), non_seqs))
-        seq_ids = set(builtins.map(id, op.inner_seqs()))
-        ns_ids = set(builtins.map(id, op.inner_non_seqs()))
-        products = [m for m in inner.apply_nodes if isinstance(m.op, ops.Dot) and id(m.inputs[0]) in seq_ids
-                    and id(m.inputs[1]) in ns_ids and m.inputs[1].ndim == 2 and m.inputs[0].ndim in (1, 2)]
-        if not products:
-            continue
-        new_seqs, new_inputs, replace = [], [], {}
-        for m in products:
-            x, w = outer_of[id(m.inputs[0])][:n], outer_of[id(m.inputs[1])]
-            if x.ndim == 2:
-                value = ops.dot(x, w)
-            else:
-                flat = ops.reshape(x, [-1, ops.shape_i(x, 2)])
-                value = ops.reshape(ops.dot(flat, w), [ops.shape_i(x, 0), ops.shape_i(x, 1), ops.shape_i(w, 1)])
-            if _row_type(value) != m.outputs[0].type:
-                continue
-            p = m.outputs[0].type(f"{m.inputs[0].name}·W")
-            new_seqs.append(value)
-            new_inputs.append(p)
-            replace[m.outputs[0]] = p
-        if not replace:
-            continue
-        outputs = clone_replace(inner.outputs, replace)
-        rest = inner.inputs[op.n_seqs:]
-        new_inner = FunctionGraph(op.inner_seqs() + new_inputs + rest, outputs)
-        new_op = op.with_inner_graphs([new_inner], n_seqs=op.n_seqs + len(new_inputs))
-        memo.update(_rebuilt(node, new_op, [n, *seqs, *new_seqs, *inits, *non_seqs]))
-    _replace_nodes(fgraph, memo)
-    return bool(memo)
+        p = m.outputs[0].type(f"{m.inputs[0].name}·W")
+        new_seqs.append(value)
+        new_inputs.append(p)
+        replace[m.outputs[0]] = p
+    if not replace:
+        return None
+    outputs = clone_replace(inner.outputs, replace)
+    rest = inner.inputs[op.n_seqs:]
+    new_inner = FunctionGraph(op.inner_seqs() + new_inputs + rest, outputs)
+    new_op = op.with_inner_graphs([new_inner], n_seqs=op.n_seqs + len(new_inputs))
+    memo.update(_rebuilt(node, new_op, [n, *seqs, *new_seqs, *inits, *non_seqs]))
+    return memo
 
 
 def _last_rows_read(var, clients, outputs, skip=0):
@@ -678,29 +695,125 @@ def _last_rows_read(var, clients, outputs, skip=0):
     return (rows or None), reads
 
 
-def save_memory(fgraph):
+@each_scan
+def save_memory(fgraph, node):
     """An output of which only the last rows are read (``out[-1]``, a reduce's result, a shared
     variable's final state) keeps only those rows (``keep``): a million-step loop over a vector state
     holds a few rows, not a million."""
-    clients, outputs, memo = fgraph.clients(), set(builtins.map(id, fgraph.outputs)), {}
-    for node in fgraph.apply_nodes:
-        if not isinstance(node.op, Scan):
+    clients, outputs = fgraph.clients(), set(builtins.map(id, fgraph.outputs))
+    memo = {}
+    op, keep, reads = node.op, list(node.op.keep), []
+    for j, out in enumerate(node.outputs):
+        if keep[j] is not None:
             continue
-        op, keep, reads = node.op, list(node.op.keep), []
-        for j, out in enumerate(node.outputs):
-            if keep[j] is not None:
-                continue
-            rows, found = _last_rows_read(out, clients, outputs, skip=op.depth(j) if j < op.n_rec else 0)
-            if rows is not None:
-                keep[j] = rows
-                reads.append((j, found))
-        if not reads:
+        rows, found = _last_rows_read(out, clients, outputs, skip=op.depth(j) if j < op.n_rec else 0)
+        if rows is not None:
+            keep[j] = rows
+            reads.append((j, found))
+    if not reads:
+        return None
+    new = op.with_inner_graphs([op.fgraph], keep=tuple(keep)).make_node(*node.inputs)
+    for j, found in reads:
+        for var, index in found:
+            memo[var] = new.outputs[j][index]
+    trimmed = {j for j, _ in reads}
+    memo.update((o, n) for j, (o, n) in enumerate(zip(node.outputs, new.outputs)) if j not in trimmed)
+    return memo
+
+
+def _transposed_row(var, seq_ids):
+    """The sequence row (an inner input) that ``var`` is the transpose of, or None."""
+    owner = var.owner
+    if owner is None or type(owner.op) is not ops.DimShuffle or tuple(owner.op.new_order) != (1, 0):
+        return None
+    return owner.inputs[0] if id(owner.inputs[0]) in seq_ids else None
+
+
+@each_scan
+def push_out_sums(fgraph, node):
+    """A running sum of which only the final value is read, ``acc + dot(x_tᵀ, v_t)`` for a sequence
+    row x_t (a weight's gradient in backpropagation through time), becomes the mapped output v_t and
+    one product after the loop, ``acc₀ + Xᵀ·V`` over all steps' rows."""
+    memo = {}
+    if node.op.as_while:
+        return None
+    op, inner = node.op, node.op.fgraph
+    n, seqs, inits, non_seqs = op.split_outer(node.inputs)
+    seq_ids = {id(p): i for i, p in enumerate(op.inner_seqs())}
+    clients = inner.clients()
+    found = {}  # recurrent output -> (sequence index, the per-step factor)
+    for j, (taps, tap_inputs) in enumerate(zip(op.taps, op.inner_taps())):
+        out, acc = inner.outputs[j], tap_inputs[0]
+        if taps != (-1,) or op.keep[j] != 1 or out.owner is None or type(out.owner.op) is not ops.Add \
+                or len(clients.get(acc, ())) != 1 or builtins.sum(o is out for o in inner.outputs) != 1:
             continue
-        new = op.with_inner_graphs([op.fgraph], keep=tuple(keep)).make_node(*node.inputs)
-        for j, found in reads:
-            for var, index in found:
-                memo[var] = new.outputs[j][index]
-        trimmed = {j for j, _ in reads}
-        memo.update((o, n) for j, (o, n) in enumerate(zip(node.outputs, new.outputs)) if j not in trimmed)
-    _replace_nodes(fgraph, memo)
-    return bool(memo)
+        a, b = out.owner.inputs
+        term = b if a is acc else a if b is acc else None
+        if term is None or term.owner is None or type(term.owner.op) is not ops.Dot:
+            continue
+        left, right = term.owner.inputs
+        row = _transposed_row(left, seq_ids)
+        if row is not None and row.ndim == 2 and right.ndim == 2:
+            found[j] = (seq_ids[id(row)], right)
+    if not found:
+        return None
+    kept = [j for j in range(op.n_rec) if j not in found]
+    taps_inputs = op.inner_taps()
+    factors = [factor for _, factor in found.values()]
+    new_inner = FunctionGraph(op.inner_seqs() + [p for j in kept for p in taps_inputs[j]] + op.inner_non_seqs(),
+                              [inner.outputs[j] for j in kept] + inner.outputs[op.n_rec:op.n_rec + op.n_nit]
+                              + factors + inner.outputs[op.n_rec + op.n_nit:])
+    keep = [op.keep[j] for j in kept] + list(op.keep[op.n_rec:]) + [None] * len(factors)
+    new_op = op.with_inner_graphs([new_inner], taps=[op.taps[j] for j in kept], n_nit=op.n_nit + len(factors),
+                                  keep=tuple(keep))
+    new = new_op.make_node(n, *seqs, *[inits[j] for j in kept], *non_seqs)
+    for position, j in enumerate(kept):
+        memo[node.outputs[j]] = new.outputs[position]
+    for k in range(op.n_nit):
+        memo[node.outputs[op.n_rec + k]] = new.outputs[len(kept) + k]
+    for position, j in enumerate(found):
+        rows = new.outputs[len(kept) + op.n_nit + position]
+        x = seqs[found[j][0]][:n]
+        flat_x = ops.reshape(x, [-1, ops.shape_i(x, 2)])
+        flat_v = ops.reshape(rows, [-1, ops.shape_i(rows, 2)])
+        total = inits[j][0] + ops.dot(ops.transpose(flat_x), flat_v)
+        memo[node.outputs[j]] = ops.patternbroadcast(ops.expand_dims(total, 0), node.outputs[j].broadcastable)
+    return memo
+
+
+@each_scan
+def prune_unused(fgraph, node):
+    """Outputs nobody reads, with the recurrent states only they need, and inputs the step no longer
+    reads, leave the loop (a backward scan computes the gradients of every input; most are unused)."""
+    from .graph import ancestors
+
+    clients, graph_outputs = fgraph.clients(), set(builtins.map(id, fgraph.outputs))
+    memo = {}
+    op, inner = node.op, node.op.fgraph
+    n, seqs, inits, non_seqs = op.split_outer(node.inputs)
+    wanted = {k for k, o in enumerate(node.outputs) if clients.get(o) or id(o) in graph_outputs}
+    while True:
+        roots = [inner.outputs[k] for k in sorted(wanted)] + (inner.outputs[-1:] if op.as_while else [])
+        read = set(builtins.map(id, ancestors(roots, stop=inner.inputs)))
+        more = {j for j, ps in enumerate(op.inner_taps()) if j not in wanted and builtins.any(id(p) in read for p in ps)}
+        if not more:
+            break
+        wanted |= more
+    rec = [j for j in range(op.n_rec) if j in wanted]
+    nit = [k for k in range(op.n_nit) if op.n_rec + k in wanted]
+    seq_kept = [i for i, p in enumerate(op.inner_seqs()) if id(p) in read]
+    ns_kept = [w for w, p in enumerate(op.inner_non_seqs()) if id(p) in read]
+    if len(rec) == op.n_rec and len(nit) == op.n_nit and len(seq_kept) == op.n_seqs and len(ns_kept) == op.n_ns:
+        return None
+    taps_inputs = op.inner_taps()
+    new_inner = FunctionGraph([op.inner_seqs()[i] for i in seq_kept] + [p for j in rec for p in taps_inputs[j]]
+                              + [op.inner_non_seqs()[w] for w in ns_kept],
+                              [inner.outputs[j] for j in rec] + [inner.outputs[op.n_rec + k] for k in nit]
+                              + (inner.outputs[-1:] if op.as_while else []))
+    new_op = op.with_inner_graphs([new_inner], n_seqs=len(seq_kept), taps=[op.taps[j] for j in rec], n_nit=len(nit),
+                                  keep=tuple([op.keep[j] for j in rec] + [op.keep[op.n_rec + k] for k in nit]))
+    new = new_op.make_node(n, *[seqs[i] for i in seq_kept], *[inits[j] for j in rec], *[non_seqs[w] for w in ns_kept])
+    for position, k in enumerate(rec + [op.n_rec + k for k in nit]):
+        memo[node.outputs[k]] = new.outputs[position]
+
+    return memo
