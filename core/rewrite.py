@@ -350,8 +350,66 @@ def _shape_from_input(node, protected):
     return None
 
 
+def _zeros_shaped_like(var):
+    """x when ``var`` is zeros shaped like x (``zeros_like(x)``, i.e. fill(x, 0)), else None."""
+    owner = var.owner
+    if owner is not None and type(owner.op) is ops.Second and _constant_value(owner.inputs[1]) == 0:
+        return owner.inputs[0]
+    return None
+
+
+def _add_terms(var, depth=0):
+    owner = var.owner
+    if owner is not None and type(owner.op) is ops.Add and depth < 32:
+        return _add_terms(owner.inputs[0], depth + 1) + _add_terms(owner.inputs[1], depth + 1)
+    return [var]
+
+
+def _slice_of_one_axis(idx_list):
+    """(axis, start, stop) when ``idx_list`` slices one axis with constant bounds (step 1) and takes
+    every other axis whole, else None."""
+    found = None
+    for axis, entry in enumerate(idx_list):
+        if entry == ("slice", None, None, None):
+            continue
+        if entry[0] != "slice" or found is not None or entry[3] not in (None, 1) \
+                or not all(b is None or isinstance(b, int) and b >= 0 for b in entry[1:3]):
+            return None
+        found = (axis, entry[1] or 0, entry[2])
+    return found
+
+
+def _split_gradient_join(node, protected):
+    """A sum of ``inc_subtensor(zeros_like(x)[..., a:b], v)`` over slices that tile one axis of x
+    (the gradient of splitting a tensor, as an LSTM splits its gates) is the join of the v's: one
+    copy instead of a zero-filled array and an addition per slice."""
+    if type(node.op) is not ops.Add:
+        return None
+    out = node.outputs[0]
+    terms, parts, shape_source, axis = _add_terms(out), [], None, None
+    if len(terms) < 2:
+        return None
+    for term in terms:
+        owner = term.owner
+        if owner is None or type(owner.op) is not ops.IncSubtensor or owner.op.set_instead_of_inc or len(owner.inputs) != 2:
+            return None
+        base, piece = _zeros_shaped_like(owner.inputs[0]), owner.inputs[1]
+        where = _slice_of_one_axis(owner.op.idx_list)
+        if base is None or where is None or (shape_source is not None and (base is not shape_source or where[0] != axis)):
+            return None
+        if piece.ndim != out.ndim or piece.dtype != out.dtype or any(p and not o for p, o in zip(piece.broadcastable, out.broadcastable)):
+            return None
+        shape_source, axis = base, where[0]
+        parts.append((where[1], where[2], piece))
+    parts.sort(key=lambda p: p[0])
+    if parts[0][0] != 0 or parts[-1][1] is not None or any(a[1] != b[0] for a, b in zip(parts, parts[1:])):
+        return None
+    return [ops.join(axis, *[p for _, _, p in parts])]
+
+
 CANONICALIZE = [
     _shape_from_input,
+    _split_gradient_join,
     _neutral(ops.Mul, 1, [(0, 1), (1, 0)]),
     _neutral(ops.Add, 0, [(0, 1), (1, 0)]),
     _neutral(ops.Sub, 0, [(0, 1)]),
