@@ -32,7 +32,7 @@ from .config import config
 from .plan import make_plan
 from .graph import Apply, Constant, FunctionGraph, TensorVariable, clone_replace, graph_inputs, toposort
 from .ifelse import sink_into_branches
-from .scan import prune_unused, push_out_invariants, push_out_sequence_products, push_out_sums, save_memory
+from .scan import merge_extended, prune_unused, push_out_invariants, push_out_sequence_products, push_out_sums, save_memory
 from .types import TensorType, is_float
 
 PASSES = ("merge", "constant_folding", "canonicalize", "stabilize", "loops", "fusion", "inplace")
@@ -71,6 +71,7 @@ def rewrite(fgraph, backend=None):
     # branches are lazy whatever the passes: a node only one branch reads runs inside it
     sink_into_branches(fgraph)
     if "loops" in passes:
+        merge_extended(fgraph)
         push_out_invariants(fgraph)
         push_out_sequence_products(fgraph)
         save_memory(fgraph)

@@ -195,7 +195,8 @@ def scan_grad(op, inputs, outputs, output_grads):
     b_seqs += [p for row in b_taps for p in row]
     b_non_seqs = [placeholder(i, i.name) for i in op.inner_non_seqs()]
     replace.update(zip(op.inner_non_seqs(), b_non_seqs))
-    forward = clone_replace(op.fgraph.outputs, replace)
+    cloned = {}
+    forward = clone_replace(op.fgraph.outputs, dict(replace), memo=cloned)
     rec_outs, nit_outs = forward[:op.n_rec], forward[op.n_rec:op.n_rec + op.n_nit]
 
     differentiable = [is_float(t[0].dtype) for t in op.inner_taps()]
@@ -254,7 +255,12 @@ def scan_grad(op, inputs, outputs, output_grads):
         new_states.append(total + g)
         state_inits.append(ops.zeros_like(non_seqs[w])[None])
     carried = [w for w in windows if w is not None] + accumulators
-    inner = FunctionGraph(b_seqs + carried + b_non_seqs, new_states + list(g_seq_rows))
+    inner_outputs = new_states + list(g_seq_rows)
+    inner_outputs, extended = _read_residuals(op, inputs, cloned, replace, inner_outputs, b_seqs, outer_seqs,
+                                              start, n)
+    if extended is not None:  # the forward values come from the scan that also keeps the residuals
+        outer_seqs = clone_replace(outer_seqs, dict(zip(outputs, extended.outputs)))
+    inner = FunctionGraph(b_seqs + carried + b_non_seqs, inner_outputs)
     backward = Scan(inner, len(b_seqs), [(-1,)] * len(carried), len(g_seq_rows),
                     name=f"grad of {op.name}" if op.name else "grad")
     results = backward(steps, *outer_seqs, *state_inits, *non_seqs)
@@ -281,6 +287,61 @@ def scan_grad(op, inputs, outputs, output_grads):
     for (w, _), final in zip(wrt_ns, finals_iter):
         ns_grads[w] = final
     return grads_out + seq_grads + init_grads + ns_grads
+
+
+def _read_residuals(op, inputs, cloned, replace, inner_outputs, b_seqs, outer_seqs, start, n):
+    """Have the backward step read the forward step's intermediate values (its residuals) instead of
+    computing them again: each value the gradient reads from the recomputed forward step, when it
+    depends on the step's sequence rows or states, becomes a mapped output of an extended copy of the
+    forward scan (``extends`` names the original; the ``loops`` rewrite merges the two, so the forward
+    loop runs once) and a sequence of the backward scan. Views are kept as views of their stored base.
+    Returns (the backward step's outputs reading the residuals, the extended forward node or None)."""
+    from .graph import toposort
+
+    placeholders = {id(v) for v in replace.values()}
+    origin = {id(c): o for o, c in cloned.items() if id(c) not in placeholders and o not in replace}
+    varying = {id(replace[i]) for i in op.fgraph.inputs[:op.n_seqs + op.n_taps]}
+    for node in toposort(inner_outputs, stop=b_seqs):
+        if builtins.any(id(i) in varying for i in node.inputs):
+            varying.update(id(o) for o in node.outputs)
+    residuals = {}
+    for node in toposort(inner_outputs, stop=b_seqs):
+        if builtins.any(id(o) in origin for o in node.outputs):
+            continue  # a node of the recomputed forward step
+        for var in node.inputs:
+            while var.owner is not None and var.owner.op.view_map and id(var.owner.inputs[0]) in origin:
+                var = var.owner.inputs[0]  # keep the view, store its base
+            if id(var) in origin and id(var) in varying and not isinstance(var, Constant):
+                residuals.setdefault(id(var), var)
+    if not residuals:
+        return inner_outputs, None
+    residuals = list(residuals.values())
+    ext_inner = FunctionGraph(op.fgraph.inputs, op.fgraph.outputs[:op.n_rec + op.n_nit]
+                              + [origin[id(r)] for r in residuals] + op.fgraph.outputs[op.n_rec + op.n_nit:])
+    ext_op = op.with_inner_graphs([ext_inner], n_nit=op.n_nit + len(residuals),
+                                  keep=op.keep + (None,) * len(residuals))
+    ext_op.extends = op
+    extended = ext_op.make_node(*inputs)
+    stored = extended.outputs[op.n_rec + op.n_nit:]
+    rows = [r.type(f"residual{k}") for k, r in enumerate(residuals)]
+    b_seqs += rows
+    outer_seqs += [_reverse(s, start, n) for s in stored]
+    return clone_replace(inner_outputs, dict(zip(residuals, rows))), extended
+
+
+def merge_extended(fgraph):
+    """A forward scan and its extended copy made by a gradient (same inputs, the same step with more
+    mapped outputs) become one node: the copy's."""
+    extended = [node for node in fgraph.apply_nodes if getattr(node.op, "extends", None) is not None]
+    memo = {}
+    for node in fgraph.apply_nodes:
+        for ext in extended:
+            if node is not ext and node.op == ext.op.extends and len(node.inputs) == len(ext.inputs) \
+                    and builtins.all(a is b for a, b in zip(node.inputs, ext.inputs)):
+                memo.update(zip(node.outputs, ext.outputs))
+                break
+    _replace_nodes(fgraph, memo)
+    return bool(memo)
 
 
 # ---------------------------------------------------------------------------------------------------
