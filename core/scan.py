@@ -356,8 +356,8 @@ def _listify(value):
 
 def _sequence_slices(spec, go_backwards):
     """(the sequence, its taps, one outer slice per tap): for taps ts, step t reads row
-    t + k + max(-min(ts), 0) for each k (of the reversed sequence when ``go_backwards``), and the
-    sequence gives len - max(max(ts), 0) - max(-min(ts), 0) steps (Theano's rule)."""
+    t + k + max(-min(ts), 0) for each k, and the sequence gives len - max(max(ts), 0) - max(-min(ts), 0)
+    steps (Theano's rule); ``go_backwards`` reverses each tap's slice, so the walk starts at the end."""
     if isinstance(spec, dict):
         x, taps = as_tensor_variable(spec["input"]), spec.get("taps", [0])
         taps = [] if taps is None else _listify(taps)
@@ -368,12 +368,12 @@ def _sequence_slices(spec, go_backwards):
     taps = [int(k) for k in taps]
     if not taps:
         return x, [], []
-    walked = x[::-1] if go_backwards else x  # backwards, taps count along the reversed sequence
     before, after = builtins.max(-builtins.min(taps), 0), builtins.max(builtins.max(taps), 0)
     slices = []
     for k in taps:
         begin, end = k + before, k - after
-        slices.append(walked[begin:] if end == 0 else walked[begin:end])
+        part = x[begin:] if end == 0 else x[begin:end]
+        slices.append(part[::-1] if go_backwards else part)  # Theano's rule: each tap's slice reversed
     return x, taps, slices
 
 
