@@ -20,7 +20,7 @@ import builtins
 
 from . import ops
 from .graph import Apply, Constant, FunctionGraph, Op, as_tensor_variable, clone_replace
-from .types import TensorType, is_float
+from .types import DISCRETE_DTYPES, TensorType, is_float
 
 
 class until:
@@ -485,9 +485,10 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         for part in seq_outer[1:]:
             count = ops.minimum(count, ops.shape_i(part, 0))
     else:
-        count = ops.cast(as_tensor_variable(n_steps), "int64")
-        if count.ndim != 0 or count.dtype not in ("int64",):
+        count = as_tensor_variable(n_steps)
+        if count.ndim != 0 or count.dtype not in DISCRETE_DTYPES or count.dtype == "bool":
             raise TypeError(f"scan: n_steps must be an integer scalar, got {count.describe()}")
+        count = ops.cast(count, "int64")
         if isinstance(count, Constant) and int(count.data) < 0:
             raise ValueError(f"scan: n_steps must not be negative, got {int(count.data)}")
 
@@ -735,7 +736,7 @@ def push_out_sequence_products(fgraph, node):
 def _last_rows_read(var, clients, outputs, skip=0):
     """How many last rows of ``var`` its readers need when each reads one row counted from the end
     (``var[-i]``, or ``var[skip:][-i]`` through a slice dropping the initial rows); None when a reader
-    needs more. Returns (rows, [(reader's output, i)])."""
+    needs more. Returns (rows, [(reader's output, -i, whether it reads through the slice)])."""
     if id(var) in outputs:
         return None, []
     rows, reads = 0, []
@@ -745,13 +746,13 @@ def _last_rows_read(var, clients, outputs, skip=0):
         entry = client.op.idx_list[0] if len(client.op.idx_list) == 1 else None
         if entry is not None and entry[0] == "index" and isinstance(entry[1], int) and entry[1] < 0:
             rows = builtins.max(rows, -entry[1])
-            reads.append((client.outputs[0], entry[1]))
+            reads.append((client.outputs[0], entry[1], False))
         elif entry is not None and entry[0] == "slice" and skip and entry[1:] == (skip, None, None):
             more, further = _last_rows_read(client.outputs[0], clients, outputs)
             if more is None:
                 return None, []
             rows = builtins.max(rows, more)
-            reads += further
+            reads += [(v, i, True) for v, i, _ in further]
         else:
             return None, []
     return (rows or None), reads
@@ -768,16 +769,22 @@ def save_memory(fgraph, node):
     for j, out in enumerate(node.outputs):
         if keep[j] is not None:
             continue
-        rows, found = _last_rows_read(out, clients, outputs, skip=op.depth(j) if j < op.n_rec else 0)
+        # a while-loop's step count is known only inside it: there, only direct reads of the last rows
+        skip = op.depth(j) if j < op.n_rec and not op.as_while else 0
+        rows, found = _last_rows_read(out, clients, outputs, skip=skip)
         if rows is not None:
             keep[j] = rows
             reads.append((j, found))
     if not reads:
         return None
     new = op.with_inner_graphs([op.fgraph], keep=tuple(keep)).make_node(*node.inputs)
+    n = node.inputs[0]
     for j, found in reads:
-        for var, index in found:
-            memo[var] = new.outputs[j][index]
+        kept = new.outputs[j]
+        # through the slice: the rows of the steps only, so that out[-i] after fewer than i steps raises
+        steps_only = kept[ops.maximum(ops.shape_i(kept, 0) - n, 0):]
+        for var, index, through_slice in found:
+            memo[var] = (steps_only if through_slice else kept)[index]
     trimmed = {j for j, _ in reads}
     memo.update((o, n) for j, (o, n) in enumerate(zip(node.outputs, new.outputs)) if j not in trimmed)
     return memo
