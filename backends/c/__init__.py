@@ -5,7 +5,8 @@ cached on disk.
   out the graph's plan (core/plan.py: buffer lifetimes, in-place reuse, which loops take threads);
   table.py is its one table from op to C (``SCALAR``: elementwise ops as C expressions, fused into
   single loops; ``EMIT``: every op to the function writing its block), the emitters grouped by op
-  family: elemwise.py, reductions.py, shapes.py, indexing.py, products.py, nnet.py, random.py, loops.py.
+  family: elemwise.py, reductions.py, shapes.py, indexing.py, products.py, nnet.py, random.py, loops.py
+  (Scan) and branches.py (IfElse), whose inner graphs are static functions of the same program.
 - runtime.h is what every program includes: arrays and buffers, threads, BLAS (ari_matmul), the scalar
   functions C spells differently from NumPy.
 - build.py compiles (``-I`` this folder) and keeps modules in ``ARIGNOTE_CACHE_DIR/c/<key>/``,
@@ -20,13 +21,13 @@ import threading
 
 import numpy as np
 
-from arignote.core.ops import Composite, FusedReduce
 from arignote.core.plugins import Availability, Backend, hookimpl
 
 from .. import blas
 from . import build
 
 ERRORS = {1: ValueError, 2: IndexError, 3: MemoryError}
+ERR_SIZE = 2048  # bytes of a message (runtime.h: ARI_ERR)
 
 
 def _blas_pointers(ffi):
@@ -62,7 +63,7 @@ class CProgram:
         self.shapes_ptr = ffi.cast("int64_t *", ffi.from_buffer(self.shapes))
         self.sizes = np.zeros(max(1, nout), np.int64)
         self.sizes_ptr = ffi.cast("int64_t *", ffi.from_buffer(self.sizes))
-        self.err = ffi.new("char[512]")
+        self.err = ffi.new(f"char[{ERR_SIZE}]")
         self.where = ffi.new("int *")
         self.lock = threading.Lock()
         self.out_types = [(np.dtype(v.dtype), v.ndim, np.dtype(v.dtype).itemsize) for v in fgraph.outputs]
@@ -151,13 +152,10 @@ class CProgram:
         message = self.ffi.string(self.err).decode(errors="replace")
         index = self.where[0]
         kind = ERRORS.get(rc, RuntimeError)
-        if 0 <= index < len(self.fgraph.apply_nodes):
-            node = self.fgraph.apply_nodes[index]
-            where = node.outputs[0].built_at()
-            op = node.op.elemwise if isinstance(node.op, FusedReduce) else node.op
-            if isinstance(op, Composite):  # name the ops the user wrote
-                where += "; fused from " + ", ".join(sorted({type(n.op).__name__ for n in op.fgraph.apply_nodes}))
-            return kind(f"{node.op} (built at {where}): {message}")
+        if 0 <= index < len(self.fgraph.apply_nodes):  # the op and where it was built (what a Composite fuses)
+            from .generator import describe
+
+            return kind(f"{describe(self.fgraph.apply_nodes[index])}: {message}")
         return kind(message)
 
 

@@ -44,6 +44,15 @@ def comment(text):
     return str(text).replace("*/", "* /").replace("\n", " ")
 
 
+def cstring(text):
+    """``text`` as a C string literal (UTF-8; quotes, backslashes and other bytes escaped)."""
+    out = []
+    for byte in str(text).encode():
+        ch = chr(byte)
+        out.append(ch if 32 <= byte < 127 and ch not in '"\\?' else f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
 def indent(text, prefix="    "):
     """Every line of ``text`` with ``prefix`` in front."""
     return "\n".join(prefix + line for line in text.split("\n"))

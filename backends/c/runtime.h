@@ -113,8 +113,11 @@ static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t pe
     for (int t = 1; t < nt; t++) if (started[t]) pthread_join(threads[t], NULL);
 }
 
-/* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. */
-#define FAIL(code, node, ...) do { snprintf(err, 512, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
+/* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. err holds ARI_ERR
+   bytes (CProgram.err); *where is the failing node's index in its graph, -1 when no node is to blame. */
+#define ARI_ERR 2048
+#define FAIL(code, node, ...) do { snprintf(err, ARI_ERR, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
+
 
 /* BLAS (Fortran interface, column-major), set once when the module is loaded: NumPy's own OpenBLAS
    when it can be found (64-bit integers), else SciPy's (32-bit). ari_gemm/ari_gemv take int64 sizes and
@@ -231,9 +234,11 @@ void ari_free(void *data) {
 }
 /* C-contiguous strides for a->shape, and a buffer for it (never NULL for size 0), zeroed if asked. */
 static char *ari_alloc(arr_t *a, int nd, int64_t isz, int zero) {
-    int64_t n = 1;
-    for (int k = nd - 1; k >= 0; k--) { a->strides[k] = n; n *= a->shape[k]; }
-    size_t bytes = (size_t)(n * isz) + 1;
+    int64_t n = 1, size;
+    int bad = 0;  /* a negative size, or more bytes than an int64 counts: no buffer (MemoryError) */
+    for (int k = nd - 1; k >= 0; k--) { a->strides[k] = n; bad |= a->shape[k] < 0 || __builtin_mul_overflow(n, a->shape[k], &n); }
+    if (bad || __builtin_mul_overflow(n, isz, &size) || size == INT64_MAX) return a->data = NULL;
+    size_t bytes = (size_t)size + 1;
     a->data = ari_buffer(bytes);
     if (a->data && zero) memset(a->data, 0, bytes);
     return a->data;
@@ -287,6 +292,50 @@ static void ari_slice(int64_t n, int has_start, int64_t start, int has_stop, int
         *len = start > stop ? (start - stop - step - 1) / (-step) : 0;
     }
     *first = start;
+}
+
+/* Loops and branches (loops.py, branches.py). An inner graph is a static function of the program,
+   int f(arr_t *in, arr_t *out, char *err, int *where): on entry out[j].data == NULL asks it to hand
+   over a buffer of its own for output j; otherwise out[j] is the destination the caller owns (its shape
+   is the shape output j must have; C-contiguous) and the function writes the result there.
+   ari_into points a (its shape set) at the destination d: 0 when the shapes differ. */
+static inline int ari_into(arr_t *a, const arr_t *d, int nd) {
+    int64_t n = 1;
+    for (int k = nd - 1; k >= 0; k--) { if (a->shape[k] != d->shape[k]) return 0; a->strides[k] = n; n *= a->shape[k]; }
+    a->data = d->data;
+    return 1;
+}
+static inline int ari_same_shape(const arr_t *a, const arr_t *b, int nd) {
+    for (int k = 0; k < nd; k++) if (a->shape[k] != b->shape[k]) return 0;
+    return 1;
+}
+/* An inner function failed: its message (err) and its node (*where, an index into `names`, the inner
+   nodes' "Op (built at ...)", or -1) become the failure of node `node` of the caller:
+   "<context><inner op> (built at ...): <message>". */
+static void ari_inner_fail(char *err, int *where, int node, const char *const *names, int nnames, const char *context) {
+    char message[ARI_ERR];
+    snprintf(message, ARI_ERR, "%s", err);
+    if (*where >= 0 && *where < nnames) snprintf(err, ARI_ERR, "%s%s: %s", context, names[*where], message);
+    else snprintf(err, ARI_ERR, "%s%s", context, message);
+    *where = node;
+}
+static inline int64_t ari_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+/* a: the rows of x (its first axis dropped: shape and strides), pointing at its first row. */
+static inline void ari_row_of(arr_t *a, const arr_t *x, int nd) {
+    for (int k = 1; k < nd; k++) { a->shape[k - 1] = x->shape[k]; a->strides[k - 1] = x->strides[k]; }
+    a->data = x->data;
+}
+/* A loop's buffer a (rows of `row` bytes) grown to hold `rows` rows, its first `used` rows kept
+   (while-loops, whose number of steps is known only at the end); NULL when out of memory. */
+static char *ari_grow(arr_t *a, void **own, int nd, int64_t isz, int64_t rows, int64_t used, int64_t row) {
+    arr_t b = *a;
+    b.shape[0] = rows;
+    if (!ari_alloc(&b, nd, isz, 0)) return NULL;
+    if (used * row) memcpy(b.data, a->data, used * row);
+    ari_free(*own);
+    *own = b.data;
+    *a = b;
+    return b.data;
 }
 
 /* NumPy's semantics for the scalar functions C spells differently. */

@@ -9,9 +9,10 @@
 """
 
 from arignote.core import linalg, nnet, ops, random as core_random
+from arignote.core.ifelse import IfElse
 from arignote.core.scan import Scan
 
-from . import elemwise, indexing, loops, products, random, reductions, shapes
+from . import branches, elemwise, indexing, loops, products, random, reductions, shapes
 from . import nnet as c_nnet
 
 
@@ -87,5 +88,5 @@ EMIT = {
     nnet.SoftmaxCrossentropyGrad: c_nnet.emit_softmax_crossentropy_grad,
     nnet.PickPerRow: c_nnet.emit_pick_per_row, nnet.IncPerRow: c_nnet.emit_inc_per_row,
     core_random.RandomUniform: random.emit_random_uniform, core_random.Argsort: random.emit_argsort,
-    Scan: loops.emit_scan,
+    Scan: loops.emit_scan, IfElse: branches.emit_ifelse,
 }
