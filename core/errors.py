@@ -13,18 +13,24 @@ def describe_values(values):
     )
 
 
+def describe_node(node):
+    """How a message names ``node``: its op and where the user built it (for a fused loop, the ops it
+    was fused from)."""
+    where = node.outputs[0].built_at() if hasattr(node.outputs[0], "built_at") else "?"
+    op = getattr(node.op, "elemwise", node.op)  # a FusedReduce names its elementwise part's ops
+    body = getattr(op, "fgraph", None)
+    if body is not None and type(op).__name__ == "Composite":
+        where += "; fused from " + ", ".join(sorted({type(n.op).__name__ for n in body.apply_nodes}))
+    return f"{node.op} (built at {where})"
+
+
 def node_failure(node, error, input_values):
     """An exception like ``error`` whose message names the node's op, its inputs' dtypes and shapes,
     and where the user built the node's output. Backends raise it ``from`` the original error."""
-    where = node.outputs[0].built_at()
     detail = str(error)
     if detail.startswith(f"{node.op}: "):  # the op already named itself
         detail = detail[len(f"{node.op}: "):]
-    body = getattr(node.op, "fgraph", None)
-    if body is not None and type(node.op).__name__ == "Composite":  # name the ops the user wrote
-        fused = sorted({type(n.op).__name__ for n in body.apply_nodes})
-        where = f"{where}; fused from {', '.join(fused)}"
-    message = f"{node.op} (built at {where}) with inputs {describe_values(input_values)}: {detail}"
+    message = f"{describe_node(node)} with inputs {describe_values(input_values)}: {detail}"
     kind = type(error) if isinstance(error, (ValueError, IndexError, TypeError, ZeroDivisionError,
                                              OverflowError, MemoryError)) else RuntimeError
     try:

@@ -21,6 +21,7 @@ import threading
 
 import numpy as np
 
+from arignote.core.errors import describe_node
 from arignote.core.plugins import Availability, Backend, hookimpl
 
 from .. import blas
@@ -153,9 +154,8 @@ class CProgram:
         index = self.where[0]
         kind = ERRORS.get(rc, RuntimeError)
         if 0 <= index < len(self.fgraph.apply_nodes):  # the op and where it was built (what a Composite fuses)
-            from .generator import describe
 
-            return kind(f"{describe(self.fgraph.apply_nodes[index])}: {message}")
+            return kind(f"{describe_node(self.fgraph.apply_nodes[index])}: {message}")
         return kind(message)
 
 

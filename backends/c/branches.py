@@ -33,7 +33,7 @@ def emit_ifelse(g, node, index, ins, outs):
     for k in range(nout):
         lines.append(f"res[{k}] = out[{through[k]}];" if k in through else f"res[{k}].data = NULL;")
     T = ct(node.inputs[0].dtype)
-    lines.append(f"int sub;")
+    lines.append("int sub;")
     lines.append(f"if (*(const {T} *){cond}.data) {{")
     for position, (side, sub, name, arrays) in enumerate(calls):
         if position:

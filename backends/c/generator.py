@@ -20,9 +20,8 @@ that is not an output lives in a local word (``wK``), not a buffer, so a step al
 
 import numpy as np
 
-from arignote.core.errors import UnsupportedOpError
+from arignote.core.errors import UnsupportedOpError, describe_node
 from arignote.core.graph import Constant
-from arignote.core.ops import Composite, FusedReduce
 from arignote.core.plan import PARALLEL_MIN, plan_of
 
 from .ctext import MAXDIM, comment, cstring, ct, indent
@@ -258,7 +257,7 @@ class Generator:
             decl += [f"    c{k} = in[{self.nin + k}];" for k in range(len(self.consts))]
         head = [f"{'static ' if self.is_inner else ''}int {self.function}(arr_t *in, arr_t *out, char *err, int *where) {{"]
         if self.is_inner:
-            names = ", ".join(cstring(describe(node)) for node in self.nodes) or '""'
+            names = ", ".join(cstring(describe_node(node)) for node in self.nodes) or '""'
             head.insert(0, f"static const char *const {self.function}_nodes[] = {{{names}}};  /* for messages */")
         end = ["    done:"] + [f"    if (own[{k}]) ari_free(own[{k}]);" for k in slots]
         if "scratch[" in text:
@@ -294,15 +293,6 @@ class Generator:
                          f"ari_free(out[{j}].data); out[{j}].data = NULL;")
         lines.append("    return 0;\n}\n")
         return "\n".join(lines)
-
-
-def describe(node):
-    """How a message names ``node``: its op and where it was built (the ops a Composite fuses)."""
-    where = node.outputs[0].built_at() if hasattr(node.outputs[0], "built_at") else "?"
-    op = node.op.elemwise if isinstance(node.op, FusedReduce) else node.op
-    if isinstance(op, Composite):
-        where += "; fused from " + ", ".join(sorted({type(n.op).__name__ for n in op.fgraph.apply_nodes}))
-    return f"{node.op} (built at {where})"
 
 
 def generate(fgraph):

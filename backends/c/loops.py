@@ -70,12 +70,12 @@ class Buffer:
 
     def finish(self, g, index, total):
         """C making the output from the buffer after ``total`` rows were written."""
-        o, b, nd = self.out, self.name, self.nd
+        o, b = self.out, self.name
         if self.kind == "whole":
             return []
         if self.kind == "grow":  # handed over: its shape the rows written
             return [f"{o} = {b}; {o}.shape[0] = {total}; {g.adopt(self.var)} own[{self.slot}] = NULL;"]
-        lines = [f"{{ /* the last rows of the ring, in order */",
+        lines = ["{ /* the last rows of the ring, in order */",
                  f"    const int64_t total = {total}, kept = ari_min_i64(total, {self.rows}), "
                  f"first = total > {self.rows} ? {self.p} : 0;",
                  f"    {o} = {b}; {o}.shape[0] = kept;",
