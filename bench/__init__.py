@@ -25,14 +25,23 @@ the same run, at its start and its end (the best repeat of either: a peak, not a
                  compulsory bytes / t / bandwidth, compulsory bytes = every input read once plus every
                  output written once (a two-pass algorithm, like reduce-4m's mean then deviations,
                  tops out near 1/2)
-    call-overhead, compile-*: no limit; calls per second, seconds
+    lstm-train   FLOPs of its matrix products / t / GEMM peak, with FLOPs = 8BH(T(2I + 3H) - H) for
+                 I inputs, H units, T steps, batch B: X·Wx, h·Wh, Xᵀ·dz, hᵀ·dz, and dz·Whᵀ after step 1
+    call-overhead, scan-overhead, compile-*: no limit; calls per second, time per loop step, seconds
+
+scan-overhead is what a loop costs: ``s = 0.999 * s + x_t`` over a float32 vector, the last state
+returned; its rate column is the median divided by the number of steps. lstm-train is one SGD step of
+an LSTM written the Theano way (scan, grad, updates); its baseline is a hand-written forward and
+backward pass. Some workloads have a goal on some backends (``Workload.goal``): the row says whether it
+is met (scan-overhead: at most 5 ns per step on c and numba; lstm-train: at most 0.7 x NumPy on c and
+numba; compile-lstm-cold: under 3 s on c). A goal missed does not change the exit status.
 
 compile-cold and compile-warm time ``function(...)`` to the first result of the MLP training function
-(batch 20), graph building excluded, each in a fresh process: cold with a new, empty cache directory
-(ARIGNOTE_CACHE_DIR, PyTensor's base_compiledir, JAX's compilation cache), warm with the directory a
-cold run filled. Their baseline is the first NumPy training step in a fresh process, so the ratio is
-"how many first NumPy steps one compilation costs". Backends without a disk cache are measured the
-same way: for them warm and cold differ only by noise.
+(batch 20), compile-lstm-cold that of lstm-train, graph building excluded, each in a fresh process: cold
+with a new, empty cache directory (ARIGNOTE_CACHE_DIR, PyTensor's base_compiledir, JAX's compilation
+cache), warm with the directory a cold run filled. Their baseline is the program's first NumPy training
+step in a fresh process, so the ratio is "how many first NumPy steps one compilation costs". Backends
+without a disk cache are measured the same way: for them warm and cold differ only by noise.
 
 The package: ``workloads`` defines the workloads (data, NumPy baselines, the builders of every family),
 ``harness`` times them (interleaved repeats, the machine's limits and load, the compile-* processes),
@@ -162,8 +171,9 @@ def _split(values):
 def run_command(args, out=None):
     out = out or sys.stdout
     if args.list:
+        width = max(map(len, WORKLOADS))
         for workload in WORKLOADS.values():
-            out.write(f"{workload.name:<15} {workload.description}\n")
+            out.write(f"{workload.name:<{width}}  {workload.description}\n")
         out.write("backends: " + ", ".join(["numpy (baseline)"] + [t.name for t in discover_targets()]) + "\n")
         return 0
     try:

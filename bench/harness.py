@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from .report import fill_row, new_row
-from .workloads import MLP_IMPLS, Sizes, _mlp_data, _mlp_numpy
+from .workloads import WORKLOADS, Sizes, _arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +197,7 @@ def run_workload(workload, targets, sizes, repeats, min_time):
         if target in failed:
             rows[target].update(status="error", error=failed[target])
         else:
-            fill_row(rows[target], times[target], base_median, workload, work)
+            fill_row(rows[target], times[target], base_median, workload, work, sizes)
     return list(rows.values())
 
 
@@ -212,9 +212,9 @@ def _cache_env(directory):
     return env
 
 
-def _spawn_compile(target, sizes, directory):
+def _spawn_compile(target, sizes, directory, program):
     """Run compile_child in a fresh Python with ``directory`` as every cache; its JSON answer."""
-    spec = json.dumps({"target": dataclasses.asdict(target), "sizes": dataclasses.asdict(sizes)})
+    spec = json.dumps({"target": dataclasses.asdict(target), "sizes": dataclasses.asdict(sizes), "program": program})
     child = "import sys; from arignote.bench.harness import compile_child; compile_child(sys.argv[1])"
     command = [sys.executable, "-c", child, spec]
     done = subprocess.run(command, env=_cache_env(directory), capture_output=True, text=True, timeout=600)
@@ -227,54 +227,61 @@ def _spawn_compile(target, sizes, directory):
 
 
 def compile_child(spec):
-    """In a fresh process: build the MLP graph, then time compile() plus the first step; verify it."""
+    """In a fresh process: build the graph of the workload named ``program``, then time compile() plus
+    the first step; verify it."""
     spec = json.loads(spec)
     target = Target(**spec["target"])
     sizes = Sizes(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["sizes"].items()})
+    program = WORKLOADS[spec["program"]]
     try:
-        data = _mlp_data(sizes, sizes.batches[0])
-        compile = MLP_IMPLS[target.family](data, target.name)
+        data = program.setup(sizes)
+        compile = program.impls[target.family](data, target.name)
         start = time.perf_counter()
         compiled = compile()
         out = compiled.run()
         seconds = time.perf_counter() - start
         answer = {"seconds": seconds, "error": None}
         if target != BASELINE:
-            got = compiled.observe(out)
-            answer["error"] = mismatch(got, _mlp_numpy(data, None)().result())
+            got = compiled.observe(out) if compiled.observe else _arrays(out)
+            answer["error"] = mismatch(got, program.impls["numpy"](data, None)().result(), program.tol)
     except Exception as error:
         answer = {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
     print(json.dumps(answer))
 
 
 def run_compile(workloads, targets, sizes, repeats):
-    """Rows for compile-cold and/or compile-warm: fresh processes, a new cache directory per cold run,
-    warm runs on the directory the first cold run filled."""
+    """Rows for the compile-* workloads: fresh processes, a new cache directory per cold run, warm runs
+    on the directory the first cold run filled; each compiled program (``Workload.program``) apart."""
     rows = []
     everyone = [BASELINE] + list(targets)
-    results = {(target, kind): [] for target in everyone for kind in ("cold", "warm")}
-    kinds = [w.compile for w in workloads]
-    directories = {target: [tempfile.mkdtemp(prefix="arignote-bench-cache-") for _ in range(repeats)]
-                   for target in everyone}
-    try:
-        # Rounds interleave the targets, as in measure(). Warm needs a filled cache: the first cold run
-        # fills it (and is counted only when cold is asked for).
-        for r in range(repeats if "cold" in kinds else 1):
-            for target in everyone:
-                results[target, "cold"].append(_spawn_compile(target, sizes, directories[target][r]))
-        for r in range(repeats if "warm" in kinds else 0):
-            for target in everyone:
-                results[target, "warm"].append(_spawn_compile(target, sizes, directories[target][0]))
-    finally:
-        for directory in (d for ds in directories.values() for d in ds):
-            shutil.rmtree(directory, ignore_errors=True)
+    results = {}
+    for program in dict.fromkeys(w.program for w in workloads):
+        kinds = {w.compile for w in workloads if w.program == program}
+        for target in everyone:
+            results[program, target, "cold"], results[program, target, "warm"] = [], []
+        directories = {target: [tempfile.mkdtemp(prefix="arignote-bench-cache-") for _ in range(repeats)]
+                       for target in everyone}
+        try:
+            # Rounds interleave the targets, as in measure(). Warm needs a filled cache: the first cold
+            # run fills it (and is counted only when cold is asked for).
+            for r in range(repeats if "cold" in kinds else 1):
+                for target in everyone:
+                    results[program, target, "cold"].append(
+                        _spawn_compile(target, sizes, directories[target][r], program))
+            for r in range(repeats if "warm" in kinds else 0):
+                for target in everyone:
+                    results[program, target, "warm"].append(
+                        _spawn_compile(target, sizes, directories[target][0], program))
+        finally:
+            for directory in (d for ds in directories.values() for d in ds):
+                shutil.rmtree(directory, ignore_errors=True)
     for workload in workloads:
-        base = [a["seconds"] for a in results[BASELINE, workload.compile] if a.get("error") is None]
+        base = [a["seconds"] for a in results[workload.program, BASELINE, workload.compile] if a.get("error") is None]
         if not base:
             raise RuntimeError(f"the NumPy baseline of {workload.name} failed: "
-                               f"{results[BASELINE, workload.compile][0]['error']}")
-        for target in [BASELINE] + list(targets):
-            answers = results[target, workload.compile]
+                               f"{results[workload.program, BASELINE, workload.compile][0]['error']}")
+        for target in everyone:
+            answers = results[workload.program, target, workload.compile]
             row = new_row(workload, target)
             errors = [a["error"] for a in answers if a.get("error")]
             if errors:

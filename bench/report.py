@@ -1,5 +1,5 @@
 """The report of ``arignote bench``: its rows (median, ratio to the NumPy baseline, rate, fraction of the
-machine's limit), the table, and the JSON file."""
+machine's limit, whether the workload's goal is met), the table, and the JSON file."""
 
 import json
 import statistics
@@ -12,17 +12,30 @@ import statistics
 def new_row(workload, target, **fields):
     return {"workload": workload.name, "backend": target.name, "family": target.family, "status": "ok",
             "median_s": None, "ratio": None, "rate": None, "unit": None, "limit_fraction": None,
-            "times_s": [], "error": None, **fields}
+            "times_s": [], "error": None, "goal": None, "goal_met": None, **fields}
 
 
-def fill_row(row, times, base_median, workload, work):
+def fill_row(row, times, base_median, workload, work, sizes=None):
     median = statistics.median(times)
     row.update(median_s=median, times_s=times, ratio=median / base_median)
     if workload.limit:
         row.update(rate=work / median, unit={"gemm": "FLOP/s", "bandwidth": "B/s"}[workload.limit])
+    elif workload.steps:
+        row.update(rate=median / workload.steps(sizes), unit="s/step")
     elif workload.compile is None:
         row.update(rate=1 / median, unit="calls/s")
+    goal = workload.goal
+    if goal and row["backend"] in goal.backends:
+        row.update(goal=goal_text(goal, row["unit"]), goal_met=row[goal.measure] <= goal.bound)
     return row
+
+
+def goal_text(goal, unit=None):
+    if goal.measure == "ratio":
+        return f"ratio <= {goal.bound:g}"
+    if goal.measure == "rate" and unit == "s/step":
+        return f"<= {_seconds(goal.bound)}/step"
+    return f"<= {_seconds(goal.bound)}"
 
 
 def apply_limits(rows, limits):
@@ -50,6 +63,8 @@ def _rate(row):
         return f"{row['rate'] / 1e9:.3g} GB/s"
     if row["unit"] == "calls/s":
         return f"{row['rate']:,.0f} calls/s"
+    if row["unit"] == "s/step":
+        return f"{_seconds(row['rate'])}/step"
     return ""
 
 
@@ -60,17 +75,18 @@ def print_table(report, out):
     out.write(f"limits: float32 GEMM {limits['gemm_flops'] / 1e9:.1f} GFLOP/s (n={limits['gemm_n']}), "
               f"copy bandwidth {limits['bandwidth'] / 1e9:.2f} GB/s ({limits['copy_bytes'] >> 20} MB)\n")
     out.write(f"median of {report['repeats']} repeats; ratio = median / NumPy baseline's median (lower is better)\n\n")
-    header = ("workload", "backend", "median", "ratio", "rate", "of limit")
+    header = ("workload", "backend", "median", "ratio", "rate", "of limit", "goal")
     lines = []
     for row in report["results"]:
         if row["status"] != "ok":
             lines.append((row["workload"], row["backend"], f"FAILED ({row['status']}): {row['error']}"))
             continue
         fraction = row["limit_fraction"]
+        goal = "" if row["goal"] is None else f"{row['goal']}: {'met' if row['goal_met'] else 'MISSED'}"
         lines.append((row["workload"], row["backend"], _seconds(row["median_s"]), f"{row['ratio']:.2f}",
-                      _rate(row), "" if fraction is None else f"{100 * fraction:.0f}%"))
-    widths = [max([len(header[k])] + [len(line[k]) for line in lines if len(line) > 3]) for k in range(6)]
-    align = "<<>><>"
+                      _rate(row), "" if fraction is None else f"{100 * fraction:.0f}%", goal))
+    widths = [max([len(header[k])] + [len(line[k]) for line in lines if len(line) > 3]) for k in range(7)]
+    align = "<<>><><"
 
     def format_line(cells):
         if len(cells) == 3:

@@ -23,6 +23,8 @@ class Sizes:
     logits: tuple = (2048, 1000)  # softmax-xent
     gemm: int = 2048  # the GEMM peak's n
     copy_mb: int = 256  # the bandwidth's array
+    scan_steps: int = 100_000  # scan-overhead
+    lstm: tuple = (64, 128, 50, 32)  # lstm-train, compile-lstm-cold: inputs, units, steps, batch
 
 
 class Compiled(NamedTuple):
@@ -49,7 +51,7 @@ def _arignote_api(backend):
     import arignote
     import arignote.tensor as T
 
-    return SimpleNamespace(T=T, shared=arignote.shared, grad=arignote.grad,
+    return SimpleNamespace(T=T, shared=arignote.shared, grad=arignote.grad, scan=arignote.scan,
                            function=functools.partial(arignote.function, backend=backend),
                            softmax=T.nnet.softmax, nll=T.nnet.categorical_crossentropy)
 
@@ -60,6 +62,7 @@ def _pytensor_api(_):
     from pytensor.tensor.special import softmax
 
     return SimpleNamespace(T=pt, shared=pytensor.shared, grad=pytensor.grad, function=pytensor.function,
+                           scan=pytensor.scan,
                            softmax=lambda z: softmax(z, axis=-1),
                            nll=lambda p, y: -pt.log(p[pt.arange(y.shape[0]), y]))
 
@@ -360,20 +363,273 @@ CALL_IMPLS = {"numpy": _call_numpy, **_theano_style(_call_graph),
               "torch": _torch_eager(lambda t: lambda a: a + 1, "a")}
 
 
+# --- scan-overhead: s = 0.999 * s + x_t over a float32 vector; the last state. What a loop costs per step.
+
+DECAY = np.float32(0.999)
+
+
+def _scan_data(sizes):
+    return {"x": np.random.default_rng(7).standard_normal(sizes.scan_steps, np.float32),
+            "s0": np.array(0.5, np.float32)}
+
+
+def _scan_numpy(d, _):
+    x, s0 = d["x"], d["s0"]
+
+    def run():  # float32 throughout: iterating x gives np.float32 scalars
+        s = s0
+        for x_t in x:
+            s = DECAY * s + x_t
+        return s
+    return lambda: Compiled(run)
+
+
+def _scan_graph(api, d):
+    T = api.T
+    x, s0 = T.fvector("x"), T.fscalar("s0")
+    states, _ = api.scan(lambda x_t, s: DECAY * s + x_t, sequences=x, outputs_info=s0)
+
+    def compile():
+        f = api.function([x, s0], states[-1])
+        return Compiled(lambda: f(d["x"], d["s0"]))
+    return compile
+
+
+def _scan_jax(jnp, jax):
+    def last(x, s0):
+        return jax.lax.scan(lambda s, x_t: (DECAY * s + x_t, None), s0, x)[0]
+    return last
+
+
+def _scan_torch(torch):
+    def run(x, s0):  # eager: a Python loop over 0-d tensors
+        s = s0
+        for x_t in x:
+            s = float(DECAY) * s + x_t
+        return s
+    return run
+
+
+SCAN_IMPLS = {"numpy": _scan_numpy, **_theano_style(_scan_graph), "jax": _jax_jit(_scan_jax, "x", "s0"),
+              "torch": _torch_eager(_scan_torch, "x", "s0")}
+
+
+# --- lstm-train: one SGD step of an LSTM (gates i, f, o, g in that order along the 4H columns) on a
+# sequence X of (steps, batch, inputs), h0 = c0 = 0; loss = mean of the last hidden state squared; the
+# gradient runs through every step (BPTT) to Wx (inputs, 4H), Wh (H, 4H) and b (4H)
+
+LSTM_PARAMS = ("Wx", "Wh", "b")
+LSTM_LR = np.float32(1.0)  # large, so that a step moves the parameters well above float32 rounding
+
+
+def _lstm_data(sizes):
+    rng = np.random.default_rng(50)
+    n_in, h, steps, batch = sizes.lstm
+    bound = 1 / np.sqrt(h)  # PyTorch's nn.LSTM initialisation
+    return {"X": rng.standard_normal((steps, batch, n_in), np.float32),
+            "Wx": rng.uniform(-bound, bound, (n_in, 4 * h)).astype(np.float32),
+            "Wh": rng.uniform(-bound, bound, (h, 4 * h)).astype(np.float32),
+            "b": rng.uniform(-bound, bound, 4 * h).astype(np.float32)}
+
+
+def _lstm_observe(d, cost, params):
+    """As for the MLP: the cost and how much the step moved each parameter (LSTM_LR times its gradient)."""
+    return [np.asarray(cost)] + [np.asarray(p, np.float64) - d[k] for k, p in zip(LSTM_PARAMS, params)]
+
+
+def _lstm_numpy(d, _):
+    def compile():
+        p = {k: d[k].copy() for k in LSTM_PARAMS}
+        X = d["X"]
+        steps, batch, n_in = X.shape
+        H = d["Wh"].shape[0]
+        flat_x = X.reshape(-1, n_in)
+        hs = np.zeros((steps + 1, batch, H), np.float32)  # h_0 .. h_T
+        cs = np.zeros((steps + 1, batch, H), np.float32)
+        tanh_c = np.empty((steps, batch, H), np.float32)
+        dz = np.empty((steps, batch, 4 * H), np.float32)  # gradient of the pre-activations
+        scratch = np.empty((batch, H), np.float32)
+
+        def step():
+            Wx, Wh, b = (p[k] for k in LSTM_PARAMS)
+            gates = (flat_x @ Wx).reshape(steps, batch, 4 * H)  # every step's input product at once
+            gates += b
+            for t in range(steps):  # forward: gates[t] becomes the gates' values, kept for the backward pass
+                z = gates[t]
+                z += hs[t] @ Wh
+                s = z[:, :3 * H]
+                np.negative(s, out=s)
+                np.exp(s, out=s)
+                s += 1
+                np.reciprocal(s, out=s)  # sigmoid of i, f, o
+                np.tanh(z[:, 3 * H:], out=z[:, 3 * H:])  # g
+                i, f, o, g = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+                np.multiply(f, cs[t], out=cs[t + 1])
+                np.multiply(i, g, out=scratch)
+                cs[t + 1] += scratch
+                np.tanh(cs[t + 1], out=tanh_c[t])
+                np.multiply(o, tanh_c[t], out=hs[t + 1])
+            h = hs[steps]
+            cost = np.vdot(h, h) / np.float32(h.size)
+            dh = h * np.float32(2 / h.size)
+            dc = np.zeros((batch, H), np.float32)
+            for t in range(steps - 1, -1, -1):  # backward through time
+                z, d_z, tc = gates[t], dz[t], tanh_c[t]
+                i, f, o, g = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+                np.multiply(dh, tc, out=d_z[:, 2 * H:3 * H])  # d o
+                np.multiply(tc, tc, out=scratch)
+                np.subtract(1, scratch, out=scratch)
+                np.multiply(scratch, o, out=scratch)
+                np.multiply(scratch, dh, out=scratch)
+                dc += scratch  # d c_t
+                np.multiply(dc, g, out=d_z[:, :H])  # d i
+                np.multiply(dc, cs[t], out=d_z[:, H:2 * H])  # d f
+                np.multiply(dc, i, out=d_z[:, 3 * H:])  # d g
+                dc *= f  # d c_{t-1}
+                s = z[:, :3 * H]
+                d_z[:, :3 * H] *= s * (1 - s)  # through the sigmoids
+                d_z[:, 3 * H:] *= 1 - g * g  # through the tanh
+                if t:
+                    dh = d_z @ Wh.T
+            flat_dz = dz.reshape(-1, 4 * H)
+            Wx -= LSTM_LR * (flat_x.T @ flat_dz)
+            Wh -= LSTM_LR * (hs[:steps].reshape(-1, H).T @ flat_dz)
+            b -= LSTM_LR * flat_dz.sum(axis=0)
+            return cost
+
+        return Compiled(step, lambda cost: _lstm_observe(d, cost, [p[k] for k in LSTM_PARAMS]))
+    return compile
+
+
+def _lstm_graph(api, d):
+    T = api.T
+    X = T.ftensor3("X")
+    params = [api.shared(d[k].copy(), name=k) for k in LSTM_PARAMS]
+    H = d["Wh"].shape[0]
+
+    def step(x_t, h, c, Wx, Wh, b):
+        z = T.dot(x_t, Wx) + T.dot(h, Wh) + b
+        i, f, o = T.sigmoid(z[:, :H]), T.sigmoid(z[:, H:2 * H]), T.sigmoid(z[:, 2 * H:3 * H])
+        c = f * c + i * T.tanh(z[:, 3 * H:])
+        return o * T.tanh(c), c
+
+    zeros = T.zeros((X.shape[1], H), dtype="float32")
+    (hs, _), _ = api.scan(step, sequences=X, outputs_info=[zeros, zeros], non_sequences=params)
+    cost = T.mean(hs[-1] ** 2)
+    updates = [(p, p - LSTM_LR * g) for p, g in zip(params, api.grad(cost, params))]
+
+    def compile():
+        train = api.function([X], cost, updates=updates)
+        return Compiled(lambda: train(d["X"]),
+                        lambda c: _lstm_observe(d, c, [p.get_value(borrow=True) for p in params]))
+    return compile
+
+
+def _lstm_jax(d, _):
+    import jax
+    import jax.numpy as jnp
+
+    H = d["Wh"].shape[0]
+
+    def loss(params, X):
+        Wx, Wh, b = params
+
+        def step(carry, x_w):
+            h, c = carry
+            z = x_w + h @ Wh
+            i, f, o = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H:2 * H]), jax.nn.sigmoid(z[:, 2 * H:3 * H])
+            c = f * c + i * jnp.tanh(z[:, 3 * H:])
+            return (o * jnp.tanh(c), c), None
+
+        zeros = jnp.zeros((X.shape[1], H), X.dtype)
+        (h, _), _ = jax.lax.scan(step, (zeros, zeros), X @ Wx + b)  # the input products before the loop
+        return jnp.mean(h ** 2)
+
+    def step(params, X):
+        cost, grads = jax.value_and_grad(loss)(params, X)
+        return cost, [p - LSTM_LR * g for p, g in zip(params, grads)]
+
+    def compile():
+        train, X = jax.jit(step), jnp.asarray(d["X"])
+        state = [jnp.asarray(d[k]) for k in LSTM_PARAMS]
+
+        def run():
+            cost, state[:] = train(state, X)
+            return jax.block_until_ready((cost, state))[0]
+        return Compiled(run, lambda c: _lstm_observe(d, c, [np.asarray(p) for p in state]))
+    return compile
+
+
+def _lstm_torch(d, _):
+    import torch
+
+    n_in, H = d["Wx"].shape[0], d["Wh"].shape[0]
+    order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]  # nn.LSTM's gates are i, f, g, o; ours i, f, o, g
+    back = np.argsort(order)
+
+    def compile():
+        lstm = torch.nn.LSTM(n_in, H)
+        with torch.no_grad():
+            lstm.weight_ih_l0.copy_(torch.from_numpy(d["Wx"][:, order].T.copy()))
+            lstm.weight_hh_l0.copy_(torch.from_numpy(d["Wh"][:, order].T.copy()))
+            lstm.bias_ih_l0.copy_(torch.from_numpy(d["b"][order]))
+            lstm.bias_hh_l0.zero_()
+        lstm.bias_hh_l0.requires_grad_(False)  # one bias, as in the other implementations
+        params = [lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0]
+        X = torch.from_numpy(d["X"])
+
+        def run():
+            _, (h, _) = lstm(X)
+            cost = (h[0] ** 2).mean()
+            grads = torch.autograd.grad(cost, params)
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p -= float(LSTM_LR) * g
+            return cost.detach()
+
+        def observe(cost):
+            Wx, Wh, b = (p.detach().numpy() for p in params)
+            return _lstm_observe(d, cost.numpy(), [Wx.T[:, back], Wh.T[:, back], b[back]])
+        return Compiled(run, observe)
+    return compile
+
+
+LSTM_IMPLS = {"numpy": _lstm_numpy, **_theano_style(_lstm_graph), "jax": _lstm_jax, "torch": _lstm_torch}
+
+
+def _lstm_flops(sizes):
+    """Its matrix products: X·Wx and dWx = Xᵀ·dz (2·T·B·I·4H each), h·Wh and dWh = hᵀ·dz (2·T·B·H·4H
+    each), dh = dz·Whᵀ for the steps after the first (2·(T-1)·B·4H·H)."""
+    n_in, h, steps, batch = sizes.lstm
+    return 2 * batch * 4 * h * (steps * (2 * n_in + 3 * h) - h)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The workloads
+
+
+class Goal(NamedTuple):
+    """What a workload should reach on some backends: the row's ``measure`` ("ratio", "median_s", or
+    "rate" when the rate is a time per step) at most ``bound``."""
+
+    backends: tuple
+    measure: str
+    bound: float
 
 
 @dataclasses.dataclass
 class Workload:
     name: str
     description: str
-    impls: dict  # family -> make(data, backend) -> compile
+    impls: dict = None  # family -> make(data, backend) -> compile
     setup: Callable = None  # sizes -> data
     limit: str = None  # "gemm": work is FLOPs; "bandwidth": work is bytes; None: no limit
     work: Callable = None  # (sizes, data) -> FLOPs or bytes
     tol: Any = (2e-3, 1e-4)  # verification: see harness.mismatch()
     compile: str = None  # "cold" or "warm" for the compile-* workloads
+    program: str = None  # compile-*: the workload whose function is compiled
+    steps: Callable = None  # sizes -> loop steps one call runs; the rate is then the time per step
+    goal: Goal = None
 
 
 def _io_bytes(outputs):
@@ -401,9 +657,16 @@ WORKLOADS = {w.name: w for w in [
              setup=_logits, limit="bandwidth", work=_io_bytes(lambda s, d: d["z"].nbytes + 4)),
     Workload("call-overhead", "a compiled a + 1 on a 0-d float32 input", CALL_IMPLS,
              setup=lambda s: {"a": np.array(1.0, np.float32)}),
+    Workload("scan-overhead", "scan of s = 0.999 * s + x_t over 100,000 float32 steps, the last state",
+             SCAN_IMPLS, setup=_scan_data, steps=lambda s: s.scan_steps,
+             goal=Goal(("c", "numba"), "rate", 5e-9)),
+    Workload("lstm-train", "one SGD step of an LSTM, 64 inputs, 128 units, 50 steps, batch 32 (scan + BPTT)",
+             LSTM_IMPLS, setup=_lstm_data, limit="gemm", work=lambda s, d: _lstm_flops(s),
+             goal=Goal(("c", "numba"), "ratio", 0.7)),
     Workload("compile-cold", "function(...) to first result, MLP training, fresh process, empty cache",
-             MLP_IMPLS, compile="cold"),
+             compile="cold", program="mlp-train-b20"),
     Workload("compile-warm", "function(...) to first result, MLP training, fresh process, warm cache",
-             MLP_IMPLS, compile="warm"),
+             compile="warm", program="mlp-train-b20"),
+    Workload("compile-lstm-cold", "function(...) to first result, lstm-train, fresh process, empty cache",
+             compile="cold", program="lstm-train", goal=Goal(("c",), "median_s", 3.0)),
 ]}
-

@@ -14,7 +14,8 @@ from arignote import bench
 from arignote.bench import harness, workloads
 from arignote.cli import main
 
-TINY = bench.Sizes(mlp=(12, 8, 5), batches=(3, 6), vector=1000, logits=(16, 10), gemm=64, copy_mb=1)
+TINY = bench.Sizes(mlp=(12, 8, 5), batches=(3, 6), vector=1000, logits=(16, 10), gemm=64, copy_mb=1,
+                   scan_steps=300, lstm=(5, 4, 6, 3))
 
 
 def tiny(**options):
@@ -42,16 +43,20 @@ def test_every_workload_has_a_baseline_row_and_a_verified_reference_row(tmp_path
         assert ref["median_s"] == statistics.median(ref["times_s"]) > 0
         assert ref["ratio"] == pytest.approx(ref["median_s"] / base["median_s"])
         if workload.limit == "gemm":
-            flops = workloads._mlp_flops(TINY, TINY.batches[name.endswith("500")])
+            flops = (workloads._lstm_flops(TINY) if name == "lstm-train" else
+                     workloads._mlp_flops(TINY, TINY.batches[name.endswith("500")]))
             assert ref["limit_fraction"] == pytest.approx(flops / ref["median_s"] / limits["gemm_flops"])
         elif workload.limit == "bandwidth":
             assert ref["unit"] == "B/s" and ref["limit_fraction"] == pytest.approx(ref["rate"] / limits["bandwidth"])
         else:
             assert ref["limit_fraction"] is None
+        assert ref["goal"] is ref["goal_met"] is None  # goals are set for c and numba only
         assert any(line.split()[:2] == [name, "reference"] and f"{ref['ratio']:.2f}" in line
                    for line in table.splitlines())
     assert rows_of(report, "call-overhead")["reference"]["rate"] == pytest.approx(
         1 / rows_of(report, "call-overhead")["reference"]["median_s"])
+    scan = rows_of(report, "scan-overhead")["reference"]
+    assert scan["unit"] == "s/step" and scan["rate"] == pytest.approx(scan["median_s"] / TINY.scan_steps)
     assert json.loads((tmp_path / "bench.json").read_text())["results"] == json.loads(json.dumps(report["results"]))
     assert "limits: float32 GEMM" in table and "wall time" in table
 
@@ -102,23 +107,27 @@ def test_the_mlp_check_sees_a_wrong_gradient():
 def test_compile_cold_gets_new_empty_caches_and_warm_reuses_a_filled_one(monkeypatch):
     calls = []
 
-    def spawn(target, sizes, directory):
-        calls.append((target.name, directory, os.listdir(directory)))
+    def spawn(target, sizes, directory, program):
+        calls.append((target.name, directory, os.listdir(directory), program))
         open(os.path.join(directory, "compiled"), "w").close()
-        return {"seconds": 0.01, "error": None}
+        return {"seconds": 0.01 if program == "mlp-train-b20" else 0.02, "error": None}
 
     monkeypatch.setattr(harness, "_spawn_compile", spawn)
-    compiles = [bench.WORKLOADS["compile-cold"], bench.WORKLOADS["compile-warm"]]
+    compiles = [bench.WORKLOADS[name] for name in ("compile-cold", "compile-warm", "compile-lstm-cold")]
     rows = harness.run_compile(compiles, [bench.Target("reference", "arignote")], TINY, repeats=3)
-    assert [(r["workload"], r["backend"], r["ratio"]) for r in rows] == [
-        ("compile-cold", "numpy", 1), ("compile-cold", "reference", 1),
-        ("compile-warm", "numpy", 1), ("compile-warm", "reference", 1)]
+    assert [(r["workload"], r["backend"], r["ratio"], r["median_s"]) for r in rows] == [
+        ("compile-cold", "numpy", 1, 0.01), ("compile-cold", "reference", 1, 0.01),
+        ("compile-warm", "numpy", 1, 0.01), ("compile-warm", "reference", 1, 0.01),
+        ("compile-lstm-cold", "numpy", 1, 0.02), ("compile-lstm-cold", "reference", 1, 0.02)]
     for name in ("numpy", "reference"):
-        mine = [(d, listing) for n, d, listing in calls if n == name]
+        mine = [(d, listing) for n, d, listing, program in calls if n == name and program == "mlp-train-b20"]
         cold, warm = mine[:3], mine[3:]
         assert len({d for d, _ in cold}) == 3 and all(listing == [] for _, listing in cold)
         assert [d for d, _ in warm] == [cold[0][0]] * 3 and all(listing == ["compiled"] for _, listing in warm)
-    assert not any(os.path.exists(d) for _, d, _ in calls)  # the temporary caches are removed
+        lstm = [(d, listing) for n, d, listing, program in calls if n == name and program == "lstm-train"]
+        assert len(lstm) == 3 and all(listing == [] for _, listing in lstm)  # cold only, caches of its own
+        assert not {d for d, _ in lstm} & {d for d, _ in mine}
+    assert not any(os.path.exists(d) for _, d, _, _ in calls)  # the temporary caches are removed
     assert harness._cache_env("/tmp/x")["ARIGNOTE_CACHE_DIR"] == "/tmp/x"
 
 
@@ -147,3 +156,90 @@ def test_python_m_arignote_bench_lists_workloads_and_backends():
     names = [line.split()[0] for line in done.stdout.splitlines()]
     assert names[:-1] == list(bench.WORKLOADS)
     assert done.stdout.splitlines()[-1].startswith("backends: numpy (baseline), ") and "reference" in done.stdout
+
+
+# --- the loop workloads: scan-overhead, lstm-train, compile-lstm-cold
+
+
+def test_the_lstm_numpy_baseline_against_finite_differences():
+    """The hand-written BPTT: the step it takes against central differences of its own loss (float32,
+    so a few coordinates and a loose tolerance; arignote's symbolic gradient checks it everywhere)."""
+    sizes = bench.Sizes(lstm=(3, 2, 4, 2))
+    data = workloads._lstm_data(sizes)
+    moved = workloads._lstm_numpy(data, None)().result()[1:]
+
+    def loss(name, index, delta):
+        changed = {**data, name: data[name].copy()}
+        changed[name][index] += delta
+        cost = workloads._lstm_numpy(changed, None)().run()
+        return float(cost)
+
+    eps = 1e-2
+    for k, name in enumerate(workloads.LSTM_PARAMS):
+        for index in [(0,) * data[name].ndim, tuple(n - 1 for n in data[name].shape)]:
+            slope = (loss(name, index, eps) - loss(name, index, -eps)) / (2 * eps)
+            assert -workloads.LSTM_LR * slope == pytest.approx(moved[k][index], rel=0.05, abs=1e-6), (name, index)
+
+
+def test_the_lstm_check_sees_a_truncated_gradient():
+    """Backpropagation through the last step only is a different step: the check must see it."""
+    data = workloads._lstm_data(TINY)
+    want = workloads._lstm_numpy(data, None)().result()
+    assert bench.mismatch(workloads.LSTM_IMPLS["arignote"](data, "reference")().result(), want) is None
+    import arignote
+
+    real = arignote.scan
+    truncated = lambda *args, **kwargs: real(*args, truncate_gradient=1, **kwargs)  # noqa: E731
+    api = workloads._arignote_api("reference")
+    api.scan = truncated
+    got = workloads._lstm_graph(api, data)().result()
+    assert np.allclose(got[0], want[0])  # same loss
+    assert bench.mismatch(got, want).startswith("wrong result 1")
+
+
+def test_the_loop_workloads_on_every_backend(backend):
+    """scan-overhead and lstm-train on tiny sizes, verified against their NumPy baselines (the harness
+    does that before timing), on each usable backend; c and numba rows carry their goal."""
+    out = io.StringIO()
+    report = bench.run_bench(workloads=["scan-overhead", "lstm-train"], backends=[backend], sizes=TINY, repeats=2,
+                             min_time=0.0002, out=out, progress=lambda what: None)
+    table = out.getvalue()
+    for name, goal in [("scan-overhead", "<= 5 ns/step"), ("lstm-train", "ratio <= 0.7")]:
+        row = rows_of(report, name)[backend]
+        assert row["status"] == "ok", row["error"]
+        assert row["ratio"] == pytest.approx(row["median_s"] / rows_of(report, name)["numpy"]["median_s"])
+        line = next(line for line in table.splitlines() if line.split()[:2] == [name, backend])
+        if backend in ("c", "numba"):
+            assert row["goal"] == goal and row["goal_met"] in (True, False)
+            assert line.endswith(f"{goal}: {'met' if row['goal_met'] else 'MISSED'}")
+        else:
+            assert row["goal"] is None
+    scan = rows_of(report, "scan-overhead")[backend]
+    assert scan["unit"] == "s/step" and f"{bench.report._seconds(scan['rate'])}/step" in table
+
+
+def test_goals_and_the_time_per_step_in_the_table():
+    workload = bench.Workload("w", "", steps=lambda s: 1000, goal=workloads.Goal(("c",), "rate", 5e-9))
+
+    def fill(backend, times):
+        row = bench.report.new_row(workload, bench.Target(backend, "arignote"))
+        return bench.report.fill_row(row, times, 8e-6, workload, None, TINY)
+
+    c = fill("c", [4e-6, 4e-6])
+    assert c["rate"] == pytest.approx(4e-9) and c["ratio"] == pytest.approx(0.5)
+    assert (c["unit"], c["goal"], c["goal_met"]) == ("s/step", "<= 5 ns/step", True)
+    slow = fill("c", [6e-6])
+    assert slow["goal_met"] is False
+    ref = fill("reference", [6e-6])
+    assert ref["goal"] is ref["goal_met"] is None
+    compile_goal = bench.WORKLOADS["compile-lstm-cold"].goal
+    assert bench.report.goal_text(compile_goal) == "<= 3 s" and compile_goal.backends == ("c",)
+    report = {"machine": harness.machine(), "limits": {"gemm_flops": 1e9, "gemm_n": 64, "bandwidth": 1e9,
+              "copy_bytes": 1 << 20}, "quick": True, "date": "today", "repeats": 1, "results": [c, slow, ref],
+              "wall_s": 1.0}
+    out = io.StringIO()
+    bench.print_table(report, out)
+    lines = out.getvalue().splitlines()
+    assert next(line for line in lines if line.startswith("workload")).split()[-1] == "goal"
+    assert any(line.startswith("w ") and line.endswith("<= 5 ns/step: met") and "4 ns/step" in line for line in lines)
+    assert any(line.endswith("<= 5 ns/step: MISSED") and "6 ns/step" in line for line in lines)
