@@ -272,6 +272,8 @@ def scan_grad(op, inputs, outputs, output_grads):
     grads_out = [None]  # the step count
     seq_grads = [None] * op.n_seqs
     for (i, _), rows in zip(wrt_seqs, seq_rows):
+        # shaped like the sequence's rows, also after zero steps (when a mapped output's rows have no shape)
+        rows = ops.reshape(rows, [ops.shape_i(rows, 0)] + [ops.shape_i(seqs[i], a) for a in range(1, seqs[i].ndim)])
         seq_grads[i] = ops.inc_subtensor(ops.zeros_like(seqs[i])[start:n], rows[::-1])
     init_grads, finals_iter = [], iter(finals)
     for j in range(op.n_rec):
@@ -872,7 +874,9 @@ def push_out_sums(fgraph, node):
         memo[node.outputs[op.n_rec + k]] = new.outputs[len(kept) + k]
     for j, (factor, _) in found.items():
         rows = new.outputs[len(kept) + op.n_nit + factor_position[id(factor)]]
-        total = inits[j][0] + found[j][1](_rows_of_steps(rows))
+        # the factor's width is the sum's last axis (also after zero steps, when its rows have no shape)
+        width = ops.shape_i(inits[j], inits[j].ndim - 1)
+        total = inits[j][0] + found[j][1](ops.reshape(rows, [-1, width]))
         memo[node.outputs[j]] = ops.patternbroadcast(ops.expand_dims(total, 0), node.outputs[j].broadcastable)
     return memo
 
