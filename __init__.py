@@ -16,6 +16,7 @@ from .core.function import Function, In, Out, UnusedInputError, function
 from .core.graph import MissingInputError
 from .core.grad import DisconnectedInputError, GradientError, grad, verify_grad
 from .core.plugins import Availability, Backend, BackendError, get_backend, hookimpl
+from .core.linalg import dot
 from .core.printing import debugprint
 from .core.scan import OrderedUpdates, foldl, foldr, map, reduce, scan
 from .core.shared import SharedVariable, shared
@@ -24,6 +25,6 @@ from . import ifelse, scan_module  # noqa: E402  (theano.ifelse.ifelse, theano.s
 
 __all__ = [
     "config", "function", "In", "Out", "Function", "shared", "SharedVariable", "grad", "verify_grad",
-    "debugprint", "scan", "map", "reduce", "foldl", "foldr", "OrderedUpdates", "ifelse", "scan_module", "hookimpl", "Backend", "Availability", "get_backend", "tensor",
+    "debugprint", "dot", "scan", "map", "reduce", "foldl", "foldr", "OrderedUpdates", "ifelse", "scan_module", "hookimpl", "Backend", "Availability", "get_backend", "tensor",
     "MissingInputError", "UnusedInputError", "DisconnectedInputError", "GradientError", "BackendError",
 ]

@@ -13,9 +13,10 @@ from .types import is_float
 
 def _output_type(then_var, else_var, index):
     if then_var.dtype != else_var.dtype or then_var.ndim != else_var.ndim:
+        fix = (f"use T.cast(..., '{then_var.dtype}')" if then_var.ndim == else_var.ndim else
+               "reshape, dimshuffle or sum one of them to the other's number of axes")
         raise TypeError(f"ifelse: output {index} is {then_var.type} in the then-branch but {else_var.type} in "
-                        f"the else-branch; both branches must give the same dtype and number of axes "
-                        f"(use T.cast(..., '{then_var.dtype}'))")
+                        f"the else-branch; both branches must give the same dtype and number of axes ({fix})")
     return then_var.dtype, tuple(a and b for a, b in zip(then_var.broadcastable, else_var.broadcastable))
 
 

@@ -178,7 +178,9 @@ def apply_local(fgraph, local_rewrites):
 def stabilize_graph(outputs, protected=()):
     """The stabilization rewrites applied to the graph of ``outputs`` (used by grad before it
     differentiates, so that gradients come from the stable form)."""
-    roots = [v for v in graph_inputs(outputs) if not isinstance(v, Constant)]
+    # the protected variables (grad's wrt) are leaves: a rewrite above them would rebuild them, and
+    # the cost would then depend on a copy of the variable the gradient is asked for
+    roots = [v for v in graph_inputs(outputs) if not isinstance(v, Constant)] + list(protected)
     return rewrite_outputs(list(outputs), roots, CANONICALIZE + STABILIZE, protected)
 
 
