@@ -320,7 +320,7 @@ class Constant(TensorVariable):
 def constant(value, dtype=None, name=None):
     """A Constant holding ``value`` (Theano's ``T.constant``)."""
     data = np.asarray(value, dtype=canonical_dtype(dtype) if dtype is not None else None)
-    if dtype is None and data.dtype.kind == "f" and not isinstance(value, np.ndarray):
+    if dtype is None and data.dtype.kind == "f" and not isinstance(value, (np.ndarray, np.generic)):
         data = data.astype(canonical_dtype("floatX"))
     bcast = tuple(size == 1 for size in data.shape)
     return Constant(TensorType(data.dtype, bcast), data, name=name)
