@@ -12,8 +12,9 @@ specification):
   ``t``), each recurrent output's initial rows (exactly ``-min(taps[j])`` of them), the non-sequences;
 - outer outputs: for each recurrent output its buffer, the initial rows followed by one row per step;
   for each mapped output one row per step. ``keep[j]`` (set by the save-memory rewrite, never by a user)
-  keeps only the last ``keep[j]`` rows of output j; ``buffer_rows(j)`` is how many rows a compiled
-  loop then holds (one more than the deepest tap, so that a step never overwrites a row it reads).
+  says that only the last ``keep[j]`` rows of output j are read: the loop then holds ``buffer_rows(j)``
+  rows (at least ``keep[j]``, and one more than the deepest tap, so that a step never overwrites a row
+  it reads) and the output is the last ``buffer_rows(j)`` rows (all of them when there are fewer).
 """
 
 import builtins

@@ -5,7 +5,8 @@
   written by the emitter that table.py (the one table: scalar templates and node emitters, by op
   class) lists for its op; the emitters live by op family: elemwise.py (loop nests of elementwise
   nodes and Composites), reductions.py (reductions, FusedReduce, argmax, the extremum mask),
-  shapes.py, indexing.py, products.py (BLAS), nnet.py (softmax, cross-entropies), random.py.
+  shapes.py, indexing.py, products.py (BLAS), nnet.py (softmax, cross-entropies), random.py,
+  loops.py (Scan and IfElse: each inner graph a module of its own, called from the node's kernel).
 - Core decides, the backend carries out: fusion (Composite, FusedReduce), which elementwise result is
   written into a dying input buffer (``plan.reuse``), which loops are worth threads (``plan.threads``:
   the first PARALLEL_NODES of them get a ``prange`` twin, in a second variant of the program that the
@@ -15,9 +16,9 @@
   import a copy of it written into the cache, so that numba keeps its machine code there too.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
 - The ops of ``table.PYTHON_ONLY`` run in NumPy (the reference implementation) between two compiled
-  segments: Map (its inner graph is a program of its own) and advanced indexing with boolean masks or
-  several index arrays (one integer vector among full slices is compiled). Every other op runs
-  inside njit.
+  segments: advanced indexing with boolean masks or several index arrays (one integer vector among
+  full slices is compiled), and a Scan or IfElse whose inner graph holds such an op
+  (``table.python_reason``). Every other op runs inside njit.
 - Each kernel is a module of its own named by a hash of its source, so graphs that share a kernel
   share its compiled code; matrix products go through ``runtime.gemm``, compiled once per dtype.
 

@@ -10,7 +10,8 @@ nests of elementwise nodes and fused ``Composite`` bodies.
   ``HELPERS`` the template calls.
 - ``Loops``: the pieces of one loop nest: the prologue that finds and checks the sizes, the body that
   loads the inputs and computes (through vecmath's SIMD functions where it offers them).
-- ``emit``: an elementwise node's kernel, written into the input buffer ``plan.reuse`` names, and its
+- ``emit``: an elementwise node's kernel, written into the input buffer ``plan.reuse`` names (or the
+  loop row ``gen.targets`` hands a step's output: loops.py), and its
   ``prange`` twin for the nodes the generator was given.
 """
 
@@ -157,15 +158,20 @@ class Loops:
 
 def emit(gen, n, node, args, outs):
     """An elementwise node (or Composite): one loop nest in a kernel, its result in new arrays or, where
-    the plan says so, in the buffer of the input that dies here; a prange twin when the generator
+    the plan says so, in the buffer of the input that dies here, or (a loop step's output, see
+    loops.py) in the row the loop hands it when the shapes agree; a prange twin when the generator
     was given the node (called on large inputs only)."""
     loops = Loops(gen, node, label=type(node.op).__name__)
-    reuse = gen.plan.reuse.get(node)
+    targets = [gen.targets.get(o) for o in node.outputs]  # a loop step's output rows (loops.py)
+    reuse = gen.plan.reuse.get(node) if not any(targets) else None
     prologue = list(loops.prologue) + loops.constants
     if reuse is not None:
         prologue.append(f"o0 = a{reuse}  # written in place: input {reuse} dies here (plan.reuse)")
     else:
-        prologue += [f"o{k} = np.empty({tup(loops.sizes)}, dtype={st(o.dtype)})" for k, o in enumerate(node.outputs)]
+        prologue += [f"o{k} = np.empty({tup(loops.sizes)}, dtype={st(o.dtype)})" if not target else
+                     f"o{k} = row{k} if row{k}.shape == {tup(loops.sizes)} else np.empty({tup(loops.sizes)}, "
+                     f"dtype={st(o.dtype)})  # into the loop's output row when it fits"
+                     for k, (o, target) in enumerate(zip(node.outputs, targets))]
     where = ", ".join(loops.idx) if loops.nd else "()"
     body = loops.body + [f"o{k}[{where}] = {loops.name_of(o)}" for k, o in enumerate(loops.inner_outputs)]
     result = [f"return {tup(f'o{k}' for k in range(len(node.outputs)))}"]
@@ -173,8 +179,10 @@ def emit(gen, n, node, args, outs):
     twin = None
     if node in gen.parallel and big and not loops.guards:
         twin = prologue + loops.nest(body, parallel=True) + result
-    name = gen.kernel(n, node, loops.args, prologue + loops.nest(body) + result, twin=twin, helpers=loops.helpers)
-    call = f"{name}({', '.join(args)})"
+    extra = [(f"row{k}", t) for k, t in enumerate(targets) if t]
+    name = gen.kernel(n, node, loops.args + [a for a, _ in extra], prologue + loops.nest(body) + result, twin=twin,
+                      helpers=loops.helpers)
+    call = f"{name}({', '.join(args + [t for _, t in extra])})"
     if twin is not None:
         call = f"{call} if {big[0]}.size < {PARALLEL_MIN} else {name}_parallel({', '.join(args)})"
     return [f"{tup(outs)} = {call}"]

@@ -97,7 +97,7 @@ class Generator:
     """Renders the module: one kernel module per loop nest (imported by the module), and the segments.
     ``parallel``: the elementwise nodes whose kernels get a prange twin (called on large inputs)."""
 
-    def __init__(self, fgraph, vector_math=None, parallel=()):
+    def __init__(self, fgraph, vector_math=None, parallel=(), prefix=None, targets=None, target_args=()):
         from . import table  # the emitters import this module
 
         self.table = table
@@ -105,9 +105,14 @@ class Generator:
         self.plan = plan_of(fgraph)
         self.vector_math = vector_math or {}  # (scalar op class name, dtype name) -> vecmath function
         self.parallel = set(parallel)
+        self.prefix = prefix  # an inner graph's labels start with its ops' ("Scan > ": loops.py)
+        self.targets = targets or {}  # var -> the argument an elementwise node may write it into (loops.py)
+        self.target_args = list(target_args)  # an inner segment's last arguments: the targets (loops.py)
         self.kernels = []
         self.names = {}
         self.constants = []  # the Constant variables, passed to the segments as arguments
+        self.hidden_reads = {}  # node -> constants of its inner graphs, passed to it as arguments
+        self.import_kernel, self.runtime = None, None  # set by generate (loops.py imports inner graphs)
         for var in fgraph.inputs:
             self.name(var)
 
@@ -120,10 +125,10 @@ class Generator:
                 self.names[var] = f"v{len(self.names)}"
         return self.names[var]
 
-    @staticmethod
-    def label(n, node):
-        """The prefix of a compiled error message: the glue reads the node's index back from it."""
-        return f"@{n} {type(node.op).__name__}"
+    def label(self, n, node):
+        """The prefix of a compiled error message: the glue reads the node's index back from it (an
+        inner graph's has none: its loop's module is shared wherever the loop sits)."""
+        return f"@{n} {type(node.op).__name__}" if self.prefix is None else f"{self.prefix}{type(node.op).__name__}"
 
     def kernel(self, n, node, args, lines, note="", fastmath=False, twin=None, helpers=()):
         """Add node ``n``'s kernel: ``kernel(args)`` running ``lines`` and, when ``twin`` holds lines,
@@ -148,10 +153,13 @@ class Generator:
 
     # -- the segments ------------------------------------------------------------------------------
 
-    def generate(self, import_kernel, runtime="arignote.backends.numba.runtime"):
+    def generate(self, import_kernel, runtime="arignote.backends.numba.runtime", inner=False):
         """(module source, steps): each step is ("segment", name, argument names, result names) or
         ("python", node index, why). ``import_kernel(source)`` makes a kernel module importable and
-        returns its name; ``runtime`` names the module of helpers the generated code imports as ``_rt``."""
+        returns its name; ``runtime`` names the module of helpers the generated code imports as ``_rt``.
+        ``inner``: an inner graph's module (loops.py): one segment, called from njit code only, whose
+        arguments are the inputs, the constants, then the targets' names."""
+        self.import_kernel, self.runtime = import_kernel, runtime
         nodes = self.plan.nodes
         steps, lines, produced = [], [], []
         for n, node in enumerate(nodes):
@@ -169,7 +177,7 @@ class Generator:
             lines.append(f"# node {n}: {node.op}")
             lines += self.node(n, node)
             produced += node.outputs
-        if lines:
+        if lines or inner:
             steps.append(("segment", lines, produced))
         steps = self._arguments(steps)
         header = HEADER + [f"import {runtime} as _rt"]
@@ -188,7 +196,8 @@ class Generator:
                 continue
             _, lines, reads, outs = step
             name = f"segment{k}"
-            source.append(function(name, reads, lines + [f"return {tup(outs)}"], kernel=False) + "\n\n")
+            reads = reads + self.target_args if inner else reads
+            source.append(function(name, reads, lines + [f"return {tup(outs)}"], kernel=inner) + "\n\n")
             named.append(("segment", name, reads, outs))
         return "\n".join(source), named
 
@@ -209,7 +218,7 @@ class Generator:
             reads = []
             for node in nodes:
                 if node.outputs[0] in produced_set:
-                    reads += [v for v in node.inputs if v not in produced_set]
+                    reads += [v for v in node.inputs + self.hidden_reads.get(node, []) if v not in produced_set]
             reads = list(dict.fromkeys(reads))
             needed_after -= produced_set
             needed_after.update(reads)

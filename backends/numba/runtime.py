@@ -47,6 +47,84 @@ def scalar(value, out):
     return out
 
 
+def _row0():
+    """An intrinsic: row i of the 1-d array x as a 0-d view, typed contiguous as the 0-d arrays of the
+    programs are (x[i] is a number; loops pass rows as arrays, and a view costs no allocation:
+    as_strided's view costs none either, but is typed non-contiguous, which reshape refuses)."""
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    def typer(typingctx, x, i):
+        if not (isinstance(x, types.Array) and x.ndim == 1 and isinstance(i, types.Integer)):
+            return None
+        row = types.Array(x.dtype, 0, "C")
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            at = context.cast(builder, args[1], signature.args[1], types.intp)
+            pointer = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [at], wraparound=False)
+            out = context.make_array(row)(context, builder)
+            empty = cgutils.pack_array(builder, [], ty=context.get_value_type(types.intp))
+            context.populate_array(out, data=pointer, shape=empty, strides=empty, itemsize=ary.itemsize,
+                                   meminfo=ary.meminfo, parent=ary.parent)
+            value = out._getvalue()
+            context.nrt.incref(builder, row, value)
+            return value
+        return row(x, i), codegen
+    return intrinsic(typer)
+
+
+row0 = _row0()
+
+
+@_jit
+def start_rows(initial, size):
+    """A loop's buffer of ``size`` rows like those of ``initial``, which it starts with."""
+    rows = np.empty((size,) + initial.shape[1:], dtype=initial.dtype)
+    flat = rows.reshape(-1)
+    for k, value in enumerate(initial.flat):
+        flat[k] = value
+    return rows
+
+
+@_jit
+def put_row(rows, at, y, target):
+    """Row ``at`` of a loop's buffer becomes the step's result ``y``: nothing to do when the step
+    wrote it there (``target``, that row); an error when its shape differs from the rows'."""
+    if y.shape != rows.shape[1:]:
+        raise ValueError("a step gives a row of another shape than before")
+    if y.ctypes.data != target.ctypes.data or y.shape != target.shape:
+        flat = rows[at].reshape(-1)
+        for k, value in enumerate(y.flat):
+            flat[k] = value
+
+
+@_jit
+def grow(rows, size):
+    """A copy of the C-contiguous ``rows`` with ``size`` rows (the first ones copied): a while-loop's
+    buffer, doubled when full."""
+    new = np.empty((size,) + rows.shape[1:], dtype=rows.dtype)
+    old, flat = rows.reshape(-1), new.reshape(-1)
+    for k in range(old.shape[0]):
+        flat[k] = old[k]
+    return new
+
+
+@_jit
+def last_rows(ring, total, count):
+    """The last ``count`` of the ``total`` rows written into ``ring`` (row a at a % len(ring)), in
+    order: a loop's output of which only the last rows are kept (Scan.keep)."""
+    size = ring.shape[0]
+    out = np.empty((count,) + ring.shape[1:], dtype=ring.dtype)
+    width = ring.size // size
+    src, dst = ring.reshape((size, width)), out.reshape((count, width))
+    for i in range(count):
+        a = (total - count + i) % size
+        for k in range(width):
+            dst[i, k] = src[a, k]
+    return out
+
+
 @_jit
 def index(i, size):
     """An integer index checked against an axis of ``size`` (negative counts from the end)."""

@@ -7,13 +7,15 @@
   segment (``args``/``outs``: the names of its inputs and outputs) and adds the kernels they call
   (``gen.kernel``). Every op class of ``SCALARS`` has the elementwise emitter.
 - ``PYTHON_ONLY``: op class -> why it runs in NumPy (the reference's implementation) between two
-  compiled segments; ``python_reason(node)`` says whether a node does.
+  compiled segments; ``python_reason(node)`` says whether a node does (a Scan or IfElse does when an
+  op of its inner graphs does: loops.py).
 """
 
 from arignote.core import linalg, nnet as core_nnet, ops, random as core_random
+from arignote.core.ifelse import IfElse
 from arignote.core.scan import Scan
 
-from . import elemwise, indexing, nnet, products, random, reductions, shapes
+from . import elemwise, indexing, loops, nnet, products, random, reductions, shapes
 from .elemwise import Scalar, ufunc
 
 SCALARS = {
@@ -110,11 +112,12 @@ EMITTERS = {
     core_nnet.IncPerRow: nnet.inc_per_row,
     core_random.RandomUniform: random.random_uniform,
     core_random.Argsort: random.argsort,
+    Scan: loops.scan,
+    IfElse: loops.ifelse,
 }
 
 # ops done by the Python glue between segments, and why
 PYTHON_ONLY = {
-    Scan: "its inner graph is a program of its own, run once per step",
     ops.AdvancedSubtensor: "NumPy's advanced indexing (masks, several index arrays) has no njit form; "
                            "one integer vector among full slices is compiled",
     ops.AdvancedIncSubtensor: "np.add.at with masks or several index arrays has no njit form; one integer "
@@ -125,6 +128,8 @@ PYTHON_ONLY = {
 def python_reason(node):
     """Why ``node`` runs in NumPy between two segments, or None when it is compiled."""
     kind = type(node.op)
+    if kind in (Scan, IfElse):  # compiled, unless an op of their inner graphs runs in NumPy
+        return loops.inner_reason(node)
     if kind in PYTHON_ONLY and indexing.one_index_vector(node) is None:
         return PYTHON_ONLY[kind]
     body = node.op.elemwise if kind is ops.FusedReduce else node.op
