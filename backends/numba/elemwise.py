@@ -97,9 +97,10 @@ def templated(op, scalars):
 class Loops:
     """The pieces of a loop nest over an elementwise node (or over one array, ``node`` None): the
     prologue that finds and checks the sizes, and the body that loads the inputs and computes.
-    ``helpers``: the sources of the scalar helpers the body calls."""
+    ``helpers``: the sources of the scalar helpers the body calls. ``row_views``: the body may read
+    some inputs through views of their rows, which only ``nest`` (in axis order) makes."""
 
-    def __init__(self, gen, node, source=None, label=""):
+    def __init__(self, gen, node, source=None, label="", row_views=False):
         self.gen = gen
         if node is None:
             inputs, self.inner_nodes, self.inner_inputs, self.inner_outputs = [source], [], [source], [source]
@@ -129,7 +130,7 @@ class Loops:
         # read through contiguous views of their rows instead (copies only where a row is not contiguous)
         # (so are a loop step's inputs: rows of sequences and of the loop's buffers)
         in_step = gen.prefix is not None
-        self.row_views = [] if node is None or nd < 2 else [
+        self.row_views = [] if not row_views or node is None or nd < 2 else [
             k for k, v in enumerate(inputs) if v.ndim == nd and not v.broadcastable[-1]
             and (type(v.owner.op) is ops.Subtensor if v.owner is not None else in_step)]
         for k, (var, pattern) in enumerate(zip(self.inner_inputs, patterns)):
@@ -196,7 +197,7 @@ def emit(gen, n, node, args, outs):
     the plan says so, in the buffer of the input that dies here, or (a loop step's output, see
     loops.py) in the row the loop hands it when the shapes agree; a prange twin when the generator
     was given the node (called on large inputs only)."""
-    loops = Loops(gen, node, label=type(node.op).__name__)
+    loops = Loops(gen, node, label=type(node.op).__name__, row_views=True)
     targets = [gen.targets.get(o) for o in node.outputs]  # a loop step's output rows (loops.py)
     reuse = gen.plan.reuse.get(node) if not any(targets) else None
     prologue = list(loops.prologue) + loops.constants
