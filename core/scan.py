@@ -160,9 +160,9 @@ def _reverse(x, start, stop):
 
 
 def scan_grad(op, inputs, outputs, output_grads):
-    """Gradients of a Scan node: one backward Scan whose step recomputes the forward step from its
-    inputs (the sequences' rows and the states it read, taken from the forward buffers) and
-    differentiates it. It carries, for each recurrent output, the gradient of the states the coming
+    """Gradients of a Scan node: one backward Scan whose step differentiates the forward step, given
+    what that step read (the sequences' rows and the states, taken from the forward buffers) and the
+    intermediate values it computed (kept by the forward loop: ``_read_residuals``). It carries, for each recurrent output, the gradient of the states the coming
     steps read (a window of ``depth`` rows, or the state itself for depth 1) and, for each
     non-sequence, the sum of its gradients so far. ``truncate`` keeps the last ``truncate`` steps."""
     from .grad import grad as symbolic_grad
@@ -180,7 +180,8 @@ def scan_grad(op, inputs, outputs, output_grads):
     def placeholder(var, name):
         return var.type(name)
 
-    # backward sequences: each paired with its forward inner variable (or None) and its outer value
+    # the backward step's sequences (b_seqs) and their outer values (outer_seqs), reversed: the
+    # forward sequences' rows, then the states each tap read
     b_seqs = [placeholder(i, f"{i.name or 'row'}") for i in op.inner_seqs()]
     outer_seqs = [_reverse(s, start, n) for s in seqs]
     b_taps, replace = [], dict(zip(op.inner_seqs(), b_seqs))
