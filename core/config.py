@@ -13,6 +13,7 @@ ARIGNOTE_CHECK         config.check         1: cross-check every call against th
 ARIGNOTE_REWRITES      config.rewrites      "none" turns graph rewrites off; or a list of passes
 ARIGNOTE_THREADS       (read by C code)     most threads a compiled C loop uses (default: cores)
 ARIGNOTE_VECMATH       config.vecmath       0: numba loops call scalar libm, not libmvec's vector math
+ARIGNOTE_KEEP_FREED    config.keep_freed    0: the numba backend leaves glibc's malloc thresholds alone
 =====================  ===================  ====================================================
 """
 
@@ -40,6 +41,7 @@ class Config:
         self.check = _flag(environ.get("ARIGNOTE_CHECK", "0"))
         self.rewrites = environ.get("ARIGNOTE_REWRITES", "all").strip() or "all"
         self.vecmath = environ.get("ARIGNOTE_VECMATH", "1").strip() != "0"
+        self.keep_freed = environ.get("ARIGNOTE_KEEP_FREED", "1").strip() != "0"
 
     def __setattr__(self, name, value):
         if name == "floatX" and value not in FLOATX_CHOICES:

@@ -314,3 +314,34 @@ def test_prange_twins_go_to_the_plan_s_costliest_loops_only(numba_backend, monke
     assert {int(n) for n in twins} == {plan.position[node] for node in plan.threads[:2]}
     value = np.linspace(0.5, 2, 7)
     both([x], outputs, [value])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc thresholds are Linux-only")
+def test_calls_do_not_page_fault_their_temporaries_in_again(tmp_path):
+    # a function whose temporaries are large (8 MB each): with freed memory kept (the default), the
+    # calls after the first reuse it; with ARIGNOTE_KEEP_FREED=0 every call maps and faults them in
+    script = textwrap.dedent("""
+        import resource
+        import numpy as np
+        import arignote, arignote.tensor as T
+        from arignote.core.plugins import registry
+        from arignote.backends.numba import NumbaBackend
+        if "numba" not in registry.names():
+            registry.register(NumbaBackend())
+        x = T.dmatrix("x")
+        f = arignote.function([x], T.sum(T.dot(T.exp(x), x) * 2), backend="numba")
+        a = np.ones((1000, 1000))
+        f(a)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(10):
+            f(a)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    """)
+    faults = {}
+    for keep in ("1", "0"):
+        env = dict(os.environ, ARIGNOTE_CACHE_DIR=str(tmp_path / "cache"), ARIGNOTE_KEEP_FREED=keep)
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        faults[keep] = int(run.stdout.split()[-1])
+    # 10 calls of two 8 MB temporaries are some 40,000 pages when each is faulted in again
+    assert faults["0"] > 10_000 and faults["1"] < faults["0"] / 10, faults
