@@ -68,16 +68,18 @@ def rewrite(fgraph, backend=None):
             merge(fgraph)
         if _fingerprint(fgraph) == before:
             break
-    # branches are lazy whatever the passes: a node only one branch reads runs inside it
-    sink_into_branches(fgraph)
-    if "loops" in passes:
-        merge_extended(fgraph)
-        push_out_invariants(fgraph)
-        push_out_sequence_products(fgraph)
-        save_memory(fgraph)
-        push_out_sums(fgraph)
-        prune_unused(fgraph)
-    rewrite_inner_graphs(fgraph, backend)
+    # the passes of loops and branches walk the graph several times: only for graphs that have them
+    if any(hasattr(node.op, "inner_graphs") for node in fgraph.apply_nodes):
+        # branches are lazy whatever the passes: a node only one branch reads runs inside it
+        sink_into_branches(fgraph)
+        if "loops" in passes:
+            merge_extended(fgraph)
+            push_out_invariants(fgraph)
+            push_out_sequence_products(fgraph)
+            save_memory(fgraph)
+            push_out_sums(fgraph)
+            prune_unused(fgraph)
+        rewrite_inner_graphs(fgraph, backend)
     if "fusion" in passes:
         fuse(fgraph)
         fuse_reductions(fgraph)
