@@ -177,25 +177,22 @@ def scan_grad(op, inputs, outputs, output_grads):
     steps = n if op.truncate < 0 else ops.minimum(n, op.truncate)
     start = n - steps  # the first forward step the backward pass reaches
 
-    def placeholder(var, name):
-        return var.type(name)
-
     # the backward step's sequences (b_seqs) and their outer values (outer_seqs), reversed: the
     # forward sequences' rows, then the states each tap read
-    b_seqs = [placeholder(i, f"{i.name or 'row'}") for i in op.inner_seqs()]
+    b_seqs = [i.type(f"{i.name or 'row'}") for i in op.inner_seqs()]
     outer_seqs = [_reverse(s, start, n) for s in seqs]
     b_taps, replace = [], dict(zip(op.inner_seqs(), b_seqs))
     for j, (taps, tap_inputs) in enumerate(zip(op.taps, op.inner_taps())):
         m = op.depth(j)
         row = []
         for k, inner in zip(taps, tap_inputs):
-            p = placeholder(inner, f"state{j}[t{k}]")
+            p = inner.type(f"state{j}[t{k}]")
             row.append(p)
             replace[inner] = p
             outer_seqs.append(bufs[j][m + k + start:m + k + n][::-1])
         b_taps.append(row)
     b_seqs += [p for row in b_taps for p in row]
-    b_non_seqs = [placeholder(i, i.name) for i in op.inner_non_seqs()]
+    b_non_seqs = [i.type(i.name) for i in op.inner_non_seqs()]
     replace.update(zip(op.inner_non_seqs(), b_non_seqs))
     cloned = {}
     forward = clone_replace(op.fgraph.outputs, dict(replace), memo=cloned)
@@ -205,7 +202,7 @@ def scan_grad(op, inputs, outputs, output_grads):
     known = {}
     for k, (out, g) in enumerate(zip(nit_outs, g_nits)):
         if g is not None and is_float(out.dtype):
-            p = placeholder(out, f"grad_mapped{k}")
+            p = out.type(f"grad_mapped{k}")
             b_seqs.append(p)
             outer_seqs.append(_reverse(g, start, n))
             known[out] = p
@@ -220,7 +217,7 @@ def scan_grad(op, inputs, outputs, output_grads):
         windows.append(window)
         dy = window if m == 1 else window[m - 1]
         if g is not None:
-            p = placeholder(out, f"grad_out{j}")
+            p = out.type(f"grad_out{j}")
             b_seqs.append(p)
             outer_seqs.append(g[m + start:m + n][::-1])
             dy = dy + p
