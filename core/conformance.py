@@ -140,7 +140,7 @@ def vocabulary():
 def _import_op_modules():
     import importlib
 
-    for name in ("nnet", "random", "linalg", "scan", "ifelse"):
+    for name in ("nnet", "random", "linalg", "scan", "ifelse", "conv", "pool"):
         try:
             importlib.import_module(f"arignote.core.{name}")
         except ModuleNotFoundError as error:

@@ -288,3 +288,82 @@ case(N.SoftmaxCrossentropyGrad, lambda x, g, y: N.SoftmaxCrossentropyGrad()(x, g
      A(3, dtype=I64, kind="index"), grad=False)
 case(N.SoftmaxCrossentropyGrad, lambda x, g, y: N.SoftmaxCrossentropyGrad()(x, g, y), A(2, 4), A(2), A(2, dtype=I64, kind="int"),
      raises=IndexError, label="label out of range")
+
+# ---- convolutions (NCHW) and pooling: every border rule, strides, dilations, groups, flips, layouts
+from . import conv as C  # noqa: E402
+from . import pool as P  # noqa: E402
+
+
+def _conv(**kw):
+    return lambda x, w: C.conv2d(x, w, **kw)
+
+
+def _conv_grad(op_class, size, **props):
+    """A gradient op of Corr2d applied directly (its own gradient is checked too)."""
+    return lambda a, g: op_class(**props)(a, g, np.array(size, "int64"))
+
+
+case(C.Corr2d, _conv(), A(2, 3, 6, 5), A(4, 3, 3, 2), label="valid, flipped")
+case(C.Corr2d, _conv(border_mode="full", subsample=(2, 1), filter_flip=False), A(2, 2, 5, 4, dtype=F32), A(3, 2, 2, 3, dtype=F32),
+     label="full, stride (2, 1), not flipped, float32")
+case(C.Corr2d, _conv(border_mode="half", filter_dilation=(2, 1), num_groups=2), A(1, 4, 7, 7), A(6, 2, 3, 3),
+     label="half, dilation (2, 1), 2 groups, batch 1")
+case(C.Corr2d, _conv(border_mode=((1, 0), (2, 1)), subsample=(2, 3)), A(2, 3, 6, 7, layout="reversed"),
+     A(2, 3, 3, 3, layout="strided"), label="asymmetric padding, strides, negative-stride and strided views")
+case(C.Corr2d, _conv(border_mode=1), A(2, 3, 4, 4, dtype=F32, layout="transposed"), A(5, 3, 1, 1, dtype=F32),
+     label="1x1 kernel, padding 1, transposed input")
+case(C.Corr2d, _conv(num_groups=3, subsample=2), A(2, 3, 5, 4), A(3, 1, 5, 4), label="kernel of the input's size, 3 groups")
+case(C.Corr2d, _conv(border_mode=(1, 1)), A(1, 2, 3, 3, kind="special"), A(2, 2, 2, 2), grad=False, label="NaN and infinities")
+case(C.Corr2d, _conv(), A(0, 2, 4, 4, dtype=F32), A(3, 2, 2, 2, dtype=F32), label="empty batch")
+case(C.Corr2d, _conv(), A(1, 2, 3, 4), A(2, 2, 4, 2), raises=ValueError, label="a filter taller than the input")
+case(C.Corr2d, _conv(num_groups=2), A(1, 4, 5, 5), A(3, 2, 2, 2), raises=ValueError, label="filters that do not divide into groups")
+case(C.Corr2d, _conv(), A(1, 3, 5, 5), A(2, 2, 2, 2), raises=ValueError, label="channels that disagree")
+case(C.Corr2dGradInputs, _conv_grad(C.Corr2dGradInputs, (7, 6), pad=((1, 0), (0, 2)), stride=(2, 3), groups=2),
+     A(4, 1, 3, 2), A(2, 4, 3, 3, layout="reversed"), label="stride leaves columns unread, 2 groups")
+case(C.Corr2dGradInputs, _conv_grad(C.Corr2dGradInputs, (4, 5), pad="full", dilation=(1, 2)), A(2, 3, 2, 2, dtype=F32),
+     A(1, 2, 5, 7, dtype=F32), label="full, dilation")
+case(C.Corr2dGradInputs, _conv_grad(C.Corr2dGradInputs, (4, 5), pad="full"), A(2, 3, 2, 2), A(1, 2, 4, 4),
+     raises=ValueError, label="an output gradient of the wrong shape")
+case(C.Corr2dGradWeights, _conv_grad(C.Corr2dGradWeights, (2, 3), pad="half", stride=(1, 2)), A(2, 3, 5, 6, layout="transposed"),
+     A(2, 4, 6, 3), label="half, stride")
+case(C.Corr2dGradWeights, _conv_grad(C.Corr2dGradWeights, (3, 3), groups=2, dilation=(2, 2)), A(1, 4, 7, 6, dtype=F32),
+     A(1, 2, 3, 2, dtype=F32), label="2 groups, dilation")
+
+
+def _pool(**kw):
+    return lambda x: P.pool_2d(x, **{"ignore_border": True, **kw})
+
+
+def _pool_grad(op_class, **kw):
+    op = P.Pool(**kw)
+    if op_class is P.AveragePoolGrad:
+        return lambda x, g: op_class(*op._props())(x, g)
+    return lambda x, g: op_class(*op._props())(x, op(x), g)
+
+
+case(P.Pool, _pool(ws=(2, 2)), A(2, 3, 4, 6), label="max 2x2")
+case(P.Pool, _pool(ws=(3, 2), stride=(1, 2), ignore_border=False), A(2, 5, 5, dtype=F32, layout="reversed"),
+     label="max, overlapping rows, partial windows")
+case(P.Pool, _pool(ws=(3, 3), pad=(1, 2), stride=(2, 2)), A(1, 2, 5, 5, kind="special"), grad=False, label="max, padding, NaN")
+case(P.Pool, _pool(ws=(2, 3), mode="sum", ignore_border=False), A(3, 5, 7, layout="transposed"), label="sum, partial windows")
+case(P.Pool, _pool(ws=(3, 3), stride=(2, 1), pad=(1, 1), mode="average_inc_pad"), A(2, 5, 4, dtype=F32), label="average_inc_pad")
+case(P.Pool, _pool(ws=(3, 3), stride=(2, 1), pad=(2, 1), mode="average_exc_pad"), A(2, 1, 5, 4, layout="strided"),
+     label="average_exc_pad")
+case(P.Pool, _pool(ws=(2, 2), mode="average_exc_pad", ignore_border=False), A(3, 3, 5), label="average_exc_pad, partial windows")
+case(P.Pool, _pool(ws=(2, 2)), A(2, 5, 4, dtype=I8, kind="int"), label="max of int8")
+case(P.Pool, _pool(ws=(2, 1), mode="sum"), A(4, 3, dtype=I32, kind="int"), label="sum of int32, a matrix")
+case(P.Pool, _pool(ws=(2, 2)), A(0, 2, 4, 4), label="empty leading axis")
+case(P.Pool, _pool(ws=(2, 2), stride=(1, 1)), A(2, 2, 1, 2, 3, 3), label="5 axes")
+case(P.MaxPoolGrad, _pool_grad(P.MaxPoolGrad, ws=(2, 2), stride=(1, 1)), A(2, 3, 4, 4, kind="index"), A(2, 3, 3, 3),
+     label="ties share the gradient")
+case(P.MaxPoolGrad, _pool_grad(P.MaxPoolGrad, ws=(3, 2), pad=(1, 1), ignore_border=True), A(2, 5, 4, dtype=F32),
+     A(2, 2, 3, dtype=F32, layout="reversed"), label="padding")
+case(P.MaxPoolGrad, _pool_grad(P.MaxPoolGrad, ws=(2, 2)), A(2, 4, 4), A(2, 3, 2), raises=ValueError,
+     label="a gradient of the wrong shape")
+case(P.MaxPoolGradGrad, lambda x, h: P.MaxPoolGradGrad((2, 3), (1, 2), (0, 0), False, "max")(
+    x, P.Pool((2, 3), (1, 2), (0, 0), False, "max")(x), h), A(2, 4, 5, kind="index"), A(2, 4, 5), label="ties, partial windows")
+case(P.AveragePoolGrad, _pool_grad(P.AveragePoolGrad, ws=(3, 3), stride=(2, 2), pad=(1, 1), mode="average_inc_pad",
+                                   ignore_border=True), A(2, 5, 6), A(2, 3, 3), label="average_inc_pad")
+case(P.AveragePoolGrad, _pool_grad(P.AveragePoolGrad, ws=(2, 3), mode="average_exc_pad", ignore_border=False),
+     A(1, 3, 5, 7, dtype=F32), A(1, 3, 3, 3, dtype=F32, layout="transposed"), label="average_exc_pad, partial windows")
+case(P.AveragePoolGrad, _pool_grad(P.AveragePoolGrad, ws=(2, 2), mode="sum", stride=(1, 1)), A(3, 4, 4), A(3, 3, 3), label="sum")

@@ -17,6 +17,6 @@ from ..core.linalg import batched_dot, batched_tensordot, dot, matmul, tensordot
 from ..core.shared import shared  # noqa: F401
 from ..core.types import TensorType  # noqa: F401
 from ..core.random import argsort, sort  # noqa: F401
-from . import nnet, shared_randomstreams  # noqa: E402,F401  T.nnet, T.shared_randomstreams
+from . import nnet, shared_randomstreams, signal  # noqa: E402,F401  T.nnet, T.shared_randomstreams, T.signal
 from . import xlogx  # noqa: E402,F401  T.xlogx.xlogx, T.xlogx.xlogy0, and T.xlogx(x) itself
 from .xlogx import xlogy0  # noqa: E402,F401

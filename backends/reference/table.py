@@ -15,8 +15,11 @@ from arignote.core import ops, random
 from arignote.core.ops import broadcast_shapes, numpy_index
 from arignote.core import nnet
 from arignote.core import linalg
+from arignote.core import conv, pool
 from arignote.core.ifelse import IfElse
 from arignote.core.scan import Scan
+
+from . import conv as reference_conv
 
 
 class elemwise:
@@ -454,6 +457,13 @@ IMPLEMENTATIONS = {
     nnet.LogSoftmax: log_softmax,
     nnet.PickPerRow: lambda node, x, y: x[nnet.label_index(node.op, x, y)],
     nnet.IncPerRow: inc_per_row,
+    conv.Corr2d: reference_conv.corr2d,
+    conv.Corr2dGradInputs: reference_conv.corr2d_grad_inputs,
+    conv.Corr2dGradWeights: reference_conv.corr2d_grad_weights,
+    pool.Pool: reference_conv.pool,
+    pool.MaxPoolGrad: reference_conv.max_pool_grad,
+    pool.MaxPoolGradGrad: reference_conv.max_pool_grad_grad,
+    pool.AveragePoolGrad: reference_conv.average_pool_grad,
     random.RandomUniform: random_uniform,
     random.Argsort: lambda node, x: np.argsort(x, axis=-1, kind="stable"),
 }
