@@ -19,7 +19,7 @@ the function runs: ``padding`` is the one rule every backend applies.
 import numpy as np
 
 from .graph import Apply, Op, as_tensor_variable
-from .ops import _out, cast, shape_i, specify_shape, stack, subtensor
+from .ops import _out, cast, shape_i, specify_shape, stack_scalars, subtensor
 from .types import DISCRETE_DTYPES, float_of, upcast
 
 __all__ = ["conv2d", "get_conv_output_shape", "conv_output_length"]
@@ -143,8 +143,13 @@ class Corr2d(_Corr2dBase):
 
     def grad(self, inputs, outputs, output_grads):
         (x, w), (g,) = inputs, output_grads
-        return [Corr2dGradInputs(*self._props())(w, g, stack([shape_i(x, 2), shape_i(x, 3)])),
-                Corr2dGradWeights(*self._props())(x, g, stack([shape_i(w, 2), shape_i(w, 3)]))]
+        return [Corr2dGradInputs(*self._props())(w, g, _spatial(x)),
+                Corr2dGradWeights(*self._props())(x, g, _spatial(w))]
+
+
+def _spatial(x):
+    """The (rows, columns) of the 4-d x as a vector."""
+    return stack_scalars([shape_i(x, 2), shape_i(x, 3)], "int64")
 
 
 def _size_vector(shape, what, op):
@@ -173,7 +178,7 @@ class Corr2dGradInputs(_Corr2dBase):
     def grad(self, inputs, outputs, output_grads):
         (w, g, image), (h,) = inputs, output_grads
         props = self._props()
-        return [Corr2dGradWeights(*props)(h, g, stack([shape_i(w, 2), shape_i(w, 3)])),
+        return [Corr2dGradWeights(*props)(h, g, _spatial(w)),
                 Corr2d(*props)(h, w), None]
 
 
@@ -195,7 +200,7 @@ class Corr2dGradWeights(_Corr2dBase):
     def grad(self, inputs, outputs, output_grads):
         (x, g, kernel), (h,) = inputs, output_grads
         props = self._props()
-        return [Corr2dGradInputs(*props)(h, g, stack([shape_i(x, 2), shape_i(x, 3)])),
+        return [Corr2dGradInputs(*props)(h, g, _spatial(x)),
                 Corr2d(*props)(x, h), None]
 
 

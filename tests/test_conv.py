@@ -1,0 +1,252 @@
+"""conv2d and pool_2d on every backend: values against brute-force NumPy loops written from the
+definitions (not from the ops' geometry helpers), gradients against finite differences, Theano's
+argument spellings, output-size rules and errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import arignote
+import arignote.tensor as T
+from arignote.tensor.nnet import conv as old_conv
+from arignote.tensor.nnet.abstract_conv import get_conv_output_shape
+from arignote.tensor.signal import downsample, pool
+
+from checks import check, freeze_arrays
+
+
+def U(*shape, seed=0, dtype="float64"):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(dtype)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Oracles: one output element at a time
+
+
+def conv_oracle(x, w, pads=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), groups=1, flip=True):
+    """out[n, o, i, j] = sum over c, a, b of x_padded[n, group(o) * C + c, i*sh + a*dh, j*sw + b*dw] *
+    w'[o, c, a, b], w' the filters flipped when ``flip``; pads ((top, bottom), (left, right))."""
+    if flip:
+        w = w[:, :, ::-1, ::-1]
+    n, channels, h, wd = x.shape
+    o, c, kh, kw = w.shape
+    xp = np.zeros((n, channels, h + pads[0][0] + pads[0][1], wd + pads[1][0] + pads[1][1]), x.dtype)
+    xp[:, :, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + wd] = x
+    rows = (xp.shape[2] - (dilation[0] * (kh - 1) + 1)) // stride[0] + 1
+    cols = (xp.shape[3] - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1
+    out = np.zeros((n, o, rows, cols))
+    per_group = o // groups
+    for b_ in range(n):
+        for f in range(o):
+            g = f // per_group
+            for i in range(rows):
+                for j in range(cols):
+                    total = 0.0
+                    for ch in range(c):
+                        for a in range(kh):
+                            for b in range(kw):
+                                total += (float(xp[b_, g * c + ch, i * stride[0] + a * dilation[0], j * stride[1] + b * dilation[1]])
+                                          * float(w[f, ch, a, b]))
+                    out[b_, f, i, j] = total
+    return out.astype(x.dtype)
+
+
+def pool_oracle(x, ws, ignore_border, stride=None, pad=(0, 0), mode="max"):
+    """Theano's Pool.perform, transcribed: the padded image, windows [r*st, r*st + ws) cut at its end,
+    max/sum over the part inside the image, averages over the window (inc_pad) or that part (exc_pad)."""
+    stride = stride or ws
+    h, w = x.shape[-2:]
+    ph, pw = h + 2 * pad[0], w + 2 * pad[1]
+
+    def count(size, k, s):
+        if ignore_border:
+            return max(0, (size - k) // s + 1)
+        if s >= k:
+            return (size - 1) // s + 1
+        return max(0, (size - 1 - k + s) // s) + 1 if size else 0
+    rows, cols = count(ph, ws[0], stride[0]), count(pw, ws[1], stride[1])
+    out = np.zeros(x.shape[:-2] + (rows, cols), x.dtype)
+    for index in np.ndindex(*x.shape[:-2]):
+        img = x[index]
+        for r in range(rows):
+            r0, r1 = r * stride[0], min(r * stride[0] + ws[0], ph)
+            for c in range(cols):
+                c0, c1 = c * stride[1], min(c * stride[1] + ws[1], pw)
+                inside = img[max(r0 - pad[0], 0):min(r1 - pad[0], h), max(c0 - pad[1], 0):min(c1 - pad[1], w)]
+                if mode == "max":
+                    out[index + (r, c)] = inside.max()
+                    continue
+                total = inside.sum(dtype=x.dtype)
+                divisor = {"sum": 1, "average_inc_pad": (r1 - r0) * (c1 - c0)}.get(mode, inside.size)
+                out[index + (r, c)] = total / divisor if divisor != 1 else total
+    return out
+
+
+X = U(2, 3, 6, 5)
+W = U(4, 3, 3, 2, seed=1)
+XG = U(1, 4, 7, 6, seed=2)
+WG = U(6, 2, 3, 3, seed=3)
+X32, W32 = X.astype("float32"), W.astype("float32")
+W33 = U(4, 3, 3, 3, seed=5)
+IMG = U(2, 3, 7, 6, seed=4)
+freeze_arrays(globals())
+
+CONVS = [  # (id, conv2d keywords, the oracle's (pads, stride, dilation, groups, flip), x, w)
+    ("valid", {}, (((0, 0), (0, 0)), (1, 1), (1, 1), 1, True), X, W),
+    ("full", {"border_mode": "full"}, (((2, 2), (1, 1)), (1, 1), (1, 1), 1, True), X, W),
+    ("half", {"border_mode": "half"}, (((1, 1), (1, 1)), (1, 1), (1, 1), 1, True), X, W),
+    ("int padding", {"border_mode": 2}, (((2, 2), (2, 2)), (1, 1), (1, 1), 1, True), X, W),
+    ("pair padding, strides", {"border_mode": (1, 0), "subsample": (2, 3)}, (((1, 1), (0, 0)), (2, 3), (1, 1), 1, True), X, W),
+    ("asymmetric", {"border_mode": ((0, 2), (3, 1))}, (((0, 2), (3, 1)), (1, 1), (1, 1), 1, True), X, W),
+    ("no flip", {"filter_flip": False}, (((0, 0), (0, 0)), (1, 1), (1, 1), 1, False), X, W),
+    ("dilation", {"filter_dilation": (2, 2), "border_mode": "half"}, (((2, 2), (2, 2)), (1, 1), (2, 2), 1, True), X, W33),
+    ("groups", {"num_groups": 2, "subsample": 2}, (((0, 0), (0, 0)), (2, 2), (1, 1), 2, True), XG, WG),
+    ("half, even kernel, dilation", {"border_mode": "half", "filter_dilation": (1, 3)},
+     (((1, 1), (2, 2)), (1, 1), (1, 3), 1, True), X, W),
+    ("float32", {"border_mode": "full", "subsample": (1, 2)}, (((2, 2), (1, 1)), (1, 2), (1, 1), 1, True), X32, W32),
+    ("1x1", {}, (((0, 0), (0, 0)), (1, 1), (1, 1), 1, True), X, W[:, :, :1, :1]),
+    ("kernel of the input's size", {}, (((0, 0), (0, 0)), (1, 1), (1, 1), 1, True), X, U(2, 3, 6, 5, seed=9)),
+    ("reversed views", {"border_mode": 1}, (((1, 1), (1, 1)), (1, 1), (1, 1), 1, True), X[::-1, :, ::-1, ::-1], W[:, ::-1]),
+]
+
+
+@pytest.mark.parametrize("id, kw, geometry, x, w", CONVS, ids=[c[0] for c in CONVS])
+def test_conv2d_matches_the_definition(backend, id, kw, geometry, x, w):
+    expected = conv_oracle(x, w, *geometry)
+    check(lambda a, b: T.nnet.conv2d(a, b, **kw), [x, w], backend, expected=expected, grad=False)
+
+
+@pytest.mark.parametrize("kw", [{}, {"border_mode": "full", "subsample": (2, 1)}, {"border_mode": ((1, 0), (0, 2)), "filter_dilation": (1, 2)},
+                                {"num_groups": 2, "border_mode": "half", "subsample": (1, 2)}],
+                         ids=["valid", "full strided", "asymmetric dilated", "groups half strided"])
+def test_conv2d_gradients_match_finite_differences(backend, kw):
+    x, w = (XG, WG) if "num_groups" in kw else (X, W)
+    check(lambda a, b: T.nnet.conv2d(a, b, **kw), [x, w], backend)
+
+
+def test_conv2d_second_derivatives(backend):
+    def grad_of_input(a, b):
+        return T.grad(T.sum(T.nnet.conv2d(a, b, subsample=(2, 1), border_mode=1) ** 2), a)
+    check(grad_of_input, [X, W], backend)
+    check(lambda a, b: T.grad(T.sum(T.tanh(T.nnet.conv2d(a, b, border_mode="full"))), b), [X, W], backend)
+
+
+POOLS = [  # (id, pool_2d keywords, x)
+    ("max 2x2", dict(ws=(2, 2), ignore_border=True), IMG),
+    ("max, partial windows", dict(ws=(2, 2), ignore_border=False), IMG),
+    ("max, overlapping, partial", dict(ws=(3, 2), stride=(1, 2), ignore_border=False), IMG),
+    ("max, stride beyond the window", dict(ws=(2, 2), stride=(3, 3), ignore_border=False), IMG),
+    ("max, padding", dict(ws=(3, 3), stride=(2, 2), pad=(1, 2), ignore_border=True), IMG),
+    ("sum", dict(ws=(2, 3), ignore_border=False, mode="sum"), IMG),
+    ("average_inc_pad", dict(ws=(3, 3), stride=(2, 1), pad=(1, 1), ignore_border=True, mode="average_inc_pad"), IMG),
+    ("average_exc_pad", dict(ws=(3, 3), stride=(2, 1), pad=(2, 1), ignore_border=True, mode="average_exc_pad"), IMG),
+    ("average_inc_pad, partial", dict(ws=(2, 4), ignore_border=False, mode="average_inc_pad"), IMG),
+    ("average_exc_pad, partial", dict(ws=(4, 4), stride=(2, 3), ignore_border=False, mode="average_exc_pad"), IMG),
+    ("a matrix", dict(ws=(2, 2), ignore_border=True), IMG[0, 0]),
+    ("float32, 3 axes", dict(ws=(2, 3), stride=(1, 1), ignore_border=True, mode="average_exc_pad"), IMG[0].astype("float32")),
+    ("window larger than the image", dict(ws=(9, 9), ignore_border=False), IMG),
+]
+
+
+@pytest.mark.parametrize("id, kw, x", POOLS, ids=[p[0] for p in POOLS])
+def test_pool_2d_matches_theano(backend, id, kw, x):
+    oracle_kw = {k: v for k, v in kw.items() if k != "ws"}
+    check(lambda a: pool.pool_2d(a, **kw), [x], backend, expected=pool_oracle(x, kw["ws"], **oracle_kw))
+
+
+def test_max_pool_gradient_goes_to_every_tied_maximum(backend):
+    x = np.array([[1.0, 3.0, 3.0, 0.0], [3.0, 2.0, -1.0, 3.0]])
+    f = arignote.function([xs := T.dmatrix("x")], T.grad(T.sum(pool.pool_2d(xs, (2, 2), ignore_border=True) * [[1.0, 10.0]]), xs),
+                          backend=backend)
+    np.testing.assert_array_equal(f(x), [[0, 1, 10, 0], [1, 0, 0, 10]])
+
+
+def test_max_pool_second_derivative(backend):
+    check(lambda a: T.grad(T.sum(pool.pool_2d(a, (2, 3), ignore_border=False, stride=(1, 2)) ** 2), a), [IMG], backend)
+
+
+def test_integer_pooling(backend):
+    x = np.random.default_rng(0).integers(-100, 100, (2, 5, 6)).astype("int8")
+    check(lambda a: pool.pool_2d(a, (2, 2), ignore_border=False), [x], backend, expected=pool_oracle(x, (2, 2), False))
+    check(lambda a: pool.pool_2d(a, (3, 2), ignore_border=True, mode="sum"), [x], backend,
+          expected=pool_oracle(x, (3, 2), True, mode="sum"))
+
+
+def test_nan_is_the_maximum(backend):
+    x = IMG.copy()
+    x[0, 0, 1, 1] = np.nan
+    out = check(lambda a: pool.pool_2d(a, (2, 2), ignore_border=True), [x], backend, grad=False)
+    assert np.isnan(out[0, 0, 0, 0]) and np.isfinite(out[0, 0, 0, 1])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Theano's spellings, the shape rules, errors
+
+
+def test_the_older_spellings():
+    x, w = T.tensor4("x"), T.tensor4("w")
+    f = arignote.function([x, w], [old_conv.conv2d(x, w, border_mode="full", image_shape=X.shape, filter_shape=W.shape),
+                                   downsample.max_pool_2d(x, (2, 2), ignore_border=True),
+                                   pool.pool_2d(x, ds=(2, 2), st=(1, 1), padding=(1, 1), ignore_border=True)],
+                          backend="reference")
+    full, pooled, padded = f(X, W)
+    np.testing.assert_allclose(full, conv_oracle(X, W, ((2, 2), (1, 1))))
+    np.testing.assert_array_equal(pooled, pool_oracle(X, (2, 2), True))
+    np.testing.assert_array_equal(padded, pool_oracle(X, (2, 2), True, (1, 1), (1, 1)))
+
+
+def test_ignore_border_left_out_warns_and_keeps_partial_windows():
+    x = T.dmatrix("x")
+    with pytest.warns(UserWarning, match="ignore_border"):
+        y = pool.pool_2d(x, (2, 2))
+    assert arignote.function([x], y, backend="reference")(np.ones((3, 3))).shape == (2, 2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: pool.pool_2d(x, (2, 2), pad=(1, 1), ignore_border=False), "ignore_border=True"),
+    (lambda x: pool.pool_2d(x, (2, 2), pad=(2, 0), ignore_border=True), "smaller than the window"),
+    (lambda x: pool.pool_2d(x, (2, 2), ignore_border=True, mode="median"), "mode"),
+    (lambda x: T.nnet.conv2d(x, x, border_mode="same"), "border_mode"),
+    (lambda x: T.nnet.conv2d(x, x, subsample=(0, 1)), "at least 1"),
+    (lambda x: T.nnet.conv2d(x, x, input_shape=(2, 3, 4, 4), filter_shape=(4, 2, 3, 3)), "channel"),
+    (lambda x: T.nnet.conv2d(x, x, input_shape=(2, 3, 4, 4), filter_shape=(4, 3, 5, 3)), "spans 5 rows"),
+    (lambda x: old_conv.conv2d(x, x, border_mode="half"), "'valid' or 'full'"),
+])
+def test_bad_arguments_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(T.tensor4("x"))
+
+
+def test_a_wrong_input_shape_hint_fails_when_called(backend):
+    x, w = T.tensor4("x"), T.tensor4("w")
+    f = arignote.function([x, w], T.nnet.conv2d(x, w, input_shape=(2, 3, 6, 6)), backend=backend)
+    with pytest.raises(ValueError):
+        f(X, W)
+
+
+def test_runtime_geometry_errors_name_the_op_and_shapes(backend):
+    x, w = T.tensor4("x"), T.tensor4("w")
+    f = arignote.function([x, w], T.nnet.conv2d(x, w, num_groups=2), backend=backend)
+    with pytest.raises(ValueError, match=r"(?s)Corr2d.*\(2, 3, 6, 5\)"):
+        f(X, W)
+    g = arignote.function([x, w], T.nnet.conv2d(x, w), backend=backend)
+    with pytest.raises(ValueError, match="spans"):
+        g(X[:, :, :2], W)
+
+
+def test_output_shapes_follow_theano():
+    assert get_conv_output_shape((8, 3, 28, 28), (20, 3, 5, 5), "valid", (1, 1)) == (8, 20, 24, 24)
+    assert get_conv_output_shape((8, 3, 28, 28), (20, 3, 5, 5), "full", (2, 2)) == (8, 20, 16, 16)
+    assert get_conv_output_shape((8, 3, 28, 27), (20, 3, 4, 5), "half", (1, 1), (2, 1)) == (8, 20, 28, 27)
+    assert get_conv_output_shape((None, 3, 28, 28), (20, 3, 5, 5), (1, 2), (3, 1)) == (None, 20, 9, 28)
+    assert [pool.pool_output_length(n, 3, 1, 0, False) for n in range(6)] == [0, 1, 1, 1, 2, 3]
+    assert [pool.pool_output_length(n, 2, 2, 0, True) for n in range(6)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_shapes_are_known_without_running_the_convolution():
+    x, w = T.tensor4("x"), T.tensor4("w")
+    y = pool.pool_2d(T.nnet.conv2d(x, w, border_mode="full", subsample=(2, 1)), (2, 2), ignore_border=False)
+    f = arignote.function([x, w], y.shape, backend="reference")
+    assert tuple(f(X, W)) == (2, 4, 2, 3)
+    assert not any(type(n.op).__name__ in ("Corr2d", "Pool") for n in f.maker.fgraph.toposort())
