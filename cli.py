@@ -61,8 +61,9 @@ def main(argv=None):
                                                           "against hand-written NumPy baselines"))
     from .layers import demo  # light: imports scikit-learn and tqdm only when it runs
 
-    demo.add_arguments(commands.add_parser("demo", help="train an MLP on scikit-learn's digits and report the "
-                                                        "test accuracy, the time per epoch and the backend"))
+    demo.add_arguments(commands.add_parser("demo", help="train an MLP (or a LeNet: --model lenet) on scikit-learn's "
+                                                        "digits and report the test accuracy, the time per epoch and "
+                                                        "the backend"))
     args = parser.parse_args(argv)
     if args.command == "backends":
         return backends_report(sys.stdout)

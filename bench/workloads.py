@@ -25,6 +25,7 @@ class Sizes:
     copy_mb: int = 256  # the bandwidth's array
     scan_steps: int = 100_000  # scan-overhead
     lstm: tuple = (64, 128, 50, 32)  # lstm-train, compile-lstm-cold: inputs, units, steps, batch
+    lenet: tuple = (128, 28)  # lenet-train: batch, image side
 
 
 class Compiled(NamedTuple):
@@ -645,6 +646,8 @@ def _mlp_workload(index, batch_name):
         work=lambda s, d: _mlp_flops(s, s.batches[index]))
 
 
+from .lenet import LENET_IMPLS, lenet_data, lenet_flops  # noqa: E402  (it uses Compiled, defined above)
+
 WORKLOADS = {w.name: w for w in [
     _mlp_workload(0, 20),
     _mlp_workload(1, 500),
@@ -663,6 +666,9 @@ WORKLOADS = {w.name: w for w in [
     Workload("lstm-train", "one SGD step of an LSTM, 64 inputs, 128 units, 50 steps, batch 32 (scan + BPTT)",
              LSTM_IMPLS, setup=_lstm_data, limit="gemm", work=lambda s, d: _lstm_flops(s),
              goal=Goal(("c", "numba"), "ratio", 0.7)),
+    Workload("lenet-train", "one SGD step of LeNet-5 (conv 20 5x5, pool, conv 50 5x5, pool, 500, 10), batch 128 of 28x28",
+             LENET_IMPLS, setup=lenet_data, limit="gemm", work=lambda s, d: lenet_flops(s),
+             goal=Goal(("c", "numba"), "ratio", 0.35)),
     Workload("compile-cold", "function(...) to first result, MLP training, fresh process, empty cache",
              compile="cold", program="mlp-train-b20"),
     Workload("compile-warm", "function(...) to first result, MLP training, fresh process, warm cache",

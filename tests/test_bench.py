@@ -15,7 +15,7 @@ from arignote.bench import harness, workloads
 from arignote.cli import main
 
 TINY = bench.Sizes(mlp=(12, 8, 5), batches=(3, 6), vector=1000, logits=(16, 10), gemm=64, copy_mb=1,
-                   scan_steps=300, lstm=(5, 4, 6, 3))
+                   scan_steps=300, lstm=(5, 4, 6, 3), lenet=(3, 16))
 
 
 def tiny(**options):
@@ -43,7 +43,8 @@ def test_every_workload_has_a_baseline_row_and_a_verified_reference_row(tmp_path
         assert ref["median_s"] == statistics.median(ref["times_s"]) > 0
         assert ref["ratio"] == pytest.approx(ref["median_s"] / base["median_s"])
         if workload.limit == "gemm":
-            flops = (workloads._lstm_flops(TINY) if name == "lstm-train" else
+            flops = (workloads._lstm_flops(TINY) if name == "lstm-train" else workloads.lenet_flops(TINY)
+                     if name == "lenet-train" else
                      workloads._mlp_flops(TINY, TINY.batches[name.endswith("500")]))
             assert ref["limit_fraction"] == pytest.approx(flops / ref["median_s"] / limits["gemm_flops"])
         elif workload.limit == "bandwidth":
