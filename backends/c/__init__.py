@@ -5,8 +5,9 @@ cached on disk.
   out the graph's plan (core/plan.py: buffer lifetimes, in-place reuse, which loops take threads);
   table.py is its one table from op to C (``SCALAR``: elementwise ops as C expressions, fused into
   single loops; ``EMIT``: every op to the function writing its block), the emitters grouped by op
-  family: elemwise.py, reductions.py, shapes.py, indexing.py, products.py, nnet.py, random.py, loops.py
-  (Scan) and branches.py (IfElse), whose inner graphs are static functions of the same program.
+  family: elemwise.py, reductions.py, shapes.py, indexing.py, products.py, nnet.py, conv.py, pool.py,
+  random.py, loops.py (Scan) and branches.py (IfElse), whose inner graphs are static functions of the
+  same program.
 - runtime.h is what every program includes: arrays and buffers, threads, BLAS (ari_matmul), the scalar
   functions C spells differently from NumPy.
 - build.py compiles (``-I`` this folder) and keeps modules in ``ARIGNOTE_CACHE_DIR/c/<key>/``,

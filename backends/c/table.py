@@ -8,11 +8,12 @@
   ops (SCALAR's and Composite) all go to ``elemwise.emit_elemwise``.
 """
 
-from arignote.core import linalg, nnet, ops, random as core_random
+from arignote.core import conv, linalg, nnet, ops, pool, random as core_random
 from arignote.core.ifelse import IfElse
 from arignote.core.scan import Scan
 
 from . import branches, elemwise, indexing, loops, products, random, reductions, shapes
+from . import conv as c_conv, pool as c_pool
 from . import nnet as c_nnet
 
 
@@ -89,4 +90,8 @@ EMIT = {
     nnet.PickPerRow: c_nnet.emit_pick_per_row, nnet.IncPerRow: c_nnet.emit_inc_per_row,
     core_random.RandomUniform: random.emit_random_uniform, core_random.Argsort: random.emit_argsort,
     Scan: loops.emit_scan, IfElse: branches.emit_ifelse,
+    conv.Corr2d: c_conv.emit_corr2d, conv.Corr2dGradInputs: c_conv.emit_corr2d_grad_inputs,
+    conv.Corr2dGradWeights: c_conv.emit_corr2d_grad_weights,
+    pool.Pool: c_pool.emit_pool, pool.MaxPoolGrad: c_pool.emit_max_pool_grad,
+    pool.MaxPoolGradGrad: c_pool.emit_max_pool_grad_grad, pool.AveragePoolGrad: c_pool.emit_average_pool_grad,
 }

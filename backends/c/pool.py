@@ -1,0 +1,186 @@
+"""Pooling (core/pool.py): Pool and its gradients as direct loop nests over each output's window.
+
+The window, stride, padding and border rule are the op's constants, written into the C as literals;
+the leading axes (all but the last two) are loops of their own, every array read through its strides.
+Each output (i, j) reads rows [r0, r1) and columns [c0, c1) of the image, as ``Pool.windows`` cuts them:
+r0 = max(i * stride - pad, 0), r1 = min(i * stride - pad + window, rows); 'average_inc_pad' divides by
+the window cut at the padded image's end instead. Max takes NaN as np.max does (a NaN wins), and its
+gradient goes to every element equal to the window's maximum.
+"""
+
+from .ctext import ct, indent, isfloat, nested, offset, shape_buffers
+
+
+def _floordiv(a, b):
+    """C floor division of the int64 expression ``a`` by the positive constant ``b`` (Python's //)."""
+    return f"(({a}) >= 0 ? ({a}) / {b} : -((-({a}) + {b} - 1) / {b}))"
+
+
+def _length(op, axis, size, name):
+    """C setting ``name`` as core.pool.pool_output_length does: the pooled positions along ``axis``."""
+    ws, st, p = op.ws[axis], op.stride[axis], op.pad[axis]
+    padded = f"({size} + {2 * p})" if p else size
+    if op.ignore_border:
+        return f"int64_t {name} = {_floordiv(f'{padded} - {ws}', st)} + 1; if ({name} < 0) {name} = 0;"
+    if st >= ws:
+        return f"int64_t {name} = {_floordiv(f'{padded} - 1', st)} + 1; if ({name} < 0) {name} = 0;"
+    # a last partial window: at least one window for an image that is not empty
+    return (f"int64_t {name} = {_floordiv(f'{padded} - 1 - {ws} + {st}', st)}; if ({name} < 0) {name} = 0; "
+            f"{name} = {padded} > 0 ? {name} + 1 : 0;")
+
+
+def _head(node, index, x, pooled=(), same=()):
+    """C common to the four ops: the image's sizes H, W, the pooled R, Q, and the checks that each
+    array of ``same`` has the input's shape and each of ``pooled`` the pooled shape (ValueError, as
+    the reference says it)."""
+    op, nd = node.op, node.inputs[0].ndim
+    lines = [shape_buffers(3),
+             f"const int64_t H = {x}.shape[{nd - 2}], W = {x}.shape[{nd - 1}];",
+             f"/* window {op.ws}, stride {op.stride}, padding {op.pad}, ignore_border={op.ignore_border}: "
+             "the pooled rows R and columns Q */",
+             _length(op, 0, "H", "R"), _length(op, 1, "W", "Q"),
+             f"arr_t pooled = {x}; pooled.shape[{nd - 2}] = R; pooled.shape[{nd - 1}] = Q;"]
+    for v in same:
+        test = " || ".join(f"{v}.shape[{a}] != {x}.shape[{a}]" for a in range(nd))
+        lines.append(f"if ({test}) FAIL(1, {index}, \"the gradient has shape %s, the input %s\", "
+                     f"ari_shape(sb0, &{v}, {nd}), ari_shape(sb1, &{x}, {nd}));")
+    for v in pooled:
+        test = " || ".join(f"{v}.shape[{a}] != pooled.shape[{a}]" for a in range(nd))
+        lines.append(f"if ({test}) FAIL(1, {index}, \"for an input of shape %s the pooled arrays have shape %s, got %s\", "
+                     f"ari_shape(sb0, &{x}, {nd}), ari_shape(sb1, &pooled, {nd}), ari_shape(sb2, &{v}, {nd}));")
+    return lines
+
+
+def _windows(node, body, arrays):
+    """C looping over the leading axes (the image of each array of ``arrays`` at p<k>, k its position
+    there), then over the pooled positions (i, j), each with its window's rows [rb, re), columns
+    [cb, ce) and the divisor ``div`` of its mode. ``body`` is one output's (lines before, the statement
+    of one tap (r, c), lines after). A window inside the image (most of them) has its taps written out
+    one by one when there are at most UNROLL of them: constant offsets, no loop."""
+    op, nd = node.op, node.inputs[0].ndim
+    lead = range(nd - 2)
+    (wr, wc), (sr, sc), (pr, pc) = op.ws, op.stride, op.pad
+    divisor = {"average_inc_pad": f"(ari_min_i64(top + {wr}, H + {pr}) - top) * (ari_min_i64(left + {wc}, W + {pc}) - left)",
+               "average_exc_pad": "(re - rb) * (ce - cb)"}.get(op.mode)
+    before, tap, after = body
+    if wr * wc <= UNROLL:
+        taps = [f"{{ const int64_t r = top + {a}, c = left + {b}; {tap} }}" for a in range(wr) for b in range(wc)]
+    else:
+        taps = [f"for (int64_t r = top; r < top + {wr}; r++) for (int64_t c = left; c < left + {wc}; c++) {tap}"]
+    full = f"top >= 0 && top + {wr} <= H && left >= 0 && left + {wc} <= W"
+    window = "\n".join([
+        *(f"{T} *p{k} = ({T} *){v}.data + ({offset(v, lead)});" for k, (v, T) in enumerate(arrays)),
+        "for (int64_t i = 0; i < R; i++) {",
+        f"    const int64_t top = i * {sr}{f' - {pr}' if pr else ''}, rb = top > 0 ? top : 0, re = ari_min_i64(top + {wr}, H);",
+        "    for (int64_t j = 0; j < Q; j++) {",
+        f"        const int64_t left = j * {sc}{f' - {pc}' if pc else ''}, cb = left > 0 ? left : 0, ce = ari_min_i64(left + {wc}, W);",
+        *([f"        const int64_t div = {divisor};  /* {op.mode}'s divisor */"] if divisor else []),
+        *("        " + line for line in before),
+        f"        if ({full}) {{  /* a whole window */",
+        *("            " + line for line in taps),
+        "        } else {  /* a window cut by the image's border */",
+        f"            for (int64_t r = rb; r < re; r++) for (int64_t c = cb; c < ce; c++) {tap}",
+        "        }",
+        *("        " + line for line in after),
+        "    }",
+        "}",
+    ])
+    return nested(lead, lambda a: f"lead{a}", window)
+
+
+def _lead_sizes(x, nd):
+    return [f"const int64_t lead{a} = {x}.shape[{a}];" for a in range(nd - 2)]
+
+
+def _at(k, v, nd, row="r", col="c"):
+    """The element (row, col) of the image p<k> of the array ``v`` (read through its strides)."""
+    return f"p{k}[{row} * {v}.strides[{nd - 2}] + {col} * {v}.strides[{nd - 1}]]"
+
+
+UNROLL = 16  # taps of a whole window written out one by one (more: a loop)
+
+
+def emit_pool(g, node, index, ins, outs):
+    """Pool: for each output, its window's max (NaN wins), sum or average."""
+    (x,), (o,) = ins, outs
+    op, xv, ov = node.op, node.inputs[0], node.outputs[0]
+    nd, T = xv.ndim, ct(xv.dtype)
+    lines = _head(node, index, x)
+    lines += [f"{o}.shape[{a}] = pooled.shape[{a}];" for a in range(nd)]
+    lines.append(g.alloc(ov, index))
+    if op.mode == "max":
+        lines.append(f"if (ari_size(&{o}, {nd}) > 0 && (H == 0 || W == 0)) FAIL(1, {index}, \"zero-size array to "
+                     f"reduction operation maximum which has no identity (an empty window of an input of shape %s)\", "
+                     f"ari_shape(sb0, &{x}, {nd}));")
+        if isfloat(xv.dtype):  # a select and a NaN flag: no branch (np.max: a NaN wins)
+            body = ([f"{T} m = {_at(0, x, nd, 'rb', 'cb')}; int nan = 0;"],
+                    f"{{ const {T} v = {_at(0, x, nd)}; m = v > m ? v : m; nan |= v != v; }}", ["*q++ = nan ? NAN : m;"])
+        else:
+            body = ([f"{T} m = {_at(0, x, nd, 'rb', 'cb')};"], f"{{ const {T} v = {_at(0, x, nd)}; m = v > m ? v : m; }}",
+                    ["*q++ = m;"])
+    else:
+        body = ([f"{T} s = 0;"], f"s += {_at(0, x, nd)};", [f"*q++ = {'s' if op.mode == 'sum' else f's / ({T})div'};"])
+    lines += _lead_sizes(x, nd)
+    lines.append(f"{T} *q = ({T} *){o}.data;  /* the output, C-contiguous: written in order */")
+    lines.append(_windows(node, body, [(x, f"const {T}")]))
+    return "\n".join(lines)
+
+
+def emit_max_pool_grad(g, node, index, ins, outs):
+    """MaxPoolGrad: each window's g[i, j] added to every element of the window equal to out[i, j]."""
+    (x, out, gr), (o,) = ins, outs
+    xv = node.inputs[0]
+    nd, T = xv.ndim, ct(xv.dtype)
+    lines = _head(node, index, x, pooled=(out, gr))
+    lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(nd)]
+    lines += _lead_sizes(x, nd)
+    # pick[x == m]: a load, not a branch (gcc branches on a ?: of floats); ties each get g
+    before = [f"const {T} m = {_at(1, out, nd, 'i', 'j')}, pick[2] = {{0, {_at(2, gr, nd, 'i', 'j')}}};"]
+    arrays = [(x, f"const {T}"), (out, f"const {T}"), (gr, f"const {T}"), (o, T)]
+    return "\n".join(lines + _spread(g, node, index, o, before, f"{_at(3, o, nd)} {{}}= pick[{_at(0, x, nd)} == m];", arrays))
+
+
+def emit_max_pool_grad_grad(g, node, index, ins, outs):
+    """MaxPoolGradGrad: for each window, the sum of h over its elements equal to out[i, j]."""
+    (x, out, h), (o,) = ins, outs
+    xv, ov = node.inputs[0], node.outputs[0]
+    nd, T = xv.ndim, ct(xv.dtype)
+    lines = _head(node, index, x, pooled=(out,), same=(h,))
+    lines += [f"{o}.shape[{a}] = pooled.shape[{a}];" for a in range(nd)]
+    lines.append(g.alloc(ov, index))
+    lines += _lead_sizes(x, nd)
+    lines.append(f"{T} *q = ({T} *){o}.data;  /* the output, C-contiguous: written in order */")
+    body = ([f"const {T} m = {_at(1, out, nd, 'i', 'j')}; {T} s = 0;"],
+            f"{{ const {T} pick[2] = {{0, {_at(2, h, nd)}}}; s += pick[{_at(0, x, nd)} == m]; }}", ["*q++ = s;"])
+    arrays = [(x, f"const {T}"), (out, f"const {T}"), (h, f"const {T}")]
+    lines.append(_windows(node, body, arrays))
+    return "\n".join(lines)
+
+
+def emit_average_pool_grad(g, node, index, ins, outs):
+    """AveragePoolGrad: each window's g[i, j] / its divisor (1 for 'sum') added over the window."""
+    (x, gr), (o,) = ins, outs
+    op, xv = node.op, node.inputs[0]
+    nd, T = xv.ndim, ct(xv.dtype)
+    lines = _head(node, index, x, pooled=(gr,))
+    lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(nd)]
+    lines += _lead_sizes(x, nd)
+    share = _at(0, gr, nd, "i", "j") + ("" if op.mode == "sum" else f" / ({T})div")
+    arrays = [(gr, f"const {T}"), (o, T)]
+    return "\n".join(lines + _spread(g, node, index, o, [f"const {T} v = {share};"], f"{_at(1, o, nd)} {{}}= v;", arrays))
+
+
+def _spread(g, node, index, o, before, tap, arrays):
+    """C allocating the gradient ``o`` (shaped like the input) and adding each window's share into it
+    (``tap``, its assignment operator left as {} to fill in): where the windows tile the image (stride
+    = window, no padding, sizes that divide) each element is written once, with no zeroing first."""
+    op, ov, nd = node.op, node.outputs[0], node.inputs[0].ndim
+    add = _windows(node, (before, tap.format("+"), []), arrays)
+    if op.stride != op.ws or op.pad != (0, 0):
+        return [g.alloc(ov, index, zero=True), add]
+    return [g.alloc(ov, index),
+            f"if (R * {op.ws[0]} == H && Q * {op.ws[1]} == W) {{  /* the windows tile the image */",
+            indent(_windows(node, (before, tap.format(""), []), arrays)),
+            "} else {",
+            f"    memset({o}.data, 0, sizeof({ct(ov.dtype)}) * ari_size(&{o}, {nd}));",
+            indent(add), "}"]
