@@ -29,7 +29,7 @@ from .optimizers import (  # noqa: F401
     StepDecay,
 )
 from .training import History, Trainer, fit  # noqa: F401
-from .data import Split, as_shared, load_digits  # noqa: F401
+from .data import Split, as_shared, load_digits, with_shifts  # noqa: F401
 
 __all__ = [
     "Layer", "Dense", "Softmax", "LogisticRegression", "Dropout", "BatchNorm", "Embedding", "Activation",
@@ -38,5 +38,5 @@ __all__ = [
     "mse", "l1", "l2", "accuracy", "errors", "weights",
     "Optimizer", "SGD", "Momentum", "Nesterov", "RMSprop", "Adam",
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "InverseTimeDecay",
-    "Trainer", "History", "fit", "load_digits", "as_shared", "Split",
+    "Trainer", "History", "fit", "load_digits", "with_shifts", "as_shared", "Split",
 ]

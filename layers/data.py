@@ -42,6 +42,23 @@ def load_digits(valid=0.1, test=0.2, seed=0, standardize=False, dtype=None):
     return Split(**result)
 
 
+def with_shifts(data, image_shape=(8, 8)):
+    """A training set ``(x, y)`` of flat images (rows of pixels) with four more copies of every image,
+    moved by one pixel up, down, left and right (the row or column moved in is 0): a digit a pixel away
+    is the same digit, which a small data set cannot teach a convolutional network otherwise."""
+    x, y = data
+    images = np.asarray(x).reshape((-1,) + tuple(image_shape))
+    copies = [images]
+    for axis in (1, 2):
+        for step in (1, -1):
+            moved = np.roll(images, step, axis=axis)
+            edge = [slice(None)] * 3
+            edge[axis] = 0 if step == 1 else -1
+            moved[tuple(edge)] = 0
+            copies.append(moved)
+    return np.concatenate(copies).reshape(-1, images[0].size).astype(np.asarray(x).dtype), np.tile(y, len(copies))
+
+
 def as_shared(data, label_dtype="int32"):
     """``(x, y)`` arrays as the deep-learning tutorials keep them: two shared variables (the labels
     stored as floatX) and the labels cast back to ``label_dtype``, ready for ``givens``."""
