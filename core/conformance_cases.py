@@ -367,3 +367,4 @@ case(P.AveragePoolGrad, _pool_grad(P.AveragePoolGrad, ws=(3, 3), stride=(2, 2), 
 case(P.AveragePoolGrad, _pool_grad(P.AveragePoolGrad, ws=(2, 3), mode="average_exc_pad", ignore_border=False),
      A(1, 3, 5, 7, dtype=F32), A(1, 3, 3, 3, dtype=F32, layout="transposed"), label="average_exc_pad, partial windows")
 case(P.AveragePoolGrad, _pool_grad(P.AveragePoolGrad, ws=(2, 2), mode="sum", stride=(1, 1)), A(3, 4, 4), A(3, 3, 3), label="sum")
+case(P.Pool, _pool(ws=(3, 2), pad=(1, 1)), A(2, 0, 3), label="an empty axis, padded: no windows")

@@ -30,14 +30,15 @@ _as = as_tensor_variable
 
 
 def pool_output_length(size, ws, stride, pad, ignore_border):
-    """Theano's number of pooled positions along an axis of ``size`` (an int or a symbolic scalar)."""
-    size = size + 2 * pad
+    """Theano's number of pooled positions along an axis of ``size`` (an int or a symbolic scalar); an
+    empty axis has none, padded or not (a window must hold a position of the image)."""
+    padded = size + 2 * pad
     if ignore_border:
-        return _at_least_0((size - ws) // stride + 1)
-    if stride >= ws:
-        return _at_least_0((size - 1) // stride + 1)
-    # a last partial window: at least one window for an image that is not empty
-    count = _at_least_0((size - 1 - ws + stride) // stride) + 1
+        count = _at_least_0((padded - ws) // stride + 1)
+    elif stride >= ws:
+        count = _at_least_0((padded - 1) // stride + 1)
+    else:  # a last partial window
+        count = _at_least_0((padded - 1 - ws + stride) // stride) + 1
     return (count if size > 0 else 0) if isinstance(size, (int, np.integer)) else switch(gt(size, 0), count, 0)
 
 

@@ -250,3 +250,10 @@ def test_shapes_are_known_without_running_the_convolution():
     f = arignote.function([x, w], y.shape, backend="reference")
     assert tuple(f(X, W)) == (2, 4, 2, 3)
     assert not any(type(n.op).__name__ in ("Corr2d", "Pool") for n in f.maker.fgraph.toposort())
+
+
+def test_an_empty_axis_has_no_windows_even_padded(backend):
+    x = T.tensor3("x")
+    f = arignote.function([x], pool.pool_2d(x, (3, 2), ignore_border=True, pad=(1, 1)), backend=backend)
+    assert f(np.zeros((2, 0, 3))).shape == (2, 0, 2)
+    assert pool.pool_output_length(0, 3, 1, 1, True) == 0

@@ -20,13 +20,14 @@ def _length(op, axis, size, name):
     """C setting ``name`` as core.pool.pool_output_length does: the pooled positions along ``axis``."""
     ws, st, p = op.ws[axis], op.stride[axis], op.pad[axis]
     padded = f"({size} + {2 * p})" if p else size
+    empty = f" if ({size} == 0) {name} = 0;"  # an empty axis has no window, padded or not
     if op.ignore_border:
-        return f"int64_t {name} = {_floordiv(f'{padded} - {ws}', st)} + 1; if ({name} < 0) {name} = 0;"
+        return f"int64_t {name} = {_floordiv(f'{padded} - {ws}', st)} + 1; if ({name} < 0) {name} = 0;{empty}"
     if st >= ws:
-        return f"int64_t {name} = {_floordiv(f'{padded} - 1', st)} + 1; if ({name} < 0) {name} = 0;"
-    # a last partial window: at least one window for an image that is not empty
+        return f"int64_t {name} = {_floordiv(f'{padded} - 1', st)} + 1; if ({name} < 0) {name} = 0;{empty}"
+    # a last partial window
     return (f"int64_t {name} = {_floordiv(f'{padded} - 1 - {ws} + {st}', st)}; if ({name} < 0) {name} = 0; "
-            f"{name} = {padded} > 0 ? {name} + 1 : 0;")
+            f"{name} += 1;{empty}")
 
 
 def _head(node, index, x, pooled=(), same=()):
@@ -109,9 +110,6 @@ def emit_pool(g, node, index, ins, outs):
     lines += [f"{o}.shape[{a}] = pooled.shape[{a}];" for a in range(nd)]
     lines.append(g.alloc(ov, index))
     if op.mode == "max":
-        lines.append(f"if (ari_size(&{o}, {nd}) > 0 && (H == 0 || W == 0)) FAIL(1, {index}, \"zero-size array to "
-                     f"reduction operation maximum which has no identity (an empty window of an input of shape %s)\", "
-                     f"ari_shape(sb0, &{x}, {nd}));")
         if isfloat(xv.dtype):  # a select and a NaN flag: no branch (np.max: a NaN wins)
             body = ([f"{T} m = {_at(0, x, nd, 'rb', 'cb')}; int nan = 0;"],
                     f"{{ const {T} v = {_at(0, x, nd)}; m = v > m ? v : m; nan |= v != v; }}", ["*q++ = nan ? NAN : m;"])

@@ -6,6 +6,7 @@
   class) lists for its op; the emitters live by op family: elemwise.py (loop nests of elementwise
   nodes and Composites), reductions.py (reductions, FusedReduce, argmax, the extremum mask),
   shapes.py, indexing.py, products.py (BLAS), nnet.py (softmax, cross-entropies), random.py,
+  conv.py (convolutions as im2col + BLAS, through helpers compiled once per dtype; pooling),
   loops.py (Scan and IfElse: each inner graph a module of its own, called from the node's kernel).
 - Core decides, the backend carries out: fusion (Composite, FusedReduce), which elementwise result is
   written into a dying input buffer (``plan.reuse``), which loops are worth threads (``plan.threads``:

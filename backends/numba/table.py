@@ -11,11 +11,11 @@
   op of its inner graphs does: loops.py).
 """
 
-from arignote.core import linalg, nnet as core_nnet, ops, random as core_random
+from arignote.core import conv as core_conv, linalg, nnet as core_nnet, ops, pool as core_pool, random as core_random
 from arignote.core.ifelse import IfElse
 from arignote.core.scan import Scan
 
-from . import elemwise, indexing, loops, nnet, products, random, reductions, shapes
+from . import conv, elemwise, indexing, loops, nnet, products, random, reductions, shapes
 from .elemwise import Scalar, ufunc
 
 SCALARS = {
@@ -111,6 +111,13 @@ EMITTERS = {
     core_nnet.SoftmaxCrossentropyGrad: nnet.softmax_crossentropy_grad,
     core_nnet.PickPerRow: nnet.pick_per_row,
     core_nnet.IncPerRow: nnet.inc_per_row,
+    core_conv.Corr2d: conv.corr2d,
+    core_conv.Corr2dGradInputs: conv.corr2d_grad_inputs,
+    core_conv.Corr2dGradWeights: conv.corr2d_grad_weights,
+    core_pool.Pool: conv.pool,
+    core_pool.MaxPoolGrad: conv.max_pool_grad,
+    core_pool.MaxPoolGradGrad: conv.max_pool_grad_grad,
+    core_pool.AveragePoolGrad: conv.average_pool_grad,
     core_random.RandomUniform: random.random_uniform,
     core_random.Argsort: random.argsort,
     Scan: loops.scan,

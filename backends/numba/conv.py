@@ -1,0 +1,486 @@
+"""Convolutions (Corr2d and its two gradients) as im2col + BLAS GEMM, and pooling as loop nests.
+
+Convolutions: the work is done by the helpers at the top of this file, compiled once per dtype (and
+layout) for every graph and every geometry: ``helpers(gen)`` writes their source, unchanged, under
+njit into one module of the cache, and a convolution node's kernel *is* its helper (imported under
+the kernel's name: no wrapper to compile per op). The node passes the op's geometry (padding rule,
+paddings, strides, dilations, groups) as int64 values; the helper applies ``_Corr2dBase.paddings``,
+raises the ValueErrors of ``_Corr2dBase.check`` and of a bad size vector (the program then explains
+them with the reference's message), and works on C-contiguous arrays (a copy only of a view that is
+not one). Per block of images and per group, one GEMM (``gemm_into``: BLAS with strides and beta):
+
+- forward: the block's patches unrolled into the column matrix (taps x positions of every image of
+  the block), the group's filters times it, the result copied into the output's rows;
+- grad inputs: the block's output gradient gathered into (filters x positions); the filters'
+  transpose times it gives the columns, added back onto the image (col2im);
+- grad weights: the columns times the gathered gradient's transpose, accumulated over the blocks by
+  BLAS (beta = 1), transposed into the filters' layout at the end.
+
+The column buffer is allocated once per call and reused by every block and group (blocks of about
+``COLUMNS`` elements, so that it stays in cache; freed memory is kept by malloc for the next call:
+the backend's ``_keep_freed_memory``). A 1x1 kernel at stride 1 without padding reads the image in
+place: one GEMM per image, no columns.
+
+Pooling: one kernel per node, the window, stride, padding and border rule written in as constants
+(a full window is a loop of constant trip counts), the leading axes flattened. 'max' folds with LLVM's
+NaN-propagating maximum (``_rt.fmax``) for floats, as np.max does; sums accumulate in the dtype
+(integers wrap as NumPy's do); max-pooling's gradient adds g where x equals the max through a select
+(a branch there is mispredicted: 3 times slower). No prange: the graphs these ops sit in keep BLAS's
+threads busy on the same cores (the plan gives threads only to graphs without matrix products).
+"""
+
+import inspect
+
+import numpy as np
+
+from .generator import HEADER, Kernel, st, tup
+
+COLUMNS = 1 << 18  # elements of one block's column matrix (1 MiB of float32: measured best of 2**16..2**21)
+
+# ---------------------------------------------------------------------------------------------------
+# The helpers' source (numba): compiled in the module ``helpers`` writes, where ``_rt`` is the
+# backend's runtime copy (its BLAS entry points and integer width) and ``np`` is NumPy.
+
+_rt = None  # (here, in the package, the helpers are only source)
+
+
+def geometry(x_shape, w_shape, mode, geo):
+    """The padding of a convolution of an input of ``x_shape`` with filters of ``w_shape`` ((top,
+    bottom, left, right): geo's own when ``mode`` is 0, else 'full' (1) or 'half' (2) for this kernel),
+    and the output's (rows, columns); ValueError when ``_Corr2dBase.check`` finds a problem."""
+    n, c, h, w = x_shape
+    o, cg, kh, kw = w_shape
+    pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
+    if mode:
+        pt, pl = dh * (kh - 1), dw * (kw - 1)
+        if mode == 2:
+            pt, pl = (pt + 1) // 2, (pl + 1) // 2
+        pb, pr = pt, pl
+    if c != cg * groups:
+        raise ValueError("conv2d: the input's channels are not the filters' channels times the groups")
+    if o % groups:
+        raise ValueError("conv2d: the filters do not divide into the groups")
+    if kh < 1 or kw < 1:
+        raise ValueError("conv2d: the filters have no taps")
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    if h + pt + pb < eh or w + pl + pr < ew:
+        raise ValueError("conv2d: the filter spans more than the padded input")
+    return (pt, pb, pl, pr, sh, sw, dh, dw, groups), (h + pt + pb - eh) // sh + 1, (w + pl + pr - ew) // sw + 1
+
+
+def size_of(size):
+    """The two sizes of an image or kernel size vector (ValueError unless 2 non-negative ints)."""
+    if size.shape[0] != 2 or size[0] < 0 or size[1] < 0:
+        raise ValueError("conv2d: expected a size of 2 non-negative ints")
+    return size[0], size[1]
+
+
+def gemm_into(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, scale):
+    """Row-major C (m x n, leading dimension ldc) = op(A) op(B) + beta C at the addresses a, b, c:
+    op(A) is A (m x k, lda) or, with ta, the transpose of A (k x m); likewise op(B). ``scale`` holds
+    (alpha, beta) in the dtype. Column-major BLAS computes C^T = op(B)^T op(A)^T: B goes first."""
+    if m == 0 or n == 0 or k == 0:
+        return
+    ints = np.empty(6, dtype=_rt._INT)
+    ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = n, m, k, ldb, lda, ldc
+    flags = np.empty(2, dtype=np.uint8)
+    flags[0] = 84 if tb else 78  # 'T' or 'N'
+    flags[1] = 84 if ta else 78
+    i, s, f, size = ints.ctypes.data, scale.ctypes.data, flags.ctypes.data, ints.itemsize
+    if scale.itemsize == 4:
+        _rt._sgemm(f, f + 1, i, i + size, i + 2 * size, s, b, i + 3 * size, a, i + 4 * size, s + 4, c, i + 5 * size)
+    else:
+        _rt._dgemm(f, f + 1, i, i + size, i + 2 * size, s, b, i + 3 * size, a, i + 4 * size, s + 8, c, i + 5 * size)
+    if ints[0] != n or flags[0] == 0:  # read after the call: the temporaries live until it returns
+        raise RuntimeError("BLAS changed its arguments")
+
+
+def _scale(x, beta):
+    """(alpha, beta) = (1, beta) in x's dtype, and the flags 0 and 1 as int64: values, not the literals
+    that numba would compile a specialization of each callee for."""
+    scale = np.empty(2, dtype=x.dtype)
+    scale[0], scale[1] = 1, beta
+    return scale, np.int64(0), np.int64(1)
+
+
+def _spans(size, steps, stride, offset):
+    """The first and end output positions j whose input position j * stride + offset is in [0, size)."""
+    first = min(max(0, (stride - 1 - offset) // stride), steps)
+    return first, min(max(first, (size - offset + stride - 1) // stride), steps)
+
+
+def im2col(x, n0, nb, c0, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, col):
+    """col[(c * kh + a) * kw + b, n * P + i * cols + j] = the padded x[n0 + n, c0 + c] at (i * sh + a * dh,
+    j * sw + b * dw), P = rows * cols: the patches of nb images, one column per output position.
+    Flat arrays and unsigned indices: no wraparound test per element (4 times faster than x[n, c, r, q])."""
+    channels, h, w = x.shape[1], x.shape[2], x.shape[3]
+    p = rows * cols
+    xf, cf = x.reshape(-1), col.reshape(-1)
+    step = np.uint64(sw)
+    for c in range(cg):
+        for a in range(kh):
+            i0, i1 = _spans(h, rows, sh, a * dh - pt)
+            for b in range(kw):
+                off = b * dw - pl
+                j0, j1 = _spans(w, cols, sw, off)
+                for n in range(nb):
+                    plane = ((n0 + n) * channels + c0 + c) * h * w
+                    for i in range(rows):
+                        d = np.uint64(((c * kh + a) * kw + b) * col.shape[1] + n * p + i * cols)
+                        first, end = (j0, j1) if i0 <= i < i1 else (cols, cols)
+                        for j in range(np.uint64(first)):
+                            cf[d + j] = 0
+                        src, d = np.uint64(plane + (i * sh + a * dh - pt) * w + first * sw + off), d + np.uint64(first)
+                        if sw == 1:
+                            for j in range(np.uint64(end - first)):
+                                cf[d + j] = xf[src + j]
+                        else:
+                            for j in range(np.uint64(end - first)):
+                                cf[d + j] = xf[src + j * step]
+                        for j in range(np.uint64(end - first), np.uint64(cols - first)):
+                            cf[d + j] = 0
+
+
+def col2im(col, n0, nb, c0, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, x):
+    """The transpose of im2col: each column's values added back onto the image positions it read."""
+    channels, h, w = x.shape[1], x.shape[2], x.shape[3]
+    p = rows * cols
+    xf, cf = x.reshape(-1), col.reshape(-1)
+    step = np.uint64(sw)
+    for c in range(cg):
+        for a in range(kh):
+            i0, i1 = _spans(h, rows, sh, a * dh - pt)
+            for b in range(kw):
+                off = b * dw - pl
+                j0, j1 = _spans(w, cols, sw, off)
+                for n in range(nb):
+                    plane = ((n0 + n) * channels + c0 + c) * h * w
+                    for i in range(i0, i1):
+                        d = np.uint64(((c * kh + a) * kw + b) * col.shape[1] + n * p + i * cols + j0)
+                        src = np.uint64(plane + (i * sh + a * dh - pt) * w + j0 * sw + off)
+                        if sw == 1:
+                            for j in range(np.uint64(j1 - j0)):
+                                xf[src + j] += cf[d + j]
+                        else:
+                            for j in range(np.uint64(j1 - j0)):
+                                xf[src + j * step] += cf[d + j]
+
+
+def gather(g, n0, nb, o0, og, out):
+    """out[o, n * P + k] = g[n0 + n, o0 + o, k] (g is (N, O, P))."""
+    p, outs = g.shape[2], g.shape[1]
+    gf, of = g.reshape(-1), out.reshape(-1)
+    for o in range(og):
+        for n in range(nb):
+            src, d = np.uint64(((n0 + n) * outs + o0 + o) * p), np.uint64(o * out.shape[1] + n * p)
+            for k in range(np.uint64(p)):
+                of[d + k] = gf[src + k]
+
+
+def scatter(y, n0, nb, o0, og, g):
+    """The inverse of gather: g[n0 + n, o0 + o, k] = y[o, n * P + k]."""
+    p, outs = g.shape[2], g.shape[1]
+    gf, yf = g.reshape(-1), y.reshape(-1)
+    for o in range(og):
+        for n in range(nb):
+            d, src = np.uint64(((n0 + n) * outs + o0 + o) * p), np.uint64(o * y.shape[1] + n * p)
+            for k in range(np.uint64(p)):
+                gf[d + k] = yf[src + k]
+
+
+def _direct(kh, kw, geo):
+    """A 1x1 kernel at stride 1 without padding: the image is its own column matrix."""
+    return kh == 1 and kw == 1 and geo[0] == 0 and geo[1] == 0 and geo[2] == 0 and geo[3] == 0 and \
+        geo[4] == 1 and geo[5] == 1
+
+
+def _block(n, k, p):
+    """Images per block: a column matrix of about COLUMNS elements (at least one image)."""
+    return max(1, min(n, COLUMNS // max(1, k * p)))
+
+
+def _wrong_gradient(g, n, o, rows, cols):
+    if g.shape[0] != n or g.shape[1] != o or g.shape[2] != rows or g.shape[3] != cols:
+        raise ValueError("conv2d: the output gradient does not have the convolution's output shape")
+
+
+def corr2d_node(x, w, mode, geo):
+    """Corr2d of x (N, C, H, W) and w (O, C / groups, kh, kw), any layouts; ``mode``: the padding's
+    rule (``geometry``), ``geo``: (top, bottom, left, right, strides, dilations, groups)."""
+    geo, rows, cols = geometry(x.shape, w.shape, mode, geo)
+    pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
+    xc, wc = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    n, (o, cg, kh, kw) = xc.shape[0], wc.shape
+    og, k, p = o // groups, cg * kh * kw, rows * cols
+    if n == 0 or og == 0 or k == 0:
+        return np.zeros((n, o, rows, cols), dtype=xc.dtype)
+    out = np.empty((n, o, rows, cols), dtype=xc.dtype)  # every element written below
+    filters = wc.reshape((o, k))
+    scale, no, yes = _scale(xc, 0)
+    if _direct(kh, kw, geo):
+        for i in range(n):
+            for gi in range(groups):
+                gemm_into(no, no, og, p, k, filters[gi * og].ctypes.data, k, xc[i, gi * cg].ctypes.data, p,
+                          out[i, gi * og].ctypes.data, p, scale)
+        return out
+    nb = _block(n, k, p)
+    col, y = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
+    flat = out.reshape((n, o, p))
+    for n0 in range(0, n, nb):
+        b = min(nb, n - n0)
+        columns, ys = col[:k * b * p].reshape((k, b * p)), y[:og * b * p].reshape((og, b * p))
+        for gi in range(groups):
+            im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
+            gemm_into(no, no, og, b * p, k, filters[gi * og].ctypes.data, k, columns.ctypes.data, b * p,
+                      ys.ctypes.data, b * p, scale)
+            scatter(ys, n0, b, gi * og, og, flat)
+    return out
+
+
+def corr2d_grad_inputs_node(w, g, size, mode, geo):
+    """Corr2dGradInputs of w (O, C / groups, kh, kw) and g (N, O, rows, cols), any layouts, for an
+    image of ``size`` (H, W)."""
+    h, wd = size_of(size)
+    o, cg, kh, kw = w.shape
+    n = g.shape[0]
+    geo, rows, cols = geometry((n, cg * geo[8], h, wd), w.shape, mode, geo)
+    _wrong_gradient(g, n, o, rows, cols)
+    pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
+    wc, gc = np.ascontiguousarray(w), np.ascontiguousarray(g)
+    og, k, p = o // groups, cg * kh * kw, rows * cols
+    gx = np.zeros((n, cg * groups, h, wd), dtype=gc.dtype)
+    if n == 0 or og == 0 or k == 0 or h * wd == 0:
+        return gx
+    filters = wc.reshape((o, k))
+    scale, no, yes = _scale(gc, 0)
+    if _direct(kh, kw, geo):
+        for i in range(n):
+            for gi in range(groups):
+                gemm_into(yes, no, k, p, og, filters[gi * og].ctypes.data, k, gc[i, gi * og].ctypes.data, p,
+                          gx[i, gi * cg].ctypes.data, p, scale)
+        return gx
+    nb = _block(n, k, p)
+    col, gs = np.empty(k * nb * p, dtype=gc.dtype), np.empty(og * nb * p, dtype=gc.dtype)
+    flat = gc.reshape((n, o, p))
+    for n0 in range(0, n, nb):
+        b = min(nb, n - n0)
+        columns, gathered = col[:k * b * p].reshape((k, b * p)), gs[:og * b * p].reshape((og, b * p))
+        for gi in range(groups):
+            gather(flat, n0, b, gi * og, og, gathered)
+            gemm_into(yes, no, k, b * p, og, filters[gi * og].ctypes.data, k, gathered.ctypes.data, b * p,
+                      columns.ctypes.data, b * p, scale)
+            col2im(columns, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, gx)
+    return gx
+
+
+def corr2d_grad_weights_node(x, g, size, mode, geo):
+    """Corr2dGradWeights of x (N, C, H, W) and g (N, O, rows, cols), any layouts, for filters of
+    ``size`` (kh, kw)."""
+    kh, kw = size_of(size)
+    n, c, h, wd = x.shape
+    o = g.shape[1]
+    geo, rows, cols = geometry(x.shape, (o, c // geo[8], kh, kw), mode, geo)
+    _wrong_gradient(g, n, o, rows, cols)
+    pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
+    xc, gc = np.ascontiguousarray(x), np.ascontiguousarray(g)
+    cg = c // groups
+    og, k, p = o // groups, cg * kh * kw, rows * cols
+    gw = np.zeros((o, cg, kh, kw), dtype=xc.dtype)
+    if n == 0 or og == 0 or k == 0:
+        return gw
+    flat_w = gw.reshape((o, k))
+    scale, no, yes = _scale(xc, 1)  # accumulated over the images: C += A B
+    if _direct(kh, kw, geo):
+        for i in range(n):
+            for gi in range(groups):
+                gemm_into(no, yes, og, k, p, gc[i, gi * og].ctypes.data, p, xc[i, gi * cg].ctypes.data, p,
+                          flat_w[gi * og].ctypes.data, k, scale)
+        return gw
+    # per group, the transpose (taps x filters) = columns . gathered^T: BLAS runs that shape 15 % faster
+    nb = _block(n, k, p)
+    col, gs = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
+    acc = np.zeros(groups * k * og, dtype=xc.dtype)
+    flat = gc.reshape((n, o, p))
+    for n0 in range(0, n, nb):
+        b = min(nb, n - n0)
+        columns, gathered = col[:k * b * p].reshape((k, b * p)), gs[:og * b * p].reshape((og, b * p))
+        for gi in range(groups):
+            im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
+            gather(flat, n0, b, gi * og, og, gathered)
+            gemm_into(no, yes, k, og, b * p, columns.ctypes.data, b * p, gathered.ctypes.data, b * p,
+                      acc[gi * k * og:].ctypes.data, og, scale)
+    for gi in range(groups):
+        for f in range(og):
+            for t in range(k):
+                flat_w[gi * og + f, t] = acc[(gi * k + t) * og + f]
+    return gw
+
+
+HELPERS = [geometry, size_of, gemm_into, _scale, _spans, im2col, col2im, gather, scatter, _direct, _block,
+           _wrong_gradient, corr2d_node, corr2d_grad_inputs_node, corr2d_grad_weights_node]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The convolution nodes' kernels
+
+_DECORATOR = "@_nb.njit(cache=True, error_model='numpy', nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)"
+_modules = {}  # runtime copy -> the helpers' module source
+
+
+def helpers(gen):
+    """The name of the helpers' module (written into the cache once per runtime copy)."""
+    source = _modules.get(gen.runtime)
+    if source is None:
+        parts = ["\n".join(HEADER + [f"import {gen.runtime} as _rt"]), f"COLUMNS = {COLUMNS}"]
+        parts += [f"{_DECORATOR}\n{inspect.getsource(f)}" for f in HELPERS]
+        source = _modules[gen.runtime] = "\n\n\n".join(parts)
+    return gen.import_kernel(source)
+
+
+def _conv(gen, n, node, args, outs, helper):
+    """A convolution node: the helper ``helper`` is its kernel (a module that imports it under that
+    name: no wrapper to compile per op), called with the op's geometry as int64 values (a literal
+    argument would make numba compile the helper again for each value)."""
+    op = node.op
+    mode = {"full": 1, "half": 2}.get(op.pad, 0)
+    pads = (0, 0, 0, 0) if mode else tuple(p for pair in op.pad for p in pair)
+    geo = tup(f"np.int64({v})" for v in pads + op.stride + op.dilation + (op.groups,))
+    text = f"# {op}, im2col and BLAS: the helper itself\nfrom {helpers(gen)} import {helper} as kernel"
+    gen.kernels.append(Kernel(f"node{n}", text, [], False))
+    return [f"{outs[0]} = node{n}({', '.join(args)}, np.int64({mode}), {geo})"]
+
+
+def corr2d(gen, n, node, args, outs):
+    return _conv(gen, n, node, args, outs, "corr2d_node")
+
+
+def corr2d_grad_inputs(gen, n, node, args, outs):
+    return _conv(gen, n, node, args, outs, "corr2d_grad_inputs_node")
+
+
+def corr2d_grad_weights(gen, n, node, args, outs):
+    return _conv(gen, n, node, args, outs, "corr2d_grad_weights_node")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pooling: loop nests with the op's geometry as constants
+
+
+def _length(op, axis, size):
+    """The source of Theano's number of pooled positions along ``axis`` (``pool_output_length``)."""
+    ws, stride, pad = op.ws[axis], op.stride[axis], op.pad[axis]
+    padded = f"({size} + {2 * pad})"
+    if op.ignore_border:
+        count = f"max(({padded} - {ws}) // {stride} + 1, 0)"
+    elif stride >= ws:
+        count = f"max(({padded} - 1) // {stride} + 1, 0)"
+    else:  # a last partial window
+        count = f"max(({padded} - 1 - {ws} + {stride}) // {stride}, 0) + 1"
+    return f"({count} if {size} > 0 else 0)"  # an empty axis has no window, padded or not
+
+
+def _windows(op, nd, pooled, body, per_window=(), after=()):
+    """The lines of a pooling kernel over x: its sizes, x flattened as ``xs``, the pooled arrays
+    ``pooled`` checked and flattened as ``<name>s``; then (prologue, loop) where the loop, for each
+    window (``o``: its flat index) of image rows [a0, a1) and columns [b0, b1), runs ``per_window``,
+    ``body`` at each position (``e``: its flat index, ``v``: x there) and ``after``. Full windows take
+    a loop of constant trip counts (unrolled); flat unsigned indices have no wraparound test."""
+    (wr, wc), (sr, sc), (pr_, pc) = op.ws, op.stride, op.pad
+    lead = " * ".join(f"x.shape[{d}]" for d in range(nd - 2)) or "1"
+    lines = [f"ih, iw = x.shape[{nd - 2}], x.shape[{nd - 1}]",
+             f"rows, cols = {_length(op, 0, 'ih')}, {_length(op, 1, 'iw')}",
+             f"lead = {lead}", "xs = np.ascontiguousarray(x).reshape(-1)"]
+    for name in pooled:
+        wrong = [f"{name}.shape[{d}] != x.shape[{d}]" for d in range(nd - 2)]
+        wrong += [f"{name}.shape[{nd - 2}] != rows", f"{name}.shape[{nd - 1}] != cols"]
+        lines += [f"if {' or '.join(wrong)}:",
+                  f"    raise ValueError('{type(op).__name__}: the pooled arrays do not have the pooled shape')",
+                  f"{name}s = np.ascontiguousarray({name}).reshape(-1)"]
+    lines += [f"jf0 = min(cols, {(pc + sc - 1) // sc})",  # the columns j whose window lies inside the image
+              f"jf1 = min(cols, max(jf0, (iw - {wc - pc}) // {sc} + 1))"]
+    element = ["v = xs[e]", *body]
+    full = [f"q0 = j * {sc} - {pc}", f"q1 = q0 + {wc}", "b0, b1 = q0, q1", "o = np.uint64((l * rows + i) * cols + j)",
+            *per_window, "first = base + np.uint64(a0 * iw + b0)",
+            f"for r in range({wr}):", f"    for q in range({wc}):",
+            "        e = first + np.uint64(r * iw + q)", *["        " + line for line in element], *after]
+    partial = [f"q0 = j * {sc} - {pc}", f"q1 = min(q0 + {wc}, iw + {pc})", "b0, b1 = max(q0, 0), min(q1, iw)",
+               "o = np.uint64((l * rows + i) * cols + j)", *per_window,
+               "for r in range(a0, a1):", "    for q in range(b0, b1):", "        e = base + np.uint64(r * iw + q)",
+               *["        " + line for line in element], *after]
+    # a row of full windows runs a branch-free loop of constant trip counts over them (LLVM unrolls and
+    # vectorizes it); the windows cut by the border take the general loops
+    loop = ["for l in range(lead):",
+            "    base = np.uint64(l * ih * iw)",
+            "    for i in range(rows):",
+            f"        r0 = i * {sr} - {pr_}", f"        r1 = min(r0 + {wr}, ih + {pr_})",
+            "        a0, a1 = max(r0, 0), min(r1, ih)",
+            f"        inside = a1 - a0 == {wr}",
+            "        for j in range(jf0, jf1 if inside else jf0):",
+            *["            " + line for line in full]]
+    for span in ("range(jf0 if inside else cols)", "range(jf1 if inside else cols, cols)"):
+        loop += [f"        for j in {span}:", *["            " + line for line in partial]]
+    return lines, loop
+
+
+def _divisor(op):
+    return {"sum": None, "average_inc_pad": "(r1 - r0) * (q1 - q0)"}.get(op.mode, "(a1 - a0) * (b1 - b0)")
+
+
+def _pooled_shape(nd):
+    return tup([f"x.shape[{d}]" for d in range(nd - 2)] + ["rows", "cols"])
+
+
+def pool(gen, n, node, args, outs):
+    op, x = node.op, node.inputs[0]
+    nd, T, kind = x.ndim, st(x.dtype), np.dtype(x.dtype).kind
+    if op.mode == "max":
+        start = f"{T}(-np.inf)" if kind == "f" else "False" if kind == "b" else f"{T}({np.iinfo(x.dtype).min})"
+        step = "acc = _rt.fmax(acc, v)" if kind == "f" else "acc = v if v > acc else acc"
+        result = "acc"
+    else:  # sums accumulate in the dtype (integers wrap, as NumPy's sum in the dtype)
+        start, step = f"{T}(0)", "acc += v"
+        result = "acc" if _divisor(op) is None else f"{T}({T}(acc) / {T}({_divisor(op)}))"
+    prologue, loop = _windows(op, nd, [], [step], [f"acc = {start}"], [f"out[o] = {result}"])
+    lines = [*prologue, f"out = np.empty(lead * rows * cols, dtype={T})", *loop,
+             f"return out.reshape({_pooled_shape(nd)})"]
+    name = gen.kernel(n, node, ["x"], lines, note=", window by window")
+    return [f"{outs[0]} = {name}({args[0]})"]
+
+
+def _gradient(gen, n, node, args, outs, names, per_window, body):
+    """A kernel adding ``body`` at each position of each window into gx, shaped and typed like x."""
+    x = node.inputs[0]
+    prologue, loop = _windows(node.op, x.ndim, names[1:], body, per_window)
+    lines = prologue + [f"gx = np.zeros(lead * ih * iw, dtype={st(x.dtype)})", *loop, "return gx.reshape(x.shape)"]
+    name = gen.kernel(n, node, names, lines, note=", window by window")
+    return [f"{outs[0]} = {name}({', '.join(args)})"]
+
+
+def max_pool_grad(gen, n, node, args, outs):
+    """g goes to every position of a window equal to its max."""
+    zero = f"{st(node.inputs[0].dtype)}(0)"  # a select, not a branch: which element is the max is unpredictable
+    return _gradient(gen, n, node, args, outs, ["x", "out", "g"], ["top, gv = outs[o], gs[o]"],
+                     [f"gx[e] += gv if v == top else {zero}"])
+
+
+def average_pool_grad(gen, n, node, args, outs):
+    """g divided by the window's divisor, added at every position of the window."""
+    T = st(node.inputs[0].dtype)
+    divisor = _divisor(node.op)
+    value = "gs[o]" if divisor is None else f"{T}(gs[o] / {T}({divisor}))"
+    return _gradient(gen, n, node, args, outs, ["x", "g"], [f"gv = {value}"], ["gx[e] += gv"])
+
+
+def max_pool_grad_grad(gen, n, node, args, outs):
+    """For each window, the sum of h over its positions equal to the window's max."""
+    op, x = node.op, node.inputs[0]
+    nd, T = x.ndim, st(x.dtype)
+    prologue, loop = _windows(op, nd, ["out"], [f"acc += hs[e] if v == top else {T}(0)"],
+                              [f"top, acc = outs[o], {T}(0)"], ["res[o] = acc"])
+    same = " or ".join(f"h.shape[{d}] != x.shape[{d}]" for d in range(nd))
+    check = [f"if {same}:", f"    raise ValueError('{type(op).__name__}: the gradient does not have the input shape')",
+             "hs = np.ascontiguousarray(h).reshape(-1)"]
+    lines = prologue + check + [f"res = np.empty(lead * rows * cols, dtype={T})", *loop,
+                                f"return res.reshape({_pooled_shape(nd)})"]
+    name = gen.kernel(n, node, ["x", "out", "h"], lines, note=", window by window")
+    return [f"{outs[0]} = {name}({', '.join(args)})"]
