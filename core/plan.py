@@ -11,7 +11,8 @@ that graph, how its buffers live, and every backend carries it out rather than d
   buffers that die after node ``index`` (inputs of the function included: a backend that made a
   contiguous copy of one, viewed as the input, frees it there);
 - ``reuse[node]``: the input position whose dying buffer an elementwise node's output takes over
-  (computed in place); ignoring it is always correct;
+  (computed in place), or 0 for an IncSubtensor whose x dies there (its region then incremented in
+  place); ignoring it is always correct;
 - ``threads``: the elementwise nodes worth threads once they are large (``PARALLEL_MIN`` elements or
   more), costliest first: loops of transcendental functions (``Elemwise.costly``), in graphs without
   matrix products, whose BLAS keeps its own threads busy on the same cores.
@@ -73,14 +74,19 @@ class Plan:
         return self.view_of.get(var, var)
 
     def _reusable_input(self, index, node):
-        """The input of elementwise ``node`` whose buffer its output can take over: one the graph
-        computed into a buffer of its own, of exactly the output's type (hence, elementwise, its
-        shape), read by no later node (through no view either) and not returned, and that no other
-        operand of this node reads through a view."""
-        if not isinstance(node.op, ops.Elemwise) or len(node.outputs) != 1:
+        """The input of elementwise ``node`` (or the x of an IncSubtensor, whose result is x with a
+        region changed) whose buffer its output can take over: one the graph computed into a buffer
+        of its own, of exactly the output's type (hence, elementwise, its shape), read by no later
+        node (through no view either) and not returned, and that no other operand of this node reads
+        through a view."""
+        if type(node.op) is ops.IncSubtensor:  # x, copied then incremented at a region: x's own buffer
+            candidates = [(0, node.inputs[0])]
+        elif isinstance(node.op, ops.Elemwise) and len(node.outputs) == 1:
+            candidates = enumerate(node.inputs)
+        else:
             return None
         out = node.outputs[0]
-        for position, var in enumerate(node.inputs):
+        for position, var in candidates:
             if (var.owner is not None and self.root(var) is var and var.type == out.type
                     and self.last_read.get(var) == index
                     and not any(v is not var and self.root(v) is var for v in node.inputs)):

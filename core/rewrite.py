@@ -79,6 +79,8 @@ def rewrite(fgraph, backend=None):
             save_memory(fgraph)
             push_out_sums(fgraph)
             prune_unused(fgraph)
+            if "canonicalize" in passes:  # what they leave behind: x[None][0], zeros + y (an accumulator's start)
+                apply_local(fgraph, CANONICALIZE)
         rewrite_inner_graphs(fgraph, backend)
     if "fusion" in passes:
         fuse(fgraph)
@@ -355,6 +357,17 @@ def _shape_from_input(node, protected):
     return None
 
 
+def _inferred_shape(node, protected):
+    """shape(y) or shape_i(y) of an op that states its output shape (``infer_shape``, as a convolution
+    and a pooling do) -> that expression of its inputs' shapes, so that y need not run for it."""
+    if type(node.op) not in (ops.Shape, ops.ShapeI) or not hasattr(getattr(node.inputs[0].owner, "op", None), "infer_shape"):
+        return None
+    var, owner = node.inputs[0], node.inputs[0].owner
+    shapes = [tuple(ops.shape_i(i, k) for k in range(i.ndim)) for i in owner.inputs]
+    sizes = [ops.cast(s, "int64") for s in owner.op.infer_shape(owner, shapes)[var.index]]
+    return [sizes[node.op.i] if type(node.op) is ops.ShapeI else ops.stack_scalars(sizes, "int64")]
+
+
 def _zeros_shaped_like(var):
     """x when ``var`` is zeros shaped like x (``zeros_like(x)``, i.e. fill(x, 0)), else None."""
     owner = var.owner
@@ -412,8 +425,60 @@ def _split_gradient_join(node, protected):
     return [ops.join(axis, *[p for _, _, p in parts])]
 
 
+def _plus_zeros(node, protected):
+    """zeros_like(s) + y -> y where y already has the sum's type (a gradient accumulator that starts
+    from zeros: its first addition), y's shape checked against s's when it runs (as the sum did)."""
+    if type(node.op) is not ops.Add or len(node.inputs) != 2:
+        return None
+    for zeros, other in (node.inputs, node.inputs[::-1]):
+        shaped = _zeros_shaped_like(zeros)
+        if shaped is not None and shaped.ndim == other.ndim and _same_type(node.outputs[0], other):
+            return [other if shaped is other else
+                    ops.specify_shape(other, [ops.shape_i(shaped, k) for k in range(shaped.ndim)])]
+    return None
+
+
+def _new_axis_indexed(node, protected):
+    """x[None][0] -> x, and dimshuffle('x', 0, 1, ...)(x)[-1] -> x (through a Rebroadcast of that
+    axis): indexing the one row of a new leading axis (how a scan's gradient wraps an accumulator)."""
+    if type(node.op) is not ops.Subtensor or len(node.inputs) != 1 or len(node.op.idx_list) != 1:
+        return None
+    kind, *where = node.op.idx_list[0]
+    if kind != "index" or where not in ([0], [-1]):
+        return None
+    x = node.inputs[0]
+    while _is(x, ops.Rebroadcast) and all(axis == 0 for axis, _ in x.owner.op.axes):
+        x = x.owner.inputs[0]
+    owner = x.owner
+    if owner is None:
+        return None
+    if type(owner.op) is ops.Subtensor and owner.op.idx_list == (("newaxis",),) and len(owner.inputs) == 1:
+        return [owner.inputs[0]]
+    inner = owner.inputs[0] if owner.inputs else None
+    if type(owner.op) is ops.DimShuffle and owner.op.new_order == ("x", *range(inner.ndim)):
+        return [inner]
+    return None
+
+
+def _shape_through(node, protected):
+    """The length of an axis read from what gives the result its shape: x[None].shape[i + 1] ->
+    x.shape[i]; fill(s, c).shape[i] -> s.shape[i] for a scalar c (zeros kept alive for a shape only)."""
+    if type(node.op) is not ops.ShapeI or node.inputs[0].owner is None:
+        return None
+    owner, i = node.inputs[0].owner, node.op.i
+    if type(owner.op) is ops.Subtensor and owner.op.idx_list == (("newaxis",),) and len(owner.inputs) == 1 and i:
+        return [ops.shape_i(owner.inputs[0], i - 1)]
+    if type(owner.op) is ops.Second and owner.inputs[0].ndim == node.inputs[0].ndim and all(owner.inputs[1].broadcastable):
+        return [ops.shape_i(owner.inputs[0], i)]
+    return None
+
+
 CANONICALIZE = [
     _shape_from_input,
+    _shape_through,
+    _inferred_shape,
+    _plus_zeros,
+    _new_axis_indexed,
     _split_gradient_join,
     _neutral(ops.Mul, 1, [(0, 1), (1, 0)]),
     _neutral(ops.Add, 0, [(0, 1), (1, 0)]),

@@ -22,6 +22,23 @@ def floatX32():
     config.floatX = saved
 
 
+@pytest.fixture
+def numba_backend(tmp_path, monkeypatch):
+    """The backend named 'numba' (registered for the test when its entry point is not installed),
+    with a fresh cache directory."""
+    pytest.importorskip("numba")
+    import arignote
+    from arignote.backends.numba import NumbaBackend
+
+    monkeypatch.setattr(arignote.config, "cache_dir", str(tmp_path / "cache"))
+    registered = "numba" in registry.names()
+    if not registered:
+        registry.register(NumbaBackend())
+    yield "numba"
+    if not registered:
+        registry.reset()
+
+
 @pytest.fixture(scope="module")
 def c():
     """The name of the C backend, registered for these tests if its entry point is not installed."""

@@ -120,6 +120,16 @@ def test_buffers_are_reused_in_place_exactly_where_the_plan_says(c):
     assert in_place_nodes(f.backend_source) == sorted(plan.position[node] for node in plan.reuse)
 
 
+def test_an_inc_subtensor_increments_its_dying_x_in_place_by_rows_that_vectorize(c):
+    x, y = T.matrix("x"), T.matrix("y")
+    f = compiled([x, y], [T.inc_subtensor(T.exp(x)[1:], y) * 2], np.ones((3, 4)), np.ones((2, 4)))
+    plan = plan_of(f._executable.fgraph)
+    (node,) = [n for n in plan.nodes if isinstance(n.op, ops.IncSubtensor)]
+    assert plan.reuse[node] == 0 and plan.position[node] in in_place_nodes(f.backend_source)
+    block = node_blocks(f.backend_source)[plan.position[node]]
+    assert "ari_copy" not in block and "#pragma omp simd" in block
+
+
 def test_no_reuse_when_the_plan_has_none(c):
     """The inputs of a function are not the program's: never taken over; and a plan without reuse
     (the inplace rewrite off) gets none."""

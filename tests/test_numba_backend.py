@@ -17,23 +17,9 @@ import arignote
 import arignote.tensor as T
 from arignote.core import ops
 from arignote.core.plan import plan_of
-from arignote.core.plugins import registry
 
 numba_module = pytest.importorskip("numba")
-from arignote.backends.numba import PARALLEL_MIN, NumbaBackend  # noqa: E402
-
-
-@pytest.fixture
-def numba_backend(tmp_path, monkeypatch):
-    """The backend named 'numba' (registered for the test when its entry point is not installed),
-    with a fresh cache directory."""
-    monkeypatch.setattr(arignote.config, "cache_dir", str(tmp_path / "cache"))
-    registered = "numba" in registry.names()
-    if not registered:
-        registry.register(NumbaBackend())
-    yield "numba"
-    if not registered:
-        registry.reset()
+from arignote.backends.numba import PARALLEL_MIN  # noqa: E402
 
 
 def both(inputs, outputs, values):
@@ -299,6 +285,9 @@ def test_elementwise_results_are_written_in_place_exactly_where_the_plan_says(nu
     kernels = kernels_by_node(f)
     assert reused and set(kernels) - reused
     assert {n for n, text in kernels.items() if "written in place" in text} == reused
+    g = arignote.function([x, y], T.inc_subtensor(T.dot(x, y)[1:], y[1:]), backend=numba_backend)
+    (inc,) = [n for n in plan_of(g.maker.fgraph).reuse if isinstance(n.op, ops.IncSubtensor)]
+    assert "written in place" in kernels_by_node(g)[plan_of(g.maker.fgraph).position[inc]]
     value = np.random.default_rng(2).normal(size=(3, 3))
     both([x, y], outputs, [value, value.T * 2])
 

@@ -14,23 +14,10 @@ import pytest
 import arignote
 import arignote.tensor as T
 from arignote.core.conv import Corr2d, Corr2dGradInputs, Corr2dGradWeights
-from arignote.core.plugins import registry
 from arignote.core.pool import MaxPoolGrad, Pool
 
 pytest.importorskip("numba")
-from arignote.backends.numba import NumbaBackend, conv  # noqa: E402
-
-
-@pytest.fixture
-def numba_backend(tmp_path, monkeypatch):
-    """The backend named 'numba', with a fresh cache directory."""
-    monkeypatch.setattr(arignote.config, "cache_dir", str(tmp_path / "cache"))
-    registered = "numba" in registry.names()
-    if not registered:
-        registry.register(NumbaBackend())
-    yield "numba"
-    if not registered:
-        registry.reset()
+from arignote.backends.numba import conv  # noqa: E402
 
 
 def both(inputs, output, values, rtol):

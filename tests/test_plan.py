@@ -159,6 +159,31 @@ def test_reuse_takes_a_dying_buffer_of_the_same_type_only():
     assert graph(k).plan.reuse == {}
 
 
+def test_an_inc_subtensor_takes_over_its_dying_x_only(backend):
+    """inc_subtensor(x[1:], y) writes into x's buffer where x, computed, dies there; the values stay
+    those of a copy (the gradient of hs[-1] of a scan built two such zero buffers per call)."""
+    a, y = T.dmatrices("a", "y")
+    z = T.exp(a)
+    f = arignote.function([a, y], T.inc_subtensor(z[1:], y) * 2, backend=backend)
+    (node,) = [n for n in graph(f).apply_nodes if isinstance(n.op, ops.IncSubtensor)]
+    assert graph(f).plan.reuse.get(node) == 0
+    av, yv = np.arange(12.0).reshape(3, 4) / 10, np.ones((2, 4))
+    expected = np.exp(av)
+    expected[1:] += yv
+    assert_same(f(av, yv), expected * 2)
+    assert_same(f(av, yv[:, ::-1].copy()), expected * 2)
+    # x read later, x a function's input, or y a view of x: a copy
+    g = arignote.function([a, y], [T.inc_subtensor(z[1:], y), z], backend=backend)
+    h = arignote.function([a, y], T.inc_subtensor(a[1:], y), backend=backend)
+    k = arignote.function([a], T.inc_subtensor(z[1:], z[:-1]), backend=backend)
+    for other in (g, h, k):
+        assert not [n for n in graph(other).plan.reuse if isinstance(n.op, ops.IncSubtensor)]
+    shifted = np.exp(av)
+    shifted[1:] += np.exp(av)[:-1]
+    assert_same(k(av), shifted)
+    assert_same(g(av, yv)[1], np.exp(av))
+
+
 def test_reuse_is_off_without_the_inplace_pass():
     a, b = T.dmatrices("a", "b")
     config.rewrites = "merge,fusion"

@@ -349,6 +349,10 @@ def _identity_cases():
         "reshape(x, x.shape)": lambda x: x.reshape(x.shape),
         "reshape(x, (rows, cols))": lambda x: x.reshape((x.shape[0], x.shape[1])),
         "float32(float64(x))": lambda x: T.cast(T.cast(x, "float64"), "float32"),
+        "x[None][0]": lambda x: x[None][0],
+        "x.dimshuffle('x', 0, 1)[-1]": lambda x: x.dimshuffle("x", 0, 1)[-1],
+        "zeros_like(x) + x": lambda x: T.zeros_like(x) + x,
+        "x + zeros_like(x)[None][0]": lambda x: x + T.zeros_like(x)[None][0],
     }
 
 
@@ -364,6 +368,34 @@ def test_canonicalize_removes_useless_computations(case, rewrites):
     assert nodes(arignote.function([m], build(m), backend="reference")), "the case must build nodes"
     value = np.arange(6, dtype="float32").reshape(2, 3) - 2.5
     close(f(value), value)
+
+
+def test_a_scans_weight_gradient_starts_from_its_first_term_not_from_zeros(backend, rewrites):
+    """The loop rewrites leave zeros_like(W)[None][0] + dW and dimshuffle('x', 0, 1)(g)[-1] behind
+    (a gradient summed over the steps, pushed out of the loop): canonicalized after them, no zeros
+    are filled, added or indexed."""
+    requires(backend, "canonicalize", "loops")
+    X, Wx, Wh, b = T.dtensor3("X"), T.dmatrix("Wx"), T.dmatrix("Wh"), T.dvector("b")
+    step = lambda x_t, h: T.tanh(T.dot(x_t, Wx) + T.dot(h, Wh) + b)  # noqa: E731
+
+    def build():
+        hs, _ = arignote.scan(step, sequences=X, outputs_info=T.zeros((X.shape[1], Wh.shape[1])))
+        cost = (hs[-1] ** 2).sum()
+        return [X, Wx, Wh, b], [cost, *arignote.grad(cost, [Wx, Wh, b])]
+
+    f = compile_under("all", build, backend, rewrites)
+    outer = f.maker.fgraph.apply_nodes
+    assert not [n for n in outer if str(n.op) == "Subtensor{None}" or type(n.op) is ops.Rebroadcast]
+    assert not [n for n in outer if type(n.op) is ops.Add and any(_is_fill(i) for i in n.inputs)]
+    assert not [n for n in outer if _is_fill(n.outputs[0]) and n.inputs[0] in (Wx, Wh, b)]
+    rng = np.random.default_rng(3)
+    values = rng.uniform(-1, 1, (5, 2, 3)), *rng.uniform(-0.5, 0.5, (2, 3, 3)), rng.uniform(-1, 1, 3)
+    for a, e in zip(f(*values), compile_under("none", build, "reference", rewrites)(*values)):
+        close(a, e)
+
+
+def _is_fill(var):
+    return var.owner is not None and type(var.owner.op) is ops.Second
 
 
 def test_canonicalize_turns_powers_into_sqr_and_sqrt(backend, rewrites):

@@ -174,12 +174,17 @@ class Generator:
         self.used_slots.add(self.slot(var))
         return f"own[{self.slot(var)}] = {self.names[var]}.data;"
 
+    def taken_over(self, node, var):
+        """The input whose buffer ``alloc_or_reuse`` hands to ``var``, output 0 of ``node`` (None: a new one)."""
+        position = self.plan.reuse.get(node)
+        x = node.inputs[position] if position is not None and var is node.outputs[0] else None
+        return None if x is None or x not in self.owned or var in self.dest else x
+
     def alloc_or_reuse(self, node, var, index):
         """``alloc``, or, where the plan says output 0 of ``node`` takes over an input's dying buffer
         (``plan.reuse``) and that buffer is the program's own, C handing it over (computed in place)."""
-        position = self.plan.reuse.get(node)
-        x = node.inputs[position] if position is not None and var is node.outputs[0] else None
-        if x is None or x not in self.owned or var in self.dest:
+        x = self.taken_over(node, var)
+        if x is None:
             return self.alloc(var, index)
         self.owned.add(var)
         self.slots.add(var)

@@ -4,7 +4,7 @@ masks) subtensors, and the inc/set_subtensor of each (a copy of x with the regio
 from arignote.core import ops
 from arignote.core.errors import UnsupportedOpError
 
-from .ctext import ct, nested, offset, read_int, shape_buffers
+from .ctext import ct, indent, nested, offset, read_int, shape_buffers
 
 
 def _part(part, extra):
@@ -75,20 +75,38 @@ def _fitting(index, region, rnd, y, yv, bufs=("sb0", "sb1")):
 
 
 def _store_broadcast(g, node, index, region, rnd, y, yv, T, op, bufs=("sb0", "sb1")):
-    """C writing y (padded on the left, stretching along its broadcastable axes) into ``region``."""
+    """C writing y (padded on the left, stretching along its broadcastable axes) into ``region``; where
+    both have unit-stride rows (y's not stretched), the rows as a loop that vectorizes."""
     lines, src = _fitting(index, region, rnd, y, yv, bufs)
     dst = " + ".join(f"i{a} * {region}.strides[{a}]" for a in range(rnd)) or "0"
-    body = f"(({T} *){region}.data)[{dst}] {op} ({T})((const {ct(yv.dtype)} *){y}.data)[{src}];"
-    lines.append(nested(range(rnd), lambda a: f"{region}.shape[{a}]", body))
+    Y = ct(yv.dtype)
+    body = f"(({T} *){region}.data)[{dst}] {op} ({T})((const {Y} *){y}.data)[{src}];"
+    general = nested(range(rnd), lambda a: f"{region}.shape[{a}]", body)
+    if not rnd or not yv.ndim or yv.broadcastable[-1]:
+        lines.append(general)
+        return lines
+    last, ylast, pad = rnd - 1, yv.ndim - 1, rnd - yv.ndim
+    row_dst = " + ".join(f"i{a} * {region}.strides[{a}]" for a in range(last)) or "0"
+    row_src = " + ".join(f"i{a + pad} * ({y}.shape[{a}] == 1 ? 0 : {y}.strides[{a}])" for a in range(ylast)) or "0"
+    row = "\n".join([
+        f"{T} *restrict d = ({T} *){region}.data + ({row_dst});",
+        f"const {Y} *restrict s = (const {Y} *){y}.data + ({row_src});",
+        "#pragma omp simd",
+        f"for (int64_t i{last} = 0; i{last} < {region}.shape[{last}]; i{last}++) d[i{last}] {op} ({T})s[i{last}];"])
+    rows = nested(range(last), lambda a: f"{region}.shape[{a}]", row)
+    lines.append(f"if ({region}.strides[{last}] == 1 && {y}.strides[{ylast}] == 1) {{\n{indent(rows)}\n}} else {{\n{indent(general)}\n}}")
     return lines
 
 
 def _copy_of_x(g, node, index, x, o):
     """The start of every inc/set_subtensor: the output allocated as a copy of x (the region is then
-    written into it)."""
+    written into it), or x's own buffer where x dies here (``plan.reuse``)."""
     xv, ov = node.inputs[0], node.outputs[0]
     lines = [shape_buffers(2)]
     lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(xv.ndim)]
+    if g.taken_over(node, ov) is xv:
+        lines.append(g.alloc_or_reuse(node, ov, index))
+        return lines
     lines.append(g.alloc(ov, index))
     lines.append(f"ari_copy(&{o}, &{x}, {xv.ndim}, sizeof({ct(xv.dtype)}));")
     return lines

@@ -108,11 +108,14 @@ def _in_lanes(src, op, A, init, value, nan, outer_sizes, general):
 
 
 def _by_rows(src, step, general):
-    """The leading axes reduced (column sums): each row folded into the accumulators, which vectorizes."""
+    """The leading axes reduced (column sums): each row folded into the accumulators, which vectorizes
+    (told so: inside the program's one big function gcc kept the float32-into-float64 sum of an LSTM's
+    bias gradient, 1600 by 512, scalar; the accumulators and the source never overlap)."""
     return "\n".join([
         f"if ({src.contiguous}) {{",
         "    for (int64_t r = 0; r < count; r++) {",
         "        const int64_t base = r * outn;",
+        *(["        #pragma omp simd"] if not src.fails else []),
         hang("        for (int64_t k = 0; k < outn; k++) ", _block(src.load("base + k"), step), " " * 8),
         "    }",
         "} else {", indent(general), "}"])

@@ -114,7 +114,10 @@ def inc_subtensor(gen, n, node, args, outs):
         e[0] != "newaxis" for e in node.op.idx_list)
     label = type(node.op).__name__
     setting = node.op.set_instead_of_inc
-    lines = ["out = a0.copy()"]
+    if gen.plan.reuse.get(node) == 0 and not gen.targets.get(node.outputs[0]):
+        lines = ["out = a0  # written in place: x dies here (plan.reuse)"]
+    else:
+        lines = ["out = a0.copy()"]
     index = ", ".join(parts)
     value_type = st(x.dtype)
     if region_nd == 0:
