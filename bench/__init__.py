@@ -27,14 +27,20 @@ the same run, at its start and its end (the best repeat of either: a peak, not a
                  tops out near 1/2)
     lstm-train   FLOPs of its matrix products / t / GEMM peak, with FLOPs = 8BH(T(2I + 3H) - H) for
                  I inputs, H units, T steps, batch B: X·Wx, h·Wh, Xᵀ·dz, hᵀ·dz, and dz·Whᵀ after step 1
+    lenet-train  FLOPs of its convolutions and matrix products / t / GEMM peak: each convolution's
+                 forward and filter gradient, the second one's input gradient, each dense product three
+                 times (bench/lenet.py, lenet_flops); pooling and elementwise work are not counted
     call-overhead, scan-overhead, compile-*: no limit; calls per second, time per loop step, seconds
 
 scan-overhead is what a loop costs: ``s = 0.999 * s + x_t`` over a float32 vector, the last state
 returned; its rate column is the median divided by the number of steps. lstm-train is one SGD step of
 an LSTM written the Theano way (scan, grad, updates); its baseline is a hand-written forward and
-backward pass. Some workloads have a goal on some backends (``Workload.goal``): the row says whether it
-is met (scan-overhead: at most 5 ns per step on c and numba; lstm-train: at most 0.7 x NumPy on c and
-numba; compile-lstm-cold: under 3 s on c). A goal missed does not change the exit status.
+backward pass. lenet-train is one SGD step of the Deep Learning Tutorials' LeNet-5 at batch 128 (conv2d,
+pool_2d, grad); its baseline is im2col (sliding windows) and matmul, forward and backward, by hand. Some
+workloads have a goal on some backends (``Workload.goal``): the row says whether it is met
+(scan-overhead: at most 5 ns per step on c and numba; lstm-train: at most 0.7 x NumPy on c and numba;
+lenet-train: at most 0.35 x NumPy on c and numba; compile-lstm-cold: under 3 s on c). A goal missed
+does not change the exit status.
 
 compile-cold and compile-warm time ``function(...)`` to the first result of the MLP training function
 (batch 20), compile-lstm-cold that of lstm-train, graph building excluded, each in a fresh process: cold
