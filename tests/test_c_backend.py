@@ -282,6 +282,30 @@ def test_leading_axes_reduced_on_every_layout(c):
     both([i], [i.sum(axis=0), T.min(i, axis=0)], np.arange(-10, 10).reshape(4, 5))
 
 
+def test_axes_around_the_kept_ones_reduced_in_lanes_on_every_layout(c):
+    """A bias gradient's sum over (0, 2, 3) adds each image's contiguous runs in lanes; views and
+    NaN-taking maxima go the general way."""
+    x = T.tensor4("x")
+    a = np.random.default_rng(5).standard_normal((3, 4, 5, 7))
+    assert "lead = " in arignote.function([x], x.sum(axis=(0, 2, 3)), backend=c).backend_source
+    for view in (a, a[:, :, ::-1], a.transpose(0, 1, 3, 2), a[:0], a[:, :, :0]):
+        both([x], [x.sum(axis=(0, 2, 3)), x.mean(axis=(0, 3), keepdims=True), T.sum(x * 2, axis=(0, 1, 3)),
+                   x.prod(axis=(0, 2, 3))] + ([T.max(x, axis=(0, 2, 3))] if view.size else []), view)
+    b = a.copy()
+    b[1, 2, 3, 4] = np.nan
+    both([x], [x.sum(axis=(0, 2, 3)), T.max(x, axis=(0, 2, 3))], b)
+
+
+def test_join_copies_contiguous_rows_and_any_view(c):
+    a, b = T.matrix("a"), T.matrix("b")
+    f = arignote.function([a, b], T.concatenate([a * 2, b], axis=1), backend=c)
+    assert "contiguous rows: a loop that vectorizes" in f.backend_source
+    x = np.random.default_rng(6).standard_normal((4, 6))
+    for u, v in ((x, x[:, :2]), (x[:, ::-1], x[::-1, 1:4]), (x.T[:4], x[:, ::2])):
+        both([a, b], [T.concatenate([a * 2, b], axis=1), T.concatenate([a, b.astype("float32")], axis=1)], u, v)
+    both([a, b], T.concatenate([a, b], axis=0), x, x[:, ::-1])
+
+
 def test_fast_and_slow_calls_agree(c):
     """C reads the inputs straight from the argument list and fills 0-d outputs in place; anything it
     does not take (a subclass, another byte order, a tuple of arguments, no arguments) goes the slow way."""

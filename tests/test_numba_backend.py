@@ -162,6 +162,18 @@ def test_integer_and_boolean_dtypes_wrap_like_numpy(numba_backend):
           np.array([True, False, True, False])])
 
 
+def test_trailing_axes_walked_whole_or_broadcast_loop_as_one_row(numba_backend):
+    # tanh(x + b[None, :, None, None]): axes 2 and 3 are one row of 144 when x is C-contiguous (the
+    # loop vectorizes), the plain nest otherwise (a transposed x)
+    x, b = T.tensor4("x", dtype="float32"), T.vector("b", dtype="float32")
+    f = arignote.function([x, b], T.tanh(x + b.dimshuffle("x", 0, "x", "x")), backend=numba_backend)
+    assert "# axes 2..3 as one row" in f.backend_source and "s2 * s3" in f.backend_source
+    rng = np.random.default_rng(0)
+    value, bias = rng.standard_normal((3, 4, 5, 6)).astype("float32"), rng.standard_normal(4).astype("float32")
+    for v in (value, value.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2)):
+        np.testing.assert_allclose(f(v, bias), np.tanh(v + bias[None, :, None, None]), rtol=1e-5, atol=1e-6)
+
+
 def test_large_arrays_take_the_prange_path(numba_backend):
     x = T.dvector("x")
     f = arignote.function([x], T.exp(-x * x) + T.sin(x), backend=numba_backend)

@@ -83,10 +83,26 @@ def _block(load, step):
     return "\n".join(["{", indent(load), f"    {step}", "}"])
 
 
-def _in_lanes(src, op, A, init, value, nan, outer_sizes, general):
+def _in_lanes(src, op, A, init, value, nan, outer_sizes, general, lead=None):
     """Each output element's contiguous run reduced in 8 independent lanes, which vectorize (and round
-    better); floats' maximum and minimum: a plain select per lane and a lane of NaN catchers."""
+    better); floats' maximum and minimum: a plain select per lane and a lane of NaN catchers. ``lead``
+    (not with NaN catchers): the size of reduced leading axes too, each of whose slices adds its runs into
+    the accumulators (a bias gradient's sum over axes (0, 2, 3): one run per image and channel, instead
+    of a scalar loop through acc[k])."""
     combine = COMBINE[op.combine]
+    if lead is not None:
+        return "\n".join([
+            f"if ({src.contiguous}) {{",
+            f"    const int64_t m = {outer_sizes}, lead = {lead};",
+            "    for (int64_t r = 0; r < lead; r++) for (int64_t k = 0; k < outn; k++) {",
+            f"        const int64_t base = (r * outn + k) * m; {A} lane[8]; int64_t i = 0;",
+            f"        for (int l = 0; l < 8; l++) lane[l] = {init};",
+            hang("        for (; i + 8 <= m; i += 8) for (int l = 0; l < 8; l++) ", _block(src.load("base + i + l"), f"lane[l] = {combine('lane[l]', value)};"), " " * 8),
+            hang("        for (; i < m; i++) ", _block(src.load("base + i"), f"lane[0] = {combine('lane[0]', value)};"), " " * 8),
+            f"        for (int l = 1; l < 8; l++) lane[0] = {combine('lane[0]', 'lane[l]')};",
+            f"        acc[k] = {combine('acc[k]', 'lane[0]')};",
+            "    }",
+            "} else {", indent(general), "}"])
 
     def fold(lane):
         catch = f" nanl[{lane}] = xv != xv ? xv : nanl[{lane}];" if nan else ""
@@ -161,6 +177,10 @@ def emit_reduce(g, node, index, ins, outs):
             general = _in_lanes(src, op, A, init, value, nan, " * ".join(size(a) for a in range(len(kept), nd)) or "1", general)
         elif kept and axes == set(range(min(kept))) and kept == list(range(min(kept), nd)):  # the leading ones
             general = _by_rows(src, step, general)
+        elif (kept and not nan and kept == list(range(kept[0], kept[-1] + 1)) and kept[0] > 0
+              and kept[-1] < nd - 1):  # leading and trailing axes around the kept ones (a bias gradient)
+            general = _in_lanes(src, op, A, init, value, nan, " * ".join(size(a) for a in range(kept[-1] + 1, nd)),
+                                general, lead=" * ".join(size(a) for a in range(kept[0])))
     lines.append(general)
     if src.fails:
         lines.append(f"if (negpow) {{ free(acc); FAIL(1, {index}, \"{NEGPOW}\"); }}")

@@ -3,7 +3,7 @@ specify_shape), alloc, arange, join, repeat. Views point into their input's buff
 
 from arignote.core import ops
 
-from .ctext import ct, nested, offset, read_int, shape_buffers
+from .ctext import ct, indent, nested, offset, read_int, shape_buffers
 
 
 def emit_dimshuffle(g, node, index, ins, outs):
@@ -158,8 +158,17 @@ def emit_join(g, node, index, ins, outs):
         lines.append(f"r = {o}; r.shape[{axis}] = {v}.shape[{axis}]; r.data = {o}.data + at * {o}.strides[{axis}] * sizeof({T});")
         src = offset(v, range(nd))
         dst = " + ".join(f"i{a} * r.strides[{a}]" for a in range(nd)) or "0"
-        lines.append(nested(range(nd), lambda a: f"r.shape[{a}]",
-                            f"(({T} *)r.data)[{dst}] = ({T})((const {ct(var.dtype)} *){v}.data)[{src}];"))
+        general = nested(range(nd), lambda a: f"r.shape[{a}]",
+                         f"(({T} *)r.data)[{dst}] = ({T})((const {ct(var.dtype)} *){v}.data)[{src}];")
+        if nd:  # rows contiguous on both sides (the usual case): a unit-stride inner loop, which vectorizes
+            last, outer = nd - 1, range(nd - 1)
+            row = (f"{T} *restrict d = ({T} *)r.data + {offset('r', outer)}; "
+                   f"const {ct(var.dtype)} *restrict s = (const {ct(var.dtype)} *){v}.data + {offset(v, outer)};\n"
+                   f"for (int64_t i{last} = 0; i{last} < r.shape[{last}]; i{last}++) d[i{last}] = ({T})s[i{last}];")
+            general = (f"if (r.strides[{last}] == 1 && {v}.strides[{last}] == 1) {{  /* contiguous rows: a loop that vectorizes */\n"
+                       + indent(nested(outer, lambda a: f"r.shape[{a}]", row), "    ")
+                       + f"\n}} else {{\n{indent(general, '    ')}\n}}")
+        lines.append(general)
         lines.append(f"at += {v}.shape[{axis}];")
     return "\n".join(lines)
 

@@ -140,8 +140,18 @@ class Loops:
                 where = ", ".join("0" if b else i for b, i in zip(pattern, self.idx)) if nd else "()"
                 self.body.append(f"x{k} = a{k}[{where}]")
             self.names[var] = f"x{k}"
+        self.n_loads = len(self.body)  # the body's first lines load the inputs; the rest computes
         for step, inner in enumerate(self.inner_nodes):
             self._step(step, inner, label)
+        # the trailing axes (two or more) that every input either walks whole or is broadcast along: a
+        # loop over them as one row reads contiguous rows of (s2 * s3) elements instead of rows of s3
+        # (a LeNet's (128, 20, 12, 12) + b[None, :, None, None] kept tanh scalar on rows of 12)
+        self.merge_from = None
+        if node is not None and nd >= 3 and not self.row_views:  # 2-d rows are long enough: no second nest to compile
+            first = nd
+            while first > 0 and all(len(set(p[first - 1:])) == 1 for p in patterns):
+                first -= 1
+            self.merge_from = first if nd - first >= 2 else None
 
     def name_of(self, var):
         if var not in self.names:  # a constant of the body
@@ -192,6 +202,35 @@ class Loops:
         return nest(self.sizes[:-1], views + innermost, None, parallel)
 
 
+    def merged_nest(self, stores):
+        """The loop nest over the merged trailing axes (``merge_from``) around the body and ``stores``
+        ((output name, value name)): taken when every array walking them is C-contiguous (a reshape of
+        it is then a view); else None (the caller keeps the plain nest as the other branch)."""
+        first = self.merge_from
+        if first is None:
+            return None
+        row, idx = " * ".join(self.sizes[first:]), self.idx[:first] + [f"i{first}"]
+        walking = [k for k, v in enumerate(self.inputs) if not v.broadcastable[first]]
+        arrays = [f"a{k}" for k in walking] + [o for o, _ in stores]
+        lines = [f"if {' and '.join(f'{a}.flags.c_contiguous' for a in arrays)}:",
+                 f"    # axes {first}..{self.nd - 1} as one row: every array walks them contiguously "
+                 "or is broadcast along them"]
+        for k in walking:
+            shape = [f"a{k}.shape[{d}]" for d in range(first)] + [row]
+            lines.append(f"    m{k} = np.ascontiguousarray(a{k}).reshape({tup(shape)})  # a view")
+        for o, _ in stores:
+            lines.append(f"    {o}m = np.ascontiguousarray({o}).reshape({tup(self.sizes[:first] + [row])})  # a view")
+        loads = []
+        for k, v in enumerate(self.inputs):
+            if k in walking:
+                loads.append(f"x{k} = m{k}[{', '.join('0' if b else i for b, i in zip(v.broadcastable, idx))}]")
+            else:
+                at = self.idx[:first] + ["0"] * (self.nd - first)  # broadcast along the row
+                loads.append(f"x{k} = a{k}[{', '.join('0' if b else i for b, i in zip(v.broadcastable, at))}]")
+        body = loads + self.body[self.n_loads:] + [f"{o}m[{', '.join(idx)}] = {value}" for o, value in stores]
+        return lines + ["    " + line for line in nest(self.sizes[:first] + [row], body)] + ["else:"]
+
+
 def emit(gen, n, node, args, outs):
     """An elementwise node (or Composite): one loop nest in a kernel, its result in new arrays or, where
     the plan says so, in the buffer of the input that dies here, or (a loop step's output, see
@@ -216,7 +255,9 @@ def emit(gen, n, node, args, outs):
     if node in gen.parallel and big and not loops.guards and not loops.row_views:
         twin = prologue + loops.nest(body, parallel=True) + result
     extra = [(f"row{k}", t) for k, t in enumerate(targets) if t]
-    name = gen.kernel(n, node, loops.args + [a for a, _ in extra], prologue + loops.nest(body) + result, twin=twin,
+    merged = loops.merged_nest([(f"o{k}", loops.name_of(o)) for k, o in enumerate(loops.inner_outputs)])
+    loop = loops.nest(body) if merged is None else merged + ["    " + line for line in loops.nest(body)]
+    name = gen.kernel(n, node, loops.args + [a for a, _ in extra], prologue + loop + result, twin=twin,
                       helpers=loops.helpers)
     call = f"{name}({', '.join(args + [t for _, t in extra])})"
     if twin is not None:
