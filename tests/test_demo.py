@@ -54,18 +54,13 @@ def test_demo_is_listed_in_the_help():
 
 
 def test_lenet_demo_reaches_98_percent_in_under_a_minute():
-    """The convolutional demo as `arignote demo --model lenet` runs it, on the default backend."""
+    """The convolutional demo as `arignote demo --model lenet` runs it, on the default backend (every
+    backend trains the same LeNet in test_theano_conv_program.py and in test_bench.py)."""
     out = io.StringIO()
     result = demo.run(model="lenet", progress=False, out=out)
     assert result["test_accuracy"] >= 0.98, out.getvalue()
     assert result["total_seconds"] < 60
-
-
-def test_one_epoch_of_the_lenet_demo(backend):
-    out = io.StringIO()
-    result = demo.run(backend=backend, model="lenet", epochs=1, progress=False, out=out)
-    assert result["backend"] == backend and "LeNet" in out.getvalue() and "with shifted copies" in out.getvalue()
-    assert result["epochs"] == 1 and result["test_accuracy"] > 0.8, out.getvalue()
+    assert "LeNet" in out.getvalue() and "with shifted copies" in out.getvalue()
 
 
 def test_with_shifts_moves_each_image_by_one_pixel():

@@ -20,6 +20,12 @@ pytest.importorskip("numba")
 from arignote.backends.numba import conv  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def numba():
+    """The numba backend with the suite's cache (the tests that need a cold one take numba_backend)."""
+    return "numba"
+
+
 def both(inputs, output, values, rtol):
     got = arignote.function(inputs, output, backend="numba")(*values)
     expected = arignote.function(inputs, output, backend="reference")(*values)
@@ -67,7 +73,7 @@ def test_one_compiled_helper_serves_every_geometry(numba_backend):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_a_batch_of_many_blocks_and_groups(numba_backend, dtype):
+def test_a_batch_of_many_blocks_and_groups(numba, dtype):
     """More images than one column block holds (several blocks and a shorter last one), groups,
     padding, strides; a non-contiguous input with a negative stride."""
     rng = np.random.default_rng(2)
@@ -77,17 +83,17 @@ def test_a_batch_of_many_blocks_and_groups(numba_backend, dtype):
     the_three(dict(pad=((1, 0), (0, 1)), stride=(1, 1), groups=2), x, w, dtype)
 
 
-def test_1x1_kernels_read_the_image_in_place(numba_backend):
+def test_1x1_kernels_read_the_image_in_place(numba):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 6, 7, 4)).astype("float32")
     w = rng.standard_normal((9, 2, 1, 1)).astype("float32")
     the_three(dict(groups=3), x, w, "float32")
 
 
-def test_errors_are_raised_from_compiled_code_as_value_errors(numba_backend):
+def test_errors_are_raised_from_compiled_code_as_value_errors(numba):
     X, W, G, S = T.dtensor4(), T.dtensor4(), T.dtensor4(), T.lvector()
-    forward = arignote.function([X, W], Corr2d(groups=2)(X, W), backend=numba_backend)
-    grad = arignote.function([W, G, S], Corr2dGradInputs()(W, G, S), backend=numba_backend)
+    forward = arignote.function([X, W], Corr2d(groups=2)(X, W), backend=numba)
+    grad = arignote.function([W, G, S], Corr2dGradInputs()(W, G, S), backend=numba)
     x = np.ones((2, 4, 5, 5))
     for w, words in [(np.ones((3, 2, 2, 2)), "group"), (np.ones((4, 3, 2, 2)), "channel"),
                      (np.ones((4, 2, 6, 2)), "filter spans")]:
@@ -101,14 +107,14 @@ def test_errors_are_raised_from_compiled_code_as_value_errors(numba_backend):
         grad(np.ones((3, 2, 2, 2)), np.ones((2, 3, 4, 3)), np.array([5, 5]))
     Y, O, H = T.dtensor3(), T.dtensor3(), T.dtensor3()
     pool_grad = arignote.function([Y, O, H], MaxPoolGrad((2, 2), None, (0, 0), True, "max")(Y, O, H),
-                                  backend=numba_backend)
+                                  backend=numba)
     with pytest.raises(ValueError, match="pooled"):
         pool_grad(np.ones((2, 4, 4)), np.ones((2, 2, 2)), np.ones((2, 2, 3)))
 
 
-def test_pooling_is_compiled_with_its_window_as_constants(numba_backend):
+def test_pooling_is_compiled_with_its_window_as_constants(numba):
     Y = T.ftensor4()
-    f = arignote.function([Y], Pool((3, 2), (2, 2), (1, 0), True, "max")(Y), backend=numba_backend)
+    f = arignote.function([Y], Pool((3, 2), (2, 2), (1, 0), True, "max")(Y), backend=numba)
     assert "in NumPy" not in f.backend_source
     assert "for r in range(3):" in f.backend_source and "for q in range(2):" in f.backend_source
     x = np.random.default_rng(4).standard_normal((2, 3, 7, 6)).astype("float32")
