@@ -172,11 +172,11 @@ class Corr2dGradInputs(_Corr2dBase):
         return Apply(self, [w, g, image], [_out(g.dtype, (g.broadcastable[0], False, False, False))])
 
     def infer_shape(self, node, shapes):
-        w, image = node.inputs[0], node.inputs[2]
+        image = node.inputs[2]
         return [(shapes[1][0], shapes[0][1] * self.groups, subtensor(image, 0), subtensor(image, 1))]
 
     def grad(self, inputs, outputs, output_grads):
-        (w, g, image), (h,) = inputs, output_grads
+        (w, g, _), (h,) = inputs, output_grads
         props = self._props()
         return [Corr2dGradWeights(*props)(h, g, _spatial(w)),
                 Corr2d(*props)(h, w), None]
@@ -198,7 +198,7 @@ class Corr2dGradWeights(_Corr2dBase):
         return [(shapes[1][1], shapes[0][1] // self.groups, subtensor(kernel, 0), subtensor(kernel, 1))]
 
     def grad(self, inputs, outputs, output_grads):
-        (x, g, kernel), (h,) = inputs, output_grads
+        (x, g, _), (h,) = inputs, output_grads
         props = self._props()
         return [Corr2dGradInputs(*props)(h, g, _spatial(x)),
                 Corr2d(*props)(x, h), None]

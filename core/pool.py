@@ -127,7 +127,7 @@ class MaxPoolGrad(_PoolBase):
         return [shapes[0]]
 
     def grad(self, inputs, outputs, output_grads):
-        (x, out, g), (h,) = inputs, output_grads
+        (x, out, _), (h,) = inputs, output_grads
         return [zeros_like(x), zeros_like(out), MaxPoolGradGrad(*self._props())(x, out, h)]
 
 
@@ -144,7 +144,7 @@ class MaxPoolGradGrad(_PoolBase):
         return [shapes[1]]
 
     def grad(self, inputs, outputs, output_grads):
-        (x, out, h), (k,) = inputs, output_grads
+        (x, out, _), (k,) = inputs, output_grads
         return [zeros_like(x), zeros_like(out), MaxPoolGrad(*self._props())(x, out, k)]
 
 
@@ -161,7 +161,7 @@ class AveragePoolGrad(_PoolBase):
         return [shapes[0]]
 
     def grad(self, inputs, outputs, output_grads):
-        (x, g), (h,) = inputs, output_grads
+        (x, _), (h,) = inputs, output_grads
         return [zeros_like(x), Pool(*self._props())(h)]
 
 

@@ -2,8 +2,6 @@
 definitions (not from the ops' geometry helpers), gradients against finite differences, Theano's
 argument spellings, output-size rules and errors."""
 
-import warnings
-
 import numpy as np
 import pytest
 
