@@ -121,14 +121,12 @@ def _lenet_numpy(d, _):
 
 def _lenet_graph(api, d):
     T = api.T
-    from arignote.tensor.signal.pool import pool_2d
-
     x, y = T.ftensor4("x"), T.ivector("y")
     params = [api.shared(d[k].copy(), name=k) for k in LENET_PARAMS]
     W1, b1, W2, b2, W3, b3, W4, b4 = params
     h = x
     for W, b in ((W1, b1), (W2, b2)):  # the tutorial's LeNetConvPoolLayer
-        h = T.tanh(pool_2d(T.nnet.conv2d(h, W), (2, 2), ignore_border=True) + b.dimshuffle("x", 0, "x", "x"))
+        h = T.tanh(T.signal.pool.pool_2d(T.nnet.conv2d(h, W), (2, 2), ignore_border=True) + b.dimshuffle("x", 0, "x", "x"))
     h3 = T.tanh(T.dot(h.flatten(2), W3) + b3)
     prob = api.softmax(T.dot(h3, W4) + b4)
     cost = T.mean(api.nll(prob, y))

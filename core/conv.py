@@ -42,16 +42,16 @@ def padding(pad, kernel, dilation):
     return pad
 
 
-def _pairs(value, what):
+def int_pair(value, what):
     """(a, b) from an int or a pair of ints; a ValueError that names ``what`` otherwise."""
     if isinstance(value, (int, np.integer)):
         value = (value, value)
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value)):
-        raise ValueError(f"conv2d: {what} must be an int or a pair of ints, got {value!r}")
+        raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
     return tuple(int(v) for v in value)
 
 
-def _border_mode(border_mode):
+def border_padding(border_mode):
     """Theano's border_mode as 'full', 'half' or ((top, bottom), (left, right))."""
     if border_mode in ("full", "half"):
         return border_mode
@@ -62,7 +62,7 @@ def _border_mode(border_mode):
     if isinstance(border_mode, (tuple, list)) and len(border_mode) == 2:
         if all(isinstance(b, (int, np.integer)) for b in border_mode):
             border_mode = tuple((b, b) for b in border_mode)
-        pads = tuple(_pairs(b, "each border of border_mode") for b in border_mode)
+        pads = tuple(int_pair(b, "conv2d: each border of border_mode") for b in border_mode)
         if all(p >= 0 for pair in pads for p in pair):
             return pads
     raise ValueError(f"conv2d: border_mode must be 'valid', 'full', 'half', a non-negative int, a pair of "
@@ -234,7 +234,7 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
         raise ValueError("conv2d: give input_shape or its older name image_shape, not both")
     image, kernel = _shape_hint(input_shape if image_shape is None else image_shape, "input_shape"), \
         _shape_hint(filter_shape, "filter_shape")
-    op = Corr2d(_border_mode(border_mode), _pairs(subsample, "subsample"), _pairs(filter_dilation, "filter_dilation"),
+    op = Corr2d(border_padding(border_mode), int_pair(subsample, "conv2d: subsample"), int_pair(filter_dilation, "conv2d: filter_dilation"),
                 int(num_groups))
     x, w = _as(input), _as(filters)
     if x.ndim != 4 or w.ndim != 4:
@@ -258,7 +258,7 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
 def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample, filter_dilation=(1, 1)):
     """Theano's helper: the output shape (batch, out channels, rows, columns) of conv2d for an input of
     ``image_shape`` and filters of ``kernel_shape`` (ints, symbolic scalars, or None for unknown)."""
-    op = Corr2d(_border_mode(border_mode), _pairs(subsample, "subsample"), _pairs(filter_dilation, "filter_dilation"))
+    op = Corr2d(border_padding(border_mode), int_pair(subsample, "conv2d: subsample"), int_pair(filter_dilation, "conv2d: filter_dilation"))
     spatial = (image_shape[2:], kernel_shape[2:])
     if any(s is None for s in spatial[0] + spatial[1]):
         rows_cols = (None, None)

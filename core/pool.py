@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from .conv import int_pair
 from .graph import Apply, Op, as_tensor_variable
 from .ops import _out, gt, maximum, switch, zeros_like
 from .types import DISCRETE_DTYPES
@@ -165,12 +166,13 @@ class AveragePoolGrad(_PoolBase):
         return [zeros_like(x), Pool(*self._props())(h)]
 
 
-def _pair(value, name):
-    if isinstance(value, (int, np.integer)):
-        return (int(value), int(value))
-    if value is None or len(value) != 2:
-        raise ValueError(f"pool_2d: {name} must be a pair of ints, got {value!r}")
-    return tuple(int(v) for v in value)
+def _renamed(name, value, unset, old_name, old_value):
+    """``value``, or Theano's older spelling's ``old_value`` when that one is given instead."""
+    if old_value is None:
+        return value
+    if value is not None and (unset is None or int_pair(value, f"pool_2d: {name}") != unset):
+        raise ValueError(f"pool_2d: give {name} or its older name {old_name}, not both")
+    return old_value
 
 
 def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="max", ds=None, st=None,
@@ -183,12 +185,9 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
     names of ``ws``, ``stride`` and ``pad``. Modes: 'max', 'sum', 'average_inc_pad' (padding counts
     in the average), 'average_exc_pad' (it does not). Max-pooling's gradient goes to every element
     equal to its window's maximum."""
-    for old, new, value in (("ds", "ws", ds), ("st", "stride", st), ("padding", "pad", padding)):
-        if value is not None:
-            if (new == "ws" and ws is not None) or (new == "stride" and stride is not None) or \
-                    (new == "pad" and tuple(pad) != (0, 0)):
-                raise ValueError(f"pool_2d: give {new} or its older name {old}, not both")
-            ws, stride, pad = (value, stride, pad) if new == "ws" else (ws, value, pad) if new == "stride" else (ws, stride, value)
+    ws = _renamed("ws", ws, None, "ds", ds)
+    stride = _renamed("stride", stride, None, "st", st)
+    pad = _renamed("pad", pad, (0, 0), "padding", padding)
     if ws is None:
         raise ValueError("pool_2d: the window size ws is required")
     if ignore_border is None:
@@ -196,8 +195,8 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
                       "this warning; True drops the last partial window)", stacklevel=2)
         ignore_border = False
     x = _as(input)
-    op = Pool(_pair(ws, "ws"), None if stride is None else _pair(stride, "stride"), _pair(pad, "pad"),
-              ignore_border, mode)
+    op = Pool(int_pair(ws, "pool_2d: ws"), None if stride is None else int_pair(stride, "pool_2d: stride"),
+              int_pair(pad, "pool_2d: pad"), ignore_border, mode)
     return op(x)
 
 

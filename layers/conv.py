@@ -10,17 +10,9 @@ import numpy as np
 
 from .. import config, shared
 from .. import tensor as T
-from ..core.conv import conv2d, conv_output_length, padding as _padding
+from ..core.conv import Corr2d, border_padding, conv2d, int_pair
 from ..core.pool import pool_2d, pool_output_length
 from .layers import Activation, Dense, Dropout, Layer, Sequential, Softmax, _activation, _generator
-
-
-def _pair(value, what):
-    if isinstance(value, (int, np.integer)):
-        return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return tuple(int(v) if isinstance(v, (int, np.integer)) else tuple(map(int, v)) for v in value)
-    raise ValueError(f"{what} must be an int or a pair, got {value!r}")
 
 
 class Conv2D(Layer):
@@ -36,7 +28,7 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D: {in_channels} input and {out_channels} output channels must both divide "
                              f"into {groups} groups")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel, self.stride, self.dilation = _pair(kernel, "kernel"), _pair(stride, "stride"), _pair(dilation, "dilation")
+        self.kernel, self.stride, self.dilation = int_pair(kernel, "Conv2D: kernel"), int_pair(stride, "Conv2D: stride"), int_pair(dilation, "Conv2D: dilation")
         self.padding = {"same": "half", "valid": 0}.get(padding, padding)
         self.activation, self.name = _activation(activation), name or "conv"
         shape = (out_channels, in_channels // groups) + self.kernel
@@ -57,13 +49,8 @@ class Conv2D(Layer):
 
     def output_shape(self, input_shape):
         """(channels, rows, columns) of the output for an input of (channels, rows, columns)."""
-        pads = self.padding if isinstance(self.padding, str) else _pair(self.padding, "padding")
-        out = []
-        for a in (0, 1):
-            pad = (_padding(pads, self.kernel[a], self.dilation[a]) if isinstance(pads, str) else
-                   pads[a] if isinstance(pads[a], tuple) else (pads[a], pads[a]))
-            out.append(conv_output_length(input_shape[1 + a], self.kernel[a], self.stride[a], pad, self.dilation[a]))
-        return (self.out_channels, *out)
+        op = Corr2d(border_padding(self.padding), self.stride, self.dilation, self.groups)
+        return (self.out_channels, *op.output_shape(input_shape[1:], self.kernel))
 
     def _output(self, x, training):
         z = conv2d(x, self.W, border_mode=self.padding, subsample=self.stride, filter_flip=False,
@@ -76,8 +63,8 @@ class _Pool2D(Layer):
 
     def __init__(self, pool_size=2, stride=None, padding=0, ignore_border=True, name=None):
         super().__init__()
-        self.pool_size, self.padding = _pair(pool_size, "pool_size"), _pair(padding, "padding")
-        self.stride = self.pool_size if stride is None else _pair(stride, "stride")
+        self.pool_size, self.padding = int_pair(pool_size, "pool_size"), int_pair(padding, "padding")
+        self.stride = self.pool_size if stride is None else int_pair(stride, "stride")
         self.ignore_border, self.name = ignore_border, name or type(self).__name__.lower()
 
     def output_shape(self, input_shape):
