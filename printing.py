@@ -1,3 +1,7 @@
-"""Theano's ``theano.printing`` module: ``debugprint``."""
+"""Theano's ``theano.printing`` module: ``pprint``/``pp``, ``debugprint`` and ``pydotprint``
+(see arignote/core/printing.py and arignote/core/drawing.py)."""
 
-from .core.printing import debugprint  # noqa: F401
+from .core.drawing import pydotprint  # noqa: F401
+from .core.printing import debugprint, pp, pprint  # noqa: F401
+
+__all__ = ["pprint", "pp", "debugprint", "pydotprint"]

@@ -1,6 +1,10 @@
 """Theano's variable constructors: ``scalar vector matrix row col tensor3 tensor4``, their typed forms
-(prefixes b w i l f d for int8 int16 int32 int64 float32 float64) and plural forms."""
+(prefixes b w i l f d for int8 int16 int32 int64 float32 float64) and plural forms.
 
+As in Theano, the singular ones are type objects: ``T.dmatrix`` is ``TensorType(float64, matrix)``, and
+calling it makes a variable (``T.dmatrix('W')``); ``T.matrix`` is the type of floatX."""
+
+from .config import config
 from .types import TensorType
 
 PATTERNS = {
@@ -23,17 +27,33 @@ def tensor(dtype=None, broadcastable=(), name=None):
     return TensorType(dtype, broadcastable)(name)
 
 
-def _single(kind, fixed_dtype):
-    pattern = PATTERNS[kind]
+class FloatXTensorType(TensorType):
+    """The type behind ``T.matrix`` & co.: a TensorType whose dtype is config.floatX when it is used.
 
-    if fixed_dtype is None:
-        def make(name=None, dtype=None):
-            return TensorType(dtype, pattern)(name)
-    else:
-        def make(name=None):
-            return TensorType(fixed_dtype, pattern)(name)
-    make.__doc__ = f"A symbolic {kind} of dtype {fixed_dtype or 'floatX (or dtype=)'}."
-    return make
+    Calling it makes a variable of floatX (or of ``dtype=``); it prints and compares as the TensorType of
+    the current floatX, so ``T.matrix('x').type == T.matrix`` holds under either floatX.
+    """
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind):
+        object.__setattr__(self, "broadcastable", PATTERNS[kind])
+        object.__setattr__(self, "kind", kind)
+
+    @property
+    def dtype(self):
+        return config.floatX
+
+    def __call__(self, name=None, dtype=None):
+        return TensorType(dtype, self.broadcastable)(name)
+
+    def __reduce__(self):  # pickled by name: it unpickles as the same floatX-following type
+        return self.kind
+
+
+def _single(kind, fixed_dtype):
+    """``dmatrix`` is TensorType('float64', (False, False)): callable, printable, comparable, as in Theano."""
+    return FloatXTensorType(kind) if fixed_dtype is None else TensorType(fixed_dtype, PATTERNS[kind])
 
 
 def _plural(single):

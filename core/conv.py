@@ -18,8 +18,9 @@ the function runs: ``padding`` is the one rule every backend applies.
 
 import numpy as np
 
+from . import shape_inference as si
 from .graph import Apply, Op, as_tensor_variable
-from .ops import _out, cast, shape_i, specify_shape, stack_scalars, subtensor
+from .ops import _out, cast, shape_i, specify_shape, stack_scalars, subtensor, zeros
 from .types import DISCRETE_DTYPES, float_of, upcast
 
 __all__ = ["conv2d", "get_conv_output_shape", "conv_output_length"]
@@ -138,8 +139,11 @@ class Corr2d(_Corr2dBase):
         return Apply(self, [x, w], [_out(x.dtype, (x.broadcastable[0], w.broadcastable[0], False, False))])
 
     def infer_shape(self, node, shapes):
-        (xs, ws) = shapes
-        return [(xs[0], ws[0]) + self.output_shape(xs[2:], ws[2:])]
+        (x, w), (xs, ws) = node.inputs, shapes
+        sizes = (xs[0], ws[0]) + self.output_shape(xs[2:], ws[2:])
+        # the geometry (channels, groups, a filter within the padded input) is checked by the op on an
+        # empty batch and zero filters: nothing is multiplied
+        return [si.checked(sizes, self.make_node(si.empty(x.dtype, 0, *xs[1:]), zeros(ws, w.dtype)).outputs[0], node)]
 
     def grad(self, inputs, outputs, output_grads):
         (x, w), (g,) = inputs, output_grads
@@ -172,8 +176,10 @@ class Corr2dGradInputs(_Corr2dBase):
         return Apply(self, [w, g, image], [_out(g.dtype, (g.broadcastable[0], False, False, False))])
 
     def infer_shape(self, node, shapes):
-        image = node.inputs[2]
-        return [(shapes[1][0], shapes[0][1] * self.groups, subtensor(image, 0), subtensor(image, 1))]
+        (w, g, image), (ws, gs, _) = node.inputs, shapes
+        sizes = (gs[0], ws[1] * self.groups, subtensor(image, 0), subtensor(image, 1))
+        check = self.make_node(zeros(ws, w.dtype), si.empty(g.dtype, 0, *gs[1:]), image).outputs[0]
+        return [si.checked(sizes, check, node)]
 
     def grad(self, inputs, outputs, output_grads):
         (w, g, _), (h,) = inputs, output_grads
@@ -194,8 +200,11 @@ class Corr2dGradWeights(_Corr2dBase):
         return Apply(self, [x, g, kernel], [_out(g.dtype, (g.broadcastable[1], False, False, False))])
 
     def infer_shape(self, node, shapes):
-        kernel = node.inputs[2]
-        return [(shapes[1][1], shapes[0][1] // self.groups, subtensor(kernel, 0), subtensor(kernel, 1))]
+        (x, g, kernel), (xs, gs, _) = node.inputs, shapes
+        sizes = (gs[1], xs[1] // self.groups, subtensor(kernel, 0), subtensor(kernel, 1))
+        check = self.make_node(si.empty(x.dtype, 0, *xs[1:]), si.empty(g.dtype, 0, *gs[1:]), kernel).outputs[0]
+        sizes = si.checked(sizes, check, node)  # the geometry, on empty batches; then the batches agree
+        return [si.checked(sizes, specify_shape(si.empty(g.dtype, gs[0], 0), [xs[0], None]), node)]
 
     def grad(self, inputs, outputs, output_grads):
         (x, g, _), (h,) = inputs, output_grads

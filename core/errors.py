@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .config import config
+
 
 class UnsupportedOpError(NotImplementedError):
     """A backend met an op it has no implementation for (raised when compiling, naming both)."""
@@ -24,6 +26,16 @@ def describe_node(node):
     return f"{node.op} (built at {where})"
 
 
+def verbose_detail(node):
+    """With Theano's ``config.exception_verbosity = 'high'``, the failing node's graph with its types,
+    to end a message with; else nothing."""
+    if config.exception_verbosity != "high":
+        return ""
+    from .printing import debugprint
+
+    return "\nDebugprint of the failing node:\n" + debugprint(node.outputs, depth=4, print_type=True, file="str").rstrip()
+
+
 def node_failure(node, error, input_values):
     """An exception like ``error`` whose message names the node's op, its inputs' dtypes and shapes,
     and where the user built the node's output. Backends raise it ``from`` the original error."""
@@ -31,6 +43,7 @@ def node_failure(node, error, input_values):
     if detail.startswith(f"{node.op}: "):  # the op already named itself
         detail = detail[len(f"{node.op}: "):]
     message = f"{describe_node(node)} with inputs {describe_values(input_values)}: {detail}"
+    message += verbose_detail(node)
     kind = type(error) if isinstance(error, (ValueError, IndexError, TypeError, ZeroDivisionError,
                                              OverflowError, MemoryError)) else RuntimeError
     try:

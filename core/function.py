@@ -7,6 +7,8 @@ storage only after every output is computed, so a call that raises changes nothi
 """
 
 import warnings
+from time import perf_counter
+
 import numpy as np
 
 from .config import config
@@ -16,6 +18,7 @@ from .graph import Constant, FunctionGraph, TensorVariable, Variable, ancestors,
     clone_replace, graph_inputs
 from .plugins import registry
 from .plan import plan_of
+from .profile import compile_timed, stats_for
 from .rewrite import rewrite
 from .shared import SharedVariable
 from .types import TensorType, is_float
@@ -154,6 +157,8 @@ class FunctionMaker:
 class Function:
     """A compiled function. Call it with the inputs' values, positionally or by name."""
 
+    profile = None  # a ProfiledFunction's ProfileStats (function(..., profile=True))
+
     def __init__(self, maker, executable, shared_inputs, update_targets, return_style, name,
                  allow_input_downcast):
         self.maker = maker
@@ -276,9 +281,11 @@ class Function:
         for old, new in swap.items():
             if not isinstance(new, SharedVariable) or new.type != old.type:
                 raise TypeError(f"copy(swap=): {new!r} must be a shared variable of type {old.type}")
-        other = object.__new__(Function)
+        other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
         other.name = name or self.name
+        if self.profile is not None:  # a copy records its calls into a profile of its own
+            other._attach_profile(stats_for(True, other.name), 0.0)
         other._shared_inputs = [swap.get(s, s) for s in self._shared_inputs]
         other._update_targets = [] if delete_updates else [swap.get(s, s) for s in self._update_targets]
         return other
@@ -293,7 +300,10 @@ class Function:
     def __setstate__(self, state):
         checked = state.pop("_executable")
         self.__dict__.update(state)
-        executable = self.maker.backend.compile(self.maker.fgraph)
+        if self.profile is not None:
+            executable = compile_timed(self.maker.backend, self.maker.fgraph)
+        else:
+            executable = self.maker.backend.compile(self.maker.fgraph)
         if checked:
             executable = CrossChecked(executable, self.maker.backend, self.maker.fgraph, self._n_outputs)
         self._executable = executable
@@ -303,16 +313,20 @@ class Function:
 
 
 def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
-             name=None, allow_input_downcast=None, on_unused_input=None, backend=None, check=None):
+             name=None, allow_input_downcast=None, on_unused_input=None, backend=None, check=None,
+             profile=None):
     """Compile a callable from ``inputs`` to ``outputs`` that also applies ``updates`` to shared
     variables, with ``givens`` substituted into the graph first (see the README for the contract).
     ``check=True`` (default: ARIGNOTE_CHECK) also runs every call on the reference backend and raises
-    CrossCheckError, naming the first graph node that differs, when the results disagree."""
+    CrossCheckError, naming the first graph node that differs, when the results disagree.
+    ``profile=True`` (default: config.profile; or a message, or a ProfileStats to share) times every
+    call and each node in it: ``f.profile.summary()`` (docs/profiling.md)."""
+    stats = stats_for(profile, name)
     if not isinstance(inputs, (list, tuple)):
         raise TypeError("function(): inputs must be a list, even for a single input (use [] for none)")
-    on_unused_input = on_unused_input or "raise"
+    on_unused_input = on_unused_input or config.on_unused_input
     if on_unused_input not in ("raise", "warn", "ignore"):
-        raise ValueError("on_unused_input must be 'raise', 'warn' or 'ignore'")
+        raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
     seen = set()
     for spec in ins:
@@ -352,16 +366,56 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     fgraph = FunctionGraph(explicit + shared_inputs, expressions)
 
     backend_object = registry.get(_backend_name(backend, mode))
+    started = perf_counter()
     rewrite(fgraph, backend_object)
     try:
-        executable = backend_object.compile(fgraph)
+        executable = compile_timed(backend_object, fgraph) if stats else backend_object.compile(fgraph)
     except UnsupportedOpError as error:
         raise UnsupportedOpError(f"backend {backend_object.name!r} cannot compile this function: {error}") from None
     if (config.check if check is None else check) and backend_object.name != "reference":
         executable = CrossChecked(executable, backend_object, fgraph, len(outs))
     maker = FunctionMaker(ins, outs, fgraph, backend_object)
-    return Function(maker, executable, shared_inputs, [t for t, _ in update_pairs], return_style, name,
-                    allow_input_downcast)
+    made = Function if stats is None else ProfiledFunction
+    made = made(maker, executable, shared_inputs, [t for t, _ in update_pairs], return_style, name,
+                allow_input_downcast)
+    if stats is not None:
+        made._attach_profile(stats, perf_counter() - started)
+    return made
+
+
+class ProfiledFunction(Function):
+    """A Function that times each call, its backend's part and each node into ``self.profile``
+    (core/profile.py). Only calls that return are recorded; a call that raises counts as failed."""
+
+    def _attach_profile(self, stats, compile_time):
+        executable = self._executable
+        # the timer sits inside the cross-check, whose reference run is time outside the backend
+        self._timer = executable.executable if isinstance(executable, CrossChecked) else executable
+        self.profile = stats
+        self._profile_entry = stats.attach(self.name, self.maker.fgraph, self.backend.name,
+                                           self._timer.per_node, compile_time)
+
+    def __call__(self, *args, **kwargs):
+        start = perf_counter()
+        try:
+            result = Function.__call__(self, *args, **kwargs)
+        except BaseException:
+            self.profile.record_failure()
+            raise
+        elapsed = perf_counter() - start
+        backend_seconds, node_seconds = self._timer.take()
+        self.profile.record(self._profile_entry, elapsed, backend_seconds, node_seconds)
+        return result
+
+    def __getstate__(self):
+        state = Function.__getstate__(self)
+        del state["_timer"]  # made again, with the executable, when loaded
+        return state
+
+    def __setstate__(self, state):
+        Function.__setstate__(self, state)
+        executable = self._executable
+        self._timer = executable.executable if isinstance(executable, CrossChecked) else executable
 
 
 def _add_default_updates(update_pairs, outputs, no_default_updates):

@@ -8,6 +8,7 @@ from . import ops
 from .config import config
 from .graph import Constant, TensorVariable, Variable, ancestors, as_tensor_variable, toposort
 from .rewrite import selected_passes, stabilize_graph
+from .test_values import built_without_test_values
 from .types import DISCRETE_DTYPES, TensorType, is_float
 
 
@@ -209,6 +210,7 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"
                 known_grads=dict(zip(fs, points)))
 
 
+@built_without_test_values  # its dummies have no test values; its results get theirs
 def Rop(f, wrt, eval_points, disconnected_outputs="raise"):
     """Jacobian-vector product: the Jacobian of ``f`` with respect to ``wrt`` times ``eval_points``
     (shaped like ``wrt``), computed as the transpose of an Lop (reverse mode applied twice)."""

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from .config import config
 from .types import TensorType, canonical_dtype, dtype_of_python_scalar
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,8 +41,19 @@ class Variable:
         state.pop("_eval_cache", None)  # compiled functions for eval() are rebuilt when needed
         return state
 
+    @property
+    def tag(self):
+        """Theano's scratchpad of notes on a variable, made on first use; ``tag.test_value`` is an
+        example value that ops are evaluated on as the graph is built (core/test_values.py)."""
+        tag = self.__dict__.get("_tag")
+        if tag is None:
+            from .test_values import Tag
+
+            tag = self.__dict__["_tag"] = Tag(self)
+        return tag
+
     def clone(self):
-        """A fresh root variable of the same type, name and trace."""
+        """A fresh root variable of the same type, name and trace (not its tag)."""
         other = type(self).__new__(type(self))
         Variable.__init__(other, self.type, name=self.name)
         other.trace = self.trace
@@ -118,16 +130,35 @@ class Op:
 
     __repr__ = __str__
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if callable(getattr(cls, "perform", None)):  # an op written in Python: Theano's spellings too
+            from .pyop import adapt_class
+
+            adapt_class(cls)
+
     def make_node(self, *inputs):
-        raise NotImplementedError(f"{type(self).__name__} must define make_node")
+        """Theano's default: the inputs as the declared ``itypes``, a new variable per ``otypes``."""
+        from .pyop import make_node_from_types
+
+        return make_node_from_types(self, inputs)
 
     def __call__(self, *inputs):
         node = self.make_node(*inputs)
+        if config.compute_test_value != "off":  # Theano's build-time check
+            from .test_values import compute_test_values
+
+            compute_test_values(node)
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
     def grad(self, inputs, outputs, output_grads):
         """Symbolic gradients, one per input (None: no gradient flows to that input)."""
-        raise TypeError(f"{self} has no gradient; it cannot appear between a cost and the variables of grad()")
+        hint = ""
+        if callable(getattr(self, "perform", None)):
+            hint = (f"; define grad(self, inputs, output_grads) on {type(self).__name__}, returning one "
+                    f"symbolic gradient per input (built at {outputs[0].built_at()})")
+        raise TypeError(f"{self} has no gradient; it cannot appear between a cost and the variables of grad()"
+                        + hint)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -444,6 +475,7 @@ class FunctionGraph:
         if clone:
             for var in inputs:
                 self.memo[var] = var.clone()
+                self.memo[var].graph_input = True  # a value only when it runs: no test value is missing
             for node in toposort(outputs, stop=inputs):
                 new_inputs = [self.memo.get(i, i) for i in node.inputs]
                 new_outputs = [o.clone() for o in node.outputs]

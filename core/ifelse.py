@@ -59,6 +59,27 @@ class IfElse(Op):
             outputs.append(t.type.__class__(dtype, broadcastable)())
         return Apply(self, [condition, *branch_inputs], outputs)
 
+    def lazy_inputs(self, node):
+        """The positions of the inputs that only the taken branch computes (shape inference leaves the
+        shapes of the outputs to the node when one of them makes a check)."""
+        return range(1, len(node.inputs))
+
+    def infer_shape(self, node, shapes):
+        """Each output's shape when both branches state theirs with no check (a branch that may fail
+        must run to fail): the sizes where they agree, else the taken branch's, picked by the condition."""
+        from . import ops, shape_inference as si
+
+        condition, _, _ = self.split_outer(node.inputs)
+        _, then_shapes, else_shapes = self.split_outer(shapes)
+        branches = [si.inner_shapes(g.inputs, g.outputs, s)
+                    for g, s in ((self.then_graph, then_shapes), (self.else_graph, else_shapes))]
+        if None in branches:
+            return [None] * len(node.outputs)
+        taken = ops.neq(condition, 0)
+        return [tuple(a if si.same_size(a, b) else si.switch(taken, a, b)
+                      for a, b in zip(branches[0].shape(t), branches[1].shape(e)))
+                for t, e in zip(self.then_graph.outputs, self.else_graph.outputs)]
+
     def branch_expressions(self, inputs):
         """The outputs of both branches as graphs of the node's outer inputs: (then, else)."""
         _, then_inputs, else_inputs = self.split_outer(inputs)

@@ -14,6 +14,7 @@ with ``specify_shape`` when the function runs.
 import numpy as np
 
 from . import ops
+from . import shape_inference as si
 from .graph import Apply, Op, TensorVariable, as_tensor_variable
 from .types import TensorType
 
@@ -32,6 +33,15 @@ class BatchedDot(Op):
         dtype = ops._numpy_rule(np.matmul)(self, [a.dtype, b.dtype])
         bcast = (a.broadcastable[0] or b.broadcastable[0], a.broadcastable[1], b.broadcastable[2])
         return Apply(self, [a, b], [TensorVariable(TensorType(dtype, bcast))])
+
+    def infer_shape(self, node, shapes):
+        (a, b), (sa, sb) = node.inputs, shapes
+        sizes = (si.const(1) if node.outputs[0].broadcastable[0] else sa[0], sa[1], sb[2])
+        if si.same_size(sa[0], sb[0]) and si.same_size(sa[2], sb[1]):
+            return [sizes]
+        # the products of (B, 0, k) and (B', k', 0) zeros fail where a and b would not fit
+        check = BatchedDot()(si.empty(a.dtype, sa[0], 0, sa[2]), si.empty(b.dtype, sb[0], sb[1], 0))
+        return [si.checked(sizes, check, node)]
 
     def grad(self, inputs, outputs, output_grads):
         (a, b), (g,) = inputs, output_grads

@@ -78,6 +78,9 @@ class _AlongAxes(Op):
             raise TypeError(f"{self}: expected a tensor with the axes {self.axis}, got {x.describe()}")
         return Apply(self, [x], [_out(float_of(x.dtype), x.broadcastable)])
 
+    def infer_shape(self, node, shapes):
+        return [shapes[0]]
+
 
 class Softmax(_AlongAxes):
     """exp(x) / sum(exp(x)) along ``axis``, computed as exp(x - max) / sum(exp(x - max)), so any
@@ -123,6 +126,12 @@ logsoftmax = log_softmax  # Theano's spelling
 # Unlike x[arange(n), y], labels are checked: one per row, in [0, classes); negatives are errors.
 
 
+def _label_checks_need_values(self, node, shapes):
+    """The shape is known, but computing it checks each label against the number of classes: a check
+    of values, which only the op itself makes. Its shape is therefore read from its result."""
+    return [None]
+
+
 def _check_labels(op, x, y):
     if x.ndim != 2 or y.ndim != 1 or y.dtype not in DISCRETE_DTYPES or y.dtype == "bool":
         raise TypeError(f"{op}: expected a matrix and a vector of integer labels (one per row), "
@@ -150,6 +159,8 @@ class PickPerRow(Op):
         _check_labels(self, x, y)
         return Apply(self, [x, y], [_out(x.dtype, (x.broadcastable[0] or y.broadcastable[0],))])
 
+    infer_shape = _label_checks_need_values
+
     def grad(self, inputs, outputs, output_grads):
         (x, y), (g,) = inputs, output_grads
         return [IncPerRow()(zeros_like(x, g.dtype), g, y), None]
@@ -164,6 +175,8 @@ class IncPerRow(Op):
         if v.ndim != 1:
             raise TypeError(f"{self}: expected one value per row (a vector), got {v.describe()}")
         return Apply(self, [x, v, y], [_out(x.dtype, x.broadcastable)])
+
+    infer_shape = _label_checks_need_values
 
     def grad(self, inputs, outputs, output_grads):
         (x, v, y), (g,) = inputs, output_grads
@@ -230,6 +243,8 @@ class SoftmaxCrossentropy(Op):
         _check_labels(self, x, y)
         return Apply(self, [x, y], [_out(float_of(x.dtype), (x.broadcastable[0],))])
 
+    infer_shape = _label_checks_need_values
+
     def grad(self, inputs, outputs, output_grads):
         (x, y), (g,) = inputs, output_grads
         if g.dtype == float_of(x.dtype):
@@ -256,6 +271,8 @@ class SoftmaxCrossentropyGrad(Op):
             raise TypeError(f"{self}: expected one gradient value per row, a vector of {float_of(x.dtype)} "
                             f"(the logits' float dtype), got {g.describe()}")
         return Apply(self, [x, g, y], [_out(g.dtype, x.broadcastable)])
+
+    infer_shape = _label_checks_need_values
 
     def grad(self, inputs, outputs, output_grads):
         from .grad import Lop

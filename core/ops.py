@@ -5,9 +5,11 @@ each of which keeps one table from op class to implementation.
 """
 
 import builtins
+import functools
 
 import numpy as np
 
+from . import shape_inference as si
 from .graph import Apply, Constant, Op, TensorVariable, as_tensor_variable
 from .types import DISCRETE_DTYPES, TensorType, canonical_dtype, float_of, is_float
 
@@ -124,6 +126,9 @@ class Elemwise(Op):
 
     def grad_rule(self, *args):
         raise TypeError(f"{self} has no gradient")
+
+    def infer_shape(self, node, shapes):
+        return [si.broadcast(node, shapes)] * len(node.outputs)
 
 
 def broadcast_shapes(op, shapes, patterns):
@@ -483,6 +488,17 @@ class Reduce(Op):
             bcast = tuple(b for a, b in enumerate(x.broadcastable) if a not in self.axis)
         return Apply(self, [x], [_out(self.output_dtype(x.dtype), bcast)])
 
+    def infer_shape(self, node, shapes):
+        (x,), (s,) = node.inputs, shapes
+        if self.keepdims:
+            sizes = tuple(si.const(1) if a in self.axis else n for a, n in enumerate(s))
+        else:
+            sizes = tuple(n for a, n in enumerate(s) if a not in self.axis)
+        if self.has_identity or builtins.all(si.positive(s[a]) for a in self.axis):
+            return [sizes]
+        # the max of nothing is an error: the op on a stand-in fails where it would
+        return [si.checked(sizes, self.make_node(si.stand_in(x, s)).outputs[0], node)]
+
     def expand(self, g, ndim):
         """``g`` (shaped like the output) with the reduced axes put back as broadcastable axes."""
         if self.keepdims:
@@ -649,6 +665,12 @@ class FusedReduce(Op):
     def expand(self, inputs):
         return self.reduce(self.elemwise(*inputs))
 
+    def infer_shape(self, node, shapes):
+        inner, outer = self.parts(node.inputs)
+        inner.outputs[0].trace = node.outputs[0].trace  # a check names the user's line
+        elementwise = inner.op.infer_shape(inner, shapes)[0]
+        return [si.carry(outer.op.infer_shape(outer, [elementwise])[0], elementwise)]
+
     def grad(self, inputs, outputs, output_grads):
         return grad_of_expansion([self.expand(inputs)], inputs, output_grads)
 
@@ -666,6 +688,9 @@ class ExtremumMask(Op):
     def make_node(self, x):
         x = _as(x)
         return Apply(self, [x], [_out("bool", x.broadcastable)])
+
+    def infer_shape(self, node, shapes):
+        return [shapes[0]]
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
@@ -689,6 +714,20 @@ class Argmax(Op):
         else:
             bcast = tuple(b for a, b in enumerate(x.broadcastable) if a != self.axis)
         return Apply(self, [x], [_out("int64", bcast)])
+
+    def infer_shape(self, node, shapes):
+        (x,), (s,) = node.inputs, shapes
+        if self.axis is None:
+            sizes, reduced = (si.const(1),) * x.ndim if self.keepdims else (), s
+        else:
+            reduced = [s[self.axis]]
+            sizes = tuple(si.const(1) if a == self.axis else n for a, n in enumerate(s)
+                          if self.keepdims or a != self.axis)
+        count = si.product(reduced)
+        if si.positive(count):
+            return [sizes]
+        # the first maximum of nothing is an error: the op on (count, 0) zeros fails where it would
+        return [si.checked(sizes, type(self)(0)(si.empty(x.dtype, count, 0)), node)]
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
@@ -812,6 +851,9 @@ class DimShuffle(Op):
         bcast = tuple(True if a == "x" else x.broadcastable[a] for a in self.new_order)
         return Apply(self, [x], [_out(x.dtype, bcast)])
 
+    def infer_shape(self, node, shapes):
+        return [tuple(si.const(1) if a == "x" else shapes[0][a] for a in self.new_order)]
+
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
         order = ["x"] * x.ndim
@@ -841,6 +883,9 @@ class Shape(Op):
     def make_node(self, x):
         x = _as(x)
         return Apply(self, [x], [ShapeVariable(TensorType("int64", (False,)))])
+
+    def infer_shape(self, node, shapes):
+        return [(si.const(node.inputs[0].ndim),)]
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
@@ -872,6 +917,9 @@ class ShapeI(Op):
             raise ValueError(f"{self}: {x.describe()} has no axis {self.i}")
         return Apply(self, [x], [_out("int64", ())])
 
+    def infer_shape(self, node, shapes):
+        return [()]
+
     def grad(self, inputs, outputs, output_grads):
         return [None]
 
@@ -897,6 +945,9 @@ class MakeVector(Op):
         if builtins.any(s.ndim != 0 for s in scalars):
             raise TypeError(f"{self}: every element must be a scalar, got {[s.type for s in scalars]}")
         return Apply(self, scalars, [_out(self.dtype, (len(scalars) == 1,))])
+
+    def infer_shape(self, node, shapes):
+        return [(si.const(len(node.inputs)),)]
 
     def grad(self, inputs, outputs, output_grads):
         (g,) = output_grads
@@ -931,6 +982,41 @@ class Reshape(Op):
         if known is not None:
             bcast = [size == 1 for size in known]
         return Apply(self, [x, shape], [_out(x.dtype, bcast)])
+
+    def infer_shape(self, node, shapes):
+        (x, vector), (s, _) = node.inputs, shapes
+        count = si.product(s)
+        # an entry -1 takes what the others leave (NumPy's rule); a symbolic entry may be -1 when it runs
+        sizes, factors, free, wrong = [], [], [], []
+        for entry in si.vector_entries(vector, self.ndim):
+            if si.nonneg(entry):
+                sizes.append(entry)
+                factors.append(entry)
+            elif si.value_of(entry) == -1:
+                sizes.append(None)
+                free.append(True)
+            else:
+                is_free = eq(entry, -1)
+                sizes.append((is_free, entry))
+                factors.append(si.switch(is_free, 1, entry))
+                free.append(is_free)
+                wrong.append(lt(entry, -1))
+        known = si.product(factors)
+        missing = si.floordiv(count, si.maximum(known, 1))
+        sizes = [missing if n is None else si.switch(n[0], missing, n[1]) if isinstance(n, tuple) else n
+                 for n in sizes]
+        expected = si.product(sizes)
+        if not free and si.same_size(expected, count):
+            return [tuple(sizes)]
+        # what NumPy refuses besides another count: a size below -1, two -1, a -1 beside a size 0
+        if free and builtins.all(f is True for f in free):
+            wrong.append(eq(known, 0))
+        elif free:
+            n_free = si.total([si.const(1) if f is True else cast(f, "int64") for f in free])
+            wrong += [gt(n_free, 1), ge(n_free, 1) & eq(known, 0)]
+        if wrong:
+            expected = si.switch(functools.reduce(or_, wrong), -1, expected)
+        return [si.checked(sizes, specify_shape(si.empty(x.dtype, count, 0), [expected, None]), node)]
 
     def grad(self, inputs, outputs, output_grads):
         (x, _), (g,) = inputs, output_grads
@@ -1010,6 +1096,15 @@ class Alloc(Op):
         bcast = tuple(isinstance(s, Constant) and int(s.data) == 1 for s in shape)
         return Apply(self, [value, *shape], [_out(value.dtype, bcast)])
 
+    def infer_shape(self, node, shapes):
+        value, sizes = node.inputs[0], node.inputs[1:]
+        right = sizes[len(sizes) - value.ndim:]
+        if builtins.all(si.nonneg(n) for n in sizes) and builtins.all(
+                b or si.same_size(v, n) for b, v, n in zip(value.broadcastable, shapes[0], right)):
+            return [tuple(sizes)]
+        filler = value if value.ndim == 0 else si.stand_in(value, shapes[0])
+        return [si.checked(sizes, self.make_node(filler, *sizes, 0).outputs[0], node)]
+
     def grad(self, inputs, outputs, output_grads):
         value, shape = inputs[0], inputs[1:]
         (g,) = output_grads
@@ -1048,6 +1143,15 @@ class ARange(Op):
         if builtins.any(v.ndim != 0 for v in values):
             raise TypeError(f"arange: start, stop and step must be scalars, got {[v.type for v in values]}")
         return Apply(self, values, [_out(self.dtype, (False,))])
+
+    def infer_shape(self, node, shapes):
+        start, stop, step = node.inputs
+        span = cast(stop, "float64") - cast(start, "float64")
+        length = si.maximum(cast(ceil(span / cast(step, "float64")), "int64"), 0)  # NumPy's count
+        if isinstance(step, Constant) and step.data != 0:
+            return [(length,)]
+        # a step of 0 is an error: the op counting from start to start fails where it would
+        return [si.checked((length,), self.make_node(start, start, step).outputs[0], node)]
 
     def grad(self, inputs, outputs, output_grads):
         return [None, None, None]
@@ -1090,6 +1194,16 @@ class Join(Op):
         bcast = [builtins.any(column) for column in zip(*[t.broadcastable for t in tensors])]
         bcast[self.axis] = len(tensors) == 1 and tensors[0].broadcastable[self.axis]
         return Apply(self, tensors, [_out(dtype, bcast)])
+
+    def infer_shape(self, node, shapes):
+        pattern = node.outputs[0].broadcastable
+        sizes = [si.const(1) if b else n for b, n in zip(pattern, shapes[0])]
+        sizes[self.axis] = si.total(s[self.axis] for s in shapes)
+        others = [a for a in range(len(sizes)) if a != self.axis]
+        if builtins.all(si.same_size(s[a], shapes[0][a]) for s in shapes[1:] for a in others):
+            return [tuple(sizes)]
+        check = self.make_node(*[si.stand_in(t, s) for t, s in zip(node.inputs, shapes)]).outputs[0]
+        return [si.checked(sizes, check, node)]
 
     def grad(self, inputs, outputs, output_grads):
         (g,) = output_grads
@@ -1156,6 +1270,15 @@ class Rebroadcast(Op):
             bcast[axis] = value
         return Apply(self, [x], [_out(x.dtype, bcast)])
 
+    def infer_shape(self, node, shapes):
+        sizes = list(shapes[0])
+        unproven = [axis for axis, b in self.axes if b and si.value_of(sizes[axis]) != 1]
+        for axis, b in self.axes:
+            sizes[axis] = si.const(1) if b else sizes[axis]
+        if not unproven:
+            return [tuple(sizes)]
+        return [si.checked(sizes, self.make_node(si.stand_in(node.inputs[0], shapes[0])).outputs[0], node)]
+
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
         return [patternbroadcast(g, x.broadcastable)]
@@ -1209,6 +1332,16 @@ class SpecifyShape(Op):
                 bcast[axis] = bcast[axis] or (isinstance(size, Constant) and int(size.data) == 1)
         return Apply(self, [x, *sizes], [_out(x.dtype, bcast)])
 
+    def infer_shape(self, node, shapes):
+        (x, *given), s = node.inputs, shapes[0]
+        sizes, sizes_given = list(s), iter(given)
+        for axis, known in enumerate(self.known):
+            sizes[axis] = next(sizes_given) if known else sizes[axis]
+        if si.same_shape(sizes, s):
+            return [tuple(sizes)]
+        check = SpecifyShape(self.known + (False,))(si.stand_in(x, s), *given)
+        return [si.checked(sizes, check, node)]
+
     def grad(self, inputs, outputs, output_grads):
         return [patternbroadcast(output_grads[0], inputs[0].broadcastable)] + [None] * (len(inputs) - 1)
 
@@ -1237,6 +1370,21 @@ class Repeat(Op):
         bcast = list(x.broadcastable)
         bcast[self.axis] = False
         return Apply(self, [x, repeats], [_out(x.dtype, bcast)])
+
+    def infer_shape(self, node, shapes):
+        (x, repeats), s = node.inputs, shapes[0]
+        sizes, n = list(s), s[self.axis]
+        if repeats.ndim == 0:
+            sizes[self.axis] = si.mul(n, repeats)
+            safe = si.nonneg(repeats)
+        else:  # one count per element, or one count for all (NumPy stretches a single count)
+            summed, (counts,) = Sum((0,), False, "int64")(repeats), shapes[1]
+            sizes[self.axis] = (si.mul(summed, n) if repeats.broadcastable[0] else summed if si.same_size(counts, n)
+                                else si.mul(summed, si.switch(eq(counts, 1), n, 1)))
+            safe = isinstance(repeats, Constant) and bool(np.all(repeats.data >= 0)) and si.same_size(counts, n)
+        if safe:
+            return [tuple(sizes)]
+        return [si.checked(sizes, self.make_node(si.stand_in(x, s), repeats).outputs[0], node)]
 
     def grad(self, inputs, outputs, output_grads):
         (x, repeats), (g,) = inputs, output_grads
@@ -1283,6 +1431,14 @@ class Dot(Op):
         bcast = a.broadcastable[:-1] + b.broadcastable[1:] if b.ndim == 2 else a.broadcastable[:-1]
         dtype = _numpy_rule(np.matmul)(self, [a.dtype, b.dtype])
         return Apply(self, [a, b], [_out(dtype, bcast)])
+
+    def infer_shape(self, node, shapes):
+        (a, b), (sa, sb) = node.inputs, shapes
+        sizes = tuple(sa[:-1]) + tuple(sb[1:])
+        if si.same_size(sa[-1], sb[0]):
+            return [sizes]
+        # the product of (0, k) and (k', 0) zeros fails where a and b would not fit
+        return [si.checked(sizes, Dot()(si.empty(a.dtype, 0, sa[-1]), si.empty(b.dtype, sb[0], 0)), node)]
 
     def grad(self, inputs, outputs, output_grads):
         (a, b), (g,) = inputs, output_grads
@@ -1425,6 +1581,79 @@ def _subtensor_op(description):
     return (AdvancedSubtensor if _is_advanced(description) else Subtensor)(description)
 
 
+def _indexed_shape(description, x_sizes, index_inputs, index_shapes):
+    """(the sizes of x[description], whether that provably cannot fail, the axes of x that integers,
+    index arrays or masks read) from x's sizes and the index inputs' values and sizes."""
+    inputs = iter(zip(index_inputs, index_shapes))
+
+    def part(p):
+        return next(inputs)[0] if p == SYMBOLIC else p
+
+    groups, axis, safe, read = [], 0, True, []  # groups: (advanced?, sizes), in the index's order
+    for entry in description:
+        if entry[0] == "newaxis":
+            groups.append((False, [si.const(1)]))
+        elif entry[0] == "slice":
+            start, stop, step = (part(p) for p in entry[1:])
+            safe = safe and not isinstance(step, TensorVariable)  # a step of 0 is an error
+            groups.append((False, [si.slice_length(x_sizes[axis], start, stop, step)]))
+            axis += 1
+        elif entry[0] == "index":
+            i, n = part(entry[1]), si.value_of(x_sizes[axis])
+            safe = safe and isinstance(i, int) and n is not None and -n <= i < n
+            groups.append((True, []))
+            read.append(axis)
+            axis += 1
+        else:
+            (var, sizes), (_, ndim, is_bool) = next(inputs), entry
+            width = ndim if is_bool else 1
+            if is_bool:  # as many entries as True values, which must cover x's axes exactly
+                safe = safe and si.same_shape(sizes, x_sizes[axis:axis + ndim])
+                sizes = [Sum(tuple(range(ndim)), False, "int64")(var)]
+            else:
+                safe = False  # an index may be out of range
+            groups.append((True, list(sizes)))
+            read.extend(range(axis, axis + width))
+            axis += width
+    groups += [(False, [n]) for n in x_sizes[axis:]]
+    if not _is_advanced(description):
+        return [n for _, sizes in groups for n in sizes], safe, read
+    # NumPy: the broadcast shape of the index arrays (integers count as 0-d ones) stands where they
+    # stand together, and first when other entries separate them
+    advanced = [k for k, (adv, _) in enumerate(groups) if adv]
+    safe = safe and len(advanced) == 1
+    merged = _broadcast_index_shapes([sizes for adv, sizes in groups if adv])
+    if advanced == list(range(advanced[0], advanced[-1] + 1)):
+        before, after = groups[:advanced[0]], groups[advanced[-1] + 1:]
+        return [n for _, s in before for n in s] + merged + [n for _, s in after for n in s], safe, read
+    return merged + [n for adv, s in groups if not adv for n in s], safe, read
+
+
+def _broadcast_index_shapes(shapes):
+    """NumPy's broadcast of index arrays' shapes (a size 1 stretches, whatever the type says); a
+    misfit is left to the check."""
+    ndim = builtins.max(len(s) for s in shapes)
+    result = []
+    for k in range(ndim):
+        sizes = [s[len(s) - ndim + k] for s in shapes if len(s) - ndim + k >= 0]
+        merged = sizes[0]
+        for n in sizes[1:]:
+            merged = merged if si.same_size(merged, n) else si.switch(eq(merged, 1), n, merged)
+        result.append(merged)
+    return result
+
+
+def _index_check(description, x, x_sizes, index_inputs, read):
+    """x[description] on a stand-in that fails where x would: zeros of x's sizes and an empty last
+    axis; with index arrays, booleans of x's sizes on the axes the index reads and 1 on the others
+    (so that the ranges are checked row by row even where a row would hold nothing)."""
+    if _is_advanced(description):
+        probe = alloc(np.False_, *[n if a in read else 1 for a, n in enumerate(x_sizes)])
+    else:
+        probe = si.stand_in(x, x_sizes)
+    return _subtensor_op(description)(probe, *index_inputs)
+
+
 def _inc_subtensor_op(description, set_instead_of_inc=False):
     return (AdvancedIncSubtensor if _is_advanced(description) else IncSubtensor)(description, set_instead_of_inc)
 
@@ -1446,6 +1675,15 @@ class Subtensor(Op):
         x = _as(x)
         index_inputs = _check_index_inputs(self.idx_list, index_inputs, self)
         return Apply(self, [x, *index_inputs], [_out(x.dtype, _indexed_pattern(x.broadcastable, self.idx_list))])
+
+    def infer_shape(self, node, shapes):
+        x, index_inputs = node.inputs[0], node.inputs[1:]
+        sizes, safe, read = _indexed_shape(self.idx_list, shapes[0], index_inputs, shapes[1:])
+        if len(sizes) != node.outputs[0].ndim:
+            return [None]
+        if safe:
+            return [tuple(sizes)]
+        return [si.checked(sizes, _index_check(self.idx_list, x, shapes[0], index_inputs, read), node)]
 
     def grad(self, inputs, outputs, output_grads):
         x, index_inputs = inputs[0], inputs[1:]
@@ -1486,6 +1724,18 @@ class IncSubtensor(Op):
         if isinstance(y, Constant) and y.weak:
             y = Constant(TensorType(x.dtype, y.broadcastable), y.data)
         return Apply(self, [x, y, *index_inputs], [_out(x.dtype, x.broadcastable)])
+
+    def infer_shape(self, node, shapes):
+        (x, y, *index_inputs), (sx, sy) = node.inputs, shapes[:2]
+        region, safe, read = _indexed_shape(self.idx_list, sx, index_inputs, shapes[2:])
+        right = region[len(region) - y.ndim:]
+        if safe and builtins.all(b or si.same_size(n, r) for b, n, r in zip(y.broadcastable, sy, right)):
+            return [sx]
+        # y must fit the region: the op on stand-ins of x and y fails where it would
+        sizes = si.checked(sx, self.make_node(si.stand_in(x, sx), si.stand_in(y, sy), *index_inputs).outputs[0], node)
+        if _is_advanced(self.idx_list):
+            sizes = si.checked(sizes, _index_check(self.idx_list, x, sx, index_inputs, read), node)
+        return [sizes]
 
     def grad(self, inputs, outputs, output_grads):
         x, y, index_inputs = inputs[0], inputs[1], inputs[2:]

@@ -44,6 +44,10 @@ class Backend:
     is a new array the caller may keep, except that an output may be a view of an input where the op
     that produced it says so in its ``view_map``. The executable may have a ``source`` attribute with the
     generated code.
+
+    ``compile(fgraph, profile=True)`` (optional: core asks only a ``compile`` that takes ``profile``)
+    returns an executable that also has ``profiled(inputs)``, returning (the outputs, the seconds each
+    node of ``fgraph.apply_nodes`` took in that call): ``function(..., profile=True)`` (core/profile.py).
     """
 
     name = None
@@ -52,7 +56,7 @@ class Backend:
     def available(self):
         return Availability(True)
 
-    def compile(self, fgraph):
+    def compile(self, fgraph, profile=False):
         raise NotImplementedError(f"backend {self.name!r} does not implement compile()")
 
     def __repr__(self):

@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from . import shape_inference as si
 from .conv import int_pair
 from .graph import Apply, Op, as_tensor_variable
 from .ops import _out, gt, maximum, switch, zeros_like
@@ -95,6 +96,13 @@ class _PoolBase(Op):
                 raise TypeError(f"{self}: expected tensors of {x.type}, got {other.describe()}")
 
 
+def _checked_like_pool(op, node, shapes, sizes):
+    """``sizes``, checked by the gradient op on zero-element stand-ins (a first axis of length 0 added:
+    the windows are on the last two axes), which fails where the inputs' shapes do not fit each other."""
+    stand_ins = [si.stand_in(v, s, first=True) for v, s in zip(node.inputs, shapes)]
+    return si.checked(sizes, op.make_node(*stand_ins).outputs[0], node)
+
+
 class Pool(_PoolBase):
     """``mode`` ('max', 'sum', 'average_inc_pad', 'average_exc_pad') over windows of the last two axes."""
 
@@ -125,7 +133,7 @@ class MaxPoolGrad(_PoolBase):
         return Apply(self, [x, out, g], [_out(x.dtype, x.broadcastable)])
 
     def infer_shape(self, node, shapes):
-        return [shapes[0]]
+        return [_checked_like_pool(self, node, shapes, shapes[0])]
 
     def grad(self, inputs, outputs, output_grads):
         (x, out, _), (h,) = inputs, output_grads
@@ -142,7 +150,7 @@ class MaxPoolGradGrad(_PoolBase):
         return Apply(self, [x, out, h], [_out(x.dtype, out.broadcastable)])
 
     def infer_shape(self, node, shapes):
-        return [shapes[1]]
+        return [_checked_like_pool(self, node, shapes, shapes[1])]
 
     def grad(self, inputs, outputs, output_grads):
         (x, out, _), (k,) = inputs, output_grads
@@ -159,7 +167,7 @@ class AveragePoolGrad(_PoolBase):
         return Apply(self, [x, g], [_out(x.dtype, x.broadcastable)])
 
     def infer_shape(self, node, shapes):
-        return [shapes[0]]
+        return [_checked_like_pool(self, node, shapes, shapes[0])]
 
     def grad(self, inputs, outputs, output_grads):
         (x, _), (h,) = inputs, output_grads

@@ -27,6 +27,10 @@ Every draw (each call of ``uniform``, ``normal``, ...) owns a shared state varia
 order the stream made them) of a stream seeded with ``seed`` starts at
 ``[mix64(mix64(seed mod 2**64) + (j + 1) * GOLDEN), 0]``; ``seed(s)`` resets every draw that way.
 
+A state's value, as ``rv.rng.get_value()`` returns it, is a ``RandomState``: a view of the two numbers
+that also has Theano's ``seed(n)`` (the first draw of ``RandomStreams(n)``), ``get_state()`` and
+``set_state(s)``; the shared variable stores a plain array, which is what the backends read.
+
 Everything else is a graph of ordinary ops on those uniforms (so gradients with respect to ``low``,
 ``high``, ``avg``, ``std`` flow as the math says, and none flows to the state):
 
@@ -49,9 +53,10 @@ import builtins
 import numpy as np
 
 from . import ops
+from . import shape_inference as si
 from .config import config
 from .graph import Apply, Constant, Op, TensorVariable, as_tensor_variable
-from .shared import shared
+from .shared import SharedVariable
 from .types import DISCRETE_DTYPES, TensorType, canonical_dtype, is_float
 
 GOLDEN = 0x9E3779B97F4A7C15
@@ -75,6 +80,114 @@ def draw_key(seed, number):
 
 def initial_state(seed, number):
     return np.array([draw_key(seed, number), 0], dtype="uint64")
+
+
+def _seed_int(seed, what):
+    """A seed as an int modulo 2**64 (None: one nobody chose, from the OS's entropy)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy) & _MASK
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{what}: a seed must be an int (or None for a random one), got {seed!r}")
+    return int(seed) & _MASK
+
+
+# ---------------------------------------------------------------------------------------------------
+# The value of a draw's state: what ``rv.rng.get_value()`` returns
+
+
+class RandomState(np.ndarray):
+    """The state of one random draw, ``[key, counter]`` (uint64), with the methods Theano programs call
+    on ``rv.rng.get_value()`` (a ``numpy.random.RandomState`` in Theano): ``seed(n)``, ``get_state()``,
+    ``set_state(s)``. They change the array in place, so the usual Theano idiom works::
+
+        rng = rv.rng.get_value(borrow=True)   # a view of the stored state
+        rng.seed(89234)
+        rv.rng.set_value(rng, borrow=True)
+
+    A thin ndarray subclass: it is a view of the same two numbers, so it is still an array to code that
+    treats it as one (``np.array_equal``, ``.dtype``, pickling); the shared variable keeps a plain
+    ndarray, which is what every backend reads.
+    """
+
+    def __new__(cls, seed=None):
+        """A state seeded like ``seed(seed)``."""
+        state = np.zeros(2, dtype=np.uint64).view(cls)
+        state.seed(seed)
+        return state
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        array = array.view(np.ndarray)  # arithmetic on a state gives plain arrays, not states
+        return array[()] if return_scalar else array
+
+    def _check(self, what):
+        if self.shape != (2,) or self.dtype != np.uint64:
+            raise ValueError(f"RandomState.{what}: a state is a uint64 array [key, counter], this one is "
+                             f"{self.dtype} of shape {self.shape}")
+
+    def seed(self, seed=None):
+        """Restart from ``seed`` (an int; None: a random one): the numbers are then those of the first
+        draw of ``RandomStreams(seed)``."""
+        self._check("seed")
+        self[...] = initial_state(_seed_int(seed, "RandomState.seed"), 0)
+
+    def get_state(self):
+        """A snapshot, ``('SplitMix64', key, counter)``, for ``set_state`` (NumPy's legacy tuple style)."""
+        self._check("get_state")
+        return ("SplitMix64", int(self[0]), int(self[1]))
+
+    def set_state(self, state):
+        """Go back to a snapshot from ``get_state()`` (or to the value of another state)."""
+        self._check("set_state")
+        self[...] = state_array(state, "RandomState.set_state")
+
+    def __repr__(self):
+        if self.shape != (2,):
+            return np.ndarray.__repr__(self.view(np.ndarray)).replace("array", "RandomState", 1)
+        return f"RandomState(key={int(self[0]):#018x}, counter={int(self[1])})"
+
+    __str__ = __repr__
+
+
+def state_array(value, what):
+    """A [key, counter] uint64 array from what a program may give as a state: a state or array of two
+    uint64, a ``get_state()`` tuple, or a NumPy ``RandomState``/``Generator`` (which seeds the state
+    from one 64-bit number it draws)."""
+    if isinstance(value, (np.random.RandomState, np.random.Generator)):
+        draw = value.randint if isinstance(value, np.random.RandomState) else value.integers
+        return initial_state(int(draw(0, 2 ** 64, dtype=np.uint64)), 0)
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], str):
+        if value[0] != "SplitMix64" or len(value) != 3:
+            raise ValueError(f"{what}: {value[0]!r} is another generator's state; arignote's streams use "
+                             "SplitMix64: give a state from get_state() of an arignote state")
+        return np.array([int(value[1]) & _MASK, int(value[2]) & _MASK], dtype=np.uint64)
+    expected = ("a random state is a uint64 array [key, counter], a get_state() tuple or a "
+                "numpy.random.RandomState")
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{what}: {expected}; got {type(value).__name__} {value!r:.60}") from None
+    if array.shape != (2,) or array.dtype != np.uint64:
+        raise ValueError(f"{what}: {expected}; got {type(value).__name__} of dtype {array.dtype} and "
+                         f"shape {array.shape}")
+    return array
+
+
+class RandomStateSharedVariable(SharedVariable):
+    """The shared state of one draw. Its value reads as a ``RandomState`` (seed/get_state/set_state);
+    inside it is the plain uint64 array [key, counter] that compiled functions pass to the backends and
+    replace after each call."""
+
+    def __init__(self, value, name=None):
+        super().__init__(TensorType("uint64", (False,)), state_array(value, "random state"), name=name)
+
+    def get_value(self, borrow=False, return_internal_type=False):
+        value = self._value
+        if borrow and not value.flags.writeable:  # seed()/set_state() write through the view
+            value = self._value = value.copy()
+        return (value if borrow else value.copy()).view(RandomState)
+
+    def set_value(self, value, borrow=False):
+        super().set_value(state_array(value, f"set_value of {self._what()}"), borrow=borrow)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,6 +235,13 @@ class RandomUniform(Op):
         return Apply(self, [state, shape], [TensorVariable(TensorType("uint64", (False,))),
                                             TensorVariable(TensorType(self.dtype, bcast))])
 
+    def infer_shape(self, node, shapes):
+        state, shape = node.inputs
+        entries = si.vector_entries(shape, self.ndim)
+        # the state must be [key, counter] and the sizes >= 0: the op drawing nothing fails where it would
+        check = RandomUniform(self.dtype, self.ndim + 1)(state, ops.stack_scalars(entries + [0], "int64"))[1]
+        return [si.checked(shapes[0], check, node), si.checked(entries, check, node)]
+
     def grad(self, inputs, outputs, output_grads):
         return [None, None]
 
@@ -134,6 +254,9 @@ class Argsort(Op):
         if x.ndim < 1:
             raise TypeError(f"argsort: expected at least one axis, got {x.describe()}")
         return Apply(self, [x], [TensorVariable(TensorType("int64", x.broadcastable))])
+
+    def infer_shape(self, node, shapes):
+        return [shapes[0]]
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
@@ -297,21 +420,40 @@ class RandomStreams:
             seed = int(np.random.SeedSequence().entropy)
         self.default_instance_seed = int(seed) & _MASK
         self._seed = self.default_instance_seed
+        self._next_draw = 0
         self.state_updates = []
 
     def updates(self):
         return list(self.state_updates)
 
     def seed(self, new_seed=None):
-        """Re-seed every random variable this stream made (and those it will make)."""
+        """Re-seed every random variable this stream made, and those it will make, as if the stream had
+        been created with ``new_seed`` (None: the seed it was created with)."""
         self._seed = (self.default_instance_seed if new_seed is None else int(new_seed)) & _MASK
         for number, (state, _) in enumerate(self.state_updates):
-            state.set_value(initial_state(self._seed, number))
+            state.set_value(initial_state(self._seed, number), borrow=True)
+        self._next_draw = len(self.state_updates)
+
+    @property
+    def rstate(self):
+        """The stream's own state, [seed, number of the next draw] (uint64): what the next draw's state
+        starts from (Theano's ``MRG_RandomStreams.rstate``). Copying it to another stream, with the
+        values of ``state_updates``, makes the two streams give the same numbers from then on."""
+        return np.array([self._seed, self._next_draw], dtype=np.uint64)
+
+    @rstate.setter
+    def rstate(self, value):
+        value = np.asarray(value)
+        if value.shape != (2,) or value.dtype.kind not in "iu":
+            raise ValueError(f"rstate: expected [seed, next draw number] as two integers (the value of "
+                             f"another stream's rstate), got {value.dtype} of shape {value.shape}")
+        self._seed, self._next_draw = int(value[0]) & _MASK, int(value[1])
 
     def _uniform01(self, entries, dtype, what):
         """A (state, new state, uniform numbers) draw of shape ``entries``."""
-        number = len(self.state_updates)
-        state = shared(initial_state(self._seed, number), name=f"{what}_state{number}")
+        number = self._next_draw
+        self._next_draw += 1
+        state = RandomStateSharedVariable(initial_state(self._seed, number), name=f"{what}_state{number}")
         new_state, sample = RandomUniform(dtype, len(entries))(state, _shape_vector(entries))
         state.default_update = new_state
         self.state_updates.append((state, new_state))

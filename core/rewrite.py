@@ -4,10 +4,12 @@ them. In order:
 - ``merge``: identical subexpressions (same op, same inputs) are computed once; equal constants are one.
 - ``constant_folding``: nodes whose inputs are all constants are evaluated once, at compile time, with
   the reference backend (unless the result is large).
-- ``canonicalize``: x*1, x+0, x-0, x/1, x-x, --x, x**1, x**2 -> sqr(x), x**0.5 -> sqrt(x), dimshuffle of
-  dimshuffle, reshape to the same shape, a cast and its inverse.
-- ``stabilize``: log(softmax) -> log_softmax, log(1+x) -> log1p, exp(x)-1 -> expm1,
-  log(sigmoid(x)) -> -softplus(-x), log(1-sigmoid(x)) -> -softplus(x), log(sum(exp(x))) -> a max-shifted
+- ``canonicalize``: y.shape -> an expression of the shapes y is computed from, with the checks computing
+  y would make (``infer_shapes``, core/shape_inference.py); x*1, x+0, x-0, x/1, x-x, --x, x**1, x**2 ->
+  sqr(x), x**0.5 -> sqrt(x), dimshuffle of dimshuffle, reshape to the same shape, a specify_shape that
+  provably holds, a cast and its inverse.
+- ``stabilize``: log(softmax) -> log_softmax, log(1+x) -> log1p, exp(x)-1 -> expm1, 1/(1+exp(-x)) and
+  exp(x)/(1+exp(x)) -> sigmoid(x), log(sigmoid(x)) -> -softplus(-x), log(1-sigmoid(x)) -> -softplus(x), log(sum(exp(x))) -> a max-shifted
   logsumexp, softmax followed by a negative log-likelihood on integer labels -> SoftmaxCrossentropy.
   ``grad`` applies these to the cost before differentiating, so the gradients are stable too.
 - ``fusion``: connected elementwise subgraphs become one Composite op (one loop in compiled backends),
@@ -33,6 +35,8 @@ from .plan import make_plan
 from .graph import Apply, Constant, FunctionGraph, TensorVariable, clone_replace, graph_inputs, toposort
 from .ifelse import sink_into_branches
 from .scan import merge_extended, prune_unused, push_out_invariants, push_out_sequence_products, push_out_sums, save_memory
+from .shape_inference import ShapeInference, pending, shared as shared_inference, tie, vector_entries
+from .shape_inference import session as shape_session
 from .types import TensorType, is_float
 
 PASSES = ("merge", "constant_folding", "canonicalize", "stabilize", "loops", "fusion", "inplace")
@@ -53,6 +57,11 @@ def selected_passes(backend=None):
 
 def rewrite(fgraph, backend=None):
     """Apply the selected passes to ``fgraph`` in place."""
+    with shape_session():  # the shapes rewrites infer are kept for the next ones
+        return _rewrite(fgraph, backend)
+
+
+def _rewrite(fgraph, backend):
     passes = selected_passes(backend)
     for _ in range(4):  # a later pass can open opportunities for an earlier one
         before = _fingerprint(fgraph)
@@ -61,6 +70,7 @@ def rewrite(fgraph, backend=None):
         if "constant_folding" in passes:
             fold_constants(fgraph)
         if "canonicalize" in passes:
+            infer_shapes(fgraph)
             apply_local(fgraph, CANONICALIZE)
         if "stabilize" in passes:
             apply_local(fgraph, STABILIZE)
@@ -316,18 +326,14 @@ def _dimshuffle_chain(node, protected):
 
 
 def _reshape_same(node, protected):
+    """x.reshape(sizes) -> x where the sizes are provably x's (x.shape, or its entries)."""
     if type(node.op) is not ops.Reshape:
         return None
     x, shape = node.inputs
-    if x.ndim != node.op.ndim:
+    if x.ndim != node.op.ndim or not (isinstance(shape, Constant) or _is(shape, (ops.Shape, ops.MakeVector))):
         return None
-    same = _is(shape, ops.Shape) and shape.owner.inputs[0] is x
-    if _is(shape, ops.MakeVector):
-        entries = shape.owner.inputs
-        same = all(_is(e, ops.ShapeI) and e.owner.inputs[0] is x and e.owner.op.i == k
-                   or (_is(e, ops.Cast) and _is(e.owner.inputs[0], ops.ShapeI)
-                       and e.owner.inputs[0].owner.inputs[0] is x and e.owner.inputs[0].owner.op.i == k)
-                   for k, e in enumerate(entries))
+    inference = shared_inference()
+    same = all(inference.same_size(e, n) for e, n in zip(vector_entries(shape, x.ndim), inference.shape(x)))
     return [x] if same else None
 
 
@@ -357,15 +363,83 @@ def _shape_from_input(node, protected):
     return None
 
 
-def _inferred_shape(node, protected):
-    """shape(y) or shape_i(y) of an op that states its output shape (``infer_shape``, as a convolution
-    and a pooling do) -> that expression of its inputs' shapes, so that y need not run for it."""
-    if type(node.op) not in (ops.Shape, ops.ShapeI) or not hasattr(getattr(node.inputs[0].owner, "op", None), "infer_shape"):
+def infer_shapes(fgraph):
+    """shape(y) and shape_i(y) -> the expression of the shapes (and values) y is computed from that
+    the ops state (``infer_shape``, core/shape_inference.py), with the checks that computing y would
+    make, so that y need not run for its shape. Values that every call computes anyway are leaves of
+    those expressions (reading their shape costs nothing, and their computation makes their checks),
+    and the shape of such a value is replaced only where it is a constant."""
+    always, memo, origin, inference = _always_computed(fgraph), {}, {}, None
+
+    def computed(var):
+        return origin.get(id(var), var) in always
+
+    for node in fgraph.apply_nodes:
+        new = _rebuild_node(node, [memo.get(i, i) for i in node.inputs])
+        memo.update(zip(node.outputs, new.outputs))
+        origin.update((id(n), o) for n, o in zip(new.outputs, node.outputs))
+        if type(node.op) not in (ops.Shape, ops.ShapeI):
+            continue
+        y = new.inputs[0]
+        if computed(y):
+            sizes = shared_inference().inferred_sizes(y)
+            if sizes is None or not all(isinstance(s, Constant) for s in sizes):
+                continue
+            sizes = [sizes[node.op.i]] if type(node.op) is ops.ShapeI else list(sizes)
+        else:
+            inference = inference or ShapeInference(computed=computed)
+            sizes = inference.inferred_sizes(y)
+            if sizes is None:
+                continue
+            sizes = [sizes[node.op.i]] if type(node.op) is ops.ShapeI else list(sizes)
+            checks = pending(sizes, inference.all_checks(y))
+            if checks and not sizes:
+                continue  # the shape of a scalar has no size to carry the checks: y runs
+            sizes = tie(sizes, checks)
+        replacement = _coerce(sizes[0] if type(node.op) is ops.ShapeI else ops.stack_scalars(sizes, "int64"),
+                              node.outputs[0])
+        if replacement is not None:
+            replacement.name = node.outputs[0].name
+            memo[node.outputs[0]] = replacement
+    fgraph.outputs = [memo.get(o, o) for o in fgraph.outputs]
+
+
+def _always_computed(fgraph):
+    """The variables every call computes: what the outputs need (a node computes all its outputs),
+    except through shape reads (which inference may replace) and through the inputs of a branch
+    (computed only when it is taken)."""
+    found, stack = set(), list(fgraph.outputs)
+    while stack:
+        var = stack.pop()
+        if var in found:
+            continue
+        found.add(var)
+        node = var.owner
+        if node is None or type(node.op) in (ops.Shape, ops.ShapeI):
+            continue
+        found.update(node.outputs)
+        lazy = set(getattr(node.op, "lazy_inputs", lambda node: ())(node))
+        stack.extend(v for p, v in enumerate(node.inputs) if p not in lazy)
+    return found
+
+
+def _proven_specify_shape(node, protected):
+    """specify_shape(x, sizes) -> x where x provably has those sizes."""
+    if type(node.op) is not ops.SpecifyShape or not _same_type(node.outputs[0], node.inputs[0]):
         return None
-    var, owner = node.inputs[0], node.inputs[0].owner
-    shapes = [tuple(ops.shape_i(i, k) for k in range(i.ndim)) for i in owner.inputs]
-    sizes = [ops.cast(s, "int64") for s in owner.op.infer_shape(owner, shapes)[var.index]]
-    return [sizes[node.op.i] if type(node.op) is ops.ShapeI else ops.stack_scalars(sizes, "int64")]
+    x, given, inference = node.inputs[0], iter(node.inputs[1:]), shared_inference()
+    proven = all(not known or inference.same_size(next(given), n)
+                 for known, n in zip(node.op.known, inference.shape(x)))
+    return [x] if proven else None
+
+
+def _index_make_vector(node, protected):
+    """stack(a, b, c)[1] -> b (a size read from a shape that inference made)."""
+    if type(node.op) is not ops.Subtensor or len(node.inputs) != 1 or not _is(node.inputs[0], ops.MakeVector) \
+            or len(node.op.idx_list) != 1 or node.op.idx_list[0][0] != "index":
+        return None
+    scalars, k = node.inputs[0].owner.inputs, node.op.idx_list[0][1]  # a constant index (no index input)
+    return [scalars[k]] if -len(scalars) <= k < len(scalars) else None
 
 
 def _zeros_shaped_like(var):
@@ -476,7 +550,8 @@ def _shape_through(node, protected):
 CANONICALIZE = [
     _shape_from_input,
     _shape_through,
-    _inferred_shape,
+    _index_make_vector,
+    _proven_specify_shape,
     _plus_zeros,
     _new_axis_indexed,
     _split_gradient_join,
@@ -527,6 +602,23 @@ def _expm1(node, protected):
     if type(node.op) is ops.Sub and _constant_value(node.inputs[1]) == 1 and _is(node.inputs[0], ops.Exp) \
             and _free(node.inputs[0], protected):
         return [ops.expm1(node.inputs[0].owner.inputs[0])]
+    return None
+
+
+def _sigmoid_of_exp(node, protected):
+    """1 / (1 + exp(t)) -> sigmoid(-t), exp(t) / (1 + exp(t)) -> sigmoid(t): the logistic function as
+    programs spell it, so that log(p) and log(1 - p) of it become softplus (_log_sigmoid), not log(0)."""
+    if type(node.op) is not ops.TrueDiv or not is_float(node.outputs[0].dtype):
+        return None
+    numerator, denominator = node.inputs
+    e = _plus_one(denominator)
+    if e is None or not _is(e, ops.Exp) or not _free(denominator, protected):
+        return None
+    t = ops.cast(e.owner.inputs[0], node.outputs[0].dtype)  # computed in the division's precision
+    if _constant_value(numerator) == 1:
+        return [ops.sigmoid(-t)]
+    if numerator is e or (_is(numerator, ops.Exp) and numerator.owner.inputs[0] is e.owner.inputs[0]):
+        return [ops.sigmoid(t)]
     return None
 
 
@@ -591,8 +683,8 @@ def _labels_cover_rows(index, x, y):
     if not _is(index, ops.ARange):
         return False
     start, stop, step = index.owner.inputs
-    stop = stop.owner.inputs[0] if _is(stop, ops.Cast) else stop
-    rows = _is(stop, ops.ShapeI) and stop.owner.op.i == 0 and stop.owner.inputs[0] in (x, y)
+    inference = shared_inference()
+    rows = any(v.ndim and inference.same_size(stop, inference.shape(v)[0]) for v in (x, y))
     return _constant_value(start) == 0 and _constant_value(step) == 1 and rows
 
 
@@ -618,7 +710,7 @@ def _softmax_nll(node, protected):
     return None
 
 
-STABILIZE = [_log_softmax, _log1p, _expm1, _log_sigmoid, _logsumexp, _softmax_nll]
+STABILIZE = [_log_softmax, _log1p, _expm1, _sigmoid_of_exp, _log_sigmoid, _logsumexp, _softmax_nll]
 
 
 # ---------------------------------------------------------------------------------------------------

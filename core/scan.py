@@ -21,6 +21,7 @@ import builtins
 
 from . import ops
 from .graph import Apply, Constant, FunctionGraph, Op, as_tensor_variable, clone_replace
+from .test_values import built_without_test_values, give_first_step_values
 from .types import DISCRETE_DTYPES, TensorType, is_float
 
 
@@ -146,6 +147,46 @@ class Scan(Op):
                     for o in self.fgraph.outputs[self.n_rec:self.n_rec + self.n_nit]]
         return Apply(self, [n, *outer], outputs)
 
+    def infer_shape(self, node, shapes):
+        """Each output's rows (the initial rows and one per step, or the last ``keep``) and the shape of
+        a row, when the step's shapes follow from its inputs' with no check (a step that may fail must
+        run to fail) and each state keeps its shape; the outer inputs are checked as the loop checks
+        them. A while-loop's number of steps is known only when it runs."""
+        from . import shape_inference as si
+
+        if self.as_while:
+            return [None] * len(node.outputs)
+        n, seqs, inits, _ = self.split_outer(node.inputs)
+        _, seq_shapes, init_shapes, ns_shapes = self.split_outer(shapes)
+        states = [tuple(s[1:]) for s in init_shapes]
+        known = ([tuple(s[1:]) for s in seq_shapes] + [states[j] for j, t in enumerate(self.taps) for _ in t]
+                 + [tuple(s) for s in ns_shapes])
+        step = si.inner_shapes(self.fgraph.inputs, self.fgraph.outputs, known)
+        rows = [step.shape(o) for o in self.fgraph.outputs[:self.n_rec + self.n_nit]] if step else None
+        if rows is None or not builtins.all(si.same_shape(rows[j], states[j]) for j in range(self.n_rec)):
+            return [None] * len(node.outputs)
+        results = []
+        for j in range(self.n_rec + self.n_nit):
+            length = si.add(self.depth(j), n) if j < self.n_rec else n
+            kept = self.buffer_rows(j)
+            row = rows[j]
+            if j >= self.n_rec and not si.positive(n):  # after no step, a mapped output's rows have no shape
+                row = tuple(si.switch(ops.gt(n, 0), r, 0) for r in row)
+            results.append((length if kept is None else si.minimum(kept, length),) + tuple(row))
+        checks = []  # what the loop checks before its first step
+        for s, shape in zip(seqs, seq_shapes):
+            if not si.same_size(shape[0], n):  # at least n rows: the first n rows of a stand-in are n
+                checks.append(ops.specify_shape(si.stand_in(s, shape)[:n], [n] + [None] * s.ndim))
+        for j, (x0, shape) in enumerate(zip(inits, init_shapes)):
+            if si.value_of(shape[0]) != self.depth(j):
+                checks.append(ops.specify_shape(si.stand_in(x0, shape), [self.depth(j)] + [None] * x0.ndim))
+        if not seqs and not si.nonneg(n):
+            checks.append(si.empty("int8", n, 0))  # a negative number of steps is an error
+        for check in checks:
+            results = [si.checked(r, check, node) for r in results]
+        return results
+
+    @built_without_test_values  # the backward step's placeholders have none; its outer nodes get theirs
     def grad(self, inputs, outputs, output_grads):
         return scan_grad(self, inputs, outputs, output_grads)
 
@@ -502,6 +543,9 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         tap_args += placeholders
         rec_specs.append((i, x0, taps, state_type, placeholders))
 
+    give_first_step_values([(p, part, 0) for p, part in zip(seq_args, seq_outer)]
+                           + [(p, x0, k - builtins.min(taps)) for _, x0, taps, _, placeholders in rec_specs
+                              for p, k in zip(placeholders, taps)])
     first_serial = next(SharedVariable._serials)
     result = fn(*seq_args, *tap_args, *non_seqs)
     outs, updates, condition = _parse_step_result(result)

@@ -14,15 +14,13 @@ FLOAT_DTYPES = ("float32", "float64")
 INT_DTYPES = tuple(d for d in SUPPORTED_DTYPES if "int" in d)
 DISCRETE_DTYPES = ("bool",) + INT_DTYPES
 
-# Names Theano gives the common patterns, for readable reprs.
+# Names Theano gives the common patterns in a type's str: others print as "3D" or as the pattern itself.
 _PATTERN_NAMES = {
     (): "scalar",
     (False,): "vector",
     (False, False): "matrix",
     (True, False): "row",
     (False, True): "col",
-    (False, False, False): "tensor3",
-    (False, False, False, False): "tensor4",
 }
 
 
@@ -79,7 +77,7 @@ class TensorType:
 
     def __eq__(self, other):
         return (
-            type(other) is TensorType
+            isinstance(other, TensorType)  # T.matrix, whose dtype follows floatX, is a TensorType too
             and other.dtype == self.dtype
             and other.broadcastable == self.broadcastable
         )
@@ -88,14 +86,25 @@ class TensorType:
         return hash((self.dtype, self.broadcastable))
 
     def __repr__(self):
-        pattern = _PATTERN_NAMES.get(self.broadcastable, str(self.broadcastable))
-        return f"TensorType({self.dtype}, {pattern})"
+        """Theano's str of a type: ``TensorType(float64, matrix)``, ``TensorType(float32, 3D)``."""
+        pattern = self.broadcastable
+        name = _PATTERN_NAMES.get(pattern) or (str(pattern) if any(pattern) else f"{len(pattern)}D")
+        return f"TensorType({self.dtype}, {name})"
 
     def __call__(self, name=None):
         """A new symbolic variable of this type, as in Theano (``T.TensorType('float64', (False,))('x')``)."""
         from .graph import TensorVariable
 
         return TensorVariable(self, name=name)
+
+    def make_variable(self, name=None):
+        """Theano's Type API for ``type(name)``."""
+        return self(name)
+
+    def clone(self, dtype=None, broadcastable=None):
+        """This type with another dtype or broadcastable pattern (Theano's ``Type.clone``)."""
+        return TensorType(self.dtype if dtype is None else dtype,
+                          self.broadcastable if broadcastable is None else broadcastable)
 
     def with_dtype(self, dtype):
         return TensorType(dtype, self.broadcastable)

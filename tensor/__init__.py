@@ -3,6 +3,7 @@
 from ..core.constructors import *  # noqa: F401,F403  scalar, vector, matrix, ..., fmatrix, dvectors, ...
 from ..core.constructors import tensor  # noqa: F401
 from ..core.graph import Constant, TensorVariable, Variable, as_tensor_variable, constant  # noqa: F401
+from ..core.graph import Constant as TensorConstant  # noqa: F401  Theano's name for a tensor constant's class
 from ..core.grad import Lop, Rop, grad, hessian, jacobian  # noqa: F401
 from ..core.ops import (  # noqa: F401
     abs_, add, addbroadcast, all, alloc, and_, any, arange, arccos, arcsin, arctan, arctanh, argmax, argmin,
@@ -20,3 +21,5 @@ from ..core.random import argsort, sort  # noqa: F401
 from . import nnet, shared_randomstreams, signal  # noqa: E402,F401  T.nnet, T.shared_randomstreams, T.signal
 from . import xlogx  # noqa: E402,F401  T.xlogx.xlogx, T.xlogx.xlogy0, and T.xlogx(x) itself
 from .xlogx import xlogy0  # noqa: E402,F401
+from . import extra_ops  # noqa: E402,F401  T.extra_ops, and the names Theano's tensor takes from it:
+from .extra_ops import bartlett, bincount, cumprod, cumsum, fill_diagonal, fill_diagonal_offset  # noqa: E402,F401

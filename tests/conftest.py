@@ -14,6 +14,15 @@ def backend(request):
 
 
 @pytest.fixture
+def all_rewrites():
+    """Run a test with every rewrite pass (config.rewrites = 'all'), restoring the setting afterwards."""
+    saved = config.rewrites
+    config.rewrites = "all"
+    yield
+    config.rewrites = saved
+
+
+@pytest.fixture
 def floatX32():
     """Run a test with config.floatX = 'float32', restoring it afterwards."""
     saved = config.floatX

@@ -15,12 +15,7 @@ from arignote.core.plan import PARALLEL_MIN, plan_of
 from checks import assert_same, backends_under_test
 
 
-@pytest.fixture(autouse=True)
-def all_rewrites():
-    saved = config.rewrites
-    config.rewrites = "all"
-    yield
-    config.rewrites = saved
+pytestmark = pytest.mark.usefixtures("all_rewrites")  # whatever ARIGNOTE_REWRITES the suite runs under
 
 
 def graph(f):

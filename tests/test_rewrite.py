@@ -531,6 +531,35 @@ def test_log_sigmoid_is_minus_softplus(backend, rewrites):
     assert plain_low[0] == -np.inf and plain_high[-1] == -np.inf
 
 
+@pytest.mark.parametrize("spelling", ["1/(1+exp(-x))", "exp(x)/(1+exp(x))", "1/(exp(-x)+1) float32"])
+def test_the_logistic_spelt_with_exp_is_a_sigmoid(backend, rewrites, spelling):
+    requires(backend, "stabilize")
+    dtype = "float32" if "float32" in spelling else "float64"
+    x = T.vector("x", dtype=dtype)
+    p = {"1/(1+exp(-x))": lambda: 1 / (1 + T.exp(-x)), "exp(x)/(1+exp(x))": lambda: T.exp(x) / (1 + T.exp(x)),
+         "1/(exp(-x)+1) float32": lambda: 1 / (T.exp(-x) + 1)}[spelling]
+    build = lambda: ([x], [p(), T.log(p()), T.log(1 - p())])  # noqa: E731
+    f = compile_under("all", build, backend, rewrites)
+    kinds = all_op_types(f)
+    assert ops.Exp not in kinds and ops.Log not in kinds and ops.TrueDiv not in kinds, kinds
+    xv = np.array([-800.0, -30.0, 0.0, 2.0, 800.0], dtype=dtype)
+    value, low, high = f(xv)
+    assert value.dtype == dtype and low.dtype == dtype
+    wide = xv.astype("float64")
+    close(value, np_sigmoid(wide).astype(dtype))
+    close(low, np_log_sigmoid(wide).astype(dtype))
+    close(high, np_log_sigmoid(-wide).astype(dtype))
+    assert np.isfinite(low).all() and np.isfinite(high).all()  # log(0) without the rewrite
+
+
+def test_a_logistic_whose_denominator_is_used_elsewhere_is_still_right(backend, rewrites):
+    x = T.dvector("x")
+    d = 1 + T.exp(-x)
+    value, denominator = arignote.function([x], [1 / d, d], backend=backend)(np.array([-2.0, 0.0, 3.0]))
+    close(value, np_sigmoid(np.array([-2.0, 0.0, 3.0])))
+    close(denominator, 1 + np.exp(np.array([2.0, 0.0, -3.0])))
+
+
 def test_log_sigmoid_gradient_is_stable(backend, rewrites):
     requires(backend, "stabilize")
     x = T.dvector("x")

@@ -253,6 +253,13 @@ def test_alloc_value_axis_disagreeing_is_an_error(backend):
     np.testing.assert_array_equal(g(M), M)
 
 
+def test_a_negative_alloc_size_is_an_error_showing_every_size(backend):
+    n = T.lscalar("n")
+    f = arignote.function([n], T.alloc(0.0, n, 3, 2), backend=backend)
+    with pytest.raises(ValueError, match=r"Alloc.*negative size in shape \(-1, 3, 2\)"):
+        f(-1)
+
+
 def test_alloc_value_with_too_many_axes():
     with pytest.raises(TypeError, match="alloc"):
         T.alloc(T.tensor3(), 3, 4)

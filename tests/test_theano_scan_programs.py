@@ -40,27 +40,8 @@ def numeric_grads(loss, params, eps=1e-6):
 # Theano's own scan tutorial ("Loop")
 
 
-def test_tutorial_power_polynomial_and_accumulator(backend):
-    k = T.iscalar("k")
-    A = T.vector("A")
-    result, updates = theano.scan(fn=lambda prior_result, A: prior_result * A, outputs_info=T.ones_like(A),
-                                  non_sequences=A, n_steps=k)
-    final_result = result[-1]
-    power = theano.function(inputs=[A, k], outputs=final_result, updates=updates, backend=backend)
-    np.testing.assert_allclose(power(np.arange(10, dtype=theano.config.floatX), 2), np.arange(10) ** 2)
-
-    coefficients = T.vector("coefficients")
-    x = T.scalar("x")
-    max_coefficients_supported = 10000
-    components, updates = theano.scan(fn=lambda coefficient, power, free_variable: coefficient * (free_variable ** power),
-                                      outputs_info=None,
-                                      sequences=[coefficients, T.arange(max_coefficients_supported)],
-                                      non_sequences=x)
-    polynomial = components.sum()
-    calculate_polynomial = theano.function(inputs=[coefficients, x], outputs=polynomial, backend=backend)
-    test_coefficients = np.asarray([1, 0, 2], dtype=np.float64)
-    np.testing.assert_allclose(calculate_polynomial(test_coefficients, 3), 19.0)
-
+def test_tutorial_accumulator_of_a_shared_variable(backend):
+    # the page's power and polynomial examples run as written in tests/theano_tutorial/loops.py
     k = theano.shared(0)
     n_sym = T.iscalar("n_sym")
     results, updates = theano.scan(lambda: {k: (k + 1)}, n_steps=n_sym)

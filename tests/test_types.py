@@ -335,3 +335,72 @@ def test_constant_repr_and_readonly_data():
     assert T.constant([[5]]).broadcastable == (True, True)
     with pytest.raises(TypeError):
         T.as_tensor_variable("text")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Constructors are type objects, as in Theano
+
+NAMED = {"scalar": "scalar", "vector": "vector", "matrix": "matrix", "row": "row", "col": "col",
+         "tensor3": "3D", "tensor4": "4D"}
+
+
+@pytest.mark.parametrize("kind", PATTERNS)
+@pytest.mark.parametrize("prefix", list(PREFIXES))
+def test_typed_constructors_are_tensor_types(kind, prefix):
+    made = getattr(T, prefix + kind)
+    dtype = PREFIXES[prefix]
+    assert isinstance(made, T.TensorType) and made == TensorType(dtype, PATTERNS[kind])
+    assert str(made) == repr(made) == f"TensorType({dtype}, {NAMED[kind]})"
+    x = made("x")
+    assert x.type == made and x.name == "x" and made(name="W").name == "W"
+    assert isinstance(x, T.TensorVariable) and isinstance(x.type, T.TensorType)
+
+
+@pytest.mark.parametrize("kind", PATTERNS)
+def test_floatX_constructors_are_the_type_of_floatX(kind, floatX32):
+    made = getattr(T, kind)
+    assert isinstance(made, T.TensorType)
+    assert str(made) == f"TensorType(float32, {NAMED[kind]})" and made("x").type == made
+    assert made == getattr(T, "f" + kind) and made != getattr(T, "d" + kind)
+    assert made(name="q", dtype="int16").type == getattr(T, "w" + kind)
+    config.floatX = "float64"
+    assert str(made) == f"TensorType(float64, {NAMED[kind]})" and made == getattr(T, "d" + kind)
+    assert made().dtype == "float64"
+
+
+def test_theanos_examples_of_type_objects():
+    x = T.dscalar("x")
+    assert x.type == T.dscalar and str(x.type) == "TensorType(float64, scalar)"
+    assert T.dmatrix(name="W").name == "W"
+    col = T.TensorType("float64", (False, True))
+    assert str(col) == "TensorType(float64, col)" and col("c").broadcastable == (False, True)
+    assert str(T.TensorType("float32", (True, False, True))) == "TensorType(float32, (True, False, True))"
+    assert str(T.dtensor3) == "TensorType(float64, 3D)"
+
+
+def test_type_objects_make_variables_and_clones():
+    assert T.fmatrix.make_variable("m").type == T.fmatrix
+    assert T.fmatrix.clone(dtype="int32") == T.imatrix
+    assert T.dvector.clone(broadcastable=(True,)) == TensorType("float64", (True,))
+    assert T.matrix.clone(dtype="int8") == T.bmatrix
+    with pytest.raises(AttributeError):
+        T.dmatrix.dtype = "float32"
+
+
+def test_type_objects_pickle_and_copy():
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(T.matrix)) is T.matrix  # still the floatX type, not float64's
+    assert copy.deepcopy(T.vector) is T.vector
+    assert pickle.loads(pickle.dumps(T.dmatrix)) == T.dmatrix
+
+
+def test_isinstance_checks_programs_make():
+    from arignote.compile import SharedVariable
+
+    x, c, s = T.dmatrix("x"), T.constant(1.5), arignote.shared(np.zeros(3))
+    assert isinstance(x, T.TensorVariable) and isinstance(x, arignote.Variable)
+    assert isinstance(c, T.TensorConstant) and isinstance(c, arignote.Constant) and not isinstance(x, T.TensorConstant)
+    assert isinstance(s, SharedVariable) and isinstance(s, arignote.Variable) and not isinstance(x, SharedVariable)
+    assert isinstance(x.type, T.TensorType) and isinstance(T.dmatrix, T.TensorType)

@@ -22,11 +22,11 @@ import threading
 
 import numpy as np
 
-from arignote.core.errors import describe_node
+from arignote.core.errors import describe_node, verbose_detail
 from arignote.core.plugins import Availability, Backend, hookimpl
 
 from .. import blas
-from . import build
+from . import build, python_ops
 
 ERRORS = {1: ValueError, 2: IndexError, 3: MemoryError}
 ERR_SIZE = 2048  # bytes of a message (runtime.h: ARI_ERR)
@@ -58,7 +58,8 @@ class CProgram:
         self.lib.ari_set_types(id(np.ndarray), id(list), id(tuple))
         self.nin, nout = len(fgraph.inputs), len(fgraph.outputs)
         self.consts = [np.ascontiguousarray(c.data) for c in consts]
-        self.ins = ffi.new("arr_t[]", max(1, self.nin + len(self.consts)))
+        # one descriptor more than the inputs and constants: a profiled program's timers
+        self.ins = ffi.new("arr_t[]", self.nin + len(self.consts) + 1)
         self.outs = ffi.new("arr_t[]", max(1, nout))
         self.dest = ffi.new("intptr_t[]", max(1, nout))
         self.shapes = np.zeros((max(1, nout), 16), np.int64)
@@ -78,6 +79,7 @@ class CProgram:
         self.in_dtypes = [np.dtype(v.dtype) for v in fgraph.inputs]
         for k, c in enumerate(self.consts):
             self._describe(self.ins[self.nin + k], c)
+        self.python = python_ops.bind(self, consts)  # the callbacks of its ops written in Python, if any
 
     def _describe(self, d, a):
         d.data = self.ffi.cast("char *", a.__array_interface__["data"][0])
@@ -153,11 +155,32 @@ class CProgram:
     def _error(self, rc):
         message = self.ffi.string(self.err).decode(errors="replace")
         index = self.where[0]
+        if self.python is not None:  # perform's own exception, or the arrays it made to let go of
+            if rc == python_ops.PYTHON_FAILED:
+                return self.python.take_failure(message, index, self.fgraph.apply_nodes)
+            self.python.made.clear()
         kind = ERRORS.get(rc, RuntimeError)
         if 0 <= index < len(self.fgraph.apply_nodes):  # the op and where it was built (what a Composite fuses)
-
-            return kind(f"{describe_node(self.fgraph.apply_nodes[index])}: {message}")
+            node = self.fgraph.apply_nodes[index]
+            return kind(f"{describe_node(node)}: {message}{verbose_detail(node)}")
         return kind(message)
+
+
+class ProfiledCProgram(CProgram):
+    """A program generated with a timer around each node (generator.generate(profile=True)): C adds
+    each node's nanoseconds into ``node_ns``, handed to it as the descriptor after the constants."""
+
+    def __init__(self, fgraph, source, consts, module, compiled_now=False):
+        super().__init__(fgraph, source, consts, module, compiled_now)
+        self.node_ns = np.zeros(max(1, len(fgraph.apply_nodes)), np.int64)
+        self.ins[self.nin + len(self.consts)].data = self.ffi.cast("char *", self.node_ns.ctypes.data)
+
+    def profiled(self, inputs):
+        """(the outputs, the seconds of each node of ``fgraph.apply_nodes`` in this call)."""
+        with self.lock:
+            self.node_ns[:] = 0
+            results = self._call(inputs)
+            return results, self.node_ns[: len(self.fgraph.apply_nodes)] * 1e-9
 
 
 class CBackend(Backend):
@@ -177,12 +200,12 @@ class CBackend(Backend):
         why = build.probe()
         return Availability(why is None, why or "")
 
-    def compile(self, fgraph):
+    def compile(self, fgraph, profile=False):
         from . import generator
 
-        source, consts = generator.generate(fgraph)
+        source, consts = generator.generate(fgraph, profile=profile)
         module, compiled_now = build.load_or_build(source)
-        return CProgram(fgraph, source, consts, module, compiled_now)
+        return (ProfiledCProgram if profile else CProgram)(fgraph, source, consts, module, compiled_now)
 
 
 @hookimpl

@@ -99,6 +99,7 @@ def emit_alloc(g, node, index, ins, outs):
     lines = [shape_buffers(2)]
     for k, (s, var) in enumerate(zip(sizes, node.inputs[1:])):
         lines.append(f"{o}.shape[{k}] = {read_int(s, var)};")
+    for k in range(len(sizes)):  # once every size is read, so that the message shows them all
         lines.append(f"if ({o}.shape[{k}] < 0) FAIL(1, {index}, \"negative size in shape %s\", ari_shape(sb0, &{o}, {nd}));")
     lines.append("arr_t padded;" + "".join(f" padded.shape[{a}] = 1;" for a in range(pad))
                  + "".join(f" padded.shape[{a + pad}] = {value}.shape[{a}];" for a in range(vv.ndim)))

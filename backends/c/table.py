@@ -6,13 +6,17 @@
 - ``EMIT``: every op to the function writing its block of C, ``emit(g, node, index, ins, outs)``
   (``g`` the Generator, ``ins``/``outs`` the C names of the node's inputs and outputs). Elementwise
   ops (SCALAR's and Composite) all go to ``elemwise.emit_elemwise``.
+- ``emitter(op)``: EMIT's entry for the op, or, for an op written in Python that EMIT does not list,
+  ``python_ops.emit_python`` (a call back into its perform; docs/python-ops.md).
 """
 
 from arignote.core import conv, linalg, nnet, ops, pool, random as core_random
 from arignote.core.ifelse import IfElse
 from arignote.core.scan import Scan
 
-from . import branches, elemwise, indexing, loops, products, random, reductions, shapes
+from arignote.core.pyop import is_python_op
+
+from . import branches, elemwise, indexing, loops, products, python_ops, random, reductions, shapes
 from . import conv as c_conv, pool as c_pool
 from . import nnet as c_nnet
 
@@ -95,3 +99,11 @@ EMIT = {
     pool.Pool: c_pool.emit_pool, pool.MaxPoolGrad: c_pool.emit_max_pool_grad,
     pool.MaxPoolGradGrad: c_pool.emit_max_pool_grad_grad, pool.AveragePoolGrad: c_pool.emit_average_pool_grad,
 }
+
+
+def emitter(op):
+    """The function writing ``op``'s block (None when the C backend has none)."""
+    found = EMIT.get(type(op))
+    if found is None and is_python_op(op):
+        return python_ops.emit_python
+    return found

@@ -40,6 +40,7 @@ import importlib.util
 import os
 import re
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -48,6 +49,7 @@ from arignote.core.config import config
 from arignote.core.errors import UnsupportedOpError, node_failure
 from arignote.core.plan import PARALLEL_MIN, plan_of
 from arignote.core.plugins import Availability, Backend, hookimpl
+from arignote.core.pyop import implementation, node_error
 
 from .generator import Generator
 
@@ -228,7 +230,7 @@ class _Fallback:
             with np.errstate(all="ignore"):
                 result = self.impl(self.node, *args)
         except Exception as error:
-            failure = node_failure(self.node, error, args)
+            failure = node_error(self.node, error, args)  # a Python op's keeps its type (core/pyop.py)
             failure.arignote_explained = True
             raise failure from error
         if self.single:
@@ -246,7 +248,7 @@ class Program:
     """The executable: the glue ``run(inputs)`` that calls the compiled segments (one for a graph
     whose every op runs inside njit) and returns the list of outputs."""
 
-    def __init__(self, fgraph):
+    def __init__(self, fgraph, profile=False):
         self.fgraph = fgraph
         _version_text()  # sets the threading layer before numba compiles anything
         plan = plan_of(fgraph)
@@ -259,38 +261,47 @@ class Program:
 
         # Parallel (prange) kernels cost about a second of compile each, so they live in a variant of
         # the program that the glue calls only on large inputs: numba compiles it on that first call.
-        module_source, steps = generator.generate(import_kernel, _runtime_module())
+        # profile: one segment per node (step k is node k), each call timed by the glue (docs/profiling.md)
+        module_source, steps = generator.generate(import_kernel, _runtime_module(), split=profile)
         module = _import(module_source, "program")
         parallel_source = None
-        if plan.threads and len(steps) == 1 and steps[0][0] == "segment":
+        if plan.threads and steps and all(step[0] == "segment" for step in steps):
             twin = Generator(fgraph, _vector_math(), parallel=plan.threads[:PARALLEL_NODES])
-            parallel_source, _ = twin.generate(import_kernel, _runtime_module())
-        namespace = {"_fail": self.failure}
+            parallel_source, _ = twin.generate(import_kernel, _runtime_module(), split=profile)
+        namespace = {"_fail": self.failure, "_clock": time.perf_counter_ns}
+        if profile and parallel_source is not None:  # each segment has its twin, picked as the plain program does
+            twin_module = _import(parallel_source, "program")
+            namespace.update({f"{name}_parallel": getattr(twin_module, name) for _, name, _, _ in steps})
         reference = None
         inputs = [generator.name(v) for v in fgraph.inputs]
         lines, segments = [], 0
-        for step in steps:
+        for k, step in enumerate(steps):
             if step[0] == "segment":
                 _, name, reads, outs = step
                 namespace[name] = getattr(module, name)
                 segments += 1
-                lines.append(f"{_tuple(outs)} = {name}({', '.join(reads)})")
+                call = f"({name}_parallel if _large else {name})" if f"{name}_parallel" in namespace else name
+                lines.append(f"{_tuple(outs)} = {call}({', '.join(reads)})")
             else:
                 _, n, why = step
                 node = plan.nodes[n]
                 reference = reference or _reference_table()
-                if type(node.op) not in reference:
+                impl = implementation(reference, node.op)  # an op written in Python: its perform
+                if impl is None:
                     raise UnsupportedOpError(f"the numba backend has no implementation of {node.op}")
-                namespace[f"R{n}"] = _Fallback(node, reference[type(node.op)])
+                namespace[f"R{n}"] = _Fallback(node, impl)
                 args = ", ".join(generator.name(v) for v in node.inputs)
                 results = _tuple(generator.name(v) for v in node.outputs) if len(node.outputs) > 1 \
                     else generator.name(node.outputs[0])
                 lines.append(f"{results} = R{n}({args})"
                              f"  # node {n}: {node.op} in NumPy ({why})")
+            if profile:  # the node's time: its call and the unpacking of its results
+                lines.append(f"_now = _clock(); _ns[{k}] = _now - _then; _then = _now")
         outputs = [generator.name(v) for v in fgraph.outputs]
         for var in generator.constants:  # writable C arrays: one numba type whatever the constant's flags
             namespace[generator.name(var)] = np.array(var.data, dtype=var.dtype)
-        if len(steps) == 1 and steps[0][0] == "segment":  # all in njit: one call, the inputs as they come
+        fast = len(steps) == 1 and steps[0][0] == "segment" and not profile
+        if fast:  # all in njit: one call, the inputs as they come
             reads = steps[0][2]
             segment = "segment0"
             if parallel_source is not None:
@@ -301,13 +312,25 @@ class Program:
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
         built = "".join(f"#   node {n}: {node.op}, built at {node.outputs[0].built_at()}\n"
                         for n, node in enumerate(plan.nodes))
-        self.glue = (f"# arignote numba backend: {len(plan.nodes)} nodes in {segments} compiled "
-                     f"segment(s)\n{built}def run(inputs):\n{unpack}    try:\n{body or '        pass'}\n"
-                     f"    except Exception as error:\n        raise _fail(error, inputs) from None\n"
-                     + (f"    return [{', '.join(outputs)}]\n" if len(steps) != 1 or steps[0][0] != "segment" else ""))
+        result = f"[{', '.join(outputs)}]"
+        if profile:  # profiled(inputs): (the outputs, the seconds of each node); run(inputs): the outputs
+            large = (f"    _large = max((i.size for i in inputs), default=0) >= {PARALLEL_MIN}\n"
+                     if parallel_source is not None else "")
+            head = (f"def profiled(inputs):\n{unpack}{large}    _ns = [0] * {len(steps)}\n"
+                    "    try:\n        _then = _clock()\n")
+            tail = (f"    return {result}, [t * 1e-9 for t in _ns]\n\n\n"
+                    "def run(inputs):\n    return profiled(inputs)[0]\n")
+        else:
+            head = f"def run(inputs):\n{unpack}    try:\n"
+            tail = "" if fast else f"    return {result}\n"
+        self.glue = (f"# arignote numba backend: {len(plan.nodes)} nodes in {segments} compiled segment(s)"
+                     f"{', each timed (profile=True)' if profile else ''}\n{built}{head}{body or '        pass'}\n"
+                     f"    except Exception as error:\n        raise _fail(error, inputs) from None\n{tail}")
         path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
+        if profile:
+            self.run.profiled = namespace["profiled"]
         self.module = module
         self.source = self.glue + "\n\n" + module_source + (
             f"\n\n# ---- the program for large inputs (prange kernels)\n{parallel_source}" if parallel_source else ""
@@ -352,8 +375,8 @@ class NumbaBackend(Backend):
             return Availability(False, f"numba cannot be imported: {type(error).__name__}: {error}")
         return Availability(True)
 
-    def compile(self, fgraph):
-        return Program(fgraph).run
+    def compile(self, fgraph, profile=False):
+        return Program(fgraph, profile).run
 
 
 @hookimpl

@@ -153,12 +153,13 @@ class Generator:
 
     # -- the segments ------------------------------------------------------------------------------
 
-    def generate(self, import_kernel, runtime="arignote.backends.numba.runtime", inner=False):
+    def generate(self, import_kernel, runtime="arignote.backends.numba.runtime", inner=False, split=False):
         """(module source, steps): each step is ("segment", name, argument names, result names) or
         ("python", node index, why). ``import_kernel(source)`` makes a kernel module importable and
         returns its name; ``runtime`` names the module of helpers the generated code imports as ``_rt``.
         ``inner``: an inner graph's module (loops.py): one segment, called from njit code only, whose
-        arguments are the inputs, the constants, then the targets' names."""
+        arguments are the inputs, the constants, then the targets' names. ``split``: one step per node
+        (step k is node k), so that the glue can time each node (profiling)."""
         self.import_kernel, self.runtime = import_kernel, runtime
         nodes = self.plan.nodes
         steps, lines, produced = [], [], []
@@ -177,6 +178,9 @@ class Generator:
             lines.append(f"# node {n}: {node.op}")
             lines += self.node(n, node)
             produced += node.outputs
+            if split:
+                steps.append(("segment", lines, produced))
+                lines, produced = [], []
         if lines or inner:
             steps.append(("segment", lines, produced))
         steps = self._arguments(steps)

@@ -8,11 +8,13 @@
   (``gen.kernel``). Every op class of ``SCALARS`` has the elementwise emitter.
 - ``PYTHON_ONLY``: op class -> why it runs in NumPy (the reference's implementation) between two
   compiled segments; ``python_reason(node)`` says whether a node does (a Scan or IfElse does when an
-  op of its inner graphs does: loops.py).
+  op of its inner graphs does: loops.py; an op written in Python, whose ``perform`` the glue calls,
+  always does: docs/python-ops.md).
 """
 
 from arignote.core import conv as core_conv, linalg, nnet as core_nnet, ops, pool as core_pool, random as core_random
 from arignote.core.ifelse import IfElse
+from arignote.core.pyop import is_python_op
 from arignote.core.scan import Scan
 
 from . import conv, elemwise, indexing, loops, nnet, products, random, reductions, shapes
@@ -136,6 +138,8 @@ PYTHON_ONLY = {
 def python_reason(node):
     """Why ``node`` runs in NumPy between two segments, or None when it is compiled."""
     kind = type(node.op)
+    if kind not in EMITTERS and is_python_op(node.op):
+        return "an op written in Python: its perform (core/pyop.py)"
     if kind in (Scan, IfElse):  # compiled, unless an op of their inner graphs runs in NumPy
         return loops.inner_reason(node)
     if kind in PYTHON_ONLY and indexing.one_index_vector(node) is None:

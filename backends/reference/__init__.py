@@ -3,12 +3,15 @@
 Obviously correct beats fast here: it is the specification the other backends are checked against.
 """
 
+from time import perf_counter
+
 import numpy as np
 
-from arignote.core.errors import UnsupportedOpError, node_failure
+from arignote.core.errors import UnsupportedOpError
 from arignote.core.graph import Constant
 from arignote.core.plan import plan_of
 from arignote.core.plugins import Backend, hookimpl
+from arignote.core.pyop import implementation, node_error
 
 from .table import IMPLEMENTATIONS
 
@@ -27,6 +30,29 @@ def _writing_into(impl, position):
     return run
 
 
+def implementation_of(op, table=IMPLEMENTATIONS):
+    """The entry of ``table`` that computes ``op``, bound to ``table`` when it runs other ops."""
+    impl = implementation(table, op)  # an op written in Python runs its perform (core/pyop.py)
+    if impl is None:
+        raise UnsupportedOpError(f"the reference backend has no implementation of {op}")
+    if hasattr(impl, "bind"):  # implementations that run other ops use this program's table
+        impl = impl.bind(table)
+    return impl
+
+
+def evaluate_node(node, values):
+    """The outputs of one Apply node on input arrays ``values`` (a list, each of its output's dtype),
+    errors worded by node_failure: how test values are computed as a graph is built."""
+    impl = implementation_of(node.op)
+    with np.errstate(all="ignore"):
+        try:
+            results = impl(node, *values)
+        except Exception as error:
+            raise node_error(node, error, values) from error
+    results = (results,) if len(node.outputs) == 1 else results
+    return [np.asarray(value, dtype=var.dtype) for value, var in zip(results, node.outputs)]
+
+
 class ReferenceProgram:
     """The executable: a list of steps, each an implementation applied to slots of a value store."""
 
@@ -40,11 +66,7 @@ class ReferenceProgram:
         self.writes_into = {}  # node -> the input whose buffer it may reuse
         plan = plan_of(fgraph)
         for node in fgraph.apply_nodes:
-            impl = table.get(type(node.op))
-            if impl is None:
-                raise UnsupportedOpError(f"the reference backend has no implementation of {node.op}")
-            if hasattr(impl, "bind"):  # implementations that run other ops use this program's table
-                impl = impl.bind(table)
+            impl = implementation_of(node.op, table)
             if node in plan.reuse and hasattr(impl, "into"):
                 impl = _writing_into(impl, plan.reuse[node])
                 self.writes_into[node] = plan.reuse[node]
@@ -74,29 +96,44 @@ class ReferenceProgram:
         return "\n".join(lines)
 
     def __call__(self, inputs):
+        return self._run(inputs, None)
+
+    def profiled(self, inputs):
+        """(the outputs, the seconds of each node): each step's Python call is timed, the conversion of
+        its results included (function(..., profile=True), core/profile.py)."""
+        seconds = [0.0] * len(self.steps)
+        return self._run(inputs, seconds), seconds
+
+    def _run(self, inputs, seconds):
         store = [None] * self.size
         store[: len(inputs)] = inputs
         for slot, data in self.constants:
             store[slot] = data
         with np.errstate(all="ignore"):
-            for node, impl, ins, outs, dtypes in self.steps:
+            for k, (node, impl, ins, outs, dtypes) in enumerate(self.steps):
+                if seconds is not None:
+                    start = perf_counter()
                 args = [store[i] for i in ins]
                 try:
                     results = impl(node, *args)
                 except Exception as error:
-                    raise node_failure(node, error, args) from error
+                    raise node_error(node, error, args) from error
                 if len(outs) == 1:
                     results = (results,)
                 for slot, value, dtype in zip(outs, results, dtypes):
                     store[slot] = np.asarray(value, dtype=dtype)
+                if seconds is not None:
+                    seconds[k] = perf_counter() - start
         return [store[s] for s in self.output_slots]
 
 
 class ReferenceBackend(Backend):
     name = "reference"
     priority = 0
+    evaluate_node = staticmethod(evaluate_node)  # one node on arrays: core/test_values.py asks for it
 
-    def compile(self, fgraph):
+    def compile(self, fgraph, profile=False):
+        # every program can time its nodes (ReferenceProgram.profiled): ``profile`` changes nothing
         return ReferenceProgram(fgraph, IMPLEMENTATIONS)
 
 
