@@ -64,6 +64,10 @@ def main(argv=None):
     demo.add_arguments(commands.add_parser("demo", help="train an MLP (or a LeNet: --model lenet) on scikit-learn's "
                                                         "digits and report the test accuracy, the time per epoch and "
                                                         "the backend"))
+    from .fuzz import command as fuzz_command  # light: the fuzzer (and Hypothesis) load when it runs
+
+    fuzz_command.add_arguments(commands.add_parser("fuzz", help="run random graphs on a backend against the "
+                                                                "reference and shrink each failure to a reproducer"))
     args = parser.parse_args(argv)
     if args.command == "backends":
         return backends_report(sys.stdout)
@@ -73,6 +77,8 @@ def main(argv=None):
         return bench.run_command(args)
     if args.command == "demo":
         return demo.run_command(args)
+    if args.command == "fuzz":
+        return fuzz_command.run_command(args)
     parser.print_help()
     return 2
 

@@ -44,9 +44,9 @@ def node_failure(node, error, input_values):
         detail = detail[len(f"{node.op}: "):]
     message = f"{describe_node(node)} with inputs {describe_values(input_values)}: {detail}"
     message += verbose_detail(node)
-    kind = type(error) if isinstance(error, (ValueError, IndexError, TypeError, ZeroDivisionError,
-                                             OverflowError, MemoryError)) else RuntimeError
+    kept = (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError, MemoryError)
+    kind = type(error) if isinstance(error, kept) else RuntimeError
     try:
         return kind(message)
-    except Exception:
-        return RuntimeError(message)
+    except Exception:  # a subclass that wants other arguments (NumPy's _ArrayMemoryError): its base
+        return next((base(message) for base in kept if isinstance(error, base)), RuntimeError(message))

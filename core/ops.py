@@ -1701,7 +1701,14 @@ class AdvancedSubtensor(Subtensor):
 
 class IncSubtensor(Op):
     """A copy of x with x[index] incremented by y (or set to y when ``set_instead_of_inc``).
-    y stretches along its broadcastable axes; with index arrays, repeated indices accumulate."""
+    y stretches along its broadcastable axes; with index arrays, repeated indices accumulate.
+
+    The dtypes, one rule for every backend (``sum_dtype``): each x[i] + y is computed in the dtype
+    NumPy's add gives x and y, then converted to x's dtype, element by element and write by write, as
+    ``np.add.at(x, index, y)`` does (and Theano's ``x[index] += y`` did): an integer x incremented by
+    -0.5 at a repeated position adds in float and truncates each sum (2 -> 1 -> 0), where converting
+    y first would add 0. Setting converts y to x's dtype. A bare Python number takes x's dtype only
+    when its value fits it (a float stays a float, as in every elementwise op)."""
 
     __props__ = ("idx_list", "set_instead_of_inc")
 
@@ -1721,9 +1728,13 @@ class IncSubtensor(Op):
         if y.ndim > len(target):
             raise TypeError(f"{self}: the value has {y.ndim} axes but x{_format_index(self.idx_list, True)} "
                             f"has only {len(target)}")
-        if isinstance(y, Constant) and y.weak:
+        if isinstance(y, Constant) and y.weak and _fits(y.data, np.dtype(x.dtype)):
             y = Constant(TensorType(x.dtype, y.broadcastable), y.data)
         return Apply(self, [x, y, *index_inputs], [_out(x.dtype, x.broadcastable)])
+
+    def sum_dtype(self, x_dtype, y_dtype):
+        """The dtype x[i] + y is computed in before it is stored back in x's dtype (see the class)."""
+        return str(x_dtype) if self.set_instead_of_inc else np.result_type(x_dtype, y_dtype).name
 
     def infer_shape(self, node, shapes):
         (x, y, *index_inputs), (sx, sy) = node.inputs, shapes[:2]

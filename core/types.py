@@ -115,8 +115,8 @@ class TensorType:
         Arrays must cast safely (or ``allow_downcast``); Python numbers and lists are accepted when the
         conversion is exact, and Python floats are accepted by every float type, as in Theano.
         """
-        if type(value) is np.ndarray and value.dtype.name == self.dtype:
-            array = value
+        if type(value) is np.ndarray and value.dtype.name == self.dtype and value.dtype.isnative:
+            array = value  # (another byte order is converted: backends read native numbers)
         else:
             array = self._convert(value, allow_downcast, what)
         if array.ndim != self.ndim:
@@ -133,7 +133,10 @@ class TensorType:
 
     def _convert(self, value, allow_downcast, what):
         from_python = not isinstance(value, (np.ndarray, np.generic))
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except ValueError as error:  # a ragged list: NumPy's words, and which input it was
+            raise ValueError(f"{what}: cannot convert {type(value).__name__} to {self}: {error}") from None
         if array.dtype == object or array.dtype.kind not in "biuf":
             raise TypeError(f"{what}: cannot convert {type(value).__name__} of dtype {array.dtype} to {self}")
         source = array.dtype.name

@@ -53,6 +53,7 @@ class CProgram:
         self.compiled_now = compiled_now  # False when the program came from the cache
         self.source = source
         self.ffi, self.lib = module.ffi, module.lib
+        self.module = module  # the library stays loaded while this program lives (build.Module)
         ffi = self.ffi
         self.lib.ari_set_blas(*_blas_pointers(ffi))
         self.lib.ari_set_types(id(np.ndarray), id(list), id(tuple))
@@ -145,7 +146,7 @@ class CProgram:
                 small = True
             else:
                 dest[j] = 0
-                owner = self.ffi.gc(outs[j].data, self.lib.ari_free)
+                owner = self.ffi.gc(outs[j].data, self.module.free)  # holds the library
                 array = np.frombuffer(self.ffi.buffer(owner, nbytes), dtype).reshape(shape)
             results.append(array)
         if small:

@@ -1,17 +1,20 @@
 """Compiling generated C, loading it through cffi, and the on-disk cache of compiled programs.
 
 The program is compiled straight to a shared library by the C compiler (no Python.h, no setuptools:
-a compile takes about 0.1 s) and loaded with cffi's ``dlopen``, never to be unloaded.
+a compile takes about 0.1 s) and loaded with cffi's ``dlopen``; it is closed once no program or array uses it
+(``Module``).
 
 A program lives in ``<cache dir>/c/<key>/program.so`` where the key hashes the generated source, the runtime it
 includes (runtime.h, found with ``-I`` in this package's folder), the compiler and its flags, arignote's
-version and the Python ABI. Beside it sits ``program.so.sha256``, its checksum,
-written after it: an entry whose checksum is missing or wrong (truncated,
-corrupted, half-written) is rebuilt, never loaded. Compiles happen in a private temporary folder and
-are moved into place with an atomic rename, so two processes compiling the same graph both succeed
-(the last rename wins, and both files are complete).
+version and the Python ABI. The entry's ``manifest.json`` holds the SHA-256 of each of its files and is
+written last; the library is loaded only when the folders are this user's alone and its digest agrees
+(``backends/cache.py``): a missing, damaged or planted entry is rebuilt, never loaded. Compiles happen in
+a staging folder that becomes the entry by one atomic rename, so two processes compiling the same graph
+both succeed (the first rename wins, the other process loads that entry). Where the cache folder is
+refused or cannot be written, programs are compiled in a private temporary folder (warned once).
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -20,8 +23,9 @@ import sys
 import sysconfig
 import tempfile
 import threading
+import weakref
 
-from arignote.core.config import config
+from .. import cache
 
 # -O1 with the vectorizer (dynamic cost model) vectorizes the fused loops at 60% of -O2's compile time;
 # -g0 and no Python.h keep a compile near 0.1 s. -fno-math-errno lets calls to math functions vectorize, into glibc's libmvec (ARI_VECMATH).
@@ -90,6 +94,7 @@ void ari_set_types(intptr_t ndarray, intptr_t list, intptr_t tuple);
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes);
 void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, int ilp64);
 void ari_free(void *data);
+void ari_release_spares(void);
 """
 
 
@@ -112,20 +117,17 @@ def _version():
 
 
 def cache_root():
-    # user-only permissions on the folders arignote makes; a cache_dir the user chose keeps its own
-    os.makedirs(config.cache_dir, mode=0o700, exist_ok=True)
-    root = os.path.join(config.cache_dir, "c")
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    try:
-        os.chmod(root, 0o700)
-    except OSError:
-        pass
-    return root
+    """``<cache dir>/c``, checked (``backends/cache.py``), or this process's private temporary folder."""
+    return cache.folder("c")
+
+
+PROGRAM = "program.so"
+LAYOUT = "entries with manifest.json"  # in the key: entries of another layout are other entries
 
 
 def cache_key(source):
     parts = [source, _runtime_digest(), compiler(), " ".join(_flags()), _version(), sys.implementation.cache_tag,
-             sysconfig.get_config_var("EXT_SUFFIX") or "", CDEF]
+             sysconfig.get_config_var("EXT_SUFFIX") or "", CDEF, LAYOUT]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
@@ -155,46 +157,56 @@ def _digest(path):
 
 
 class Module:
-    """A compiled program: ``ffi`` and ``lib`` as cffi gives them (``lib.ari_run`` ...)."""
+    """A compiled program: ``ffi`` and ``lib`` as cffi gives them (``lib.ari_run`` ...). The library stays
+    loaded while something uses it: its CPrograms, and the NumPy arrays wrapping buffers it made (their
+    destructor, ``free``, holds the module). Then its spare buffers are freed and it is closed, so that
+    a process compiling graph after graph does not keep every program it ever loaded (docs/memory.md)."""
 
     def __init__(self, ffi, lib, path):
         self.ffi, self.lib, self.path = ffi, lib, path
+        # not at exit: arrays freed later in the interpreter's shutdown still call the library
+        weakref.finalize(self, _unload, ffi, lib).atexit = False
+
+    def free(self, data):
+        """The destructor of a NumPy array wrapping a buffer of this program (``ffi.gc``)."""
+        self.lib.ari_free(data)
 
 
-_loaded = {}  # key -> Module, for this process
+def _unload(ffi, lib):
+    try:
+        release = lib.ari_release_spares
+    except (AttributeError, ffi.error):  # the probe's library has none
+        release = None
+    if release is not None:
+        release()
+    ffi.dlclose(lib)
+
+
+_loaded = weakref.WeakValueDictionary()  # key -> Module, for this process, while it is used
 _lock = threading.Lock()
 _ffi = None
 
 
 def ffi():
     """The cffi FFI of the program interface, in cffi's out-of-line ABI mode: the declarations are
-    parsed once, emitted as a small Python module in the cache and imported from there afterwards
-    (parsing them costs pycparser's start-up, about 0.15 s, in every process)."""
+    parsed once, emitted as a small Python module kept in a cache entry (checked like a program) and
+    run from there afterwards (parsing them costs pycparser's start-up, about 0.15 s, in every process)."""
     global _ffi
     if _ffi is None:
-        import importlib.util
-
-        name = "_arignote_c_ffi_" + hashlib.sha256(CDEF.encode()).hexdigest()[:16]
-        path = os.path.join(cache_root(), name + ".py")
-        if not os.path.exists(path):
-            import cffi
-
-            builder = cffi.FFI()
-            builder.cdef(CDEF)
-            builder.set_source(name, None)
-            unique = f"{path}.{os.getpid()}.{threading.get_ident()}"
-            import contextlib
-            import io
-
-            with contextlib.redirect_stdout(io.StringIO()):  # cffi says "generating ..."
-                builder.emit_python_code(unique)
-            os.replace(unique, path)
+        name = "ffi_" + hashlib.sha256(CDEF.encode()).hexdigest()[:16]
+        root = cache_root()
+        source = (cache.read_entry(root, name) or {}).get("ffi.py")
+        if source is None:
+            source = _ffi_module(name)
+            try:
+                cache.store(root, name, {"ffi.py": source})
+            except OSError:  # parsed again by the next process; compiling says why the cache is unwritable
+                pass
         try:
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            _ffi = module.ffi
-        except Exception:  # a damaged file: parse the declarations here instead
+            namespace = {"__name__": "_arignote_c_" + name}
+            exec(compile(source, os.path.join(root, name, "ffi.py"), "exec"), namespace)
+            _ffi = namespace["ffi"]
+        except Exception:  # a module of another cffi version: parse the declarations here instead
             import cffi
 
             _ffi = cffi.FFI()
@@ -202,51 +214,89 @@ def ffi():
     return _ffi
 
 
+def _ffi_module(name):
+    """The source of cffi's out-of-line module of CDEF (cffi writes it to a file: a temporary one)."""
+    import contextlib
+    import io
+
+    import cffi
+
+    builder = cffi.FFI()
+    builder.cdef(CDEF)
+    builder.set_source("_arignote_c_" + name, None)
+    with tempfile.TemporaryDirectory(prefix="arignote-ffi-") as folder:
+        path = os.path.join(folder, "ffi.py")
+        with contextlib.redirect_stdout(io.StringIO()):  # cffi says "generating ..."
+            builder.emit_python_code(path)
+        with open(path, "rb") as file:
+            return file.read()
+
+
 def load_or_build(source):
     """The compiled module for ``source``: from this process, from the disk cache, or compiled now.
     Returns (module, compiled_now)."""
     key = cache_key(source)
     with _lock:
-        if key in _loaded:
-            return _loaded[key], False
-        folder = os.path.join(cache_root(), key)
-        so_path = os.path.join(folder, "program.so")
-        module = _load_checked(so_path)
+        module = _loaded.get(key)
+        if module is not None:
+            return module, False
+        root = cache_root()
+        module = _load_checked(root, key)
         compiled = module is None
         if module is None:
-            _compile(source, folder, so_path)
-            module = _load_checked(so_path)
+            root = _compile(source, root, key)
+            module = _load_checked(root, key)
             if module is None:
-                raise CompileError(f"the compiled program {so_path} could not be loaded after compiling it")
+                raise CompileError(f"the compiled program {os.path.join(root, key, PROGRAM)} could not be loaded "
+                                   "after compiling it")
         _loaded[key] = module
         return module, compiled
 
 
-def _load_checked(so_path):
-    """The module at so_path if its checksum file agrees with its contents, else None (rebuild it)."""
-    try:
-        with open(so_path + ".sha256") as f:
-            expected = f.read().strip()
-        if _digest(so_path) != expected:
-            return None
-    except OSError:
+def _load_checked(root, key):
+    """The module of the entry ``root/key`` if every digest of its manifest agrees (``cache.read_entry``:
+    private folders, files opened without following links), else None (rebuild it)."""
+    files = cache.read_entry(root, key)
+    if files is None or PROGRAM not in files:
         return None
+    so_path = os.path.join(root, key, PROGRAM)
     try:
-        # never unloaded: NumPy arrays wrapping the program's buffers are freed by its ari_free, whenever
-        # the last one goes (at interpreter exit, possibly after cffi has dropped the library object)
-        return Module(ffi(), ffi().dlopen(so_path, ffi().RTLD_NOW | ffi().RTLD_NODELETE), so_path)
+        # closed when the Module is freed: arrays wrapping the program's buffers hold it (Module.free)
+        return Module(ffi(), ffi().dlopen(so_path, ffi().RTLD_NOW), so_path)
     except Exception:
         return None
 
 
-def _compile(source, folder, so_path):
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="build-", dir=folder)
+def _compile(source, root, key):
+    """Compile ``source`` and publish it as the entry ``root/key``; returns the root it is in: ``root``,
+    or where ``root`` cannot be written (read-only, full disk), this process's private folder (warned)."""
     try:
-        c_path = os.path.join(tmp, "program.c")
-        built = os.path.join(tmp, "program.so")
-        with open(c_path, "w") as f:
-            f.write(source)
+        _compile_into(source, root, key)
+        return root
+    except (OSError, CompileError) as error:
+        if cache.is_private(root):
+            raise
+        try:
+            private = cache.private_folder("c")
+            _compile_into(source, private, key)  # fails again where the compiler or the program is at fault
+        except OSError as again:
+            if isinstance(error, OSError):
+                cache.warn(root, error, f"Nor can a private temporary folder be written ({again.strerror}): the C "
+                                        "backend cannot compile")
+            raise
+        if not isinstance(error, OSError):  # the compiler could not write there
+            error = OSError(errno.EIO, str(error).strip().splitlines()[-1])
+        cache.warn(root, error)
+        return private
+
+
+def _compile_into(source, root, key):
+    staging = cache.stage(root)
+    try:
+        c_path = os.path.join(staging, "program.c")  # kept for people reading the cache (and compiling it again)
+        built = os.path.join(staging, PROGRAM)
+        with cache.open_new(c_path) as f:
+            f.write(source.encode())
         flags = _flags()
         command = [compiler(), *flags, "-I", os.path.dirname(RUNTIME), c_path, "-o", built, *LIBS,
                    *(["-lmvec"] if "-DARI_VECMATH" in flags else [])]
@@ -262,21 +312,13 @@ def _compile(source, folder, so_path):
                 f"the C compiler {compiler()!r} failed on the generated program (exit status {done.returncode}):\n"
                 + (done.stderr or done.stdout)[-3000:]
             )
-        digest = _digest(built)
-        # atomic publication: the program first, its checksum last (a reader trusts only both)
-        unique = f"{so_path}.{os.getpid()}.{threading.get_ident()}"
-        shutil.copyfile(built, unique)
-        os.replace(unique, so_path)
-        with open(unique + ".sum", "w") as f:
-            f.write(digest)
-        os.replace(unique + ".sum", so_path + ".sha256")
-        with open(unique + ".c", "w") as f:  # for people reading the cache (and compiling it again)
-            f.write(source)
-        os.replace(unique + ".c", os.path.join(folder, "program.c"))
-        shutil.copyfile(RUNTIME, unique + ".h")
-        os.replace(unique + ".h", os.path.join(folder, "runtime.h"))
+        os.chmod(built, 0o700)  # the compiler's mode follows the umask: nobody else may write it
+        with open(RUNTIME, "rb") as header, cache.open_new(os.path.join(staging, "runtime.h")) as copy:
+            shutil.copyfileobj(header, copy)
+        cache.publish(root, key, staging)  # the manifest last, then one rename
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.isdir(staging):
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def probe():

@@ -5,6 +5,9 @@ import math
 import numpy as np
 
 from arignote.core.errors import UnsupportedOpError
+# Text not written by arignote (ops' names, where the user built a node) reaches the program only as
+# comment(text) or cstring(text): core's one renderer of user text for C (core/sourcetext.py)
+from arignote.core.sourcetext import c_comment as comment, c_string as cstring  # noqa: F401
 
 CT = {"bool": "b1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64", "uint8": "u8",
       "uint16": "u16", "uint32": "u32", "uint64": "u64", "float32": "f32", "float64": "f64"}
@@ -37,20 +40,6 @@ def literal(value, dtype):
     if dtype == "int64" and v == -2 ** 63:
         return "((i64)(-9223372036854775807LL - 1))"
     return f"(({ct(dtype)}){v}{'ULL' if dtype.startswith('u') else 'LL'})"
-
-
-def comment(text):
-    """``text`` made safe inside a C comment, on one line."""
-    return str(text).replace("*/", "* /").replace("\n", " ")
-
-
-def cstring(text):
-    """``text`` as a C string literal (UTF-8; quotes, backslashes and other bytes escaped)."""
-    out = []
-    for byte in str(text).encode():
-        ch = chr(byte)
-        out.append(ch if 32 <= byte < 127 and ch not in '"\\?' else f"\\{byte:03o}")
-    return '"' + "".join(out) + '"'
 
 
 def indent(text, prefix="    "):

@@ -147,7 +147,7 @@ class Generator:
             return f"{v}.data = (char *)&w{k};" + (f" w{k} = 0;" if zero else "")
         self.slots.add(var)
         self.used_slots.add(k)
-        fail = f"FAIL(3, {index}, \"out of memory\");"
+        fail = f"FAIL_ALLOC({index}, &{v}, {var.ndim}, sizeof({ct(var.dtype)}));"  # ValueError or MemoryError
         new = (f"if (!(own[{k}] = ari_alloc(&{v}, {var.ndim}, sizeof({ct(var.dtype)}), {int(zero)}))) "
                + (f"{{ {cleanup} {fail} }}" if cleanup else fail))
         j = None if conditional else self.destination(var)
@@ -250,7 +250,7 @@ class Generator:
                 given.add(var)
                 make = f"out[{j}] = {v}; own[{self.slot(var)}] = NULL;"
             else:
-                make = (f"out[{j}] = {v}; if (!ari_alloc(&out[{j}], {nd}, sizeof({T}), 0)) FAIL(3, -1, \"out of memory\"); "
+                make = (f"out[{j}] = {v}; if (!ari_alloc(&out[{j}], {nd}, sizeof({T}), 0)) FAIL_ALLOC(-1, &out[{j}], {nd}, sizeof({T})); "
                         f"ari_copy(&out[{j}], &{v}, {nd}, sizeof({T}));")
             if self.is_inner:
                 tail.append(f"    if (out[{j}].data) {{ if (!ari_same_shape(&{v}, &out[{j}], {nd})) {{ {self.wrong_shape(v, var, j)} }} "

@@ -4,7 +4,7 @@ masks) subtensors, and the inc/set_subtensor of each (a copy of x with the regio
 from arignote.core import ops
 from arignote.core.errors import UnsupportedOpError
 
-from .ctext import ct, indent, nested, offset, read_int, shape_buffers
+from .ctext import ct, indent, literal, nested, offset, read_int, shape_buffers
 
 
 def _part(part, extra):
@@ -15,7 +15,7 @@ def _part(part, extra):
     if part == ops.SYMBOLIC:
         v, var = next(extra)
         return "1", read_int(v, var)
-    return "1", f"{int(part)}LL"
+    return "1", literal(int(part), "int64")  # -2**63 has no plain C literal
 
 
 def _basic_view(g, node, index, x, xnd, dtype, o, idx_list, extra):
@@ -42,7 +42,8 @@ def _basic_view(g, node, index, x, xnd, dtype, o, idx_list, extra):
             step = step if hstep == "1" else "1"
             lines.append(f"{{ int64_t step = {step}, first, len; if (step == 0) FAIL(1, {index}, \"slice step cannot be zero\");")
             lines.append(f"  ari_slice({x}.shape[{axis}], {hs}, {start}, {he}, {stop}, step, &first, &len);")
-            lines.append(f"  {o}.shape[{k}] = len; {o}.strides[{k}] = {x}.strides[{axis}] * step;")
+            # one element or none: any stride will do (a step near 2**63 times the stride would overflow)
+            lines.append(f"  {o}.shape[{k}] = len; {o}.strides[{k}] = len > 1 ? {x}.strides[{axis}] * step : {x}.strides[{axis}];")
             lines.append(f"  if (len > 0) {o}.data += first * {x}.strides[{axis}] * {isz}; }}")
             axis += 1
             k += 1
@@ -74,13 +75,27 @@ def _fitting(index, region, rnd, y, yv, bufs=("sb0", "sb1")):
     return checks, src
 
 
-def _store_broadcast(g, node, index, region, rnd, y, yv, T, op, bufs=("sb0", "sb1")):
-    """C writing y (padded on the left, stretching along its broadcastable axes) into ``region``; where
-    both have unit-stride rows (y's not stretched), the rows as a loop that vectorizes."""
+def _update(node, target, value):
+    """C setting, or incrementing, the element ``target`` of x by the value ``value`` of y: the sum in
+    ``IncSubtensor.sum_dtype`` (core's one rule: NumPy's dtype for x + y, as np.add.at), then stored
+    in x's dtype."""
+    x, y = node.inputs[:2]
+    T, P = ct(x.dtype), ct(node.op.sum_dtype(x.dtype, y.dtype))
+    if node.op.set_instead_of_inc:
+        return f"{target} = ({T}){value};"
+    if P == T:
+        return f"{target} += ({T}){value};"
+    return f"{target} = ({T})(({P}){target} + ({P}){value});"
+
+
+def _store_broadcast(g, node, index, region, rnd, y, yv, T, bufs=("sb0", "sb1")):
+    """C writing y (padded on the left, stretching along its broadcastable axes) into ``region`` (set or
+    incremented: ``_update``); where both have unit-stride rows (y's not stretched), the rows as a loop
+    that vectorizes."""
     lines, src = _fitting(index, region, rnd, y, yv, bufs)
     dst = " + ".join(f"i{a} * {region}.strides[{a}]" for a in range(rnd)) or "0"
     Y = ct(yv.dtype)
-    body = f"(({T} *){region}.data)[{dst}] {op} ({T})((const {Y} *){y}.data)[{src}];"
+    body = _update(node, f"(({T} *){region}.data)[{dst}]", f"((const {Y} *){y}.data)[{src}]")
     general = nested(range(rnd), lambda a: f"{region}.shape[{a}]", body)
     if not rnd or not yv.ndim or yv.broadcastable[-1]:
         lines.append(general)
@@ -92,7 +107,7 @@ def _store_broadcast(g, node, index, region, rnd, y, yv, T, op, bufs=("sb0", "sb
         f"{T} *restrict d = ({T} *){region}.data + ({row_dst});",
         f"const {Y} *restrict s = (const {Y} *){y}.data + ({row_src});",
         "#pragma omp simd",
-        f"for (int64_t i{last} = 0; i{last} < {region}.shape[{last}]; i{last}++) d[i{last}] {op} ({T})s[i{last}];"])
+        f"for (int64_t i{last} = 0; i{last} < {region}.shape[{last}]; i{last}++) {_update(node, f'd[i{last}]', f's[i{last}]')}"])
     rows = nested(range(last), lambda a: f"{region}.shape[{a}]", row)
     lines.append(f"if ({region}.strides[{last}] == 1 && {y}.strides[{ylast}] == 1) {{\n{indent(rows)}\n}} else {{\n{indent(general)}\n}}")
     return lines
@@ -122,7 +137,7 @@ def emit_inc_subtensor(g, node, index, ins, outs):
     view, rnd = _basic_view(g, node, index, o, xv.ndim, xv.dtype, "r", node.op.idx_list,
                             iter(zip(ins[2:], node.inputs[2:])))
     lines += view
-    lines += _store_broadcast(g, node, index, "r", rnd, y, yv, T, "=" if node.op.set_instead_of_inc else "+=")
+    lines += _store_broadcast(g, node, index, "r", rnd, y, yv, T)
     return "\n".join(lines)
 
 
@@ -238,16 +253,28 @@ def _advanced_plan(node, x, xv, entries, extra, index):
                       f"bounds for axis {a} with size %lld\", (long long){name}, (long long){x}.shape[{a}]);")
         checks.append(f"if ({name} < 0) {name} += {x}.shape[{a}];")
         terms.append(f"{name} * {x}.strides[{a}]")
-    return setup, sizes, checks, " + ".join(terms) or "0"
+    # the loop over an empty result never reads the indices: NumPy checks them all the same (m[[5]] of a
+    # (2, 0) matrix is an IndexError), so a loop over the index arrays alone checks them then
+    unread = nested(b_loop, lambda k: sizes[k], "\n".join(checks)) if checks else ""
+    return setup, sizes, checks, " + ".join(terms) or "0", unread
+
+
+def _check_unread(region, nd, unread):
+    """C checking the indices of an empty ``region`` (``_advanced_plan``'s ``unread``)."""
+    if not unread:
+        return []
+    return [f"if (ari_size(&{region}, {nd}) == 0) {{  /* nothing to copy: check the indices alone */\n{indent(unread)}\n}}"]
 
 
 def emit_advanced_subtensor(g, node, index, ins, outs):
     x, o = ins[0], outs[0]
     xv, ov = node.inputs[0], node.outputs[0]
     T = ct(xv.dtype)
-    setup, sizes, checks, src = _advanced_plan(node, x, xv, node.op.idx_list, iter(zip(ins[1:], node.inputs[1:])), index)
+    setup, sizes, checks, src, unread = _advanced_plan(node, x, xv, node.op.idx_list, iter(zip(ins[1:], node.inputs[1:])),
+                                                       index)
     lines = [shape_buffers(1)] + setup
     lines += [f"{o}.shape[{k}] = {s};" for k, s in enumerate(sizes)]
+    lines += _check_unread(o, len(sizes), unread)
     lines.append(g.alloc(ov, index))
     lines.append("int64_t q = 0;")
     body = "\n".join(checks + [f"(({T} *){o}.data)[q++] = ((const {T} *){x}.data)[{src}];"])
@@ -260,14 +287,15 @@ def emit_advanced_inc_subtensor(g, node, index, ins, outs):
     xv, yv = node.inputs[0], node.inputs[1]
     T = ct(xv.dtype)
     lines = _copy_of_x(g, node, index, x, o)
-    setup, sizes, checks, src = _advanced_plan(node, o, xv, node.op.idx_list, iter(zip(ins[2:], node.inputs[2:])), index)
+    setup, sizes, checks, src, unread = _advanced_plan(node, o, xv, node.op.idx_list, iter(zip(ins[2:], node.inputs[2:])),
+                                                       index)
     lines += setup
     rnd = len(sizes)
     lines.append("arr_t r;")
     lines += [f"r.shape[{k}] = {s};" for k, s in enumerate(sizes)]
+    lines += _check_unread("r", rnd, unread)
     checks_y, ysrc = _fitting(index, "r", rnd, y, yv)
     lines += checks_y
-    op = "=" if node.op.set_instead_of_inc else "+="
-    body = "\n".join(checks + [f"(({T} *){o}.data)[{src}] {op} ({T})((const {ct(yv.dtype)} *){y}.data)[{ysrc}];"])
+    body = "\n".join(checks + [_update(node, f"(({T} *){o}.data)[{src}]", f"((const {ct(yv.dtype)} *){y}.data)[{ysrc}]")])
     lines.append(nested(range(rnd), lambda k: f"r.shape[{k}]", body))
     return "\n".join(lines)

@@ -38,7 +38,9 @@ class Buffer:
 
     def capacity(self, n):
         """C: the rows the buffer starts with, for ``n`` steps."""
-        total = f"{self.depth} + {n}" if self.depth else n
+        # saturated, not wrapped around: a while-loop's n is only a bound (2**63 - 1: "until the condition"),
+        # and a for-loop's buffer of 2**63 - 1 rows is refused by ari_alloc as too big
+        total = f"ari_add_sat({self.depth}, {n})" if self.depth else n
         if self.kind == "ring":
             return f"ari_min_i64({total}, {self.keep})"
         if self.kind == "grow":
@@ -51,7 +53,7 @@ class Buffer:
         if self.kind == "whole":
             return g.alloc(self.var, index)
         return (f"if (!(own[{self.slot}] = ari_alloc(&{self.name}, {self.nd}, sizeof({self.T}), 0))) "
-                f"FAIL(3, {index}, \"out of memory\");")
+                f"FAIL_ALLOC({index}, &{self.name}, {self.nd}, sizeof({self.T}));")
 
     def row(self, offset=""):
         """C: the address of row p + offset (a tap reads a row ``offset`` back; a ring wraps around)."""
@@ -63,10 +65,10 @@ class Buffer:
 
     def grow(self, index, n):
         """C doubling a ``grow`` buffer that is full (up to the rows ``n`` steps can write)."""
-        most = f"{self.depth} + {n}" if self.depth else n
-        return (f"if ({self.p} == {self.rows}) {{ {self.rows} = ari_min_i64(2 * {self.rows}, {most}); "
+        most = f"ari_add_sat({self.depth}, {n})" if self.depth else n
+        return (f"if ({self.p} == {self.rows}) {{ {self.rows} = {self.rows} > {most} - {self.rows} ? {most} : 2 * {self.rows}; "
                 f"if (!ari_grow(&{self.name}, &own[{self.slot}], {self.nd}, sizeof({self.T}), {self.rows}, {self.p}, {self.rb})) "
-                f"FAIL(3, {index}, \"out of memory\"); }}")
+                f"{{ arr_t want = {self.name}; want.shape[0] = {self.rows}; FAIL_ALLOC({index}, &want, {self.nd}, sizeof({self.T})); }} }}")
 
     def finish(self, g, index, total):
         """C making the output from the buffer after ``total`` rows were written."""

@@ -7,7 +7,7 @@ accumulator, ``has_identity`` whether an empty reduction is an error, ``divides`
 
 from arignote.core import ops
 
-from .ctext import ct, hang, indent, isfloat, literal, nested, offset, shape_buffers
+from .ctext import comment, ct, hang, indent, isfloat, literal, nested, offset, shape_buffers
 from .elemwise import NEGPOW, broadcast_header, contiguous_test, scalar_body
 
 # the C folding the value ``x`` into the accumulator ``acc`` (maximum and minimum: a plain select)
@@ -58,7 +58,7 @@ def _computed(g, node, enode, index, ins, shown):
     static = [all(var.broadcastable) for var in in_vars]
     tin = [ct(var.dtype) for var in in_vars]
     setup = [shape_buffers(max(1, len(ins))),
-             f"/* the reduced array, {enode.op}({', '.join(ins)}), is computed as it is read: no temporary */"]
+             f"/* the reduced array, {comment(enode.op)}({', '.join(ins)}), is computed as it is read: no temporary */"]
     setup += broadcast_header(in_vars, index, ins, nd)
     setup.append("int negpow = 0;")
     setup += [f"const {t} *restrict p{j} = (const {t} *){v}.data;" for j, (v, t) in enumerate(zip(ins, tin))]
@@ -165,7 +165,10 @@ def emit_reduce(g, node, index, ins, outs):
         lines.append(f"if (count == 0) FAIL(1, {index}, \"zero-size array to reduction operation {op.combine} "
                      f"which has no identity (input shape %s)\", {src.shape});")
     lines.append(f"int64_t outn = {' * '.join(size(a) for a in kept) or '1'};")
-    lines.append(f"{A} *restrict acc = malloc(sizeof({A}) * (outn + 1));")
+    # counted, not wrapped: a broadcast int8 view of 2**62 elements has 2**62 int64 accumulators
+    lines.append(f"int64_t accbytes = sizeof({A}); if (ari_mul_size(&accbytes, outn + 1)) FAIL(1, {index}, "
+                 f"\"array is too big: %lld accumulators of %d bytes\", (long long)outn, (int)sizeof({A}));")
+    lines.append(f"{A} *restrict acc = malloc(accbytes);")
     lines.append(f"if (!acc) FAIL(3, {index}, \"out of memory\");")
     lines.append(f"for (int64_t k = 0; k < outn; k++) acc[k] = {init};")
     # accumulator strides over the kept axes (C order)

@@ -232,13 +232,34 @@ void ari_free(void *data) {
     if (cap >= ARI_SPARE_MIN) __atomic_fetch_sub(&ari_spare_bytes, cap, __ATOMIC_RELAXED);
     free(p);
 }
-/* C-contiguous strides for a->shape, and a buffer for it (never NULL for size 0), zeroed if asked. */
+/* Free the spare buffers: called before the program is unloaded (build.py), when nothing runs it. */
+void ari_release_spares(void) {
+    for (int i = 0; i < ARI_SPARES; i++) {
+        void *p = __atomic_exchange_n(&ari_spare[i], NULL, __ATOMIC_ACQ_REL);
+        if (p) { __atomic_fetch_sub(&ari_spare_bytes, (int64_t)*(size_t *)p, __ATOMIC_RELAXED); free(p); }
+    }
+}
+/* Sizes. Every size a program computes from values (a shape read from an input, repeat counts, joined
+   axes, a loop's rows) is added and multiplied with overflow checks, never wrapped around: a wrapped
+   size would allocate a small buffer that the loops then overrun. NumPy's rule for a new shape: no
+   negative size, and the nonzero sizes times the item size fit in an int64 (NumPy's "array is too
+   big"). ari_shape_fault: 0 for a valid shape, 1 for a negative size, 2 for one too big to count. */
+static inline int ari_add_size(int64_t *total, int64_t n) { return __builtin_add_overflow(*total, n, total); }
+static inline int ari_mul_size(int64_t *total, int64_t n) { return __builtin_mul_overflow(*total, n, total); }
+static inline int64_t ari_add_sat(int64_t a, int64_t b) { int64_t r; return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r; }
+static int ari_shape_fault(const int64_t *shape, int nd, int64_t isz) {
+    int64_t bytes = isz;
+    for (int k = 0; k < nd; k++) if (shape[k] < 0) return 1;
+    for (int k = 0; k < nd; k++) if (shape[k] && ari_mul_size(&bytes, shape[k])) return 2;
+    return 0;
+}
+/* C-contiguous strides for a->shape, and a buffer for it (never NULL for size 0), zeroed if asked; NULL
+   for a shape NumPy refuses or memory the system refuses (ari_alloc_failure says which). */
 static char *ari_alloc(arr_t *a, int nd, int64_t isz, int zero) {
-    int64_t n = 1, size;
-    int bad = 0;  /* a negative size, or more bytes than an int64 counts: no buffer (MemoryError) */
-    for (int k = nd - 1; k >= 0; k--) { a->strides[k] = n; bad |= a->shape[k] < 0 || __builtin_mul_overflow(n, a->shape[k], &n); }
-    if (bad || __builtin_mul_overflow(n, isz, &size) || size == INT64_MAX) return a->data = NULL;
-    size_t bytes = (size_t)size + 1;
+    if (ari_shape_fault(a->shape, nd, isz)) return a->data = NULL;
+    int64_t n = 1;  /* the products below cannot overflow once the shape is valid */
+    for (int k = nd - 1; k >= 0; k--) { a->strides[k] = n; n *= a->shape[k]; }
+    size_t bytes = (size_t)(n * isz) + 1;
     a->data = ari_buffer(bytes);
     if (a->data && zero) memset(a->data, 0, bytes);
     return a->data;
@@ -256,6 +277,23 @@ static const char *ari_shape(char *buf, const arr_t *a, int nd) {
     snprintf(buf + at, 128 - at, nd == 1 ? ",)" : ")");
     return buf;
 }
+/* Why ari_alloc gave no buffer, as the program's error (the code FAIL takes): ValueError for a shape
+   NumPy refuses (a negative size; more bytes than an int64 counts), MemoryError when the system has
+   not the memory. FAIL_ALLOC(node, &a, nd, isz) leaves the program with it. */
+static int ari_alloc_failure(char *err, const arr_t *a, int nd, int64_t isz) {
+    char shape[128];
+    ari_shape(shape, a, nd);
+    switch (ari_shape_fault(a->shape, nd, isz)) {
+        case 1: snprintf(err, ARI_ERR, "negative dimensions are not allowed: shape %s", shape); return 1;
+        case 2: snprintf(err, ARI_ERR, "array is too big: shape %s of %lld-byte items needs more than 2**63 - 1 bytes",
+                         shape, (long long)isz); return 1;
+    }
+    double bytes = (double)isz;
+    for (int k = 0; k < nd; k++) bytes *= (double)a->shape[k];
+    snprintf(err, ARI_ERR, "out of memory: cannot allocate %.1f GiB for an array of shape %s", bytes / (1 << 30), shape);
+    return 3;
+}
+#define FAIL_ALLOC(node, a, nd, isz) do { rc = ari_alloc_failure(err, (a), (nd), (isz)); *where = (node); goto done; } while (0)
 /* Copy src (any strides) into dst, already allocated C-contiguous with the same shape. */
 static void ari_copy(arr_t *dst, const arr_t *src, int nd, int isz) {
     int64_t n = ari_size(src, nd);
@@ -285,11 +323,11 @@ static void ari_slice(int64_t n, int has_start, int64_t start, int has_stop, int
     if (step > 0) {
         start = !has_start ? 0 : start < 0 ? (start + n < 0 ? 0 : start + n) : (start > n ? n : start);
         stop = !has_stop ? n : stop < 0 ? (stop + n < 0 ? 0 : stop + n) : (stop > n ? n : stop);
-        *len = stop > start ? (stop - start + step - 1) / step : 0;
+        *len = stop > start ? (stop - start - 1) / step + 1 : 0;  /* no overflow for a step near 2**63 */
     } else {
         start = !has_start ? n - 1 : start < 0 ? (start + n < 0 ? -1 : start + n) : (start >= n ? n - 1 : start);
         stop = !has_stop ? -1 : stop < 0 ? (stop + n < 0 ? -1 : stop + n) : (stop >= n ? n - 1 : stop);
-        *len = start > stop ? (start - stop - step - 1) / (-step) : 0;
+        *len = start > stop ? (int64_t)((uint64_t)(start - stop - 1) / (0 - (uint64_t)step)) + 1 : 0;  /* step may be -2**63 */
     }
     *first = start;
 }

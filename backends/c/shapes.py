@@ -30,12 +30,17 @@ def emit_reshape(g, node, index, ins, outs):
     for k in range(n):
         lines.append(f"{o}.shape[{k}] = {read_int(s, sv, k)};")
         lines.append(f"if ({o}.shape[{k}] == -1 && unknown < 0) unknown = {k}; else if ({o}.shape[{k}] < 0) "
-                     f"FAIL(1, {index}, \"invalid size %lld in the new shape\", (long long){o}.shape[{k}]); else known *= {o}.shape[{k}];")
+                     f"FAIL(1, {index}, \"invalid size %lld in the new shape\", (long long){o}.shape[{k}]); "
+                     f"else if (ari_mul_size(&known, {o}.shape[{k}])) FAIL(1, {index}, \"array is too big: the new shape "
+                     f"has more elements than an int64 counts\");")
     lines.append(f"int64_t size = ari_size(&{x}, {xnd});")
     lines.append(f"if (unknown >= 0) {{ if (known == 0 || size % known) FAIL(1, {index}, \"cannot reshape an array of "
                  f"shape %s into a shape with %d axes and -1\", ari_shape(sb0, &{x}, {xnd}), {n}); {o}.shape[unknown] = size / known; }}"
                  f"\nelse if (known != size) FAIL(1, {index}, \"cannot reshape an array of shape %s (size %lld) into "
                  f"one of size %lld\", ari_shape(sb0, &{x}, {xnd}), (long long)size, (long long)known);")
+    # NumPy's rule for the new shape, sizes of 0 included: (0, 2**32, 2**32) is refused as NumPy refuses it
+    lines.append(f"if (ari_shape_fault({o}.shape, {n}, sizeof({ct(ov.dtype)}))) FAIL(1, {index}, \"array is too big: "
+                 f"the new shape %s has more bytes than an int64 counts\", ari_shape(sb0, &{o}, {n}));")
     lines.append(f"if (ari_contiguous(&{x}, {xnd})) {{ int64_t st = 1; {o}.data = {x}.data; "
                  f"for (int k = {n} - 1; k >= 0; k--) {{ {o}.strides[k] = st; st *= {o}.shape[k]; }} }}")
     lines.append(f"else {{ {g.alloc(ov, index, conditional=True)} arr_t tmp; tmp.data = {o}.data; "
@@ -131,6 +136,7 @@ def emit_arange(g, node, index, ins, outs):
         f"if (step == 0) FAIL(1, {index}, \"arange: step cannot be zero\");",
         "f64 len = ceil((stop - start) / step);",
         f"if (!(len == len)) FAIL(1, {index}, \"arange: cannot compute the length\");",
+        f"if (len >= 0x1p63) FAIL(1, {index}, \"arange: array is too big: %g values, more than an int64 counts\", len);",
         f"{o}.shape[0] = len > 0 ? (int64_t)len : 0;",
         g.alloc(ov, index),
         f"{T} s0 = ({T})*(const {ct(av.dtype)} *){a}.data, d0 = ({T})*(const {ct(cv.dtype)} *){c}.data;",
@@ -146,7 +152,9 @@ def emit_join(g, node, index, ins, outs):
     first = ins[0]
     lines = [shape_buffers(2)]
     lines += [f"{o}.shape[{a}] = {first}.shape[{a}];" for a in range(nd)]
-    lines.append(f"{o}.shape[{axis}] = {' + '.join(f'{v}.shape[{axis}]' for v in ins)};")
+    lines.append(f"{o}.shape[{axis}] = 0;")  # the sum, checked: wrapped around, it would allocate too little
+    lines += [f"if (ari_add_size(&{o}.shape[{axis}], {v}.shape[{axis}])) FAIL(1, {index}, \"array is too big: the joined "
+              f"axis has more elements than an int64 counts\");" for v in ins]
     for v in ins[1:]:
         for a in range(nd):
             if a != axis:
@@ -186,7 +194,8 @@ def emit_repeat(g, node, index, ins, outs):
                      f"broadcast together: %lld repeat counts for an axis of %lld\", (long long){rp}.shape[0], (long long){x}.shape[{axis}]);")
         rep = lambda j: f"{read_int(rp, rv, f'({rp}.shape[0] == 1 ? 0 : {j})')}"
     lines.append(f"for (int64_t j = 0; j < {x}.shape[{axis}]; j++) {{ int64_t c = {rep('j')}; if (c < 0) FAIL(1, {index}, "
-                 f"\"repeats may not contain negative values\"); total += c; }}")
+                 f"\"repeats may not contain negative values\"); if (ari_add_size(&total, c)) FAIL(1, {index}, \"array is too big: "
+                 f"the repeated axis has more elements than an int64 counts\"); }}")
     lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(nd)]
     lines.append(f"{o}.shape[{axis}] = total;")
     lines.append(g.alloc(ov, index))

@@ -30,11 +30,14 @@ names the op, the shapes and dtypes, and where the user built the node (``node_f
 
 Everything generated is written under ``ARIGNOTE_CACHE_DIR/numba`` (user-only permissions), in files
 named by a hash of their source and of the versions involved, compiled with ``numba.njit(cache=True)``:
-a new process with the same graph loads machine code from disk instead of compiling.
+a new process with the same graph loads machine code from disk instead of compiling. Modules run from
+the source generated here, never from their files, and numba reads only index and object files whose
+digests their module's manifest holds (diskcache.py, docs/cache.md).
 ``f.backend_source`` shows the glue and the generated module. numba is imported only when this backend
 is asked whether it is available or to compile.
 """
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -50,7 +53,10 @@ from arignote.core.errors import UnsupportedOpError, node_failure
 from arignote.core.plan import PARALLEL_MIN, plan_of
 from arignote.core.plugins import Availability, Backend, hookimpl
 from arignote.core.pyop import implementation, node_error
+from arignote.core.sourcetext import py_comment  # user text in the glue: comments only, rendered
 
+from .. import cache
+from . import diskcache, holding
 from .generator import Generator
 
 CODEGEN_VERSION = "2"
@@ -68,6 +74,7 @@ PARALLEL_NODES = 2
 
 _versions = None
 _loaded = {}  # file stem -> module (a kernel is compiled once per process, whatever graph uses it)
+# while a program that imported it lives (holding.py: released with the last one)
 
 
 def _keep_freed_memory():
@@ -95,6 +102,8 @@ def _version_text():
         import numba
 
         _keep_freed_memory()
+        holding.free_pass_managers()
+        holding.skip_declarations()
 
         if not os.environ.get("NUMBA_THREADING_LAYER"):
             # OpenMP's worker threads spin after a parallel loop and starve the BLAS threads of the
@@ -126,40 +135,55 @@ def _prefer_512_bit_vectors(numba):
 
 
 def cache_directory():
-    path = os.path.join(config.cache_dir, "numba")
-    if not os.path.isdir(path):
-        # user-only, but only what this creates: ARIGNOTE_CACHE_DIR may name a folder others share
-        if not os.path.isdir(config.cache_dir):
-            os.makedirs(config.cache_dir, mode=0o700, exist_ok=True)
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    return path
+    """``<cache dir>/numba``, checked (``backends/cache.py``), or this process's private temporary folder."""
+    return cache.folder("numba")
+
+
+def _stem(source, prefix):
+    """The file name of ``source`` without ".py": named by its hash and the versions involved."""
+    digest = hashlib.sha256((_version_text() + "\n" + source).encode()).hexdigest()[:24]
+    return f"{prefix}_{digest}"
 
 
 def _write(source, prefix):
-    """Write ``source`` to the cache (once: numba's cache is keyed by the file's time stamp) and
-    return the file's path and stem."""
-    digest = hashlib.sha256((_version_text() + "\n" + source).encode()).hexdigest()[:24]
-    stem = f"{prefix}_{digest}"
-    path = os.path.join(cache_directory(), stem + ".py")
-    if not os.path.exists(path):
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "w") as file:
-            file.write(source)
-        os.replace(temporary, path)
-    return path, stem
+    """Write ``source`` into the cache with its manifest (``diskcache.place``) and return the file name to
+    compile it under, and its stem: in the private temporary folder where the cache cannot be written
+    (warned), or, where nothing can be written, the name of a module run from memory (no disk cache)."""
+    stem = _stem(source, prefix)
+    folder = None
+    try:
+        folder = cache_directory()
+        return diskcache.place(folder, stem, source), stem
+    except OSError as error:
+        if folder is not None and not cache.is_private(folder):
+            cache.warn(folder, error)
+            with contextlib.suppress(OSError):
+                return diskcache.place(cache.private_folder("numba"), stem, source), stem
+    return diskcache.MEMORY.format(stem=stem), stem
 
 
 def _import(source, prefix):
-    path, stem = _write(source, prefix)
+    """The module of ``source``, run from this source (never from the file: diskcache.py)."""
+    stem = _stem(source, prefix)
     module = _loaded.get(stem)
     if module is None:
+        diskcache.install()  # our njit(cache=True) functions read only numba files the manifest covers
+        path, _ = _write(source, prefix)
         name = f"arignote_numba_{stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, None, origin=path))
+        module.__file__ = path
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        with diskcache.running(path):
+            exec(compile(source, path, "exec"), vars(module))
         _loaded[stem] = module
     return module
+
+
+def _import_held(source, prefix, held):
+    """``_import`` for a program: the module stays loaded while a program holding it lives."""
+    with holding.lock:  # not released between being found and being counted
+        module = _import(source, prefix)
+        return holding.hold(held, module.__name__[len("arignote_numba_"):], module)
 
 
 def _runtime_module():
@@ -251,26 +275,28 @@ class Program:
     def __init__(self, fgraph, profile=False):
         self.fgraph = fgraph
         _version_text()  # sets the threading layer before numba compiles anything
+        holding.sweep(_loaded)  # what programs collected since the last one held
+        held = holding.holdings(self)  # the modules this program imports, released with it
         plan = plan_of(fgraph)
         generator = Generator(fgraph, _vector_math())
         kernels = []
 
         def import_kernel(source):
             kernels.append(source)
-            return _import(source, "kernel").__name__
+            return _import_held(source, "kernel", held).__name__
 
         # Parallel (prange) kernels cost about a second of compile each, so they live in a variant of
         # the program that the glue calls only on large inputs: numba compiles it on that first call.
         # profile: one segment per node (step k is node k), each call timed by the glue (docs/profiling.md)
         module_source, steps = generator.generate(import_kernel, _runtime_module(), split=profile)
-        module = _import(module_source, "program")
+        module = _import_held(module_source, "program", held)
         parallel_source = None
         if plan.threads and steps and all(step[0] == "segment" for step in steps):
             twin = Generator(fgraph, _vector_math(), parallel=plan.threads[:PARALLEL_NODES])
             parallel_source, _ = twin.generate(import_kernel, _runtime_module(), split=profile)
         namespace = {"_fail": self.failure, "_clock": time.perf_counter_ns}
         if profile and parallel_source is not None:  # each segment has its twin, picked as the plain program does
-            twin_module = _import(parallel_source, "program")
+            twin_module = _import_held(parallel_source, "program", held)
             namespace.update({f"{name}_parallel": getattr(twin_module, name) for _, name, _, _ in steps})
         reference = None
         inputs = [generator.name(v) for v in fgraph.inputs]
@@ -294,7 +320,7 @@ class Program:
                 results = _tuple(generator.name(v) for v in node.outputs) if len(node.outputs) > 1 \
                     else generator.name(node.outputs[0])
                 lines.append(f"{results} = R{n}({args})"
-                             f"  # node {n}: {node.op} in NumPy ({why})")
+                             f"  # node {n}: {py_comment(f'{node.op} in NumPy ({why})')}")
             if profile:  # the node's time: its call and the unpacking of its results
                 lines.append(f"_now = _clock(); _ns[{k}] = _now - _then; _then = _now")
         outputs = [generator.name(v) for v in fgraph.outputs]
@@ -305,12 +331,12 @@ class Program:
             reads = steps[0][2]
             segment = "segment0"
             if parallel_source is not None:
-                namespace["segment0_parallel"] = _import(parallel_source, "program").segment0
+                namespace["segment0_parallel"] = _import_held(parallel_source, "program", held).segment0
                 segment = f"(segment0 if max((i.size for i in inputs), default=0) < {PARALLEL_MIN} else segment0_parallel)"
             lines = [f"return list({segment}(*inputs{''.join(', ' + r for r in reads[len(inputs):])}))"]
         body = "\n".join("        " + line for line in lines)
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
-        built = "".join(f"#   node {n}: {node.op}, built at {node.outputs[0].built_at()}\n"
+        built = "".join(f"#   node {n}: {py_comment(f'{node.op}, built at {node.outputs[0].built_at()}')}\n"
                         for n, node in enumerate(plan.nodes))
         result = f"[{', '.join(outputs)}]"
         if profile:  # profiled(inputs): (the outputs, the seconds of each node); run(inputs): the outputs
@@ -339,8 +365,9 @@ class Program:
 
     def failure(self, error, inputs):
         """The exception a failed call raises: the reference backend's own (naming the op, the shapes
-        and where the node was built) when it agrees that the inputs are wrong."""
-        if getattr(error, "arignote_explained", False) or isinstance(error, (MemoryError, RecursionError)):
+        and where the node was built) when it agrees that the inputs are wrong; a MemoryError too (an
+        impossible size fails there at once, with the op's name, which compiled code cannot give)."""
+        if getattr(error, "arignote_explained", False) or isinstance(error, RecursionError):
             return error
         import numba
 
@@ -352,6 +379,9 @@ class Program:
             ReferenceProgram(self.fgraph, _reference_table())(inputs)
         except Exception as reference_error:
             return reference_error
+        if isinstance(error, MemoryError):  # the reference had the memory: nothing names the node
+            return MemoryError(f"the numba backend ran out of memory ({error}) where the reference backend "
+                               "did not")
         match = re.match(r"@(\d+) ", str(error))
         if match is None:
             return RuntimeError(f"the numba backend failed where the reference backend does not: "

@@ -33,7 +33,7 @@ import inspect
 
 import numpy as np
 
-from .generator import HEADER, Kernel, st, tup
+from .generator import HEADER, Kernel, py_comment, st, tup
 
 COLUMNS = 1 << 18  # elements of one block's column matrix (1 MiB of float32: measured best of 2**16..2**21)
 
@@ -345,7 +345,7 @@ def _conv(gen, n, node, args, outs, helper):
     mode = {"full": 1, "half": 2}.get(op.pad, 0)
     pads = (0, 0, 0, 0) if mode else tuple(p for pair in op.pad for p in pair)
     geo = tup(f"np.int64({v})" for v in pads + op.stride + op.dilation + (op.groups,))
-    text = f"# {op}, im2col and BLAS: the helper itself\nfrom {helpers(gen)} import {helper} as kernel"
+    text = f"# {py_comment(op)}, im2col and BLAS: the helper itself\nfrom {helpers(gen)} import {helper} as kernel"
     gen.kernels.append(Kernel(f"node{n}", text, [], False))
     return [f"{outs[0]} = node{n}({', '.join(args)}, np.int64({mode}), {geo})"]
 

@@ -5,7 +5,7 @@ nests of elementwise nodes and fused ``Composite`` bodies.
   over the arguments ``{0} {1} ...``, already converted to the op's compute dtype
   (``Elemwise.compute_dtype``: what NumPy's ufunc loop computes in), and ``{T}``, the NumPy scalar type
   of the result (``np.float32``): typed constants keep float32 arithmetic in float32. ``by_dtype``
-  (dtype kind of the first input -> template) overrides it, ``guard`` (dtype kind of the result ->
+  (dtype kind of the compute dtype -> template) overrides it, ``guard`` (dtype kind of the result ->
   (condition, message)) raises where an element is an error, ``helper`` names a scalar function of
   ``HELPERS`` the template calls.
 - ``Loops``: the pieces of one loop nest: the prologue that finds and checks the sizes, the body that
@@ -20,7 +20,7 @@ import numpy as np
 from arignote.core import ops
 from arignote.core.plan import PARALLEL_MIN
 
-from .generator import cast, literal, nest, st, tup
+from .generator import cast, literal, nest, py_comment, st, tup
 
 # scalar helpers, defined once in every kernel module that uses them (njit-compiled with the kernel)
 HELPERS = {
@@ -43,6 +43,33 @@ def _round_away(x):
     whole = np.trunc(x)
     return whole + np.sign(x) if np.abs(x - whole) >= 0.5 else whole
 ''',
+    # NumPy's floor_divide and remainder of floats (npy_divmod: fmod, then the quotient adjusted and
+    # rounded); numba's differ: 1.0 // 0.001 gave 1000 (NumPy 999), inf // 3 inf (NumPy NaN), 0 % -2
+    # +0.0 (NumPy -0.0). one, half, zero: constants of the dtype, so that float32 stays float32
+    "_floor_divide": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _floor_divide(a, b, one, half, zero):
+    if b == zero:
+        return a / b
+    mod = np.fmod(a, b)
+    div = (a - mod) / b
+    if mod != zero and (b < zero) != (mod < zero):
+        div -= one
+    if div != zero:
+        whole = np.floor(div)
+        return whole + one if div - whole > half else whole
+    return np.copysign(zero, a / b)
+''',
+    "_remainder": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _remainder(a, b, zero):
+    mod = np.fmod(a, b)
+    if b == zero:
+        return mod
+    if mod == zero:
+        return np.copysign(zero, b)
+    return mod + b if (b < zero) != (mod < zero) else mod
+''',
     "_relu": '''
 @_nb.njit(inline="always", error_model="numpy")
 def _relu(x, alpha, zero):
@@ -60,13 +87,16 @@ class Scalar:
         self.template = template
         self.guard = guard or {}  # dtype kind of the result -> (condition on the arguments, error message)
         self.helper = helper
-        self.by_dtype = by_dtype or {}  # dtype kind of the first input -> template
+        self.by_dtype = by_dtype or {}  # dtype kind the op computes in (compute_dtype) -> template
         # (vecmath op name, template with {vm} for its function, helper): the form to use when vecmath
         # has that function for the dtype (a composite form calling a vectorizable function)
         self.vector = vector
 
-    def render(self, args, in_dtypes, out_dtype):
-        template = self.by_dtype.get(np.dtype(in_dtypes[0]).kind, self.template) if in_dtypes else self.template
+    def render(self, args, in_dtypes, out_dtype, compute=None):
+        """The expression on ``args``; ``by_dtype`` goes by the dtype the op computes in (``compute``,
+        else the first input's): bool & int64 computes in int64, bitwise as in NumPy, not logically."""
+        kind = np.dtype(compute or in_dtypes[0]).kind if compute or in_dtypes else None
+        template = self.by_dtype.get(kind, self.template)
         return template.format(*args, T=f"np.{np.dtype(out_dtype).name}")
 
 
@@ -180,14 +210,14 @@ class Loops:
                 self.helpers.append(HELPERS[entry.vector[2]])
             expression = entry.vector[1].format(*values, vm=f"_vm.{composite}", T=st(out_dtype))
         else:
-            expression = entry.render(values, in_dtypes, out_dtype)
+            expression = entry.render(values, in_dtypes, out_dtype, compute)
         guard = entry.guard.get(np.dtype(out_dtype).kind)
         if guard:
             self.guards = True
             self.body += [f"if {guard[0].format(*values)}:",
                           f"    raise ValueError('{label}: {guard[1]}')"]
         self.names[inner.outputs[0]] = f"t{step}"
-        self.body.append(f"t{step} = {st(out_dtype)}({expression})  # {op}")
+        self.body.append(f"t{step} = {st(out_dtype)}({expression})  # {py_comment(op)}")
 
     def nest(self, body, parallel=False, order=None):
         """The loop nest (over ``order``, default every axis in turn) around ``body``; with row views,

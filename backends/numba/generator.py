@@ -18,6 +18,9 @@ import numpy as np
 from arignote.core.errors import UnsupportedOpError
 from arignote.core.graph import Constant
 from arignote.core.plan import plan_of
+# Text not written by arignote (ops' names, where the user built a node) reaches generated source only
+# through core's renderers: a comment is ``# `` + py_comment(text) (core/sourcetext.py)
+from arignote.core.sourcetext import py_comment
 
 HEADER = ["import math", "import numpy as np", "import numba as _nb"]
 
@@ -134,7 +137,7 @@ class Generator:
         """Add node ``n``'s kernel: ``kernel(args)`` running ``lines`` and, when ``twin`` holds lines,
         ``kernel_parallel`` running them with ``parallel=True``; both commented with the node's op and
         ``note``. Returns the name the segment calls it by (``node<n>``; the twin: ``node<n>_parallel``)."""
-        comment = f"# {node.op}{note}"
+        comment = f"# {py_comment(f'{node.op}{note}')}"
         texts = [f"{comment}\n{function('kernel', args, lines, fastmath=fastmath)}"]
         if twin is not None:
             texts.append(f"{comment} (parallel twin, for large arrays)\n"
@@ -175,7 +178,7 @@ class Generator:
                 continue
             # where the user built the node is listed by the glue: kept out of this source, identical
             # graphs built in different places share one compiled (and cached) module
-            lines.append(f"# node {n}: {node.op}")
+            lines.append(f"# node {n}: {py_comment(node.op)}")
             lines += self.node(n, node)
             produced += node.outputs
             if split:

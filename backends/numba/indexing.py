@@ -31,6 +31,19 @@ def _loops_except(lines, nd, axis):
     return indent
 
 
+def _update(node, target, value):
+    """The line setting, or incrementing, ``target`` (an element of x) by ``value`` (one of y): the sum
+    in ``IncSubtensor.sum_dtype`` (core's one rule: NumPy's dtype for x + y, as np.add.at), then stored
+    in x's dtype."""
+    x, y = node.inputs[:2]
+    kind, total = st(x.dtype), st(node.op.sum_dtype(x.dtype, y.dtype))
+    if node.op.set_instead_of_inc:
+        return f"{target} = {kind}({value})"
+    if total == kind:
+        return f"{target} += {kind}({value})"
+    return f"{target} = {kind}({total}({target}) + {total}({value}))"
+
+
 def _checked_index(label):
     """The loop over the index vector ``idx`` (m entries) binding j, checked against n and wrapped."""
     return ["for k in range(m):", "    j = idx[k]", "    if j < -n or j >= n:",
@@ -99,9 +112,7 @@ def advanced_inc_subtensor(gen, n, node, args, outs):
     target = ", ".join("j" if d == axis else f"i{d}" for d in range(nd))
     source = ", ".join("0" if b else ("k" if d + pad == axis else f"i{d + pad}")
                        for d, b in enumerate(y.broadcastable)) or "()"
-    value = f"{st(x.dtype)}(y[{source}])"
-    lines.append(f"{indent}out[{target}] = {value}" if node.op.set_instead_of_inc
-                 else f"{indent}out[{target}] += {value}")
+    lines.append(indent + _update(node, f"out[{target}]", f"y[{source}]"))
     name = gen.kernel(n, node, ["x", "y", "idx"], lines + ["return out"])
     return [f"{outs[0]} = {name}({', '.join(args)})"]
 
@@ -113,17 +124,13 @@ def inc_subtensor(gen, n, node, args, outs):
     region_nd = sum(e[0] != "index" for e in node.op.idx_list) + x.ndim - sum(
         e[0] != "newaxis" for e in node.op.idx_list)
     label = type(node.op).__name__
-    setting = node.op.set_instead_of_inc
     if gen.plan.reuse.get(node) == 0 and not gen.targets.get(node.outputs[0]):
         lines = ["out = a0  # written in place: x dies here (plan.reuse)"]
     else:
         lines = ["out = a0.copy()"]
     index = ", ".join(parts)
-    value_type = st(x.dtype)
     if region_nd == 0:
-        target = f"out[{index}]"
-        new = f"{value_type}(a1[()])" if setting else f"{target} + {value_type}(a1[()])"
-        lines.append(f"{target} = {new}")
+        lines.append(_update(node, f"out[{index}]", "a1[()]"))
     else:
         lines.append(f"region = out[{index or '...'}]")
         pad = region_nd - y.ndim
@@ -137,7 +144,6 @@ def inc_subtensor(gen, n, node, args, outs):
             indent += "    "
         at = ", ".join(f"i{d}" for d in range(region_nd))
         source = ", ".join("0" if b else f"i{d + pad}" for d, b in enumerate(y.broadcastable)) or "()"
-        new = f"{value_type}(a1[{source}])"
-        lines.append(f"{indent}region[{at}] = {new}" if setting else f"{indent}region[{at}] += {new}")
+        lines.append(indent + _update(node, f"region[{at}]", f"a1[{source}]"))
     name = gen.kernel(n, node, [f"a{k}" for k in range(len(args))], lines + ["return out"])
     return [f"{outs[0]} = {name}({', '.join(args)})"]

@@ -89,8 +89,9 @@ def scan(gen, n, node, args, outs):
     capacity, late = [], []  # the rows each buffer starts with; the mapped outputs allocated after step 0
     for j in range(n_out):
         ring, dtype = op.buffer_rows(j), st(node.outputs[j].dtype)
+        # rows counted without wrapping around: a for-loop's initial rows plus n (too big: ValueError)
         capacity.append(str(ring) if ring is not None else f"{depth[j]} + min(n, 16)" if op.as_while
-                        else f"{depth[j]} + n")
+                        else f"_rt.add_size({depth[j]}, n)")
         if j < op.n_rec:
             lines += [f"R{j} = {capacity[j]}", f"b{j} = _rt.start_rows(x{j}, R{j})"]
         elif nds[j] == 0:
@@ -103,7 +104,7 @@ def scan(gen, n, node, args, outs):
     for j in range(n_out):
         if op.buffer_rows(j) is None and op.as_while:
             body += [f"if p{j} == R{j}" + (" and t > 0:" if j in late else ":"),
-                     f"    R{j} = min(2 * R{j}, {depth[j]} + n)", f"    b{j} = _rt.grow(b{j}, R{j})"]
+                     f"    R{j} = min(2 * R{j}, _rt.add_bound({depth[j]}, n))", f"    b{j} = _rt.grow(b{j}, R{j})"]
         body.append(f"t{j} = {_row(f'b{j}', f'p{j}', nds[j])}")
     reads = [_row(s, "t", v.ndim - 1) for s, v in zip(seqs, node.inputs[1:])]
     for j, taps in enumerate(op.taps):

@@ -125,6 +125,45 @@ def last_rows(ring, total, count):
     return out
 
 
+# Sizes. Every size a program computes from values (a shape read from an input, repeat counts, a
+# loop's rows) is checked, never wrapped around (a wrapped size allocates a small array that the loops
+# then overrun), by NumPy's rule for a new shape, as the C backend's ari_shape_fault: no negative size,
+# and the nonzero sizes times the item size fit in an int64 (numba's np.empty multiplies the zeros in,
+# so it takes (0, 2**32, 2**32), which NumPy refuses).
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+@_jit
+def check_shape(shape, itemsize):
+    """The number of elements of a new array of ``shape`` (a tuple of int64), its shape checked."""
+    for size in shape:
+        if size < 0:
+            raise ValueError("negative dimensions are not allowed")
+    count, empty = np.int64(1), False
+    for size in shape:
+        if size == 0:
+            empty = True
+        elif count > _INT64_MAX // itemsize // size:
+            raise ValueError("array is too big: more bytes than an int64 counts")
+        else:
+            count *= size
+    return np.int64(0) if empty else count
+
+
+@_jit
+def add_size(total, size):
+    """total + size (both >= 0) for a size being counted, checked."""
+    if size > _INT64_MAX - total:
+        raise ValueError("array is too big: a size passes what an int64 counts")
+    return total + size
+
+
+@_jit
+def add_bound(total, size):
+    """total + size (both >= 0), saturated at 2**63 - 1: a while-loop's step count is only a bound."""
+    return _INT64_MAX if size > _INT64_MAX - total else total + size
+
+
 @_jit
 def index(i, size):
     """An integer index checked against an axis of ``size`` (negative counts from the end)."""
@@ -327,8 +366,11 @@ def arange(start, stop, step, like):
     delta being the dtype's (start + step) - start, as NumPy fills them."""
     if step == 0:
         raise ValueError("arange: step cannot be zero")
-    count = int(np.ceil((np.float64(stop) - np.float64(start)) / np.float64(step)))
-    out = np.empty(max(count, 0), dtype=like.dtype)
+    length = np.ceil((np.float64(stop) - np.float64(start)) / np.float64(step))
+    if not length < 2.0 ** 63:  # NaN too; converted, it would be any int64 at all
+        raise ValueError("arange: array is too big, or its length cannot be computed")
+    count = np.int64(length) if length > 0 else np.int64(0)
+    out = np.empty(check_shape((count,), like.itemsize), dtype=like.dtype)
     if count > 0:
         out[0] = start
     if count > 1:

@@ -1,7 +1,14 @@
 """Views and shapes (dimshuffle, reshape, shape, the checks of rebroadcast and specify_shape), and the
 ops that build arrays: alloc, arange, join, repeat, make_vector."""
 
+import numpy as np
+
 from .generator import nest, st, transpose, tup
+
+
+def itemsize(var):
+    """The bytes of one element of ``var`` (what ``_rt.check_shape`` multiplies a shape by)."""
+    return np.dtype(var.dtype).itemsize
 
 
 def dimshuffle(gen, n, node, args, outs):
@@ -25,7 +32,10 @@ def dimshuffle(gen, n, node, args, outs):
 
 def reshape(gen, n, node, args, outs):
     shape = tup(f"{args[1]}[{k}]" for k in range(node.outputs[0].ndim))
-    return [f"{outs[0]} = np.ascontiguousarray({args[0]}).reshape({shape})"]
+    # numba's reshape multiplies the sizes in an int64 that wraps around: it takes (2**32, 2**32) for an
+    # empty array; the view is checked by NumPy's rule before anything reads it
+    return [f"{outs[0]} = np.ascontiguousarray({args[0]}).reshape({shape})",
+            f"_rt.check_shape({outs[0]}.shape, {itemsize(node.outputs[0])})"]
 
 
 def shape(gen, n, node, args, outs):
@@ -68,6 +78,8 @@ def alloc(gen, n, node, args, outs):
     label = type(node.op).__name__
     lines = [f"s{d} = np.int64(a{d + 1}[()])" for d in range(nd)]
     lines += [f"if s{d} < 0:\n    raise ValueError('{label}: negative size')" for d in range(nd)]
+    if nd:  # (numba cannot loop over an empty tuple)
+        lines.append(f"_rt.check_shape({tup(f's{d}' for d in range(nd))}, {itemsize(value)})")
     for d in range(value.ndim):
         if not value.broadcastable[d]:
             lines += [f"if a0.shape[{d}] != s{d + pad}:",
@@ -89,7 +101,13 @@ def join(gen, n, node, args, outs):
     parts = [a if v.dtype == node.outputs[0].dtype else f"{a}.astype({dtype})" for a, v in zip(args, node.inputs)]
     if len(parts) == 1:
         return [f"{outs[0]} = {parts[0]}.copy()"]
-    return [f"{outs[0]} = np.concatenate({tup(parts)}, axis={node.op.axis})"]
+    # the joined size checked first: numba's concatenate adds the sizes in an int64 that wraps around
+    axis, nd, total = node.op.axis, node.outputs[0].ndim, "0"
+    for a in args:
+        total = f"_rt.add_size({total}, {a}.shape[{axis}])"
+    shape = tup(total if d == axis else f"{args[0]}.shape[{d}]" for d in range(nd))
+    return [f"_rt.check_shape({shape}, {itemsize(node.outputs[0])})",
+            f"{outs[0]} = np.concatenate({tup(parts)}, axis={axis})"]
 
 
 def repeat(gen, n, node, args, outs):
@@ -104,9 +122,10 @@ def repeat(gen, n, node, args, outs):
                   "    raise ValueError('Repeat: one count per entry along the axis, or one count')",
                   "for k in range(n):", "    counts[k] = r[k] if r.shape[0] != 1 else r[0]"]
     lines += ["total = 0", "for k in range(n):", "    if counts[k] < 0:",
-              "        raise ValueError('Repeat: negative count')", "    total += counts[k]"]
+              "        raise ValueError('Repeat: negative count')", "    total = _rt.add_size(total, counts[k])"]
     shape = tup("total" if d == axis else f"x.shape[{d}]" for d in range(nd))
-    lines += [f"out = np.empty({shape}, dtype=x.dtype)", "at = 0", "for k in range(n):",
+    lines += [f"_rt.check_shape({shape}, {itemsize(x)})",
+              f"out = np.empty({shape}, dtype=x.dtype)", "at = 0", "for k in range(n):",
               "    for c in range(counts[k]):"]
     indent = "        "
     for d in range(nd):

@@ -12,6 +12,7 @@ from arignote.core.graph import Constant
 from arignote.core.plan import plan_of
 from arignote.core.plugins import Backend, hookimpl
 from arignote.core.pyop import implementation, node_error
+from arignote.core.sourcetext import escaped, py_comment
 
 from .table import IMPLEMENTATIONS
 
@@ -90,8 +91,8 @@ class ReferenceProgram:
         lines = [f"# reference program: inputs {', '.join(f'v{slots[v]}' for v in self.fgraph.inputs)}"]
         for node, _, ins, outs, _ in self.steps:
             note = f" (into v{ins[self.writes_into[node]]})" if node in self.writes_into else ""
-            lines.append(f"{', '.join(f'v{o}' for o in outs)} = {node.op}({', '.join(f'v{i}' for i in ins)})"
-                         f"{note}    # built at {node.outputs[0].built_at()}")
+            lines.append(f"{', '.join(f'v{o}' for o in outs)} = {escaped(node.op)}({', '.join(f'v{i}' for i in ins)})"
+                         f"{note}    # built at {py_comment(node.outputs[0].built_at())}")  # one line per node
         lines.append(f"return {', '.join(f'v{o}' for o in self.output_slots)}")
         return "\n".join(lines)
 

@@ -186,6 +186,40 @@ def extremum_mask(node, x):
     return np.moveaxis(mask.reshape(moved.shape), last, axes)
 
 
+def check_shape(shape, dtype):
+    """NumPy's rule for a new array's shape, checked before NumPy makes it: no negative size, and the
+    nonzero sizes times the item size fit in an int64 (the C and numba backends check the same)."""
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimensions are not allowed: shape {tuple(shape)}")
+    if math.prod(s for s in shape if s) * np.dtype(dtype).itemsize > np.iinfo(np.int64).max:
+        raise ValueError(f"array is too big: shape {tuple(shape)} of {np.dtype(dtype)} needs more than 2**63 - 1 bytes")
+
+
+def repeat(node, x, repeats):
+    """np.repeat, its result's size checked first: NumPy adds the counts in an int64 that wraps around
+    (np.repeat(np.ones(3), (2**64 + 6) // 3) writes past a small buffer and crashes the process)."""
+    axis, counts = node.op.axis, repeats.reshape(-1)
+    if counts.size and counts.min() >= 0:  # NumPy's own messages for negative or mismatched counts
+        if counts.size == 1:
+            total = int(counts[0]) * x.shape[axis]
+        elif int(counts.max()) <= np.iinfo(np.int64).max // counts.size:  # the int64 sum cannot wrap
+            total = int(counts.sum())
+        else:
+            total = sum(map(int, counts))
+        check_shape(x.shape[:axis] + (total,) + x.shape[axis + 1:], x.dtype)
+    return np.repeat(x, repeats, axis=axis)
+
+
+def join(node, *xs):
+    """np.concatenate, its result's size checked first: NumPy adds the joined sizes in an int64 that
+    wraps around (eight broadcast views of 2**61 int8 each make a size of 0, and NumPy then writes on)."""
+    axis = node.op.axis
+    if all(x.ndim == xs[0].ndim for x in xs) and 0 <= axis < xs[0].ndim:  # else NumPy's own message
+        check_shape(xs[0].shape[:axis] + (sum(x.shape[axis] for x in xs),) + xs[0].shape[axis + 1:],
+                    node.outputs[0].dtype)
+    return np.concatenate(xs, axis=axis)
+
+
 def arange(node, start, stop, step):
     if step == 0:  # NumPy's own message for a 0-d zero step is "Maximum allowed size exceeded"
         raise ValueError("arange: step cannot be zero")
@@ -196,6 +230,7 @@ def alloc(node, value, *shape):
     shape = tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
         raise ValueError(f"negative size in shape {shape}")
+    check_shape(shape, node.outputs[0].dtype)
     pad = len(shape) - value.ndim
     broadcast_shapes(node.op, [shape, (1,) * pad + value.shape],
                      [(False,) * len(shape), (True,) * pad + node.inputs[0].broadcastable])
@@ -294,6 +329,7 @@ def random_uniform(node, state, shape):
     shape = tuple(int(s) for s in shape)
     if len(state) != 2 or any(s < 0 for s in shape):
         raise ValueError(f"expected a state [key, counter] and sizes >= 0, got {state} and {shape}")
+    check_shape(shape, node.outputs[1].dtype)
     count = math.prod(shape)
     key, counter = state.astype(np.uint64)
     with np.errstate(over="ignore"):
@@ -441,10 +477,10 @@ IMPLEMENTATIONS = {
     linalg.BatchedDot: batched_dot,
     ops.Alloc: alloc,
     ops.ARange: arange,
-    ops.Join: lambda node, *xs: np.concatenate(xs, axis=node.op.axis),
+    ops.Join: join,
     ops.Rebroadcast: rebroadcast,
     ops.SpecifyShape: specify_shape,
-    ops.Repeat: lambda node, x, repeats: np.repeat(x, repeats, axis=node.op.axis),
+    ops.Repeat: repeat,
     Scan: scan_loop,
     IfElse: if_else,
     ops.Subtensor: subtensor,
