@@ -13,22 +13,24 @@ def backend(request):
     return request.param
 
 
+def _setting(name, value):
+    """config.<name> = value for a test, the setting in force before it restored afterwards."""
+    saved = getattr(config, name)
+    setattr(config, name, value)
+    yield
+    setattr(config, name, saved)
+
+
 @pytest.fixture
 def all_rewrites():
-    """Run a test with every rewrite pass (config.rewrites = 'all'), restoring the setting afterwards."""
-    saved = config.rewrites
-    config.rewrites = "all"
-    yield
-    config.rewrites = saved
+    """Run a test with every rewrite pass (config.rewrites = 'all')."""
+    yield from _setting("rewrites", "all")
 
 
 @pytest.fixture
 def floatX32():
-    """Run a test with config.floatX = 'float32', restoring it afterwards."""
-    saved = config.floatX
-    config.floatX = "float32"
-    yield
-    config.floatX = saved
+    """Run a test with config.floatX = 'float32'."""
+    yield from _setting("floatX", "float32")
 
 
 @pytest.fixture
