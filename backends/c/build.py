@@ -138,7 +138,8 @@ def _runtime_digest():
     """The checksum of runtime.h, read once per process: a program compiled against another runtime is
     another cache entry."""
     if not _runtime_cache:
-        _runtime_cache.append(_digest(RUNTIME))
+        with open(RUNTIME, "rb") as f:
+            _runtime_cache.append(cache.digest(f.read()))
     return _runtime_cache[0]
 
 
@@ -149,11 +150,6 @@ def _flags():
     if not _flags_cache:
         _flags_cache.append(cflags())
     return _flags_cache[0]
-
-
-def _digest(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 class Module:
