@@ -1367,6 +1367,9 @@ class Repeat(Op):
         x, repeats = _as(x), _as(repeats)
         if repeats.dtype not in DISCRETE_DTYPES or repeats.dtype == "bool" or repeats.ndim > 1:
             raise TypeError(f"repeat: repeats must be an int scalar or vector, got {repeats.describe()}")
+        if repeats.dtype == "uint64":  # NumPy counts in int64 and refuses what may not fit, as Theano did
+            raise TypeError(f"repeat: repeats of dtype uint64 are not supported (NumPy counts in int64); "
+                            f"cast them first, e.g. T.cast(repeats, 'int64'), got {repeats.describe()}")
         bcast = list(x.broadcastable)
         bcast[self.axis] = False
         return Apply(self, [x, repeats], [_out(x.dtype, bcast)])

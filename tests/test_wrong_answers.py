@@ -165,6 +165,28 @@ def test_an_index_out_of_bounds_is_an_error_when_the_result_is_empty(backend, bu
     assert f(np.zeros((2, 0)), np.array([1, -2])).shape == (2, 0)
 
 
+def _set_columns():
+    m, y = T.dmatrix("m"), T.dmatrix("y")
+    return [m, y], T.set_subtensor(m[:, [1, 0]], y)
+
+
+def test_an_index_out_of_bounds_is_reported_before_a_value_that_does_not_fit(backend):
+    f = compiled(backend, _set_columns)
+    with pytest.raises(IndexError, match="index 1 is out of bounds for axis 1 with size 0"):
+        f(np.zeros((3, 0)), np.zeros((3, 0)))
+    with pytest.raises(ValueError):
+        f(np.zeros((3, 2)), np.zeros((3, 3)))
+    assert_identical(f(np.zeros((3, 2)), np.arange(6.0).reshape(3, 2)), np.arange(6.0).reshape(3, 2)[:, ::-1])
+
+
+def test_repeat_counts_of_dtype_uint64_are_refused_as_numpy_refuses_them():
+    with pytest.raises(TypeError, match="int64"):
+        np.repeat(np.arange(3), np.ones(3, dtype="uint64"))
+    with pytest.raises(TypeError, match="repeat: repeats of dtype uint64 are not supported.*T.cast"):
+        T.repeat(T.dvector("x"), T.vector("counts", dtype="uint64"))
+    assert T.repeat(T.dvector("x"), T.vector("counts", dtype="uint32")).dtype == "float64"
+
+
 # ---- inputs: another byte order is a layout, converted at the boundary; a ragged list names its input
 
 def _double():

@@ -63,13 +63,14 @@ def emit_subtensor(g, node, index, ins, outs):
     return "\n".join([shape_buffers(1)] + lines)
 
 
-def _fitting(index, region, rnd, y, yv, bufs=("sb0", "sb1")):
+def _fitting(index, region, rnd, y, yv, bufs=("sb0", "sb1"), first=""):
     """(C checking that y, padded on the left, fits ``region`` of ``rnd`` axes, stretching only along
-    its broadcastable axes; the C offset of y's element for the region's loop indices i0...)."""
+    its broadcastable axes, after running the C ``first`` when it does not; the C offset of y's element
+    for the region's loop indices i0...)."""
     pad = rnd - yv.ndim
-    checks = [f"if ({y}.shape[{a}] != {region}.shape[{a + pad}]) FAIL(1, {index}, \"cannot fit a value of shape %s "
+    checks = [f"if ({y}.shape[{a}] != {region}.shape[{a + pad}]) {{ {first}FAIL(1, {index}, \"cannot fit a value of shape %s "
               f"into the indexed region of shape %s (only broadcastable axes stretch)\", "
-              f"ari_shape({bufs[0]}, &{y}, {yv.ndim}), ari_shape({bufs[1]}, &{region}, {rnd}));"
+              f"ari_shape({bufs[0]}, &{y}, {yv.ndim}), ari_shape({bufs[1]}, &{region}, {rnd})); }}"
               for a in range(yv.ndim) if not yv.broadcastable[a]]
     src = " + ".join(f"i{a + pad} * ({y}.shape[{a}] == 1 ? 0 : {y}.strides[{a}])" for a in range(yv.ndim)) or "0"
     return checks, src
@@ -294,7 +295,8 @@ def emit_advanced_inc_subtensor(g, node, index, ins, outs):
     lines.append("arr_t r;")
     lines += [f"r.shape[{k}] = {s};" for k, s in enumerate(sizes)]
     lines += _check_unread("r", rnd, unread)
-    checks_y, ysrc = _fitting(index, "r", rnd, y, yv)
+    # an out-of-range index is reported before a value that does not fit, as the reference does
+    checks_y, ysrc = _fitting(index, "r", rnd, y, yv, first=f"{{\n{indent(unread)}\n}}\n" if unread else "")
     lines += checks_y
     body = "\n".join(checks + [_update(node, f"(({T} *){o}.data)[{src}]", f"((const {ct(yv.dtype)} *){y}.data)[{ysrc}]")])
     lines.append(nested(range(rnd), lambda k: f"r.shape[{k}]", body))

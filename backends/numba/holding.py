@@ -24,11 +24,14 @@ table of loaded modules, a process that compiled 2,000 graphs held all of them: 
   (``skip_declarations``: 56 pass builders a graph become 8).
 
 Modules without a holder (the runtime helpers) stay for the life of the process. Releasing is
-best effort: where numba's internals differ from what this expects, memory is kept, nothing fails.
+best effort: where numba's internals differ from what this expects, memory is kept, nothing fails
+(each change to numba or llvmlite checks first that their code is the one it was written for, and
+``skip_declarations`` goes back to numba's own way when numba does not take the wrapped module).
 """
 
 import collections
 import contextlib
+import ctypes
 import linecache
 import os
 import sys
@@ -176,11 +179,16 @@ def skip_declarations():
     except ImportError:
         return
     numba_optimize = getattr(CPUCodeLibrary, "_optimize_functions", None)
-    if numba_optimize is None or getattr(numba_optimize, "skips_declarations", False):
+    if numba_optimize is None or hasattr(numba_optimize, "skips_declarations"):
         return
 
     def optimize_defined_functions(library, ll_module):
-        return numba_optimize(library, _DefinedFunctions(ll_module))
+        if optimize_defined_functions.skips_declarations:
+            try:
+                return numba_optimize(library, _DefinedFunctions(ll_module))
+            except (TypeError, ctypes.ArgumentError):  # a numba that hands the module itself to LLVM
+                optimize_defined_functions.skips_declarations = False
+        return numba_optimize(library, ll_module)  # (passes run again are harmless: they are idempotent)
 
     optimize_defined_functions.skips_declarations = True
     CPUCodeLibrary._optimize_functions = optimize_defined_functions
