@@ -5,7 +5,17 @@ workers spin for a while after each call, and two pools on few cores fight: a tr
 times slower next to NumPy. SciPy's bundled OpenBLAS is next (32-bit integers), loaded without importing
 scipy.linalg (half a second); ``scipy.linalg.cython_blas`` last. Both compiled backends take the
 addresses from ``entry_points()`` (C through function pointers, numba through named LLVM symbols).
+
+``entry_points()["solo"]`` is the address of ``solo(begin)``, a C-callable function that makes the
+BLAS single-threaded while a program splits work between threads of its own (``Plan.image_threads``):
+``solo(1)`` before the threads start, ``solo(0)`` after they end. Regions of several threads or
+programs nest (a count, under a lock): the first saves OpenBLAS's thread count and sets it to 1, the
+last puts it back. Another thread of the process calling the BLAS meanwhile runs on one core too.
+None when the BLAS offers no thread count (SciPy's Cython BLAS): programs then keep one thread.
 """
+
+import ctypes
+import threading
 
 
 def _site(package):
@@ -23,7 +33,6 @@ def _bundled_openblas(folder, prefix, suffix, ilp64):
     """The BLAS entry points of an OpenBLAS a wheel bundles in ``<site>/<folder>`` (symbols
     ``<prefix>sgemm<suffix>`` ...), loaded by path (a library the process already has, like NumPy's,
     is the same library: the same thread pool), or None. ``ilp64``: its integers are 64-bit."""
-    import ctypes
     import glob
     import os
 
@@ -34,16 +43,28 @@ def _bundled_openblas(folder, prefix, suffix, ilp64):
             found = {name: ctypes.cast(getattr(lib, f"{prefix}{name}{suffix}"), ctypes.c_void_p).value
                      for name in ("sgemm", "dgemm", "sgemv", "dgemv")}
             found["ilp64"] = ilp64
+            found["threads"] = _thread_count(lib, prefix, "64_" if ilp64 else "")
             return found
         except (OSError, AttributeError):
             continue
     return None
 
 
+def _thread_count(lib, prefix, suffix):
+    """OpenBLAS's (get, set) of its thread count, as ctypes functions, or None. Their C names (the
+    Fortran ones, ending in ``_``, take a pointer)."""
+    try:
+        get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+        set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
+    except AttributeError:
+        return None
+    get.restype, get.argtypes = ctypes.c_int, []
+    set_.restype, set_.argtypes = None, [ctypes.c_int]
+    return get, set_
+
+
 def _cython_blas():
     """The BLAS function pointers scipy.linalg.cython_blas exports as PyCapsules (32-bit integers)."""
-    import ctypes
-
     import scipy.linalg.cython_blas as cython_blas
 
     get_name = ctypes.pythonapi.PyCapsule_GetName
@@ -80,4 +101,40 @@ def entry_points():
             if found:
                 _found.update(found)
                 break
+        threads = _found.pop("threads", None)
+        _found["solo"] = _solo_entry(*threads) if threads else None
+        _thread_control[:] = threads or ()
     return _found
+
+
+_thread_control = []  # OpenBLAS's (get, set) of its thread count, when it has them
+
+
+def thread_count():
+    """The BLAS's thread count now (1 inside a region of ``solo``), or None when it cannot be read."""
+    entry_points()
+    return _thread_control[0]() if _thread_control else None
+
+
+_SOLO = ctypes.CFUNCTYPE(None, ctypes.c_int)
+_solo_lock = threading.Lock()
+_solo_state = {"depth": 0, "saved": 1}
+_solo_callbacks = []  # kept alive: C and numba hold their addresses for the life of the process
+
+
+def _solo_entry(get_threads, set_threads):
+    def solo(begin):
+        with _solo_lock:
+            if begin:
+                if _solo_state["depth"] == 0:
+                    _solo_state["saved"] = get_threads()
+                    set_threads(1)
+                _solo_state["depth"] += 1
+            elif _solo_state["depth"] > 0:
+                _solo_state["depth"] -= 1
+                if _solo_state["depth"] == 0:
+                    set_threads(_solo_state["saved"])
+
+    callback = _SOLO(solo)
+    _solo_callbacks.append(callback)
+    return ctypes.cast(callback, ctypes.c_void_p).value

@@ -75,6 +75,7 @@ class _Corr2dBase(Op):
 
     abstract = True
     __props__ = ("pad", "stride", "dilation", "groups")
+    splits_images = True
 
     def __init__(self, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), groups=1):
         self.pad = pad if pad in ("full", "half") else tuple(tuple(int(p) for p in pair) for pair in pad)

@@ -112,6 +112,8 @@ class Op:
     view_map = {}
     # {output index: [input index]} for outputs written into an input's buffer (Theano's convention)
     destroy_map = {}
+    # whether blocks of its images may run on threads of their own (core/plan.py, Plan.image_threads)
+    splits_images = False
 
     def _props(self):
         return tuple(getattr(self, p) for p in self.__props__)

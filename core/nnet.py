@@ -174,7 +174,14 @@ class IncPerRow(Op):
         _check_labels(self, x, y)
         if v.ndim != 1:
             raise TypeError(f"{self}: expected one value per row (a vector), got {v.describe()}")
+        if not np.can_cast(v.dtype, x.dtype, "same_kind"):  # NumPy's rule for x[i, y[i]] += v[i]
+            raise TypeError(f"{self}: values of dtype {v.dtype} cannot be added into a matrix of dtype {x.dtype} "
+                            f"(NumPy's same_kind rule), got {v.describe()}")
         return Apply(self, [x, v, y], [_out(x.dtype, x.broadcastable)])
+
+    def sum_dtype(self, x_dtype, v_dtype):
+        """The dtype x[i, y[i]] + v[i] is computed in before it is stored in x's dtype (NumPy's)."""
+        return np.result_type(x_dtype, v_dtype).name
 
     infer_shape = _label_checks_need_values
 

@@ -16,6 +16,12 @@ that graph, how its buffers live, and every backend carries it out rather than d
 - ``threads``: the elementwise nodes worth threads once they are large (``PARALLEL_MIN`` elements or
   more), costliest first: loops of transcendental functions (``Elemwise.costly``), in graphs without
   matrix products, whose BLAS keeps its own threads busy on the same cores.
+- ``image_threads``: the nodes whose images are split between threads, each thread running its share
+  (its own scratch, its own accumulator) with BLAS on one core (``Op.splits_images``: convolutions),
+  once their work reaches ``IMAGE_THREADS_MIN`` multiply-adds. OpenBLAS's own threads share out one
+  GEMM at a time and wait while the lowering around it (im2col, col2im, gathers) runs on one core;
+  whole blocks of images keep every core busy (as Theano's CorrMM did with OpenMP). The backends run
+  them so where the BLAS lets its thread count be set, else as one thread.
 
 ``plan_of(fgraph)`` returns the graph's plan, making it when the rewrites did not (a backend compiling
 a graph it was handed directly).
@@ -24,6 +30,7 @@ a graph it was handed directly).
 from . import linalg, ops
 
 PARALLEL_MIN = 1 << 20  # elements: below this, starting threads costs more than they save (~250 us)
+IMAGE_THREADS_MIN = 1 << 22  # multiply-adds (about 40 us at one core's GEMM speed): below, one thread
 BLAS_OPS = (ops.Dot, linalg.BatchedDot)
 
 
@@ -68,6 +75,7 @@ class Plan:
                 body = node.op.fgraph.apply_nodes if isinstance(node.op, ops.Composite) else [node]
                 cost[node] = sum(inner.op.costly for inner in body)
         self.threads = sorted(cost, key=cost.get, reverse=True)
+        self.image_threads = [node for node in self.nodes if node.op.splits_images]
 
     def root(self, var):
         """The variable owning the buffer ``var`` reads (itself when it has its own)."""
@@ -100,6 +108,8 @@ class Plan:
             lines.append(f"node {self.position[node]} ({node.op}) writes into input {position}")
         for node in self.threads:
             lines.append(f"node {self.position[node]} ({node.op}) is worth threads")
+        for node in self.image_threads:
+            lines.append(f"node {self.position[node]} ({node.op}) splits its images between threads")
         return "\n".join(lines)
 
 

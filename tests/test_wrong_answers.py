@@ -204,3 +204,25 @@ def test_big_endian_inputs_are_accepted(backend):
 def test_a_ragged_list_input_names_the_input(backend):
     with pytest.raises(ValueError, match="input m of function: .*inhomogeneous"):
         compiled(backend, _double)([[1.0, 2.0], [3.0]])
+
+
+# ---- IncPerRow (the gradient of picking one entry per row) adds as NumPy's x[i, y[i]] += v[i]
+
+def _inc_per_row():
+    from arignote.core import nnet
+
+    x, v, y = T.fmatrix("x"), T.dvector("v"), T.lvector("y")
+    return [x, v, y], nnet.IncPerRow()(x, v, y)
+
+
+def test_inc_per_row_adds_in_numpys_dtype_and_refuses_what_numpy_refuses(backend):
+    from arignote.core import nnet
+
+    with pytest.raises(TypeError, match="IncPerRow.*float64.*int8"):
+        nnet.IncPerRow()(T.matrix("m", dtype="int8"), T.dvector("v"), T.lvector("y"))
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    v, y = np.array([1.0, 2.0 ** -23 + 2.0 ** -49]), np.array([1, 0])
+    expected = x.copy()
+    expected[np.arange(2), y] += v  # in float64, then rounded to float32: 3 + 2**-22 (v rounded first: 3)
+    assert expected[1, 0] > 3
+    assert_identical(compiled(backend, _inc_per_row)(x, v, y), expected)

@@ -33,9 +33,11 @@ ERR_SIZE = 2048  # bytes of a message (runtime.h: ARI_ERR)
 
 
 def _blas_pointers(ffi):
-    """sgemm, dgemm, sgemv, dgemv and whether their integers are 64-bit (``arignote.backends.blas``)."""
+    """sgemm, dgemm, sgemv, dgemv, whether their integers are 64-bit, and the function that makes the
+    BLAS single-threaded for a while (NULL when it cannot) (``arignote.backends.blas``)."""
     found = blas.entry_points()
-    return [ffi.cast("void *", found[n]) for n in ("sgemm", "dgemm", "sgemv", "dgemv")] + [int(found["ilp64"])]
+    return ([ffi.cast("void *", found[n]) for n in ("sgemm", "dgemm", "sgemv", "dgemv")] + [int(found["ilp64"])]
+            + [ffi.cast("void *", found["solo"] or 0)])
 
 
 SMALL = 1 << 16  # outputs up to this many bytes are copied into a NumPy array; larger ones are wrapped

@@ -92,7 +92,7 @@ int ari_run(arr_t *in, arr_t *out, char *err, int *where);
 int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made);
 void ari_set_types(intptr_t ndarray, intptr_t list, intptr_t tuple);
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes);
-void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, int ilp64);
+void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, int ilp64, void *solo);
 void ari_free(void *data);
 void ari_release_spares(void);
 """

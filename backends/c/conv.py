@@ -174,37 +174,87 @@ def _geometry(op, index, gradient=None):
 # ---- scratch memory and the GEMMs
 
 
+_JOB = """
+/* A convolution's work, split by blocks of B images between threads (ari_tasks; core.plan.Plan.image_threads):
+   each node's kernel unpacks it, reads x and g through their strides and writes its own blocks of out
+   (the filters' gradient: its own accumulator). Thread t's scratch starts at scratch + t * per_thread. */
+typedef struct {
+    arr_t x, g;               /* the image (read by im2col, or written by col2im) and the output gradient */
+    char *w, *out, *scratch;  /* the filters as an (O, K) matrix, the output, every thread's scratch */
+    int64_t N, C, H, W, O, Cg, KH, KW, PT, PL, R, Q, G, Og, P, K, B, per_thread;
+    int failed;               /* a GEMM refused its sizes (a 32-bit BLAS) */
+} ari_conv_job;
+#define ARI_CONV_UNPACK(j) \\
+    const int64_t N = job->N, C = job->C, H = job->H, W = job->W, Cg = job->Cg, KH = job->KH, KW = job->KW, PT = job->PT, \\
+        PL = job->PL, R = job->R, Q = job->Q, G = job->G, Og = job->Og, P = job->P, K = job->K, B = job->B, O = job->O; \\
+    (void)N; (void)C; (void)H; (void)W; (void)Cg; (void)KH; (void)KW; (void)PT; (void)PL; (void)R; (void)Q; \\
+    (void)G; (void)Og; (void)P; (void)K; (void)B; (void)O;
+"""
+
 _SCRATCH = """
-/* scratch: a block of B images at a time; its column matrix (K x B * P), the gathered output (gradient)
-   (Og x B * P) and the packed filters, in one buffer (ari_buffer keeps it for the next call) */
+/* scratch, for each thread: a block of B images at a time, its column matrix (K x B * P) and the gathered
+   output (gradient) (Og x B * P)$acc_note; then the packed filters. One buffer (ari_buffer keeps it for the next call) */
 int64_t B = P >= $one ? 1 : $block / ((K + Og) * P > 0 ? (K + Og) * P : 1);
 if (B < 1) B = 1;
 if (B > N) B = N;
+const int64_t blocks = (N + B - 1) / B;
+const int nt = $threads;
 const int wpacked = $pack;
-int64_t scratch_n = 0, bytes = 0;
-if (__builtin_mul_overflow(K + Og, B * P, &scratch_n) || __builtin_add_overflow(scratch_n, wpacked ? O * K : 0, &scratch_n)
+int64_t per_thread = 0, scratch_n = 0, bytes = 0;
+if (__builtin_mul_overflow(K + Og, B * P, &per_thread) || __builtin_add_overflow(per_thread, $acc, &per_thread)
+    || __builtin_mul_overflow(per_thread, (int64_t)nt, &scratch_n) || __builtin_add_overflow(scratch_n, wpacked ? O * K : 0, &scratch_n)
     || __builtin_mul_overflow(scratch_n, (int64_t)sizeof($T), &bytes) || !(own[$slot] = ari_buffer((size_t)bytes + 1)))
-    FAIL(3, $index, "out of memory (a scratch buffer of %lld x %lld elements)", (long long)(K + Og), (long long)(B * P));
-$T *col = ($T *)own[$slot], *gathered = col + K * B * P;
+    FAIL(3, $index, "out of memory (a scratch buffer of %d x %lld elements)", nt, (long long)per_thread);
+$T *wm = ($T *)$w_data;  /* the filters as an (O, K) matrix: packed when not C-contiguous */
+$pack_code
+ari_conv_job job = { $x, $g, (char *)wm, $o.data, own[$slot], N, C, H, W, O, Cg, KH, KW, PT, PL, R, Q, G, Og, P, K, B, per_thread, 0 };
 """
 
-_PACK = """$T *wm = ($T *)$w.data;  /* the filters as an (O, K) matrix: packed when not C-contiguous */
-if (wpacked) { arr_t packed = $w; packed.data = (char *)(gathered + Og * B * P); ari_copy(&packed, &$w, 4, sizeof($T)); wm = ($T *)packed.data; }
-"""
+_PACK = """if (wpacked) { arr_t packed = $w; packed.data = (char *)(($T *)own[$slot] + nt * per_thread); ari_copy(&packed, &$w, 4, sizeof($T)); wm = ($T *)packed.data; }"""
+
+_RUN = """ari_tasks($kernel, &job, blocks, nt, $fixed);
+if (job.failed) FAIL(1, $index, "%s: a size exceeds what this 32-bit BLAS takes", geom);"""
 
 
-def _scratch(g, index, T, w=None):
-    """C allocating the scratch buffer (and packing the filters ``w`` when given); its own[] slot."""
+def _scratch(g, node, index, T, x, gr, o, w=None, accumulate=False):
+    """C allocating every thread's scratch (and packing the filters ``w`` when given) and filling
+    ``job``; its own[] slot. ``accumulate``: each thread but the first also gets an (O, K) accumulator."""
+    if not any("} ari_conv_job;" in text for text in g.helpers):
+        g.helpers.append(_JOB)
     name, slot = g.temp()
+    work = "N * O * P * K" if node in g.image_threads else "0"
     text = _sub(_SCRATCH, block=BLOCK_ELEMENTS, one=ONE_IMAGE, pack=f"!ari_contiguous(&{w}, 4)" if w else "0", T=T,
-                slot=slot, index=index)
-    return text + (_sub(_PACK, T=T, w=w) if w else ""), slot
+                slot=slot, index=index, threads=f"ari_task_threads(blocks, {work})", acc="O * K" if accumulate else "0",
+                acc_note=", and an (O, K) accumulator" if accumulate else "",
+                w_data=f"{w}.data" if w else "NULL", pack_code=_sub(_PACK, T=T, w=w, slot=slot) if w else "",
+                x=x, g=gr or x, o=o)
+    return text, slot
+
+
+def _kernel(g, index, kind, T, prelude, body):
+    """The static function that runs blocks [lo, hi) of images of node ``index`` (``prelude``, then
+    ``body`` per block) as thread t: added to the program's helpers; its name."""
+    name = f"{g.function}_node{index}_{kind}"
+    g.helpers.append(f"\n/* node {index} of {g.function}: {kind}, blocks [lo, hi) of B images, as thread t */\n"
+                     f"static void {name}(void *context, int t, int64_t lo, int64_t hi) {{\n"
+                     f"    ari_conv_job *job = (ari_conv_job *)context;\n    ARI_CONV_UNPACK(job)\n"
+                     f"    {T} *col = ({T} *)job->scratch + t * job->per_thread, *gathered = col + K * B * P;\n"
+                     f"    const {T} one = 1, zero = 0; (void)one; (void)zero;\n    {prelude}\n"
+                     f"    for (int64_t blk = lo; blk < hi; blk++) {{\n"
+                     f"        const int64_t n0 = blk * B, nb = N - n0 < B ? N - n0 : B;\n"
+                     f"{_indent(body, 8)}\n    }}\n}}\n")
+    return name
 
 
 def _gemm(index, dbl, *args):
     """C calling ari_gemm (column-major BLAS); a size a 32-bit BLAS cannot take is a ValueError."""
     return (f"if (ari_gemm({dbl}, {', '.join(args)})) FAIL(1, {index}, \"%s: a size exceeds what this 32-bit BLAS "
             f"takes\", geom);")
+
+
+def _block_gemm(dbl, *args):
+    """C calling ari_gemm from a block's kernel: a size a 32-bit BLAS cannot take marks the job failed."""
+    return f"if (ari_gemm({dbl}, {', '.join(args)})) {{ job->failed = 1; return; }}"
 
 
 def _free(slot):
@@ -258,19 +308,20 @@ else if (N * O * P > 0 && $direct && $w.strides[1] == 1 && $w.strides[0] >= Cg) 
         $gemm_direct
 } else if (N * O * P > 0) {
 $scratch
-    for (int64_t n0 = 0; n0 < N; n0 += B) {
-        const int64_t nb = N - n0 < B ? N - n0 : B;
-        for (int64_t gi = 0; gi < G; gi++) {
-            $im2col(($T *)$x.data + n0 * $x.strides[0] + gi * Cg * $x.strides[1], $x.strides[0], $x.strides[1],
-                    $x.strides[2], $x.strides[3], nb, Cg, H, W, KH, KW, PT, PL, R, Q, col, 0);
-            /* (Og, nb * P) = w_g (Og x K) . col (K x nb * P): for one image straight into out */
-            $T *dst = nb == 1 ? po + (n0 * O + gi * Og) * P : gathered;
-            $gemm
-            if (nb > 1) for (int64_t oc = 0; oc < Og; oc++) for (int64_t n = 0; n < nb; n++)  /* (Og, nb, P) -> out[n, o] */
-                memcpy(po + ((n0 + n) * O + gi * Og + oc) * P, gathered + (oc * nb + n) * P, sizeof($T) * P);
-        }
-    }
+$run
     $free
+}
+"""
+
+_CORR2D_BLOCK = """
+for (int64_t gi = 0; gi < G; gi++) {
+    $im2col(($T *)job->x.data + n0 * job->x.strides[0] + gi * Cg * job->x.strides[1], job->x.strides[0], job->x.strides[1],
+            job->x.strides[2], job->x.strides[3], nb, Cg, H, W, KH, KW, PT, PL, R, Q, col, 0);
+    /* (Og, nb * P) = w_g (Og x K) . col (K x nb * P): for one image straight into out */
+    $T *dst = nb == 1 ? po + (n0 * O + gi * Og) * P : gathered;
+    $gemm
+    if (nb > 1) for (int64_t oc = 0; oc < Og; oc++) for (int64_t n = 0; n < nb; n++)  /* (Og, nb, P) -> out[n, o] */
+        memcpy(po + ((n0 + n) * O + gi * Og + oc) * P, gathered + (oc * nb + n) * P, sizeof($T) * P);
 }
 """
 
@@ -281,16 +332,19 @@ def emit_corr2d(g, node, index, ins, outs):
     op, ov = node.op, node.outputs[0]
     T = ct(ov.dtype)
     dbl = int(T == "f64")
-    scratch, slot = _scratch(g, index, T, w)
+    scratch, slot = _scratch(g, node, index, T, x, x, o, w)
+    kernel = _kernel(g, index, "corr2d", T, f"{T} *po = ({T} *)job->out; const {T} *wm = (const {T} *)job->w;", _sub(
+        _CORR2D_BLOCK, T=T, im2col=_im2col(g, op, T),
+        gemm=_block_gemm(dbl, "'N'", "'N'", "nb * P", "Og", "K", "&one", "col", "nb * P", "wm + gi * Og * K", "K",
+                         "&zero", "dst", "nb * P")))
     return _sub(
         _CORR2D, x=x, w=w, o=o, T=T, geometry=_geometry(op, index), alloc=g.alloc(ov, index),
-        direct=_direct(op, x), scratch=_indent(scratch, 4), im2col=_im2col(g, op, T), free=_free(slot),
+        direct=_direct(op, x), scratch=_indent(scratch, 4), free=_free(slot),
+        run=_indent(_sub(_RUN, kernel=kernel, fixed=0, index=index), 4),
         gemm_direct=_gemm(index, dbl, "'N'", "'N'", "P", "Og", "Cg", "&one",
                           f"({T} *){x}.data + n * {x}.strides[0] + gi * Cg * {x}.strides[1]", f"{x}.strides[1]",
                           f"({T} *){w}.data + gi * Og * {w}.strides[0]", f"{w}.strides[0]", "&zero",
-                          "po + (n * O + gi * Og) * P", "P"),
-        gemm=_gemm(index, dbl, "'N'", "'N'", "nb * P", "Og", "K", "&one", "col", "nb * P", "wm + gi * Og * K", "K",
-                   "&zero", "dst", "nb * P"))
+                          "po + (n * O + gi * Og) * P", "P"))
 
 
 _GRAD_INPUTS = """
@@ -308,16 +362,17 @@ else if ($direct && $w.strides[1] == 1 && $w.strides[0] >= Cg) {
         $gemm_direct
 } else {
 $scratch
-    for (int64_t n0 = 0; n0 < N; n0 += B) {
-        const int64_t nb = N - n0 < B ? N - n0 : B;
-        for (int64_t gi = 0; gi < G; gi++) {
-$gather
-            /* col (K x nb * P) = w_g^T (K x Og) . g_g (Og x nb * P), then added back over the image (col2im) */
-            $gemm
-            $im2col(px + (n0 * C + gi * Cg) * H * W, C * H * W, H * W, W, 1, nb, Cg, H, W, KH, KW, PT, PL, R, Q, col, 1);
-        }
-    }
+$run
     $free
+}
+"""
+
+_GRAD_INPUTS_BLOCK = """
+for (int64_t gi = 0; gi < G; gi++) {
+$gather
+    /* col (K x nb * P) = w_g^T (K x Og) . g_g (Og x nb * P), then added back over the image (col2im) */
+    $gemm
+    $im2col(px + (n0 * C + gi * Cg) * H * W, C * H * W, H * W, W, 1, nb, Cg, H, W, KH, KW, PT, PL, R, Q, col, 1);
 }
 """
 
@@ -328,18 +383,20 @@ def emit_corr2d_grad_inputs(g, node, index, ins, outs):
     op, ov = node.op, node.outputs[0]
     T = ct(ov.dtype)
     dbl = int(T == "f64")
-    scratch, slot = _scratch(g, index, T, w)
+    scratch, slot = _scratch(g, node, index, T, gr, gr, o, w)
+    kernel = _kernel(g, index, "corr2d_grad_inputs", T, f"{T} *px = ({T} *)job->out; const {T} *wm = (const {T} *)job->w;", _sub(
+        _GRAD_INPUTS_BLOCK, T=T, im2col=_im2col(g, op, T), gather=_indent(_sub(_GATHER, T=T, g="job->g"), 4),
+        gemm=_block_gemm(dbl, "'N'", "'T'", "nb * P", "K", "Og", "&one", "gm", "ldg", "wm + gi * Og * K", "K",
+                         "&zero", "col", "nb * P")))
     return _sub(
         _GRAD_INPUTS, w=w, g=gr, o=o, T=T, G=op.groups,
         size=_size_vector(index, image, node.inputs[2], ("H", "W"), "an image size"),
         geometry=_geometry(op, index, gr), alloc=g.alloc(ov, index, zero=True), direct=_direct(op, gr),
-        scratch=_indent(scratch, 4), gather=_indent(_sub(_GATHER, T=T, g=gr), 12), im2col=_im2col(g, op, T), free=_free(slot),
+        scratch=_indent(scratch, 4), free=_free(slot), run=_indent(_sub(_RUN, kernel=kernel, fixed=0, index=index), 4),
         gemm_direct=_gemm(index, dbl, "'N'", "'T'", "P", "Cg", "Og", "&one",
                           f"({T} *){gr}.data + n * {gr}.strides[0] + gi * Og * {gr}.strides[1]", f"{gr}.strides[1]",
                           f"({T} *){w}.data + gi * Og * {w}.strides[0]", f"{w}.strides[0]", "&zero",
-                          "px + (n * C + gi * Cg) * P", "P"),
-        gemm=_gemm(index, dbl, "'N'", "'T'", "nb * P", "K", "Og", "&one", "gm", "ldg", "wm + gi * Og * K", "K",
-                   "&zero", "col", "nb * P"))
+                          "px + (n * C + gi * Cg) * P", "P"))
 
 
 _GRAD_WEIGHTS = """
@@ -357,36 +414,47 @@ else if ($direct) {
         $gemm_direct
 } else {
 $scratch
-    for (int64_t n0 = 0; n0 < N; n0 += B) {
-        const int64_t nb = N - n0 < B ? N - n0 : B;
-        for (int64_t gi = 0; gi < G; gi++) {
-            $im2col(($T *)$x.data + n0 * $x.strides[0] + gi * Cg * $x.strides[1], $x.strides[0], $x.strides[1],
-                    $x.strides[2], $x.strides[3], nb, Cg, H, W, KH, KW, PT, PL, R, Q, col, 0);
-$gather
-            /* gw_g (Og x K) += g_g (Og x nb * P) . col^T (nb * P x K) */
-            $gemm
-        }
+    /* thread 0 adds into gw, each other thread into its own accumulator, added to gw at the end */
+    for (int t = 1; t < nt; t++) memset(($T *)own[$slot] + t * per_thread + (K + Og) * B * P, 0, sizeof($T) * O * K);
+$run
+    for (int t = 1; t < nt; t++) {
+        const $T *acc = ($T *)own[$slot] + t * per_thread + (K + Og) * B * P;
+        for (int64_t k = 0; k < O * K; k++) pw[k] += acc[k];
     }
     $free
 }
 """
 
+_GRAD_WEIGHTS_BLOCK = """
+for (int64_t gi = 0; gi < G; gi++) {
+    $im2col(($T *)job->x.data + n0 * job->x.strides[0] + gi * Cg * job->x.strides[1], job->x.strides[0], job->x.strides[1],
+            job->x.strides[2], job->x.strides[3], nb, Cg, H, W, KH, KW, PT, PL, R, Q, col, 0);
+$gather
+    /* gw_g (Og x K) += g_g (Og x nb * P) . col^T (nb * P x K) */
+    $gemm
+}
+"""
+
 
 def emit_corr2d_grad_weights(g, node, index, ins, outs):
-    """Corr2dGradWeights: per block of images and group, im2col then one GEMM accumulated into gw."""
-    (x, gr, kernel), (o,) = ins, outs
+    """Corr2dGradWeights: per block of images and group, im2col then one GEMM accumulated into gw (each
+    thread's blocks into an accumulator of its own, the same blocks on every run: the same sums)."""
+    (x, gr, kernel_size), (o,) = ins, outs
     op, ov = node.op, node.outputs[0]
     T = ct(ov.dtype)
     dbl = int(T == "f64")
-    scratch, slot = _scratch(g, index, T)
+    scratch, slot = _scratch(g, node, index, T, x, gr, o, accumulate=True)
+    kernel = _kernel(g, index, "corr2d_grad_weights", T,
+                     f"{T} *acc = t == 0 ? ({T} *)job->out : ({T} *)job->scratch + t * job->per_thread + (K + Og) * B * P;", _sub(
+        _GRAD_WEIGHTS_BLOCK, T=T, im2col=_im2col(g, op, T), gather=_indent(_sub(_GATHER, T=T, g="job->g"), 4),
+        gemm=_block_gemm(dbl, "'T'", "'N'", "K", "Og", "nb * P", "&one", "col", "nb * P", "gm", "ldg", "&one",
+                         "acc + gi * Og * K", "K")))
     return _sub(
-        _GRAD_WEIGHTS, x=x, g=gr, o=o, T=T, G=op.groups,
-        size=_size_vector(index, kernel, node.inputs[2], ("KH", "KW"), "a kernel size"),
+        _GRAD_WEIGHTS, x=x, g=gr, o=o, T=T, G=op.groups, slot=slot,
+        size=_size_vector(index, kernel_size, node.inputs[2], ("KH", "KW"), "a kernel size"),
         geometry=_geometry(op, index, gr), alloc=g.alloc(ov, index, zero=True), direct=_direct(op, x, gr),
-        scratch=_indent(scratch, 4), gather=_indent(_sub(_GATHER, T=T, g=gr), 12), im2col=_im2col(g, op, T), free=_free(slot),
+        scratch=_indent(scratch, 4), free=_free(slot), run=_indent(_sub(_RUN, kernel=kernel, fixed=1, index=index), 4),
         gemm_direct=_gemm(index, dbl, "'T'", "'N'", "Cg", "Og", "P", "&one",
                           f"({T} *){x}.data + n * {x}.strides[0] + gi * Cg * {x}.strides[1]", f"{x}.strides[1]",
                           f"({T} *){gr}.data + n * {gr}.strides[0] + gi * Og * {gr}.strides[1]", f"{gr}.strides[1]", "&one",
-                          "pw + gi * Og * Cg", "Cg"),
-        gemm=_gemm(index, dbl, "'T'", "'N'", "K", "Og", "nb * P", "&one", "col", "nb * P", "gm", "ldg", "&one",
-                   "pw + gi * Og * K", "K"))
+                          "pw + gi * Og * Cg", "Cg"))

@@ -113,12 +113,13 @@ def emit_pick_per_row(g, node, index, ins, outs):
 def emit_inc_per_row(g, node, index, ins, outs):
     (x, v, y), (o,) = ins, outs
     xv, vv, yv, ov = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
-    T = ct(xv.dtype)
+    T, S = ct(xv.dtype), ct(node.op.sum_dtype(xv.dtype, vv.dtype))
     return "\n".join([
         _per_row_output(g, index, x, v, vv, y, yv, o, ov),
         f"ari_copy(&{o}, &{x}, 2, sizeof({T}));",
         f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{ int64_t l = {read_int(y, yv, 'i')};",
-        f"    (({T} *){o}.data)[i * {o}.strides[0] + l] += ({T})((const {ct(vv.dtype)} *){v}.data)[{v}.shape[0] == 1 ? 0 : i * {v}.strides[0]]; }}",
+        f"    {T} *at = ({T} *){o}.data + i * {o}.strides[0] + l;  /* the sum in NumPy's dtype, then stored */",
+        f"    *at = ({T})(({S})*at + ({S})((const {ct(vv.dtype)} *){v}.data)[{v}.shape[0] == 1 ? 0 : i * {v}.strides[0]]); }}",
     ])
 
 

@@ -88,6 +88,15 @@ static void *ari_worker(void *work) {
     }
 }
 static int ari_nthreads = 0;
+/* The threads a program may use: the cores online, or ARIGNOTE_THREADS; at most 8. */
+static int ari_cores(void) {
+    if (!ari_nthreads) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN); const char *env = getenv("ARIGNOTE_THREADS");
+        if (env && atoi(env) > 0) cpus = atoi(env);
+        ari_nthreads = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+    }
+    return ari_nthreads;
+}
 /* Below a million elements a loop runs on this thread: starting threads cost more than they saved,
    most of all next to OpenBLAS's workers, which spin on the other cores for a while after a product. */
 #ifndef ARI_PARALLEL_MIN
@@ -97,12 +106,7 @@ static int ari_nthreads = 0;
 static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align) {
     if (n <= 0) return;
     if (n * per < ARI_PARALLEL_MIN || n < 2) { kernel(context, 0, n); return; }
-    if (!ari_nthreads) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN); const char *env = getenv("ARIGNOTE_THREADS");
-        if (env && atoi(env) > 0) cpus = atoi(env);
-        ari_nthreads = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
-    }
-    int nt = ari_nthreads; pthread_t threads[8]; int started[8] = {0};
+    int nt = ari_cores(); pthread_t threads[8]; int started[8] = {0};
     if (nt == 1) { kernel(context, 0, n); return; }
     int64_t chunk = (ARI_CHUNK / (per > 0 ? per : 1) + align - 1) / align * align;
     if (chunk < align) chunk = align;
@@ -111,6 +115,52 @@ static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t pe
     for (int t = 1; t < nt; t++) started[t] = pthread_create(&threads[t], NULL, ari_worker, &work) == 0;
     ari_worker(&work);  /* this thread works too; if no thread could start, it does everything */
     for (int t = 1; t < nt; t++) if (started[t]) pthread_join(threads[t], NULL);
+}
+
+/* Tasks that call the BLAS themselves (blocks of images of a convolution: core.plan.Plan.image_threads):
+   kernel(context, thread, lo, hi) runs tasks [lo, hi) as thread `thread` of nt (0 is this one), which
+   owns its slice of the caller's scratch. The BLAS runs single-threaded meanwhile (ari_blas_solo,
+   arignote.backends.blas: its own threads would take turns, one GEMM at a time). fixed = 1 gives
+   thread t the tasks [n * t / nt, n * (t + 1) / nt) in one call (a sum over the tasks is then the
+   same from run to run); else the threads take one task at a time from a shared counter. */
+typedef void (*ari_task_kernel)(void *, int, int64_t, int64_t);
+typedef struct { ari_task_kernel kernel; void *context; int64_t n, next; int nt, fixed; } ari_task_pool;
+typedef struct { ari_task_pool *pool; int thread; } ari_task_seat;
+static void (*ari_blas_solo)(int) = NULL;
+#ifndef ARI_IMAGE_THREADS_MIN
+#define ARI_IMAGE_THREADS_MIN (1 << 22)
+#endif
+/* How many threads tasks doing `work` multiply-adds in all get: 1 below ARI_IMAGE_THREADS_MIN, or when
+   the BLAS's thread count cannot be set; else the cores, at most one per task. */
+static int ari_task_threads(int64_t n, int64_t work) {
+    if (!ari_blas_solo || work < ARI_IMAGE_THREADS_MIN || n < 2) return 1;
+    int nt = ari_cores();
+    return n < nt ? (int)n : nt;
+}
+static void *ari_task_worker(void *arg) {
+    ari_task_seat *seat = (ari_task_seat *)arg; ari_task_pool *p = seat->pool;
+    if (p->fixed) { p->kernel(p->context, seat->thread, p->n * seat->thread / p->nt, p->n * (seat->thread + 1) / p->nt); return NULL; }
+    for (;;) {
+        int64_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+        if (i >= p->n) return NULL;
+        p->kernel(p->context, seat->thread, i, i + 1);
+    }
+}
+static void ari_tasks(ari_task_kernel kernel, void *context, int64_t n, int nt, int fixed) {
+    if (n <= 0) return;
+    if (nt <= 1 || !ari_blas_solo) { kernel(context, 0, 0, n); return; }
+    if (nt > 8) nt = 8;
+    ari_task_pool pool = { kernel, context, n, 0, nt, fixed };
+    ari_task_seat seats[8]; pthread_t threads[8]; int started[8] = {0};
+    ari_blas_solo(1);
+    for (int t = 0; t < nt; t++) { seats[t].pool = &pool; seats[t].thread = t; }
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&threads[t], NULL, ari_task_worker, &seats[t]) == 0;
+    ari_task_worker(&seats[0]);
+    for (int t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(threads[t], NULL);
+        else if (fixed) ari_task_worker(&seats[t]);  /* a thread that could not start: its share, here */
+    }
+    ari_blas_solo(0);
 }
 
 /* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. err holds ARI_ERR
@@ -133,8 +183,9 @@ typedef void (*ari_gemv64_t)(const char *, const int64_t *, const int64_t *, con
                              const void *, const int64_t *, const void *, void *, const int64_t *);
 static void *ari_gemm_fn[2], *ari_gemv_fn[2];  /* [0] single, [1] double precision */
 static int ari_ilp64;
-void ari_set_blas(void *s, void *d, void *sv, void *dv, int ilp64) {
+void ari_set_blas(void *s, void *d, void *sv, void *dv, int ilp64, void *solo) {
     ari_gemm_fn[0] = s; ari_gemm_fn[1] = d; ari_gemv_fn[0] = sv; ari_gemv_fn[1] = dv; ari_ilp64 = ilp64;
+    ari_blas_solo = (void (*)(int))solo;
 }
 #define ARI_FITS32(x) ((x) <= 2147483647LL)
 static int ari_gemm(int dbl, char ta, char tb, int64_t m, int64_t n, int64_t k, const void *alpha, const void *a, int64_t lda,
