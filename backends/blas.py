@@ -11,7 +11,8 @@ BLAS single-threaded while a program splits work between threads of its own (``P
 ``solo(1)`` before the threads start, ``solo(0)`` after they end. Regions of several threads or
 programs nest (a count, under a lock): the first saves OpenBLAS's thread count and sets it to 1, the
 last puts it back. Another thread of the process calling the BLAS meanwhile runs on one core too.
-None when the BLAS offers no thread count (SciPy's Cython BLAS): programs then keep one thread.
+When the BLAS offers no thread count (SciPy's Cython BLAS), ``solo`` does nothing and
+``entry_points()["solo_sets_threads"]`` is False: programs then keep their work on one thread.
 """
 
 import ctypes
@@ -102,7 +103,8 @@ def entry_points():
                 _found.update(found)
                 break
         threads = _found.pop("threads", None)
-        _found["solo"] = _solo_entry(*threads) if threads else None
+        _found["solo"] = _solo_entry(*threads) if threads else _solo_entry(None, None)
+        _found["solo_sets_threads"] = bool(threads)
         _thread_control[:] = threads or ()
     return _found
 
@@ -124,6 +126,8 @@ _solo_callbacks = []  # kept alive: C and numba hold their addresses for the lif
 
 def _solo_entry(get_threads, set_threads):
     def solo(begin):
+        if set_threads is None:  # a BLAS without a thread count: nothing to do
+            return
         with _solo_lock:
             if begin:
                 if _solo_state["depth"] == 0:

@@ -230,30 +230,3 @@ def test_large_pooling_of_many_leading_axes(c):
         else:
             agree(pair, a, U(3, 4, 5, *P.Pool(**props).output_shape(13, 11), dtype="float32"))
 
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_blocks_of_images_split_between_threads(c, dtype):
-    """Convolutions with enough work run their blocks of images on threads of their own, BLAS on one core
-    meanwhile (core.plan.Plan.image_threads): one image per block and several, groups and padding;
-    the filters' gradient adds the same blocks per thread on every call (the same bits twice); the
-    BLAS's thread count is back afterwards."""
-    from arignote.backends import blas
-    from arignote.core.plan import IMAGE_THREADS_MIN
-
-    threads_before = blas.thread_count()
-    pair = conv_and_grads(dtype, pad=((1, 2), (0, 1)), groups=2)
-    exact = conv_and_grads("float64", pad=((1, 2), (0, 1)), groups=2)[1]
-    assert "splits its images between threads" in pair[0].maker.fgraph.plan.describe()
-    for n, c_in, side, o, k in [(48, 4, 20, 8, 5), (64, 20, 12, 50, 5)]:  # P >= 256: one image a block; P < 256: several
-        values = values_for(n, c_in, side, side, o, k, dtype, pad=((1, 2), (0, 1)), groups=2)
-        rows, cols = values[2].shape[2:]
-        assert n * o * rows * cols * (c_in // 2) * k * k >= IMAGE_THREADS_MIN
-        # sums of up to 20,000 products: float32 within a share of the largest value, float64 exactly
-        expected = exact(*[v.astype("float64") for v in values])
-        first, second = pair[0](*values), pair[0](*values)
-        for a, e in zip(first, expected):
-            scale = np.abs(e).max() * (1e-5 if dtype == "float32" else 1e-12)
-            np.testing.assert_allclose(a, e, rtol=0, atol=scale)
-        for a, b in zip(first, second):
-            np.testing.assert_array_equal(a, b)
-    assert blas.thread_count() == threads_before

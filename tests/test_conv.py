@@ -267,3 +267,35 @@ def test_an_empty_axis_has_no_windows_even_padded(backend):
     f = arignote.function([x], pool.pool_2d(x, (3, 2), ignore_border=True, pad=(1, 1)), backend=backend)
     assert f(np.zeros((2, 0, 3))).shape == (2, 0, 2)
     assert pool.pool_output_length(0, 3, 1, 1, True) == 0
+
+
+@pytest.mark.parametrize("compiled", ["c", "numba"])
+def test_blocks_of_images_split_between_threads(compiled):
+    """Convolutions with enough work run their blocks of images on threads of their own, BLAS on one core
+    meanwhile (core.plan.Plan.image_threads): one image per block and several, groups and padding;
+    the filters' gradient adds the same blocks per thread on every call (the same bits twice); the
+    BLAS's thread count is back afterwards."""
+    from arignote.backends import blas
+    from arignote.core import conv as C
+    from arignote.core.plan import IMAGE_THREADS_MIN
+
+    def conv_and_grads(dtype, backend):
+        x, w, p = (T.tensor4(name, dtype=dtype) for name in "xwp")
+        y = C.Corr2d(pad=((1, 2), (0, 1)), groups=2)(x, w)
+        return arignote.function([x, w, p], [y, *arignote.grad((y * p).sum(), [x, w])], backend=backend)
+
+    threads_before = blas.thread_count()
+    f, exact = conv_and_grads("float32", compiled), conv_and_grads("float64", "reference")
+    assert "splits its images between threads" in f.maker.fgraph.plan.describe()
+    for n, c, side, o, k in [(48, 4, 40, 8, 5), (64, 20, 12, 50, 5)]:  # P >= 256: one image a block; P < 256: several
+        rows, cols = C.Corr2d(pad=((1, 2), (0, 1))).output_shape((side, side), (k, k))
+        values = [U(*shape, seed=n, dtype="float32") for shape in [(n, c, side, side), (o, c // 2, k, k), (n, o, rows, cols)]]
+        assert n * o * rows * cols * (c // 2) * k * k >= IMAGE_THREADS_MIN and values[0].size >= 1 << 16
+        expected = exact(*[v.astype("float64") for v in values])
+        first, second = f(*values), f(*values)
+        for a, b, e in zip(first, second, expected):  # sums of up to 20,000 products
+            np.testing.assert_allclose(a, e, rtol=0, atol=np.abs(e).max() * 1e-5)
+            np.testing.assert_array_equal(a, b)
+    assert blas.thread_count() == threads_before
+    if compiled == "numba":
+        assert "parallel=True)\ndef corr2d_grad_weights_node(" in f.backend_source

@@ -317,6 +317,40 @@ def test_prange_twins_go_to_the_plan_s_costliest_loops_only(numba_backend, monke
     both([x], outputs, [value])
 
 
+def test_parallel_twins_called_from_several_threads_at_once(tmp_path):
+    """numba's workqueue layer aborts the process when two threads enter parallel loops at once: the
+    glue runs one parallel twin at a time, and a thread that finds it busy runs the plain program
+    (the same values). In a process of its own: an abort would take the test run with it."""
+    script = textwrap.dedent("""
+        import threading
+        import numpy as np
+        import arignote, arignote.tensor as T
+        from arignote.core.plugins import registry
+        from arignote.backends.numba import NumbaBackend, PARALLEL_MIN
+        if "numba" not in registry.names():
+            registry.register(NumbaBackend())
+        x = T.fmatrix("x")
+        f = arignote.function([x], T.exp(x) * T.tanh(x) + T.sin(x), backend="numba")
+        assert "kernel_parallel" in f.backend_source
+        value = np.random.default_rng(0).random((PARALLEL_MIN // 500 + 1, 500), dtype=np.float32)
+        expected = f(value)
+        wrong = []
+        def work():
+            for _ in range(20):
+                wrong.extend([1] if not np.array_equal(f(value), expected) else [])
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("wrong", len(wrong))
+    """)
+    env = dict(os.environ, ARIGNOTE_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-2:] == ["wrong", "0"]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc thresholds are Linux-only")
 def test_calls_do_not_page_fault_their_temporaries_in_again(tmp_path):
     # a function whose temporaries are large (8 MB each): with freed memory kept (the default), the

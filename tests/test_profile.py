@@ -204,7 +204,7 @@ def test_large_inputs_take_the_same_threaded_loops_as_the_plain_program(backend)
         np.testing.assert_allclose(got, wanted, rtol=1e-12)
     assert profiled.profile.call_count == 1 and all(t > 0 for t in profiled.profile.apply_time.values())
     if backend == "numba":  # each node's segment has its prange twin, picked as the plain program picks
-        assert "(segment0_parallel if _large else segment0)" in profiled.backend_source
+        assert "_twin(segment0, segment0_parallel, _large, " in profiled.backend_source
 
 
 class CallsOnly(Backend):

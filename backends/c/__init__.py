@@ -37,7 +37,7 @@ def _blas_pointers(ffi):
     BLAS single-threaded for a while (NULL when it cannot) (``arignote.backends.blas``)."""
     found = blas.entry_points()
     return ([ffi.cast("void *", found[n]) for n in ("sgemm", "dgemm", "sgemv", "dgemv")] + [int(found["ilp64"])]
-            + [ffi.cast("void *", found["solo"] or 0)])
+            + [ffi.cast("void *", found["solo"] if found["solo_sets_threads"] else 0)])
 
 
 SMALL = 1 << 16  # outputs up to this many bytes are copied into a NumPy array; larger ones are wrapped
