@@ -226,3 +226,21 @@ def test_inc_per_row_adds_in_numpys_dtype_and_refuses_what_numpy_refuses(backend
     expected[np.arange(2), y] += v  # in float64, then rounded to float32: 3 + 2**-22 (v rounded first: 3)
     assert expected[1, 0] > 3
     assert_identical(compiled(backend, _inc_per_row)(x, v, y), expected)
+
+
+# ---- softmax and the cross-entropy of a bool matrix (numba's NaN-propagating max took numbers only)
+
+def _bool_rows():
+    from arignote.core import nnet
+
+    x, y = T.matrix("x", dtype="bool"), T.lvector("y")
+    return [x, y], [nnet.SoftmaxCrossentropy()(x, y), nnet.softmax(x), T.max(x, axis=1)]
+
+
+def test_row_ops_of_a_bool_matrix(backend):
+    x, y = np.array([[True, False, True], [False, False, True]]), np.array([0, 2])
+    got = compiled(backend, _bool_rows)(x, y)
+    expected = compiled("reference", _bool_rows)(x, y)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-6)
+        assert g.dtype == e.dtype

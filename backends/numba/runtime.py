@@ -15,8 +15,8 @@ _jit = _nb.njit(cache=True, error_model="numpy", nogil=True)
 
 
 def _ieee_extremum(name):
-    """A numba intrinsic for LLVM's llvm.maximum / llvm.minimum of a float and a number (converted to
-    the float's type): NaN if either is NaN, as NumPy's max and min. LLVM vectorizes a reduction
+    """A numba intrinsic for LLVM's llvm.maximum / llvm.minimum of a float and a number or a bool
+    (converted to the float's type): NaN if either is NaN, as NumPy's max and min. LLVM vectorizes a reduction
     through them; it vectorizes neither one chain of selects (``v if v > top else top``) nor a NaN
     test beside it, which ran 7 to 9 times slower than NumPy."""
     from llvmlite import ir
@@ -24,7 +24,7 @@ def _ieee_extremum(name):
     from numba.extending import intrinsic
 
     def typer(typingctx, a, b):
-        if not (isinstance(a, types.Float) and isinstance(b, types.Number)):
+        if not (isinstance(a, types.Float) and isinstance(b, (types.Number, types.Boolean))):
             return None
 
         def codegen(context, builder, signature, args):
