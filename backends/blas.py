@@ -8,7 +8,7 @@ addresses from ``entry_points()`` (C through function pointers, numba through na
 
 ``entry_points()["solo"]`` is the address of ``solo(begin)``, a C-callable function that makes the
 BLAS single-threaded while a program splits work between threads of its own (``Plan.image_threads``):
-``solo(1)`` before the threads start, ``solo(0)`` after they end. Regions of several threads or
+``solo(1)`` before the threads start, ``solo(0)`` after they end (``with one_core:`` from Python, around a whole call). Regions of several threads or
 programs nest (a count, under a lock): the first saves OpenBLAS's thread count and sets it to 1, the
 last puts it back. Another thread of the process calling the BLAS meanwhile runs on one core too.
 When the BLAS offers no thread count (SciPy's Cython BLAS), ``solo`` does nothing and
@@ -118,6 +118,18 @@ def thread_count():
     return _thread_control[0]() if _thread_control else None
 
 
+class _OneCore:
+    """``with one_core:``: the BLAS single-threaded for the block (``solo``, from Python)."""
+
+    def __enter__(self):
+        _solo_now[0](1)
+
+    def __exit__(self, *exc):
+        _solo_now[0](0)
+
+
+one_core = _OneCore()
+_solo_now = [lambda begin: None]  # the solo function of the BLAS found (entry_points sets it)
 _SOLO = ctypes.CFUNCTYPE(None, ctypes.c_int)
 _solo_lock = threading.Lock()
 _solo_state = {"depth": 0, "saved": 1}
@@ -139,6 +151,7 @@ def _solo_entry(get_threads, set_threads):
                 if _solo_state["depth"] == 0:
                     set_threads(_solo_state["saved"])
 
+    _solo_now[0] = solo
     callback = _SOLO(solo)
     _solo_callbacks.append(callback)
     return ctypes.cast(callback, ctypes.c_void_p).value

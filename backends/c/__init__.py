@@ -23,6 +23,7 @@ import threading
 import numpy as np
 
 from arignote.core.errors import describe_node, verbose_detail
+from arignote.core.plan import plan_of
 from arignote.core.plugins import Availability, Backend, hookimpl
 
 from .. import blas
@@ -72,6 +73,8 @@ class CProgram:
         self.err = ffi.new(f"char[{ERR_SIZE}]")
         self.where = ffi.new("int *")
         self.lock = threading.Lock()
+        self.blas_one_core = plan_of(fgraph).blas_one_core
+        blas.entry_points()  # (sets blas.one_core's function)
         self.out_types = [(np.dtype(v.dtype), v.ndim, np.dtype(v.dtype).itemsize) for v in fgraph.outputs]
         # 0-d outputs: Python makes their arrays before the call and ari_call fills them
         self.scalar_outs = [j for j, v in enumerate(fgraph.outputs) if v.ndim == 0]
@@ -95,6 +98,9 @@ class CProgram:
     def __call__(self, inputs):
         # the descriptors are shared by every call of this program, and cffi releases the GIL during
         # the C call: one call at a time per program
+        if self.blas_one_core:  # the plan's: the BLAS on one core for the whole call
+            with self.lock, blas.one_core:
+                return self._call(inputs)
         with self.lock:
             return self._call(inputs)
 

@@ -12,10 +12,10 @@
   written into a dying input buffer (``plan.reuse``), which loops are worth threads (``plan.threads``:
   the first PARALLEL_NODES of them get a ``prange`` twin, in a second variant of the program that the
   glue calls only when an input has PARALLEL_MIN elements or more, so that numba compiles them only
-  then); which convolutions split their images between threads (``plan.image_threads``: the twin
-  calls their threaded helpers instead, when an input has IMAGE_TWIN_MIN elements or more). The glue
-  runs one twin at a time in the process (``_twin``): numba's workqueue layer aborts the process when
-  two threads enter parallel loops at once, so a thread that finds the twin busy runs the plain program.
+  then). The glue runs one twin at a time in the process (``_twin``): numba's workqueue layer aborts
+  the process when two threads enter parallel loops at once, so a thread that finds the twin busy
+  runs the plain program. Convolutions do not split their images between threads (``plan.image_threads``
+  and ``plan.blas_one_core`` are ignored: docs/conv.md says why).
 - runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
   import a copy of it written into the cache, so that numba keeps its machine code there too.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
@@ -70,11 +70,6 @@ CODEGEN_VERSION = "2"
 # (see _version_text) takes some 250 us to start and join a parallel loop on two cores, as long as a
 # 500x500 float32 exp on one core (a 2000x2000 one: 1.0 ms with prange, 1.6 ms without).
 PARALLEL_NODES = 2
-# The threaded convolution helpers cost some 7 s of compile (once: then the disk cache has them), so a
-# graph's twin that calls them runs only when an input has this many elements: IMAGE_THREADS_MIN
-# multiply-adds (core.plan) take inputs about this large (LeNet's batch: 100,000 elements); a smaller
-# one runs on one thread.
-IMAGE_TWIN_MIN = 1 << 16
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -209,25 +204,16 @@ def _runtime_module():
 
 
 def _bind_blas():
-    """Name the BLAS functions runtime.gemm calls (arignote_sgemm, arignote_dgemm) and the BLAS's
-    single-threaded regions (arignote_blas_solo) for LLVM: NumPy's own library where it can be found
-    (``arignote.backends.blas``)."""
+    """Name the BLAS functions runtime.gemm calls (arignote_sgemm, arignote_dgemm) for LLVM: NumPy's
+    own library where it can be found (``arignote.backends.blas``)."""
     from llvmlite import binding
 
     from .. import blas
 
     found = blas.entry_points()
-    for name in ("sgemm", "dgemm", "solo"):
-        binding.add_symbol(f"arignote_{name}" if name != "solo" else "arignote_blas_solo", found[name])
+    for name in ("sgemm", "dgemm"):
+        binding.add_symbol(f"arignote_{name}", found[name])
     return found
-
-
-def _image_threads():
-    """The threads a convolution may split its images between (``Plan.image_threads``): numba's, where
-    the BLAS's thread count can be set (the helpers make it single-threaded meanwhile), else 1."""
-    import numba
-
-    return numba.config.NUMBA_NUM_THREADS if _bind_blas()["solo_sets_threads"] else 1
 
 
 # numba's workqueue threading layer (the one this backend uses) aborts the process when two threads
@@ -324,15 +310,11 @@ class Program:
         # profile: one segment per node (step k is node k), each call timed by the glue (docs/profiling.md)
         module_source, steps = generator.generate(import_kernel, _runtime_module(), split=profile)
         module = _import_held(module_source, "program", held)
-        # A graph with convolutions that split their images (the plan's image_threads) has a twin that
-        # calls their threaded helpers, used on every call; else large inputs take the prange kernels.
         parallel_source = None
-        image_threads = _image_threads() if plan.image_threads else 1
-        if (plan.threads or image_threads > 1) and steps and all(step[0] == "segment" for step in steps):
-            twin = Generator(fgraph, _vector_math(), parallel=() if image_threads > 1 else plan.threads[:PARALLEL_NODES],
-                             image_threads=image_threads)
+        if plan.threads and steps and all(step[0] == "segment" for step in steps):
+            twin = Generator(fgraph, _vector_math(), parallel=plan.threads[:PARALLEL_NODES])
             parallel_source, _ = twin.generate(import_kernel, _runtime_module(), split=profile)
-        large = f"max((i.size for i in inputs), default=0) >= {IMAGE_TWIN_MIN if image_threads > 1 else PARALLEL_MIN}"
+        large = f"max((i.size for i in inputs), default=0) >= {PARALLEL_MIN}"
         namespace = {"_fail": self.failure, "_clock": time.perf_counter_ns, "_twin": _twin}
         if profile and parallel_source is not None:  # each segment has its twin, picked as the plain program does
             twin_module = _import_held(parallel_source, "program", held)
@@ -376,8 +358,8 @@ class Program:
                 lines = [f"return list(_twin(segment0, segment0_parallel, {large}, {arguments}))"]
             else:
                 lines = [f"return list(segment0({arguments}))"]
-        body = "\n".join("        " + line for line in lines)
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
+        body = "\n".join("        " + line for line in lines)
         built = "".join(f"#   node {n}: {py_comment(f'{node.op}, built at {node.outputs[0].built_at()}')}\n"
                         for n, node in enumerate(plan.nodes))
         result = f"[{', '.join(outputs)}]"

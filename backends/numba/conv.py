@@ -19,26 +19,19 @@ not one). Per block of images and per group, one GEMM (``gemm_into``: BLAS with 
 The column buffer is allocated once per call and reused by every block and group (blocks of about
 ``COLUMNS`` elements, so that it stays in cache; freed memory is kept by malloc for the next call:
 the backend's ``_keep_freed_memory``). A 1x1 kernel at stride 1 without padding reads the image in
-place: one GEMM per image, no columns. Nodes of the plan's ``image_threads`` with enough work split
-their blocks between numba's threads (a ``prange`` over threads, each with its own column buffer and,
-for the filters' gradient, its own accumulator over a fixed share of the blocks), the BLAS on one
-core meanwhile (``_solo``); where the BLAS's thread count cannot be set, they stay on one thread
-(``Generator.image_threads``). The same node functions compiled with parfors make a second module;
-the plain program calls the plain ones and only its parallel twin the threaded ones (the numba package's glue
-runs one parallel twin at a time in the process).
+place: one GEMM per image, no columns.
 
 Pooling: one kernel per node, the window, stride, padding and border rule written in as constants
 (a full window is a loop of constant trip counts), the leading axes flattened. 'max' folds with LLVM's
 NaN-propagating maximum (``_rt.fmax``) for floats, as np.max does; sums accumulate in the dtype
 (integers wrap as NumPy's do); max-pooling's gradient adds g where x equals the max through a select
-(a branch there is mispredicted: 3 times slower). No prange in pooling.
+(a branch there is mispredicted: 3 times slower). No prange: the graphs these ops sit in keep BLAS's
+threads busy on the same cores (the plan gives threads only to graphs without matrix products).
 """
 
 import inspect
 
 import numpy as np
-
-from arignote.core.plan import IMAGE_THREADS_MIN
 
 from .generator import HEADER, Kernel, py_comment, st, tup
 
@@ -206,30 +199,14 @@ def _block(n, k, p):
     return max(1, min(n, COLUMNS // max(1, k * p)))
 
 
-def _threads(blocks, work, split):
-    """How many threads the blocks of a convolution of ``work`` multiply-adds run on: one below
-    IMAGE_THREADS_MIN, else up to ``split`` (the program's: 1, or numba's threads where the node may
-    split its images), at most one per block."""
-    if split <= 1 or work < IMAGE_THREADS_MIN or blocks < 2:
-        return 1
-    return min(split, blocks)
-
-
-def _solo(threads, begin):
-    """The BLAS on one core (begin = 1) while ``threads`` threads each run GEMMs, and back (0)."""
-    if threads > 1:
-        _rt._blas_solo(np.int32(begin))
-
-
 def _wrong_gradient(g, n, o, rows, cols):
     if g.shape[0] != n or g.shape[1] != o or g.shape[2] != rows or g.shape[3] != cols:
         raise ValueError("conv2d: the output gradient does not have the convolution's output shape")
 
 
-def corr2d_node(x, w, mode, geo, split):
+def corr2d_node(x, w, mode, geo):
     """Corr2d of x (N, C, H, W) and w (O, C / groups, kh, kw), any layouts; ``mode``: the padding's
-    rule (``geometry``), ``geo``: (top, bottom, left, right, strides, dilations, groups); ``split``:
-    the threads its blocks of images may run on (``_threads``)."""
+    rule (``geometry``), ``geo``: (top, bottom, left, right, strides, dilations, groups)."""
     geo, rows, cols = geometry(x.shape, w.shape, mode, geo)
     pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
     xc, wc = np.ascontiguousarray(x), np.ascontiguousarray(w)
@@ -247,26 +224,20 @@ def corr2d_node(x, w, mode, geo, split):
                           out[i, gi * og].ctypes.data, p, scale)
         return out
     nb = _block(n, k, p)
-    blocks = (n + nb - 1) // nb
-    threads = _threads(blocks, n * o * p * k, split)
-    col, y = np.empty((threads, k * nb * p), dtype=xc.dtype), np.empty((threads, og * nb * p), dtype=xc.dtype)
+    col, y = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
     flat = out.reshape((n, o, p))
-    _solo(threads, 1)
-    for t in _nb.prange(threads):  # thread t: the blocks [blocks * t / threads, blocks * (t + 1) / threads)
-        for block in range(blocks * t // threads, blocks * (t + 1) // threads):
-            n0 = block * nb
-            b = min(nb, n - n0)
-            columns, ys = col[t, :k * b * p].reshape((k, b * p)), y[t, :og * b * p].reshape((og, b * p))
-            for gi in range(groups):
-                im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
-                gemm_into(no, no, og, b * p, k, filters[gi * og].ctypes.data, k, columns.ctypes.data, b * p,
-                          ys.ctypes.data, b * p, scale)
-                scatter(ys, n0, b, gi * og, og, flat)
-    _solo(threads, 0)
+    for n0 in range(0, n, nb):
+        b = min(nb, n - n0)
+        columns, ys = col[:k * b * p].reshape((k, b * p)), y[:og * b * p].reshape((og, b * p))
+        for gi in range(groups):
+            im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
+            gemm_into(no, no, og, b * p, k, filters[gi * og].ctypes.data, k, columns.ctypes.data, b * p,
+                      ys.ctypes.data, b * p, scale)
+            scatter(ys, n0, b, gi * og, og, flat)
     return out
 
 
-def corr2d_grad_inputs_node(w, g, size, mode, geo, split):
+def corr2d_grad_inputs_node(w, g, size, mode, geo):
     """Corr2dGradInputs of w (O, C / groups, kh, kw) and g (N, O, rows, cols), any layouts, for an
     image of ``size`` (H, W)."""
     h, wd = size_of(size)
@@ -289,26 +260,20 @@ def corr2d_grad_inputs_node(w, g, size, mode, geo, split):
                           gx[i, gi * cg].ctypes.data, p, scale)
         return gx
     nb = _block(n, k, p)
-    blocks = (n + nb - 1) // nb
-    threads = _threads(blocks, n * o * p * k, split)
-    col, gs = np.empty((threads, k * nb * p), dtype=gc.dtype), np.empty((threads, og * nb * p), dtype=gc.dtype)
+    col, gs = np.empty(k * nb * p, dtype=gc.dtype), np.empty(og * nb * p, dtype=gc.dtype)
     flat = gc.reshape((n, o, p))
-    _solo(threads, 1)
-    for t in _nb.prange(threads):  # each block adds into its own images only
-        for block in range(blocks * t // threads, blocks * (t + 1) // threads):
-            n0 = block * nb
-            b = min(nb, n - n0)
-            columns, gathered = col[t, :k * b * p].reshape((k, b * p)), gs[t, :og * b * p].reshape((og, b * p))
-            for gi in range(groups):
-                gather(flat, n0, b, gi * og, og, gathered)
-                gemm_into(yes, no, k, b * p, og, filters[gi * og].ctypes.data, k, gathered.ctypes.data, b * p,
-                          columns.ctypes.data, b * p, scale)
-                col2im(columns, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, gx)
-    _solo(threads, 0)
+    for n0 in range(0, n, nb):
+        b = min(nb, n - n0)
+        columns, gathered = col[:k * b * p].reshape((k, b * p)), gs[:og * b * p].reshape((og, b * p))
+        for gi in range(groups):
+            gather(flat, n0, b, gi * og, og, gathered)
+            gemm_into(yes, no, k, b * p, og, filters[gi * og].ctypes.data, k, gathered.ctypes.data, b * p,
+                      columns.ctypes.data, b * p, scale)
+            col2im(columns, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, gx)
     return gx
 
 
-def corr2d_grad_weights_node(x, g, size, mode, geo, split):
+def corr2d_grad_weights_node(x, g, size, mode, geo):
     """Corr2dGradWeights of x (N, C, H, W) and g (N, O, rows, cols), any layouts, for filters of
     ``size`` (kh, kw)."""
     kh, kw = size_of(size)
@@ -331,67 +296,44 @@ def corr2d_grad_weights_node(x, g, size, mode, geo, split):
                 gemm_into(no, yes, og, k, p, gc[i, gi * og].ctypes.data, p, xc[i, gi * cg].ctypes.data, p,
                           flat_w[gi * og].ctypes.data, k, scale)
         return gw
-    # per group, the transpose (taps x filters) = columns . gathered^T: BLAS runs that shape 15 % faster;
-    # each thread adds its blocks (the same ones on every call: the same sums) into an accumulator of its own
+    # per group, the transpose (taps x filters) = columns . gathered^T: BLAS runs that shape 15 % faster
     nb = _block(n, k, p)
-    blocks = (n + nb - 1) // nb
-    threads = _threads(blocks, n * o * p * k, split)
-    col, gs = np.empty((threads, k * nb * p), dtype=xc.dtype), np.empty((threads, og * nb * p), dtype=xc.dtype)
-    acc = np.zeros((threads, groups * k * og), dtype=xc.dtype)
+    col, gs = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
+    acc = np.zeros(groups * k * og, dtype=xc.dtype)
     flat = gc.reshape((n, o, p))
-    _solo(threads, 1)
-    for t in _nb.prange(threads):
-        for block in range(blocks * t // threads, blocks * (t + 1) // threads):
-            n0 = block * nb
-            b = min(nb, n - n0)
-            columns, gathered = col[t, :k * b * p].reshape((k, b * p)), gs[t, :og * b * p].reshape((og, b * p))
-            for gi in range(groups):
-                im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
-                gather(flat, n0, b, gi * og, og, gathered)
-                gemm_into(no, yes, k, og, b * p, columns.ctypes.data, b * p, gathered.ctypes.data, b * p,
-                          acc[t, gi * k * og:].ctypes.data, og, scale)
-    _solo(threads, 0)
-    for t in range(1, threads):
-        acc[0] += acc[t]
+    for n0 in range(0, n, nb):
+        b = min(nb, n - n0)
+        columns, gathered = col[:k * b * p].reshape((k, b * p)), gs[:og * b * p].reshape((og, b * p))
+        for gi in range(groups):
+            im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
+            gather(flat, n0, b, gi * og, og, gathered)
+            gemm_into(no, yes, k, og, b * p, columns.ctypes.data, b * p, gathered.ctypes.data, b * p,
+                      acc[gi * k * og:].ctypes.data, og, scale)
     for gi in range(groups):
         for f in range(og):
-            for tap in range(k):
-                flat_w[gi * og + f, tap] = acc[0, (gi * k + tap) * og + f]
+            for t in range(k):
+                flat_w[gi * og + f, t] = acc[(gi * k + t) * og + f]
     return gw
 
 
-HELPERS = [geometry, size_of, gemm_into, _scale, _spans, im2col, col2im, gather, scatter, _direct, _block, _threads,
-           _solo, _wrong_gradient, corr2d_node, corr2d_grad_inputs_node, corr2d_grad_weights_node]
-# the node functions, whose prange runs as a range; compiled with parfors in a module of their own
-# (``helpers(gen, threaded=True)``), they split the blocks of images between numba's threads (the
-# program's parallel twin calls those)
-THREADED = (corr2d_node, corr2d_grad_inputs_node, corr2d_grad_weights_node)
+HELPERS = [geometry, size_of, gemm_into, _scale, _spans, im2col, col2im, gather, scatter, _direct, _block,
+           _wrong_gradient, corr2d_node, corr2d_grad_inputs_node, corr2d_grad_weights_node]
 
 
 # ---------------------------------------------------------------------------------------------------
 # The convolution nodes' kernels
 
 _DECORATOR = "@_nb.njit(cache=True, error_model='numpy', nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)"
-_THREADED_DECORATOR = _DECORATOR[:-1] + ", parallel=True)"
-_modules = {}  # (runtime copy, threaded) -> the helpers' module source
+_modules = {}  # runtime copy -> the helpers' module source
 
 
-def helpers(gen, threaded=False):
-    """The name of the helpers' module (written into the cache once per runtime copy), or with
-    ``threaded`` of the module whose node functions split their blocks between threads: the same
-    source of THREADED compiled with parfors, every other helper imported from the first module."""
-    key = (gen.runtime, threaded)
-    source = _modules.get(key)
+def helpers(gen):
+    """The name of the helpers' module (written into the cache once per runtime copy)."""
+    source = _modules.get(gen.runtime)
     if source is None:
-        header = "\n".join(HEADER + [f"import {gen.runtime} as _rt"])
-        if threaded:
-            names = ", ".join(f.__name__ for f in HELPERS if f not in THREADED)
-            parts = [header, f"from {helpers(gen)} import {names}"]
-            parts += [f"{_THREADED_DECORATOR}\n{inspect.getsource(f)}" for f in THREADED]
-        else:
-            parts = [header, f"COLUMNS = {COLUMNS}\nIMAGE_THREADS_MIN = {IMAGE_THREADS_MIN}  # core.plan.IMAGE_THREADS_MIN"]
-            parts += [f"{_DECORATOR}\n{inspect.getsource(f)}" for f in HELPERS]
-        source = _modules[key] = "\n\n\n".join(parts)
+        parts = ["\n".join(HEADER + [f"import {gen.runtime} as _rt"]), f"COLUMNS = {COLUMNS}"]
+        parts += [f"{_DECORATOR}\n{inspect.getsource(f)}" for f in HELPERS]
+        source = _modules[gen.runtime] = "\n\n\n".join(parts)
     return gen.import_kernel(source)
 
 
@@ -403,10 +345,9 @@ def _conv(gen, n, node, args, outs, helper):
     mode = {"full": 1, "half": 2}.get(op.pad, 0)
     pads = (0, 0, 0, 0) if mode else tuple(p for pair in op.pad for p in pair)
     geo = tup(f"np.int64({v})" for v in pads + op.stride + op.dilation + (op.groups,))
-    threads = gen.image_threads if node in gen.plan.image_threads else 1
-    text = f"# {py_comment(op)}, im2col and BLAS: the helper itself\nfrom {helpers(gen, threads > 1)} import {helper} as kernel"
+    text = f"# {py_comment(op)}, im2col and BLAS: the helper itself\nfrom {helpers(gen)} import {helper} as kernel"
     gen.kernels.append(Kernel(f"node{n}", text, [], False))
-    return [f"{outs[0]} = node{n}({', '.join(args)}, np.int64({mode}), {geo}, np.int64({threads}))"]
+    return [f"{outs[0]} = node{n}({', '.join(args)}, np.int64({mode}), {geo})"]
 
 
 def corr2d(gen, n, node, args, outs):

@@ -98,12 +98,9 @@ class Kernel:
 
 class Generator:
     """Renders the module: one kernel module per loop nest (imported by the module), and the segments.
-    ``parallel``: the elementwise nodes whose kernels get a prange twin (called on large inputs);
-    ``image_threads``: the threads the plan's ``image_threads`` nodes may split their images between
-    (1: they run on one)."""
+    ``parallel``: the elementwise nodes whose kernels get a prange twin (called on large inputs)."""
 
-    def __init__(self, fgraph, vector_math=None, parallel=(), prefix=None, targets=None, target_args=(),
-                 image_threads=1):
+    def __init__(self, fgraph, vector_math=None, parallel=(), prefix=None, targets=None, target_args=()):
         from . import table  # the emitters import this module
 
         self.table = table
@@ -111,7 +108,6 @@ class Generator:
         self.plan = plan_of(fgraph)
         self.vector_math = vector_math or {}  # (scalar op class name, dtype name) -> vecmath function
         self.parallel = set(parallel)
-        self.image_threads = image_threads
         self.prefix = prefix  # an inner graph's labels start with its ops' ("Scan > ": loops.py)
         self.targets = targets or {}  # var -> the argument an elementwise node may write it into (loops.py)
         self.target_args = list(target_args)  # an inner segment's last arguments: the targets (loops.py)

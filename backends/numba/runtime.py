@@ -281,8 +281,6 @@ _INT = np.int64
 _ADDRESSES = _nb.types.void(*[_nb.types.intp] * 13)
 _sgemm = _nb.types.ExternalFunction("arignote_sgemm", _ADDRESSES)
 _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
-# the BLAS single-threaded (1) and back (0) around work split between threads (arignote.backends.blas)
-_blas_solo = _nb.types.ExternalFunction("arignote_blas_solo", _nb.types.void(_nb.types.int32))
 
 
 @_jit
