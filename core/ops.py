@@ -1500,13 +1500,13 @@ def _index_description(x, key):
 
     def part(value):
         if value is None or isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-            return None if value is None else int(value)
+            return None if value is None else _int64(int(value))
         value = _as(value)
         if value.ndim != 0 or value.dtype not in DISCRETE_DTYPES or value.dtype == "bool":
             raise TypeError(f"slice bounds must be integers or integer scalars, got {value.describe()}")
         if isinstance(value, Constant):
-            return int(value.data)
-        inputs.append(value)
+            return _int64(int(value.data))
+        inputs.append(_int64_index(value))
         return SYMBOLIC
 
     description = []
@@ -1520,11 +1520,28 @@ def _index_description(x, key):
         elif isinstance(k, TensorVariable) and (k.ndim > 0 or k.dtype == "bool"):
             if k.dtype not in DISCRETE_DTYPES:
                 raise IndexError(f"index arrays must hold integers or booleans, got {k.describe()}")
-            inputs.append(k)
+            inputs.append(_int64_index(k))
             description.append(("array", k.ndim, k.dtype == "bool"))
         else:
             description.append(("index", part(k)))
     return tuple(description), inputs
+
+
+_INT64 = np.iinfo(np.int64)
+
+
+def _int64(i):
+    """A constant index or slice bound as an int64: beyond it, one past the end of any axis (an index
+    out of range, a bound that clamps to the end), the same on every backend."""
+    return builtins.max(builtins.min(i, int(_INT64.max)), int(_INT64.min))
+
+
+def _int64_index(value):
+    """A uint64 index (scalar or array) as int64, the values past int64's range saturated (``_int64``):
+    the backends compute indices in int64, where those would wrap around to negative ones."""
+    if value.dtype != "uint64":
+        return value
+    return cast(minimum(value, np.uint64(_INT64.max)), "int64")
 
 
 def _is_advanced(description):

@@ -244,3 +244,39 @@ def test_row_ops_of_a_bool_matrix(backend):
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-6)
         assert g.dtype == e.dtype
+
+
+# ---- uint64 indices and bounds past int64's range (the backends index in int64, where they wrapped
+# around to negative ones: x[i:] returned all of x)
+
+def _uint64_indexing():
+    from arignote.core.types import TensorType
+
+    x, i = T.dmatrix("x"), TensorType("uint64", ())("i")
+    return [x, i], [x[i:], x[1:i], x[::2][i:], T.inc_subtensor(x[i:], 1.0)]
+
+
+def _uint64_index(kind):
+    def build():
+        from arignote.core.types import TensorType
+
+        x, i = T.dmatrix("x"), TensorType("uint64", ())("i")
+        return [x, i], {"scalar": x[i], "array": x[T.stack([i, i])], "inc": T.inc_subtensor(x[i], 1.0)}[kind]
+    build.__name__ = f"uint64_{kind}"
+    return build
+
+
+_UINT64_INDEX = {kind: _uint64_index(kind) for kind in ("scalar", "array", "inc")}
+
+
+@pytest.mark.parametrize("big", [2 ** 63 - 1, 2 ** 63, 2 ** 63 + 5, 2 ** 64 - 1])
+def test_uint64_bounds_past_int64_clamp_like_python_ints(backend, big):
+    x = np.arange(15.0).reshape(3, 5)
+    got = compiled(backend, _uint64_indexing)(x, np.uint64(big))
+    expected = [x[big:], x[1:big], x[::2][big:], x.copy()]
+    for k, (g, e) in enumerate(zip(got, expected)):
+        assert_identical(g, e, f"output {k}")
+    for kind, build in _UINT64_INDEX.items():
+        with pytest.raises(IndexError):
+            compiled(backend, build)(x, np.uint64(big))
+        assert compiled(backend, build)(x, np.uint64(2)).shape[-1] == 5

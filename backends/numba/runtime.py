@@ -166,10 +166,12 @@ def add_bound(total, size):
 
 @_jit
 def index(i, size):
-    """An integer index checked against an axis of ``size`` (negative counts from the end)."""
+    """An integer index checked against an axis of ``size`` (negative counts from the end), as int64:
+    numba adds a uint64 and an int64 in float64, which no array takes as an index."""
     if i < -size or i >= size:
         raise IndexError("index out of range")
-    return i + size if i < 0 else i
+    j = np.int64(i)
+    return j + size if j < 0 else j
 
 
 @_jit
