@@ -280,3 +280,22 @@ def test_uint64_bounds_past_int64_clamp_like_python_ints(backend, big):
         with pytest.raises(IndexError):
             compiled(backend, build)(x, np.uint64(big))
         assert compiled(backend, build)(x, np.uint64(2)).shape[-1] == 5
+
+
+# ---- integer powers wrap as NumPy's (numba's np.power of integers went through floats)
+
+def _int_powers():
+    x, y = T.lvector("x"), T.lvector("y")
+    b = T.vector("b", dtype="uint8")
+    return [x, y, b], [x ** y, x ** 3, b ** 5]
+
+
+def test_integer_powers_wrap_as_numpy(backend):
+    x = np.array([2 ** 63 - 1, 3, -3, 0, 1, -2 ** 63, 7], dtype=np.int64)
+    y = np.array([3, 40, 39, 0, 5, 3, 0], dtype=np.int64)
+    b = np.array([255, 3, 2, 0, 17, 200, 1], dtype=np.uint8)
+    got = compiled(backend, _int_powers)(x, y, b)
+    with np.errstate(all="ignore"):
+        expected = [x ** y, x ** 3, b ** 5]
+    for k, (g, e) in enumerate(zip(got, expected)):
+        assert_identical(g, e, f"output {k}")

@@ -37,6 +37,20 @@ def _sigmoid(x, one):
 def _sigmoid_of(e, x, one):
     return (e if x < 0 else one) / (one + e)
 ''',
+    # NumPy's integer power: squarings in the 64-bit integer, wrapping as NumPy's does (the caller
+    # converts to the dtype: the low bits are the same); numba's np.power of integers goes through
+    # floats (3 ** 40 was off by 33, (2**63 - 1) ** 3 gave -2**63)
+    "_int_power": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _int_power(a, b, one):
+    result = one
+    while b > 0:
+        if b & one:
+            result = result * a
+        a = a * a
+        b = b >> one
+    return result
+''',
     "_round_away": '''
 @_nb.njit(inline="always", error_model="numpy")
 def _round_away(x):
