@@ -8,9 +8,10 @@ addresses from ``entry_points()`` (C through function pointers, numba through na
 
 ``entry_points()["solo"]`` is the address of ``solo(begin)``, a C-callable function that makes the
 BLAS single-threaded while a program splits work between threads of its own (``Plan.image_threads``):
-``solo(1)`` before the threads start, ``solo(0)`` after they end (``with one_core:`` from Python, around a whole call). Regions of several threads or
-programs nest (a count, under a lock): the first saves OpenBLAS's thread count and sets it to 1, the
-last puts it back. Another thread of the process calling the BLAS meanwhile runs on one core too.
+``solo(1)`` before the threads start, ``solo(0)`` after they end; ``with one_core:`` does the same
+from Python, around a whole call (``Plan.blas_one_core``). Regions of several threads or programs
+nest (a count, under a lock): the first saves OpenBLAS's thread count and sets it to 1, the last puts
+it back. Another thread of the process calling the BLAS meanwhile runs on one core too.
 When the BLAS offers no thread count (SciPy's Cython BLAS), ``solo`` does nothing and
 ``entry_points()["solo_sets_threads"]`` is False: programs then keep their work on one thread.
 """
