@@ -20,8 +20,8 @@ that graph, how its buffers live, and every backend carries it out rather than d
   (its own scratch, its own accumulator) with BLAS on one core (``Op.splits_images``: convolutions),
   once their work reaches ``IMAGE_THREADS_MIN`` multiply-adds. OpenBLAS's own threads share out one
   GEMM at a time and wait while the lowering around it (im2col, col2im, gathers) runs on one core;
-  whole blocks of images keep every core busy (as Theano's CorrMM did with OpenMP). The backends run
-  them so where the BLAS lets its thread count be set, else as one thread.
+  whole blocks of images keep every core busy (as Theano's CorrMM did with OpenMP). The C backend runs
+  them so where the BLAS lets its thread count be set, else as one thread (numba: docs/conv.md).
 - ``blas_one_core``: whether the program's BLAS runs on one core for the whole call (a graph with
   ``image_threads``): after a product on two threads, OpenBLAS's worker spins on the other core for a
   while, just where a convolution's second thread then runs (LeNet's step took 22 ms instead of 16.5).
