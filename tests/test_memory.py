@@ -229,3 +229,29 @@ def test_skipping_declarations_goes_back_to_numbas_way_where_numba_needs_the_mod
     assert seen == [["declared", "defined"]] * 2 and not wrapped.skips_declarations
     holding.skip_declarations()  # set up again: not wrapped twice
     assert CPUCodeLibrary._optimize_functions is wrapped
+
+
+def test_numba_releases_a_module_only_after_the_modules_that_import_it(numba_backend, monkeypatch):
+    """A program's module imports its kernels' modules. With one unused module kept, the kernel's was
+    released (its globals cleared) while the program's stayed loaded; the same graph compiled again
+    took that program module, and a call needing a new specialization of the kernel failed with
+    NameError: name 'np' is not defined (a fuzzer finding)."""
+    from arignote.backends.numba import holding
+
+    monkeypatch.setattr(holding, "KEEP_UNUSED", 1)
+    x = T.dmatrix("x")
+
+    def graph():
+        return arignote.function([x], T.exp(x) * 0.0001220703125 + 3, backend=numba_backend)
+
+    from arignote.core.plan import PARALLEL_MIN
+
+    large = np.ones((PARALLEL_MIN // 1000 + 1, 1000))  # the program's parallel twin runs
+    f = graph()
+    f(large)
+    del f
+    gc.collect()
+    arignote.function([x], x - 0.000244140625, backend=numba_backend)  # the next program made sweeps
+    again = graph()
+    large.setflags(write=False)  # another numba type: a new specialization of every kernel
+    np.testing.assert_allclose(again(large), np.exp(1.0) * 0.0001220703125 + 3)

@@ -299,3 +299,20 @@ def test_integer_powers_wrap_as_numpy(backend):
         expected = [x ** y, x ** 3, b ** 5]
     for k, (g, e) in enumerate(zip(got, expected)):
         assert_identical(g, e, f"output {k}")
+
+
+# ---- reshape with -1 when another size is 0: NumPy cannot know the -1 and raises (numba returned one)
+
+def _flatten_rows():
+    x = T.tensor3("x")
+    return [x], x.reshape((x.shape[0], -1))
+
+
+def test_reshape_with_minus_one_beside_a_size_of_zero_raises(backend):
+    f = compiled(backend, _flatten_rows)
+    with pytest.raises(ValueError):
+        np.zeros((0, 2, 2)).reshape((0, -1))
+    with pytest.raises(ValueError):
+        f(np.zeros((0, 2, 2)))
+    assert f(np.zeros((2, 0, 3))).shape == (2, 0)
+    assert f(np.ones((3, 2, 2))).shape == (3, 4)

@@ -8,7 +8,8 @@ table of loaded modules, a process that compiled 2,000 graphs held all of them: 
 - Each Program holds the modules it imported (its own, its kernels', the helpers' it calls): one count
   per program and module. When the program is garbage collected, its counts are dropped (from a
   finalizer, which only queues them); the next program made (``sweep``) releases the modules that no
-  program holds any more, except the KEEP_UNUSED most recently dropped: out of the table and
+  program holds any more, except the KEEP_UNUSED most recently dropped (a module after those that
+  import it, so never before them): out of the table and
   ``sys.modules``, their globals cleared (which frees their njit functions, the functions' typing
   and lowering records and their code libraries), their source out of ``linecache``. A later graph
   that needs the module again imports it again, and numba loads its machine code from the disk cache.
@@ -75,7 +76,11 @@ def sweep(loaded, keep=None):
     released = []
     with lock:
         while _dropped:
-            for stem, module in _dropped.popleft():
+            # a program's modules in reverse import order: a module comes after every module that
+            # imports it (a program after its kernels, a kernel after its helpers), so that it is
+            # released last; a module kept while one it imports was released would hand later programs
+            # functions whose globals are gone (NameError when numba compiles them for a new type)
+            for stem, module in reversed(_dropped.popleft()):
                 name = module.__name__
                 _holders[name] -= 1
                 if _holders[name] <= 0:

@@ -134,6 +134,19 @@ _INT64_MAX = np.iinfo(np.int64).max
 
 
 @_jit
+def check_reshape(sizes):
+    """NumPy's rule numba's reshape misses: a size of -1 is unknowable when another size is 0."""
+    unknown, known = False, np.int64(1)
+    for size in sizes:
+        if size == -1:
+            unknown = True
+        else:
+            known *= size
+    if unknown and known == 0:
+        raise ValueError("cannot reshape into a shape with -1 and a size of 0")
+
+
+@_jit
 def check_shape(shape, itemsize):
     """The number of elements of a new array of ``shape`` (a tuple of int64), its shape checked."""
     for size in shape:

@@ -34,7 +34,8 @@ def reshape(gen, n, node, args, outs):
     shape = tup(f"{args[1]}[{k}]" for k in range(node.outputs[0].ndim))
     # numba's reshape multiplies the sizes in an int64 that wraps around: it takes (2**32, 2**32) for an
     # empty array; the view is checked by NumPy's rule before anything reads it
-    return [f"{outs[0]} = np.ascontiguousarray({args[0]}).reshape({shape})",
+    return [f"_rt.check_reshape({args[1]})",
+            f"{outs[0]} = np.ascontiguousarray({args[0]}).reshape({shape})",
             f"_rt.check_shape({outs[0]}.shape, {itemsize(node.outputs[0])})"]
 
 
