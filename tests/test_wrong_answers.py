@@ -316,3 +316,23 @@ def test_reshape_with_minus_one_beside_a_size_of_zero_raises(backend):
         f(np.zeros((0, 2, 2)))
     assert f(np.zeros((2, 0, 3))).shape == (2, 0)
     assert f(np.ones((3, 2, 2))).shape == (3, 4)
+
+
+# ---- the smallest integer divided by -1: the processor's division traps (SIGFPE killed numba's
+# process); NumPy wraps the quotient and gives a remainder of 0
+
+def _int_division():
+    x, y = T.vector("x", dtype="int32"), T.vector("y", dtype="int32")
+    a, b = T.lvector("a"), T.lvector("b")
+    return [x, y, a, b], [x % y, x // y, a % b, a // b]
+
+
+def test_the_smallest_integer_divided_by_minus_one(backend):
+    low32, low64 = np.iinfo(np.int32).min, np.iinfo(np.int64).min
+    x, y = np.array([low32, 7, -7, 5, low32], np.int32), np.array([-1, 0, -1, 3, 2], np.int32)
+    a, b = np.array([low64, -9, 0, low64], np.int64), np.array([-1, -1, -1, 0], np.int64)
+    got = compiled(backend, _int_division)(x, y, a, b)
+    with np.errstate(all="ignore"):
+        expected = [x % y, x // y, a % b, a // b]
+    for k, (g, e) in enumerate(zip(got, expected)):
+        assert_identical(g, e, f"output {k}")

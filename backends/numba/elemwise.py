@@ -59,8 +59,15 @@ def _round_away(x):
 ''',
     # NumPy's floor_divide and remainder of floats (npy_divmod: fmod, then the quotient adjusted and
     # rounded); numba's differ: 1.0 // 0.001 gave 1000 (NumPy 999), inf // 3 inf (NumPy NaN), 0 % -2
-    # +0.0 (NumPy -0.0). one, half, zero: constants of the dtype, so that float32 stays float32
+    # +0.0 (NumPy -0.0). one, half, zero: constants of the dtype, so that float32 stays float32.
+    # Of signed integers, by -1 NumPy negates (the smallest integer wraps to itself) and the remainder
+    # is 0: the processor's division traps there (SIGFPE), so it is never asked.
     "_floor_divide": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _int_floor_divide(a, b):
+    return -a if b == -1 else np.floor_divide(a, b)
+
+
 @_nb.njit(inline="always", error_model="numpy")
 def _floor_divide(a, b, one, half, zero):
     if b == zero:
@@ -75,6 +82,11 @@ def _floor_divide(a, b, one, half, zero):
     return np.copysign(zero, a / b)
 ''',
     "_remainder": '''
+@_nb.njit(inline="always", error_model="numpy")
+def _int_remainder(a, b):
+    return a - a if b == -1 else np.remainder(a, b)
+
+
 @_nb.njit(inline="always", error_model="numpy")
 def _remainder(a, b, zero):
     mod = np.fmod(a, b)

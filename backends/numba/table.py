@@ -26,8 +26,10 @@ SCALARS = {
     ops.Mul: ufunc("multiply"),
     ops.TrueDiv: ufunc("true_divide"),
     ops.IntDiv: Scalar("np.floor_divide({0}, {1})", helper="_floor_divide",
-                       by_dtype={"f": "_floor_divide({0}, {1}, {T}(1), {T}(0.5), {T}(0))"}),
-    ops.Mod: Scalar("np.remainder({0}, {1})", helper="_remainder", by_dtype={"f": "_remainder({0}, {1}, {T}(0))"}),
+                       by_dtype={"f": "_floor_divide({0}, {1}, {T}(1), {T}(0.5), {T}(0))",
+                                 "i": "{T}(_int_floor_divide({0}, {1}))"}),
+    ops.Mod: Scalar("np.remainder({0}, {1})", helper="_remainder",
+                    by_dtype={"f": "_remainder({0}, {1}, {T}(0))", "i": "{T}(_int_remainder({0}, {1}))"}),
     ops.Pow: Scalar("np.power({0}, {1})", helper="_int_power", guard={
         k: ("{1} < 0", "Integers to negative integer powers are not allowed.") for k in "iu"},
         by_dtype={"i": "{T}(_int_power(np.int64({0}), np.int64({1}), np.int64(1)))",
