@@ -174,6 +174,11 @@ class Function:
         self._positions = {i.name: k for k, i in enumerate(self._ins) if i.name}
         self._n_outputs = len(maker.outputs)
         self._copy_output, self._copy_update = self._plan_copies()
+        # the inputs whose storage the plan computes an update in (core/plan.py), and the shared
+        # values last found to overlap no other shared value (kept, so that their ids stay theirs)
+        in_place = plan_of(maker.fgraph).updates_in_place
+        self._in_place = sorted(in_place.values())
+        self._checked_shared = ()
         # what a positional call checks per input before trusting it (see __call__)
         self._trusted = [(dtype, t.ndim, not any(t.broadcastable)) for dtype, t in zip(self._dtypes, self._types)]
 
@@ -191,8 +196,9 @@ class Function:
             root = plan.root(var)
             is_output = position < self._n_outputs
             borrow = is_output and self.maker.outputs[position].borrow
-            risky = id(root) in claimed or isinstance(root, Constant) or (
-                id(root) in outside and not (borrow and id(root) in shared_roots))
+            # an update computed in its shared variable's storage is that variable's own value
+            risky = position not in plan.updates_in_place and (id(root) in claimed or isinstance(root, Constant) or (
+                id(root) in outside and not (borrow and id(root) in shared_roots)))
             (copy_output if is_output else copy_update).append(risky)
             claimed.add(id(root))
         return copy_output, copy_update
@@ -247,6 +253,26 @@ class Function:
     def _describe(self):
         return f"function {self.name!r}" if self.name else "this function"
 
+    def _own_storage(self, values):
+        """Makes each input an update is computed in (``self._in_place``) C-contiguous, writeable,
+        aligned, in native byte order and overlapping no other input, by a copy of it where it is not
+        (the update then lands in that copy, which becomes the shared variable's value): the
+        backends write there without looking. Shared values rarely change between calls once updates
+        are in place, so those found apart are remembered and only the explicit inputs checked again."""
+        n_explicit = len(self._ins)
+        shared = tuple(values[n_explicit:])
+        recheck = len(shared) != len(self._checked_shared) or any(
+            a is not b for a, b in zip(shared, self._checked_shared))
+        for i in self._in_place:
+            value = values[i]
+            flags = value.flags
+            others = range(len(values)) if recheck else range(n_explicit)
+            if not (flags.c_contiguous and flags.writeable and flags.aligned and value.dtype.isnative) or any(
+                    k != i and np.may_share_memory(value, values[k]) for k in others):
+                values[i] = np.array(value, order="C")
+                recheck = True
+        self._checked_shared = tuple(values[n_explicit:]) if recheck else shared
+
     def __call__(self, *args, **kwargs):
         # The common call, positional arrays of exactly the declared dtype and rank, is checked inline:
         # a call costs a few microseconds, and this is most of what core adds to the backend's time.
@@ -260,6 +286,8 @@ class Function:
         shared = self._shared_inputs
         if shared:
             values += [s._value for s in shared]
+            if self._in_place:
+                self._own_storage(values)
         results = self._executable(values)
         n_outputs = self._n_outputs
         # results is the executable's own new list; a tuple is copied before outputs are replaced in it
@@ -295,6 +323,7 @@ class Function:
         backend compiles the graph again when the function is loaded (from its cache, if it has one)."""
         state = dict(self.__dict__)
         state["_executable"] = isinstance(self._executable, CrossChecked)  # only whether it was checked
+        state["_checked_shared"] = ()
         return state
 
     def __setstate__(self, state):
@@ -364,6 +393,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
                 warnings.warn(message, stacklevel=2)
     shared_inputs = [v for v in graph_inputs(expressions) if isinstance(v, SharedVariable) and v not in seen]
     fgraph = FunctionGraph(explicit + shared_inputs, expressions)
+    # which input each update overwrites: the plan may compute some in that storage (core/plan.py)
+    fgraph.update_targets = {len(outs) + k: len(explicit) + shared_inputs.index(target)
+                             for k, (target, _) in enumerate(update_pairs) if target in shared_inputs}
 
     backend_object = registry.get(_backend_name(backend, mode))
     started = perf_counter()

@@ -505,7 +505,14 @@ class FunctionGraph:
 
     @property
     def apply_nodes(self):
-        return toposort(self.outputs, stop=self.inputs)
+        """The nodes in the order they run: topological, with the plan's updates in place last
+        (``late``, core/plan.py), after every node that can fail."""
+        order = toposort(self.outputs, stop=self.inputs)
+        late = getattr(self, "late", None)
+        if late:
+            present, running_last = set(order), set(late)
+            order = [n for n in order if n not in running_last] + [n for n in late if n in present]
+        return order
 
     def toposort(self):
         return self.apply_nodes

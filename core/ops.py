@@ -1462,6 +1462,48 @@ def dot(a, b):
     return Dot()(a, b)
 
 
+class Gemm(Op):
+    """``beta * z + alpha * dot(x, y)`` for float matrices of one dtype, alpha and beta scalars: BLAS's
+    gemm. Users write the sum; the rewrite ``gemm_updates`` (core/rewrite.py) makes this op of an update
+    such as ``W - lr * dot(a, b)``, so that the plan can accumulate the product straight into W's
+    storage (Theano's GemmInplace)."""
+
+    def make_node(self, z, alpha, x, y, beta):
+        z, x, y = _as(z), _as(x), _as(y)
+        if not (z.ndim == x.ndim == y.ndim == 2) or z.dtype not in ("float32", "float64") or \
+                not z.dtype == x.dtype == y.dtype:
+            raise TypeError(f"gemm: expected float matrices of one dtype, got {z.describe()}, {x.describe()}, "
+                            f"{y.describe()}")
+        alpha, beta = cast(_as(alpha), z.dtype), cast(_as(beta), z.dtype)
+        if alpha.ndim or beta.ndim:
+            raise TypeError(f"gemm: alpha and beta must be scalars, got {alpha.describe()} and {beta.describe()}")
+        bcast = tuple(a or b for a, b in zip(z.broadcastable, (x.broadcastable[0], y.broadcastable[1])))
+        if bcast != z.broadcastable:
+            raise TypeError(f"gemm: {z.describe()} cannot hold the product of {x.describe()} and {y.describe()}")
+        return Apply(self, [z, alpha, x, y, beta], [_out(z.dtype, z.broadcastable)])
+
+    def infer_shape(self, node, shapes):
+        z, _, x, y, _ = node.inputs
+        sz, _, sx, sy, _ = shapes
+        sizes = tuple(sz)
+        for a, b, check in ((sx[1], sy[0], lambda: Dot()(si.empty(x.dtype, 0, sx[1]), si.empty(y.dtype, sy[0], 0))),
+                            (sz[0], sx[0], lambda: add(si.empty(z.dtype, sz[0], 0), si.empty(x.dtype, sx[0], 0))),
+                            (sz[1], sy[1], lambda: add(si.empty(z.dtype, 0, sz[1]), si.empty(y.dtype, 0, sy[1])))):
+            if not si.same_size(a, b):
+                sizes = si.checked(sizes, check(), node)
+        return [sizes]
+
+    def grad(self, inputs, outputs, output_grads):
+        (z, alpha, x, y, beta), (g,) = inputs, output_grads
+        return [beta * g, (g * dot(x, y)).sum(), alpha * dot(g, transpose(y)), alpha * dot(transpose(x), g),
+                (g * z).sum()]
+
+
+def gemm(z, alpha, x, y, beta):
+    """``beta * z + alpha * dot(x, y)`` as one BLAS product (float matrices)."""
+    return Gemm()(z, alpha, x, y, beta)
+
+
 def outer(a, b):
     """The outer product of two vectors."""
     a, b = _as(a), _as(b)

@@ -22,6 +22,12 @@ that graph, how its buffers live, and every backend carries it out rather than d
   GEMM at a time and wait while the lowering around it (im2col, col2im, gathers) runs on one core;
   whole blocks of images keep every core busy (as Theano's CorrMM did with OpenMP). The C backend runs
   them so where the BLAS lets its thread count be set, else as one thread (numba: docs/conv.md).
+- ``updates_in_place`` ({output position: input position}): the updates computed straight into
+  their shared variable's storage, as Theano's destroy handler allowed (``in_place_updates``). Their
+  nodes (``late``) run after every other node, so that every check that can fail has run before the
+  first write; each is elementwise or an IncSubtensor of its target, which ``reuse`` names as the
+  input it writes into. Core hands each such input over C-contiguous, writeable and overlapping no
+  other input (core/function.py copies one that is not), and takes the output to be that storage.
 - ``blas_one_core``: whether the program's BLAS runs on one core for the whole call (a graph with
   ``image_threads``): after a product on two threads, OpenBLAS's worker spins on the other core for a
   while, just where a convolution's second thread then runs (LeNet's step took 22 ms instead of 16.5).
@@ -39,16 +45,14 @@ BLAS_OPS = (ops.Dot, linalg.BatchedDot)
 
 class Plan:
     def __init__(self, fgraph, reuse=True):
+        late = in_place_updates(fgraph) if reuse else {}
+        fgraph.late = list(late)  # FunctionGraph.apply_nodes runs them last, in this order
+        self.late = set(late)
+        self.updates_in_place = {j: i for j, i, _ in late.values()}
         self.nodes = fgraph.apply_nodes  # a property that sorts the graph each time: read it once
         self.position = {node: index for index, node in enumerate(self.nodes)}
         outputs = list(fgraph.outputs)
-        self.view_of = {}
-        for node in self.nodes:
-            aliases = dict(node.op.view_map)
-            aliases.update({k: positions[0] for k, positions in node.op.destroy_map.items()})
-            for k, position in aliases.items():
-                source = node.inputs[position]
-                self.view_of[node.outputs[k]] = self.root(source)
+        self.view_of = _views(self.nodes)
         self.last_read = {}
         for index, node in enumerate(self.nodes):
             for var in node.inputs:
@@ -63,11 +67,11 @@ class Plan:
         for root, index in self.last_read.items():  # inputs too: a backend may own a copy viewed as one
             if index < len(self.nodes):
                 self.dying.setdefault(index, []).append(root)
-        self.reuse = {}
+        self.reuse = {node: position for node, (_, _, position) in late.items()}
         if reuse:
             for index, node in enumerate(self.nodes):
                 position = self._reusable_input(index, node)
-                if position is not None:
+                if position is not None and node not in late:
                     self.reuse[node] = position
         blas = any(isinstance(node.op, BLAS_OPS) for node in self.nodes)
         cost = {}
@@ -112,11 +116,103 @@ class Plan:
             lines.append(f"node {self.position[node]} ({node.op}) writes into input {position}")
         for node in self.threads:
             lines.append(f"node {self.position[node]} ({node.op}) is worth threads")
+        for j, i in self.updates_in_place.items():
+            lines.append(f"output {j} is computed in the storage of input {i} (an update in place)")
         for node in self.image_threads:
             lines.append(f"node {self.position[node]} ({node.op}) splits its images between threads")
         if self.blas_one_core:
             lines.append("the BLAS runs on one core for the whole call")
         return "\n".join(lines)
+
+
+def _views(nodes):
+    """{variable: the variable owning the buffer it reads through} by ``view_map`` and ``destroy_map``."""
+    view_of = {}
+    for node in nodes:
+        aliases = dict(node.op.view_map)
+        aliases.update({k: positions[0] for k, positions in node.op.destroy_map.items()})
+        for k, position in aliases.items():
+            source = node.inputs[position]
+            view_of[node.outputs[k]] = view_of.get(source, source)
+    return view_of
+
+
+def in_place_updates(fgraph):
+    """{node: (output position, input position, operand position)}: the updates of
+    ``fgraph.update_targets`` ({output position: input position}, set by core/function.py) that can be
+    computed in their shared variable's storage. An update qualifies when
+
+    - the shared variable has an axis or more (a 0-d value gains nothing: it stays a machine word);
+    - its node is elementwise (one output, no element that can fail), an IncSubtensor or a Gemm of the
+      shared variable (which no other operand of the Gemm reads), reads the shared variable itself (no other operand reading it through a view), and
+      has exactly its type; its result is no other output and the shared variable is no output;
+    - no node outside these updates reads the result, so that they all run last (``fgraph.late``),
+      after every node that can raise; among them, every other reader of the shared variable runs
+      before it (the outputs see the old values);
+    - at most one of them can fail (an IncSubtensor: its index), and it runs first among them. The
+      elementwise ones cannot once their operands' shapes are checked against the shared variable's,
+      which core/rewrite.py does beforehand (``guard_in_place_updates``)."""
+    targets = getattr(fgraph, "update_targets", None)
+    if not targets:
+        return {}
+    fgraph.late = []
+    nodes = fgraph.apply_nodes
+    view_of = _views(nodes)
+    root = lambda var: view_of.get(var, var)  # noqa: E731
+    outputs = fgraph.outputs
+    output_roots = {root(var) for var in outputs}
+    candidates = {}
+    for j, i in targets.items():
+        result, shared = outputs[j], fgraph.inputs[i]
+        node = result.owner
+        if (node is None or root(result) is not result or sum(o is result for o in outputs) > 1
+                or shared in output_roots or result.type != shared.type or not shared.ndim):
+            continue
+        op = node.op
+        if type(op) is ops.IncSubtensor:
+            fallible, positions = True, [0] if node.inputs[0] is shared else []
+        elif type(op) is ops.Gemm:  # BLAS reads x and y while it writes z: neither may be z
+            fallible = False
+            positions = [0] if node.inputs[0] is shared and not any(
+                root(v) is shared for v in node.inputs[1:]) else []
+        elif isinstance(op, ops.Elemwise) and len(node.outputs) == 1:
+            fallible = False
+            positions = [] if op.may_fail([v.dtype for v in node.inputs]) else \
+                [p for p, v in enumerate(node.inputs) if v is shared]
+        else:
+            continue
+        if positions and not any(v is not shared and root(v) is shared for v in node.inputs):
+            candidates[node] = (j, i, positions[0], fallible)
+    readers = {}
+    for node in nodes:
+        for var in node.inputs:
+            readers.setdefault(root(var), set()).add(node)
+    while candidates:
+        late = _late_order([node for node in nodes if node in candidates], candidates)
+        order = {node: k for k, node in enumerate([n for n in nodes if n not in candidates] + late)}
+        dropped = {var.owner for node in nodes if node not in candidates for var in node.inputs
+                   if var.owner in candidates}
+        for node, (_, i, _, _) in candidates.items():
+            if any(order[r] > order[node] for r in readers.get(fgraph.inputs[i], ()) if r is not node):
+                dropped.add(node)
+        fallible = [node for node in late if candidates[node][3]]
+        if fallible and (len(fallible) > 1 or late[0] is not fallible[0]):
+            dropped.update(fallible)
+        if not dropped:
+            break
+        for node in dropped:
+            candidates.pop(node, None)
+    late = _late_order([node for node in nodes if node in candidates], candidates)
+    return {node: candidates[node][:3] for node in late}
+
+
+def _late_order(late, candidates):
+    """The updates in place in the order they run: topological, a lone one that can fail moved
+    first when it reads the result of no other."""
+    fallible = [node for node in late if candidates[node][3]]
+    if len(fallible) == 1 and not any(var.owner in candidates for var in fallible[0].inputs):
+        late = fallible + [node for node in late if node is not fallible[0]]
+    return late
 
 
 def make_plan(fgraph, reuse=True):

@@ -21,7 +21,10 @@ them. In order:
   branches get the same passes as the graph around them; and, whatever the passes, a node that only
   one branch of an ifelse reads is moved into that branch (``core/ifelse.py``), so it runs only then.
 - ``inplace``: lets the plan (``core/plan.py``, ``fgraph.plan.reuse``) write an elementwise result into
-  an input buffer that dies there; without it the plan reuses nothing.
+  an input buffer that dies there, and compute updates in their shared variable's storage
+  (``Plan.updates_in_place``); for those, each operand is first checked to have the shared variable's
+  shape (a specify_shape before the first write, ``guard_in_place_updates``), so that nothing can fail
+  once the first one is written. Without it the plan reuses nothing.
 
 ``ARIGNOTE_REWRITES=none`` turns them all off (for debugging); a comma-separated list of pass names runs
 only those. A backend may decline passes with a ``declined_rewrites`` attribute (a set of names).
@@ -31,7 +34,7 @@ import numpy as np
 
 from . import nnet, ops
 from .config import config
-from .plan import make_plan
+from .plan import in_place_updates, make_plan
 from .graph import Apply, Constant, FunctionGraph, TensorVariable, clone_replace, graph_inputs, toposort
 from .ifelse import sink_into_branches
 from .scan import merge_extended, prune_unused, push_out_invariants, push_out_sequence_products, push_out_sums, save_memory
@@ -92,11 +95,170 @@ def _rewrite(fgraph, backend):
             if "canonicalize" in passes:  # what they leave behind: x[None][0], zeros + y (an accumulator's start)
                 apply_local(fgraph, CANONICALIZE)
         rewrite_inner_graphs(fgraph, backend)
+    if "inplace" in passes:  # before fusion, which would hide the sum around the product
+        gemm_updates(fgraph)
     if "fusion" in passes:
         fuse(fgraph)
         fuse_reductions(fgraph)
+    if "inplace" in passes:
+        guard_in_place_updates(fgraph)
     make_plan(fgraph, reuse="inplace" in passes)
     return fgraph
+
+
+def gemm_updates(fgraph):
+    """An update of a float matrix W that is a sum of W's multiples and of one matrix product, with
+    scalar factors (``W - lr * dot(x, y)``, ``W - lr * (dot(x, y) + l2 * W)``, momentum's
+    ``mu * v - lr * dot(x, y)``), becomes ``gemm(W, alpha, x, y, beta)``: one BLAS product that the
+    plan can accumulate straight into W's storage (Theano's GemmInplace), instead of the product in a
+    buffer of its own and a pass over both. Only where the product is read by nothing else."""
+    targets = getattr(fgraph, "update_targets", None)
+    if not targets:
+        return
+    readers = {}
+    for node in fgraph.apply_nodes:
+        for var in node.inputs:
+            readers[var] = readers.get(var, 0) + 1
+    for var in fgraph.outputs:
+        readers[var] = readers.get(var, 0) + 1
+    replacements = {}
+    for j, i in targets.items():
+        result, shared = fgraph.outputs[j], fgraph.inputs[i]
+        if shared.ndim != 2 or shared.dtype not in ("float32", "float64") or result.type != shared.type:
+            continue
+        terms = []
+        if not _linear_terms(result, [], terms):
+            continue
+        products = [(f, t) for f, t in terms if t.owner is not None and type(t.owner.op) is ops.Dot
+                    and all(v.ndim == 2 and v.dtype == shared.dtype for v in t.owner.inputs) and readers.get(t) == 1]
+        selves = [f for f, t in terms if t is shared]
+        if len(products) != 1 or not selves or len(selves) + 1 != len(terms):
+            continue
+        (factors, product), = products
+        x, y = product.owner.inputs
+        beta = _scale(selves[0], shared.dtype)
+        for more in selves[1:]:
+            beta = beta + _scale(more, shared.dtype)
+        new = ops.gemm(shared, _scale(factors, shared.dtype), x, y, beta)
+        if new.type == result.type:
+            new.trace, new.name = result.trace, result.name
+            replacements[result] = new
+    if replacements:
+        fgraph.outputs = clone_replace(fgraph.outputs, replacements)
+        fold_constants(fgraph)
+
+
+def _linear_terms(var, factors, terms):
+    """Adds to ``terms`` the (scalar factors, term) whose sum ``var`` is, through additions,
+    subtractions, negations and products with scalars (all axes broadcastable); False when a term
+    does not have var's type (a bias row, a broadcast)."""
+    op = var.owner.op if var.owner is not None else None
+    if type(op) is ops.Add:
+        return all(_linear_terms(v, factors, terms) for v in var.owner.inputs)
+    if type(op) is ops.Sub:
+        a, b = var.owner.inputs
+        return _linear_terms(a, factors, terms) and _linear_terms(b, factors + [-1], terms)
+    if type(op) is ops.Neg:
+        return _linear_terms(var.owner.inputs[0], factors + [-1], terms)
+    if type(op) is ops.Mul:
+        a, b = var.owner.inputs
+        for scalar, other in ((a, b), (b, a)):
+            if all(scalar.broadcastable) and other.type == var.type:
+                return _linear_terms(other, factors + [scalar], terms)
+            filled = _filled_scalar(scalar, other)
+            if filled is not None:
+                return _linear_terms(other, factors + [filled], terms)
+    if any(var.broadcastable):
+        return False
+    terms.append((factors, var))
+    return True
+
+
+def _filled_scalar(var, like):
+    """s where ``var`` is ``second(like, s)`` (s filling like's shape, as grad writes the gradient of a
+    sum) for a scalar s: multiplying ``like`` by it is multiplying by s."""
+    if var.owner is not None and type(var.owner.op) is ops.Second:
+        shape_of, value = var.owner.inputs
+        if shape_of is like and all(value.broadcastable):
+            return value
+    return None
+
+
+def _scale(factors, dtype):
+    """The product of ``factors`` (numbers and variables with every axis broadcastable) as a 0-d
+    variable of ``dtype``."""
+    total = Constant(TensorType(dtype, ()), np.array(1, dtype))
+    for factor in factors:
+        if not isinstance(factor, TensorVariable) or isinstance(factor, Constant):
+            factor = Constant(TensorType(dtype, ()), np.asarray(getattr(factor, "data", factor), dtype).reshape(()))
+        elif factor.ndim:
+            factor = ops.dimshuffle(factor, ())
+        total = ops.mul(total, ops.cast(factor, dtype))
+    return total
+
+
+def guard_in_place_updates(fgraph):
+    """Each operand of an elementwise update the plan will compute in its shared variable's storage
+    read through a specify_shape against that shared variable's shape, and against the shapes of the
+    shared variables of the updates in place that read its result (momentum's ``W + v_new``): all these
+    checks run before the first update is written (the plan runs those updates last), and no update
+    can then fail halfway through a call. An update whose checks would need its own shared variable
+    read through a view (no other operand has its full shape) is not computed in place. The checks
+    keep the update's place of building, for their messages."""
+    while True:
+        updates = in_place_updates(fgraph)
+        late = [n for n in fgraph.apply_nodes if n in updates]
+        target = {n: fgraph.inputs[updates[n][1]] for n in late}
+        shapes = {}  # node -> the shared variables whose shape its result must have
+        for node in reversed(late):
+            readers = [m for m in late if node.outputs[0] in m.inputs]
+            shapes[node] = [target[node]] + [s for m in readers for s in shapes[m] if s is not target[node]]
+        unguardable = [updates[n][0] for n in late if len(shapes[n]) > 1 and not _covers_shape(n, target[n], updates)]
+        if not unguardable:
+            break
+        fgraph.update_targets = {j: i for j, i in fgraph.update_targets.items() if j not in unguardable}
+    replacements = {}  # filled in topological order: an update reading another reads its new node
+    results = {n.outputs[0] for n in late}
+    for node in late:
+        guarded = []
+        if type(node.op) is ops.Gemm:  # x's rows and y's columns are the result's; y's rows x's columns
+            z, alpha, x, y, beta = [replacements.get(v, v) for v in node.inputs]
+            y = ops.specify_shape(y, [ops.shape_i(x, 1), None])
+            for shared in shapes[node]:
+                x = ops.specify_shape(x, [ops.shape_i(shared, 0), None])
+                y = ops.specify_shape(y, [None, ops.shape_i(shared, 1)])
+            x.trace = y.trace = y.owner.inputs[0].trace = node.outputs[0].trace
+            guarded = [z, alpha, x, y, beta]
+        for var in [] if guarded else [replacements.get(v, v) for v in node.inputs]:
+            if var is target[node] or var in results or all(var.broadcastable):
+                guarded.append(var)  # the result of another update: checked where it is computed
+                continue
+            for shared in shapes[node]:
+                var = ops.specify_shape(var, [None if b else ops.shape_i(shared, axis)
+                                              for axis, b in enumerate(var.broadcastable)])
+                var.trace = node.outputs[0].trace
+            guarded.append(var)
+        if any(new is not old for new, old in zip(guarded, node.inputs)):
+            new = node.op.make_node(*guarded).outputs[0]
+            new.trace, new.name = node.outputs[0].trace, node.outputs[0].name
+            replacements[node.outputs[0]] = new
+            results.add(new)
+    if replacements:
+        fgraph.outputs = clone_replace(fgraph.outputs, replacements)
+
+
+def _covers_shape(node, shared, updates):
+    """Whether the operands of elementwise ``node`` other than ``shared`` and the results of updates
+    span every axis of ``shared`` that is not broadcastable (so that checking them checks its shape)."""
+    if type(node.op) is ops.Gemm:
+        return True
+    if not isinstance(node.op, ops.Elemwise):
+        return False
+    spanned = [False] * shared.ndim
+    for var in node.inputs:
+        if var is not shared and var.owner not in updates:
+            spanned = [s or not b for s, b in zip(spanned, var.broadcastable)]
+    return all(s or b for s, b in zip(spanned, shared.broadcastable))
 
 
 def rewrite_inner_graphs(fgraph, backend=None):

@@ -74,6 +74,7 @@ class CProgram:
         self.where = ffi.new("int *")
         self.lock = threading.Lock()
         self.blas_one_core = plan_of(fgraph).blas_one_core
+        self.in_place = plan_of(fgraph).updates_in_place  # output -> the input it is computed in
         blas.entry_points()  # (sets blas.one_core's function)
         self.out_types = [(np.dtype(v.dtype), v.ndim, np.dtype(v.dtype).itemsize) for v in fgraph.outputs]
         # 0-d outputs: Python makes their arrays before the call and ari_call fills them
@@ -115,7 +116,7 @@ class CProgram:
             raise self._error(rc)
         if self.all_scalar:
             return made
-        return self._collect(dict(zip(self.scalar_outs, made)))
+        return self._collect(dict(zip(self.scalar_outs, made)), inputs)
 
     def _slow(self, inputs):
         keep = []
@@ -131,9 +132,9 @@ class CProgram:
         for j, (d, (_, nd, _)) in enumerate(zip(self.outs, self.out_types)):
             if nd:
                 self.shapes[j, :nd] = list(d.shape[0:nd])
-        return self._collect({})
+        return self._collect({}, keep)
 
-    def _collect(self, made):
+    def _collect(self, made, inputs):
         """The outputs as NumPy arrays: ``made`` (output index -> array) are filled already; other small
         ones are copied into fresh arrays (``ari_collect``), large ones wrapped and freed with the array."""
         results, dest, sizes, outs = [], self.dest, self.sizes, self.outs
@@ -142,6 +143,10 @@ class CProgram:
             if j in made:
                 dest[j] = 0
                 results.append(made[j])
+                continue
+            if j in self.in_place:  # an update computed in its shared variable's storage
+                dest[j] = 0
+                results.append(inputs[self.in_place[j]])
                 continue
             shape = tuple(self.shape_rows[j].tolist())
             nbytes = isz

@@ -189,14 +189,19 @@ class Generator:
         """The input whose buffer ``alloc_or_reuse`` hands to ``var``, output 0 of ``node`` (None: a new one)."""
         position = self.plan.reuse.get(node)
         x = node.inputs[position] if position is not None and var is node.outputs[0] else None
+        if x is not None and node in self.plan.late:
+            return x  # an update computed in its shared variable's storage, a C-contiguous input
         return None if x is None or x not in self.owned or var in self.dest else x
 
     def alloc_or_reuse(self, node, var, index):
         """``alloc``, or, where the plan says output 0 of ``node`` takes over an input's dying buffer
-        (``plan.reuse``) and that buffer is the program's own, C handing it over (computed in place)."""
+        (``plan.reuse``) and that buffer is the program's own, C handing it over (computed in place);
+        or, for an update in place (``plan.late``), the shared variable's storage itself."""
         x = self.taken_over(node, var)
         if x is None:
             return self.alloc(var, index)
+        if node in self.plan.late:
+            return f"{self.names[var]} = {self.names[x]};  /* an update in place: into {self.names[x]}'s storage */"
         self.owned.add(var)
         self.slots.add(var)
         self.used_slots.add(self.slot(var))
@@ -245,6 +250,9 @@ class Generator:
         given = set()
         for j, var in enumerate(fg.outputs):
             v, nd, T = self.name(var), var.ndim, ct(var.dtype)
+            if j in self.plan.updates_in_place:
+                tail.append(f"    out[{j}] = {v}; out[{j}].data = NULL;  /* in input {self.plan.updates_in_place[j]}'s storage */")
+                continue
             if var in self.written and self.dest[var] == j:
                 tail.append(f"    if (!out[{j}].data) {{ out[{j}] = {v}; own[{self.slot(var)}] = NULL; }}  /* else written there */")
                 continue

@@ -1,5 +1,5 @@
-"""Matrix products: dot (BLAS through runtime.h's ari_matmul for float32/float64, loops otherwise)
-and batched dot."""
+"""Matrix products: dot (BLAS through runtime.h's ari_matmul for float32/float64, loops otherwise),
+gemm (beta z + alpha x y, into z's storage for an update in place) and batched dot."""
 
 from .ctext import ct, shape_buffers
 
@@ -34,6 +34,32 @@ def emit_dot(g, node, index, ins, outs):
                      f"for (int64_t i = 0; i < n; i++) for (int64_t j = 0; j < m; j++) {{\n"
                      f"    {T} s = 0;\n    for (int64_t l = 0; l < k; l++) s += ({T})pa[i * as0 + l * as1] * ({T})pb[l * bs0 + j * bs1];\n"
                      f"    po[i * m + j] = s;\n}}")
+    return "\n".join(lines)
+
+
+def emit_gemm(g, node, index, ins, outs):
+    """beta z + alpha x y: z copied into the output (or, for an update in place, the output is z's
+    storage), then one BLAS gemm accumulating into it (runtime.h's ari_matmul_scaled)."""
+    (z, alpha, x, y, beta), (o,) = ins, outs
+    zv, ov = node.inputs[0], node.outputs[0]
+    T = ct(ov.dtype)
+    lines = [shape_buffers(3),
+             f"int64_t n = {x}.shape[0], k = {x}.shape[1], m = {y}.shape[1];",
+             f"if ({y}.shape[0] != k || {z}.shape[0] != n || {z}.shape[1] != m) FAIL(1, {index}, "
+             f"\"shapes %s, %s and %s do not fit z + x . y\", ari_shape(sb0, &{z}, 2), ari_shape(sb1, &{x}, 2), "
+             f"ari_shape(sb2, &{y}, 2));",
+             f"{o}.shape[0] = n; {o}.shape[1] = m;"]
+    if g.taken_over(node, ov) is zv:
+        lines.append(g.alloc_or_reuse(node, ov, index))
+    else:
+        lines += [g.alloc(ov, index), f"ari_copy(&{o}, &{z}, 2, sizeof({T}));"]
+    lines += [f"switch (ari_matmul_scaled_{'f64' if ov.dtype == 'float64' else 'f32'}(n, m, k, (const {T} *){x}.data, "
+              f"{x}.strides[0], {x}.strides[1], (const {T} *){y}.data, {y}.strides[0], {y}.strides[1], ({T} *){o}.data, "
+              f"*(const {T} *){alpha}.data, *(const {T} *){beta}.data)) {{",
+              f"    case 3: FAIL(3, {index}, \"out of memory\");",
+              f"    case 1: FAIL(1, {index}, \"shapes %s and %s: a size exceeds what this 32-bit BLAS takes\", "
+              f"ari_shape(sb1, &{x}, 2), ari_shape(sb2, &{y}, 2));",
+              "}"]
     return "\n".join(lines)
 
 

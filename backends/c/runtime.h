@@ -212,8 +212,8 @@ static int ari_gemv(int dbl, char t, int64_t m, int64_t n, const void *alpha, co
    Returns 0, 1 when a size does not fit a 32-bit BLAS, 3 when out of memory. */
 #define ARI_MATMUL(T, DBL)                                                                           \
 static int ari_matmul_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t as0, int64_t as1,      \
-                          const T *pb, int64_t bs0, int64_t bs1, T *po) {                           \
-    if (n * m * k == 0 || k < 1) { for (int64_t i = 0; i < n * m; i++) po[i] = 0; return 0; }        \
+                          const T *pb, int64_t bs0, int64_t bs1, T *po, T alpha, T beta) {          \
+    if (n * m * k == 0 || k < 1) { for (int64_t i = 0; i < n * m; i++) po[i] = beta == 0 ? 0 : beta * po[i]; return 0; } \
     T *ca = NULL, *cb = NULL; char ta, tb; int64_t lda, ldb;                                        \
     if ((as1 == 1 || k == 1) && as0 >= k && n > 0 && (n == 1 || as0 > 0)) { ta = 'N'; lda = n == 1 ? k : as0; } \
     else if ((as0 == 1 || n == 1) && as1 >= n && as1 > 0) { ta = 'T'; lda = as1; }                 \
@@ -226,12 +226,11 @@ static int ari_matmul_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t 
            for (int64_t l = 0; l < k; l++) for (int64_t j = 0; j < m; j++) cb[l * m + j] = pb[l * bs0 + j * bs1]; \
            pb = cb; tb = 'N'; ldb = m; }                                                            \
     if (lda < 1) lda = 1; if (ldb < 1) ldb = 1;                                                     \
-    const T one = 1, zero = 0;                                                                      \
     int big;                                                                                        \
     if (n == 1 && tb == 'N')  /* row vector times matrix: gemv on B^T */                            \
-        big = ari_gemv(DBL, 'N', m, k, &one, pb, ldb, pa, ta == 'N' ? 1 : lda, &zero, po, 1);       \
+        big = ari_gemv(DBL, 'N', m, k, &alpha, pb, ldb, pa, ta == 'N' ? 1 : lda, &beta, po, 1);     \
     else                                                                                            \
-        big = ari_gemm(DBL, tb, ta, m, n, k, &one, pb, ldb, pa, lda, &zero, po, m);                 \
+        big = ari_gemm(DBL, tb, ta, m, n, k, &alpha, pb, ldb, pa, lda, &beta, po, m);               \
     free(ca); free(cb);                                                                             \
     return big ? 1 : 0;                                                                             \
 }
@@ -239,9 +238,28 @@ ARI_MATMUL(f32, 0)
 ARI_MATMUL(f64, 1)
 static int ari_matmul(int dbl, int64_t n, int64_t m, int64_t k, const void *a, int64_t as0, int64_t as1,
                       const void *b, int64_t bs0, int64_t bs1, void *c) {
-    return dbl ? ari_matmul_f64(n, m, k, (const f64 *)a, as0, as1, (const f64 *)b, bs0, bs1, (f64 *)c)
-               : ari_matmul_f32(n, m, k, (const f32 *)a, as0, as1, (const f32 *)b, bs0, bs1, (f32 *)c);
+    return dbl ? ari_matmul_f64(n, m, k, (const f64 *)a, as0, as1, (const f64 *)b, bs0, bs1, (f64 *)c, 1, 0)
+               : ari_matmul_f32(n, m, k, (const f32 *)a, as0, as1, (const f32 *)b, bs0, bs1, (f32 *)c, 1, 0);
 }
+/* c (n, m, C-contiguous) = beta c + alpha a b (gemm). BLAS reads no c when beta is 0 and no product when
+   alpha is 0; NumPy's beta * c + alpha * (a b) keeps their NaN there, so those two cases scale or add
+   by loops, the product in a buffer of its own. 3: out of memory, 1: a size BLAS cannot take. */
+#define ARI_GEMM_SCALED(T)                                                                          \
+static int ari_matmul_scaled_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t as0, int64_t as1, \
+                                 const T *pb, int64_t bs0, int64_t bs1, T *pc, T alpha, T beta) {   \
+    if (alpha != 0 && beta != 0) return ari_matmul_##T(n, m, k, pa, as0, as1, pb, bs0, bs1, pc, alpha, beta); \
+    if (alpha != 0) {  /* beta 0: c's NaN and infinities stay, times 0 */                          \
+        for (int64_t i = 0; i < n * m; i++) pc[i] *= beta;                                          \
+        return ari_matmul_##T(n, m, k, pa, as0, as1, pb, bs0, bs1, pc, alpha, 1);                   \
+    }                                                                                               \
+    T *p = malloc(sizeof(T) * (n * m > 0 ? n * m : 1)); if (!p) return 3;                           \
+    int rc = ari_matmul_##T(n, m, k, pa, as0, as1, pb, bs0, bs1, p, 1, 0);                          \
+    for (int64_t i = 0; i < n * m; i++) pc[i] = beta * pc[i] + alpha * p[i];                        \
+    free(p);                                                                                        \
+    return rc;                                                                                      \
+}
+ARI_GEMM_SCALED(f32)
+ARI_GEMM_SCALED(f64)
 
 /* Array buffers. Each starts ARI_HEAD bytes into a malloc'd block whose head holds its capacity. A
    large buffer that is freed waits in a few spare slots for the next allocation of about its size, so

@@ -87,7 +87,7 @@ EMIT = {
     ops.Subtensor: indexing.emit_subtensor, ops.IncSubtensor: indexing.emit_inc_subtensor,
     ops.AdvancedSubtensor: indexing.emit_advanced_subtensor,
     ops.AdvancedIncSubtensor: indexing.emit_advanced_inc_subtensor,
-    ops.Dot: products.emit_dot, linalg.BatchedDot: products.emit_batched_dot,
+    ops.Dot: products.emit_dot, ops.Gemm: products.emit_gemm, linalg.BatchedDot: products.emit_batched_dot,
     nnet.Softmax: c_nnet.emit_softmax, nnet.LogSoftmax: c_nnet.emit_softmax,
     nnet.SoftmaxCrossentropy: c_nnet.emit_softmax_crossentropy,
     nnet.SoftmaxCrossentropyGrad: c_nnet.emit_softmax_crossentropy_grad,

@@ -34,6 +34,20 @@ def dot(gen, n, node, args, outs):
     return [f"{outs[0]} = _rt.scalar({call}[0, 0], np.empty((), dtype={dtype}))"]
 
 
+def gemm(gen, n, node, args, outs):
+    """beta z + alpha x y: z copied (or, for an update in place, z's own storage), then one BLAS gemm
+    accumulating into it (runtime.gemm_scaled)."""
+    z, alpha, x, y, beta = args
+    label = type(node.op).__name__
+    into = "a0  # an update in place: z's storage (plan.reuse)" if gen.plan.reuse.get(node) == 0 else "a0.copy()"
+    lines = ["if x.shape[1] != y.shape[0] or a0.shape[0] != x.shape[0] or a0.shape[1] != y.shape[1]:",
+             f"    raise ValueError('{label}: shapes do not fit z + x . y')",
+             f"out = {into}",
+             "return _rt.gemm_scaled(x[::1, ::1], y[::1, ::1], out, alpha[()], beta[()])"]
+    name = gen.kernel(n, node, ["a0", "alpha", "x", "y", "beta"], lines)
+    return [f"{outs[0]} = {name}({z}, {alpha}, {x}, {y}, {beta})"]
+
+
 def batched_dot(gen, n, node, args, outs):
     """(B, n, k) . (B, k, m): one product per batch entry, in a kernel."""
     out = node.outputs[0]

@@ -322,9 +322,8 @@ def _contiguous(x):
 
 @_jit
 def gemm(a, b):
-    """a (n, k) · b (k, m), float32 or float64, any strides, by BLAS: row-major C = A B is column-major
-    C^T = B^T A^T, so B goes first. An operand with neither unit-stride rows nor columns is copied.
-    Programs pass both as views typed "any layout" (x[::1, ::1]), so this compiles once per dtype."""
+    """a (n, k) · b (k, m), float32 or float64, any strides, by BLAS. Programs pass both as views
+    typed "any layout" (x[::1, ::1]), so this compiles once per dtype."""
     n, k = a.shape
     m = b.shape[1]
     if b.shape[0] != k:
@@ -332,6 +331,38 @@ def gemm(a, b):
     if n * m * k == 0:
         return np.zeros((n, m), dtype=a.dtype)
     out = np.empty((n, m), dtype=a.dtype)
+    _blas_gemm(a, b, out, 1, 0)
+    return out
+
+
+@_jit
+def gemm_scaled(a, b, c, alpha, beta):
+    """c = beta c + alpha a · b in place (c C-contiguous (n, m), the checks made by the caller). BLAS
+    reads no c when beta is 0 and no product when alpha is 0; NumPy's beta * c + alpha * (a · b) keeps
+    their NaN there, so those cases scale or add by loops."""
+    n, m = c.shape
+    if alpha != 0 and beta != 0 and n * m * a.shape[1] != 0:
+        _blas_gemm(a, b, c, alpha, beta)
+        return c
+    if alpha != 0 and n * m * a.shape[1] != 0:
+        for i in range(n):
+            for j in range(m):
+                c[i, j] *= beta
+        _blas_gemm(a, b, c, alpha, 1)
+        return c
+    product = gemm(a, b)
+    for i in range(n):
+        for j in range(m):
+            c[i, j] = beta * c[i, j] + alpha * product[i, j]
+    return c
+
+
+@_jit
+def _blas_gemm(a, b, out, alpha, beta):
+    """out (n, m, C-contiguous) = beta out + alpha a b by BLAS: row-major C = A B is column-major
+    C^T = B^T A^T, so B goes first. An operand with neither unit-stride rows nor columns is copied."""
+    n, k = a.shape
+    m = b.shape[1]
     la, lb = _blas_layout(a), _blas_layout(b)
     pa = a if la else _contiguous(a)
     pb = b if lb else _contiguous(b)
@@ -346,8 +377,9 @@ def gemm(a, b):
     flags = np.empty(2, dtype=np.uint8)
     flags[0] = 84 if lb % 4 == 2 else 78  # 'T' or 'N'
     flags[1] = 84 if la % 4 == 2 else 78
-    scale = np.zeros(2, dtype=a.dtype)
-    scale[0] = 1
+    scale = np.empty(2, dtype=a.dtype)
+    scale[0] = alpha
+    scale[1] = beta
     i, w, f, s = ints.ctypes.data, ints.itemsize, flags.ctypes.data, scale.ctypes.data
     if a.itemsize == 4:
         _sgemm(f, f + 1, i, i + w, i + 2 * w, s, pb.ctypes.data, i + 3 * w, pa.ctypes.data, i + 4 * w,
@@ -356,9 +388,8 @@ def gemm(a, b):
         _dgemm(f, f + 1, i, i + w, i + 2 * w, s, pb.ctypes.data, i + 3 * w, pa.ctypes.data, i + 4 * w,
                s + 8, out.ctypes.data, i + 5 * w)
     # the temporaries are read after the call, so that none is released while BLAS uses it
-    if ints[0] != m or flags[0] == 0 or scale[0] != 1 or pa.shape[0] != n or pb.shape[0] != k:
+    if ints[0] != m or flags[0] == 0 or (scale[1] != beta and beta == beta) or pa.shape[0] != n or pb.shape[0] != k:
         raise RuntimeError("BLAS changed its arguments")
-    return out
 
 
 @_jit

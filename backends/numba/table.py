@@ -111,6 +111,7 @@ EMITTERS = {
     ops.AdvancedSubtensor: indexing.advanced_subtensor,
     ops.AdvancedIncSubtensor: indexing.advanced_inc_subtensor,
     ops.Dot: products.dot,
+    ops.Gemm: products.gemm,
     linalg.BatchedDot: products.batched_dot,
     core_nnet.Softmax: nnet.softmax,
     core_nnet.LogSoftmax: nnet.log_softmax,

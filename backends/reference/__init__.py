@@ -31,6 +31,18 @@ def _writing_into(impl, position):
     return run
 
 
+def _stored_in(impl, position):
+    """An update the plan computes in its shared variable's storage (input ``position``): computed
+    and checked as usual, then stored there (core hands that storage over writeable and apart)."""
+
+    def run(node, *xs):
+        target = xs[position]
+        np.copyto(target, impl(node, *xs))
+        return target
+
+    return run
+
+
 def implementation_of(op, table=IMPLEMENTATIONS):
     """The entry of ``table`` that computes ``op``, bound to ``table`` when it runs other ops."""
     impl = implementation(table, op)  # an op written in Python runs its perform (core/pyop.py)
@@ -68,7 +80,10 @@ class ReferenceProgram:
         plan = plan_of(fgraph)
         for node in fgraph.apply_nodes:
             impl = implementation_of(node.op, table)
-            if node in plan.reuse and hasattr(impl, "into"):
+            if node in plan.late:  # an update computed in its shared variable's storage
+                impl = _stored_in(impl, plan.reuse[node])
+                self.writes_into[node] = plan.reuse[node]
+            elif node in plan.reuse and hasattr(impl, "into"):
                 impl = _writing_into(impl, plan.reuse[node])
                 self.writes_into[node] = plan.reuse[node]
             for var in node.inputs:

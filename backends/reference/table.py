@@ -105,6 +105,12 @@ def float_elemwise(fn):
     return elemwise(fn, compute_in_output_dtype=True)
 
 
+def gemm(node, z, alpha, x, y, beta):
+    if x.shape[1] != y.shape[0] or (x.shape[0], y.shape[1]) != z.shape:
+        raise ValueError(f"gemm: shapes {z.shape}, {x.shape} and {y.shape} do not fit z + x . y")
+    return beta * z + alpha * np.dot(x, y)
+
+
 def sigmoid(x):
     # Both branches are finite where they are selected, so large |x| gives 0 or 1, never NaN.
     with np.errstate(all="ignore"):
@@ -474,6 +480,7 @@ IMPLEMENTATIONS = {
     ops.ShapeI: lambda node, x: np.array(x.shape[node.op.i], dtype="int64"),
     ops.MakeVector: lambda node, *xs: np.array(xs, dtype=node.op.dtype),
     ops.Dot: lambda node, a, b: np.dot(a, b),
+    ops.Gemm: gemm,
     linalg.BatchedDot: batched_dot,
     ops.Alloc: alloc,
     ops.ARange: arange,
