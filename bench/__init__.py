@@ -61,9 +61,11 @@ import importlib.util
 import sys
 import time
 
-from .harness import (BASELINE, PEERS, Target, best_limits, cpu_snapshot, machine, measure,  # noqa: F401
-                      measure_limits, mismatch, other_load, run_compile, run_workload)
-from .report import apply_limits, print_table, write_json
+from . import footprint
+from .harness import (BASELINE, PEERS, Target, add_memory, best_limits, cpu_snapshot, machine,  # noqa: F401
+                      measure, measure_limits, mismatch, other_load, own_process, run_compile, run_memory,
+                      run_peer, run_workload)
+from .report import apply_limits, judge_goals, print_table, write_json
 from .workloads import WORKLOADS, Compiled, Sizes, Workload  # noqa: F401
 
 QUICK = dict(repeats=5, min_time=0.02, sizes=Sizes(gemm=1024))
@@ -112,9 +114,10 @@ def select_targets(names):
 
 
 def run_bench(workloads=None, backends=None, quick=False, json_path=None, out=None, sizes=None, repeats=None,
-              min_time=None, progress=None):
+              min_time=None, progress=None, memory=True, targets=None):
     """Run the benchmark; print the table to ``out`` and return the report (a dict, also written as JSON
-    to ``json_path``). ``sizes``, ``repeats`` and ``min_time`` override the defaults (tests use tiny ones)."""
+    to ``json_path``). ``sizes``, ``repeats`` and ``min_time`` override the defaults (tests use tiny ones),
+    ``memory=False`` skips the memory measurement, ``targets`` (Targets) replaces ``backends``."""
     started = time.perf_counter()
     out = out or sys.stdout
     mode = QUICK if quick else FULL
@@ -122,18 +125,35 @@ def run_bench(workloads=None, backends=None, quick=False, json_path=None, out=No
     repeats = repeats or mode["repeats"]
     min_time = mode["min_time"] if min_time is None else min_time
     chosen = select_workloads(workloads)
-    targets = select_targets(backends)
+    targets = select_targets(backends) if targets is None else list(targets)
+    here, peers = [t for t in targets if not own_process(t)], [t for t in targets if own_process(t)]
+    memory = memory and footprint.supported()
     progress = progress or _progress
     load = cpu_snapshot()
     report = {"machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
               "quick": quick, "repeats": repeats, "sizes": dataclasses.asdict(sizes),
-              "backends": [t.name for t in targets]}
+              "backends": [t.name for t in targets], "memory": memory}
     progress("limits")
     limits = measure_limits(sizes, repeats, min_time)
-    rows = []
-    for workload in [w for w in chosen if not w.compile]:
+    timed = [w for w in chosen if not w.compile]
+    by_workload = {}
+    for workload in timed:
         progress(workload.name)
-        rows += run_workload(workload, targets, sizes, repeats, min_time)
+        by_workload[workload.name] = run_workload(workload, here, sizes, repeats, min_time)
+    for peer in peers if timed else []:
+        progress(f"{peer.name}, in a process of its own")
+        for row in run_peer(peer, timed, sizes, repeats, min_time, memory):
+            by_workload[row["workload"]].append(row)
+    rows = [row for workload in timed for row in by_workload[workload.name]]
+    if memory and timed:
+        progress("memory, a process per backend")
+        jobs = [(target, [w for w in timed if _ok(by_workload[w.name], target)]) for target in [BASELINE] + here]
+        found = run_memory([(target, ws) for target, ws in jobs if ws], sizes)
+        for row in rows:
+            add_memory(row, found.get((row["workload"], row["backend"])))
+    for row in rows:
+        if row["status"] == "ok":
+            judge_goals(row, WORKLOADS[row["workload"]], sizes)
     compiles = [w for w in chosen if w.compile]
     if compiles:
         progress(" and ".join(w.name for w in compiles))
@@ -148,6 +168,10 @@ def run_bench(workloads=None, backends=None, quick=False, json_path=None, out=No
     if json_path:
         write_json(report, json_path)
     return report
+
+
+def _ok(rows, target):
+    return any(row["backend"] == target.name and row["status"] == "ok" for row in rows)
 
 
 def _progress(what):
@@ -167,6 +191,8 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="5 repeats instead of 15, compile-* 3 instead of 5, GEMM peak at n=1024")
     parser.add_argument("--json", metavar="FILE", help="also write the full report, every time included, as JSON")
     parser.add_argument("--repeats", type=int, metavar="N", help="repeats per measurement (the median is shown)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the memory measurement (the peak extra column: a process per backend)")
     parser.add_argument("--list", action="store_true", help="list the workloads and the usable backends, and exit")
 
 
@@ -184,7 +210,7 @@ def run_command(args, out=None):
         return 0
     try:
         report = run_bench(_split(args.workload), _split(args.backend), quick=args.quick, json_path=args.json,
-                           out=out, repeats=args.repeats)
+                           out=out, repeats=args.repeats, memory=not args.no_memory)
     except ValueError as error:
         print(f"arignote bench: {error}", file=sys.stderr)
         return 2

@@ -1,10 +1,12 @@
 """The timing harness of ``arignote bench``: who runs (the targets), how a result is checked against the
 baseline's, how repeats are timed and interleaved, what the machine can do (its GEMM peak and copy
-bandwidth, its description, how busy other processes kept it), and the fresh processes that time
-compile-cold and compile-warm."""
+bandwidth, its description, how busy other processes kept it), and the processes of their own: each
+peer's (timed beside a NumPy baseline of its own), the ones that measure memory (``footprint``), and the
+fresh ones that time compile-cold and compile-warm."""
 
 import dataclasses
 import gc
+import importlib
 import json
 import os
 import platform
@@ -17,16 +19,21 @@ import time
 
 import numpy as np
 
+from . import footprint
 from .report import fill_row, new_row
 from .workloads import WORKLOADS, Sizes, _arrays
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """A row of the table: an arignote backend, a peer library, or the NumPy baseline."""
+    """A row of the table: an arignote backend, a peer library, or the NumPy baseline. A target of any
+    other family than "numpy" and "arignote" (a peer) runs in a process of its own; ``module``, when
+    given, is imported there first (a peer defined outside this package: importing it adds its family's
+    implementations to the workloads' ``impls``)."""
 
     name: str
     family: str  # "numpy", "arignote", "pytensor", "jax", "torch"
+    module: str = None
 
 
 BASELINE = Target("numpy", "numpy")
@@ -201,6 +208,107 @@ def run_workload(workload, targets, sizes, repeats, min_time):
     return list(rows.values())
 
 
+# Processes of their own: each peer's timing (its thread pools would slow the other targets: PyTorch's
+# and JAX's loaded beside numba once took a numba row from 0.85x to 1.68x), and the memory measurements
+
+
+CHILD_TIMEOUT = 3600  # seconds: a peer's whole set of workloads, or a backend's memory measurements
+
+
+def own_process(target):
+    """Whether ``target`` is timed in a process of its own: the peers."""
+    return target.family not in ("numpy", "arignote")
+
+
+def _import_module(target):
+    if target.module:
+        importlib.import_module(target.module)
+
+
+def _memory(workload, target, sizes):
+    """``footprint.call_memory`` of ``workload`` on ``target`` here, or {"error": why not}."""
+    try:
+        data = workload.setup(sizes)
+        return footprint.call_memory(workload.impls[target.family](data, None if target == BASELINE else target.name))
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
+
+
+def target_child(spec):
+    """In a process of its own: the rows of the workloads ``spec["time"]`` (the NumPy baseline and the
+    target, interleaved), then the memory of the workloads ``spec["memory"]`` on the target (those it
+    timed without failure). Prints {"rows": {workload: rows or why not}, "memory": {workload: ...}}."""
+    spec = json.loads(spec)
+    target, sizes = Target(**spec["target"]), _sizes(spec["sizes"])
+    answer = {"rows": {}, "memory": {}}
+    try:
+        _import_module(target)
+    except Exception as error:
+        print(json.dumps({"error": f"{type(error).__name__}: {error}".splitlines()[0]}))
+        return
+    for name in spec["time"]:
+        try:
+            answer["rows"][name] = run_workload(WORKLOADS[name], [target], sizes, spec["repeats"], spec["min_time"])
+        except Exception as error:
+            answer["rows"][name] = f"{type(error).__name__}: {error}".splitlines()[0]
+    timed = {name: rows[-1]["status"] == "ok" for name, rows in answer["rows"].items() if isinstance(rows, list)}
+    for name in spec["memory"]:
+        if timed.get(name, True):
+            answer["memory"][name] = _memory(WORKLOADS[name], target, sizes)
+    print(json.dumps(answer))
+
+
+def _spec(target, sizes, timed=(), memory=(), repeats=None, min_time=None):
+    return {"target": dataclasses.asdict(target), "sizes": dataclasses.asdict(sizes), "repeats": repeats,
+            "min_time": min_time, "time": [w.name for w in timed], "memory": [w.name for w in memory]}
+
+
+def run_peer(target, workloads, sizes, repeats, min_time, memory=True):
+    """The rows of the peer ``target`` for ``workloads``, measured in a process of its own: timed beside
+    the NumPy baseline run there, their ratio to that baseline (its median is the row's
+    ``baseline_median_s``); then, when ``memory``, the memory of each call there, once the timing is done
+    (``footprint.return_freed`` changes glibc for good)."""
+    spec = _spec(target, sizes, timed=workloads, memory=workloads if memory else (), repeats=repeats,
+                 min_time=min_time)
+    answer = _spawn("target_child", spec, f"{target.name} bench", timeout=CHILD_TIMEOUT)
+    rows = []
+    for workload in workloads:
+        got = answer.get("rows", {}).get(workload.name, answer.get("error"))
+        if isinstance(got, list):
+            row = got[-1]
+            row.update(own_process=True)
+        else:
+            row = new_row(workload, target, status="error", error=got, own_process=True)
+        add_memory(row, answer.get("memory", {}).get(workload.name))
+        rows.append(row)
+    return rows
+
+
+def run_memory(jobs, sizes):
+    """{(workload name, target name): footprint.call_memory's answer or {"error": ...}} for each
+    (target, workloads) of ``jobs``: each target in a process of its own that runs its workloads one after
+    the other, glibc set from its start to give back what is freed (``footprint.ENV``)."""
+    found = {}
+    for target, workloads in jobs:
+        answer = _spawn("target_child", _spec(target, sizes, memory=workloads), f"{target.name} memory",
+                        env=dict(os.environ, **footprint.ENV), timeout=CHILD_TIMEOUT)
+        for workload in workloads:
+            found[workload.name, target.name] = (answer.get("memory", {}).get(workload.name)
+                                                 or {"error": answer.get("error", "not measured")})
+    return found
+
+
+def add_memory(row, measured):
+    """The memory measured for ``row`` (``footprint.call_memory``'s answer, or {"error": ...}, or None)."""
+    if not measured:
+        return row
+    if "error" in measured:
+        row["memory_error"] = measured["error"]
+    else:
+        row.update({key: measured[key] for key in ("peak_extra_bytes", "held_bytes", "left_bytes")})
+    return row
+
+
 # compile-cold and compile-warm: each run in a fresh process
 
 
@@ -212,18 +320,31 @@ def _cache_env(directory):
     return env
 
 
-def _spawn_compile(target, sizes, directory, program):
-    """Run compile_child in a fresh Python with ``directory`` as every cache; its JSON answer."""
-    spec = json.dumps({"target": dataclasses.asdict(target), "sizes": dataclasses.asdict(sizes), "program": program})
-    child = "import sys; from arignote.bench.harness import compile_child; compile_child(sys.argv[1])"
-    command = [sys.executable, "-c", child, spec]
-    done = subprocess.run(command, env=_cache_env(directory), capture_output=True, text=True, timeout=600)
+def _spawn(function, spec, what, env=None, timeout=None):
+    """Run ``function(spec)``, a function of this module, in a fresh Python; its JSON answer (the last
+    line of its stdout), or {"error": why there is none}."""
+    child = f"import sys; from arignote.bench.harness import {function}; {function}(sys.argv[1])"
+    command = [sys.executable, "-c", child, json.dumps(spec)]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"the {what} process took more than {timeout} s"}
     lines = done.stdout.strip().splitlines()
     try:
         return json.loads(lines[-1])
     except (IndexError, ValueError):
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"the compile process failed (exit {done.returncode}): {tail}"}
+        return {"error": f"the {what} process failed (exit {done.returncode}): {tail}"}
+
+
+def _sizes(spec):
+    return Sizes(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+
+
+def _spawn_compile(target, sizes, directory, program):
+    """Run compile_child in a fresh Python with ``directory`` as every cache; its JSON answer."""
+    spec = {"target": dataclasses.asdict(target), "sizes": dataclasses.asdict(sizes), "program": program}
+    return _spawn("compile_child", spec, "compile", env=_cache_env(directory), timeout=600)
 
 
 def compile_child(spec):
@@ -231,9 +352,10 @@ def compile_child(spec):
     the first step; verify it."""
     spec = json.loads(spec)
     target = Target(**spec["target"])
-    sizes = Sizes(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["sizes"].items()})
+    sizes = _sizes(spec["sizes"])
     program = WORKLOADS[spec["program"]]
     try:
+        _import_module(target)
         data = program.setup(sizes)
         compile = program.impls[target.family](data, target.name)
         start = time.perf_counter()

@@ -610,12 +610,13 @@ def _lstm_flops(sizes):
 
 
 class Goal(NamedTuple):
-    """What a workload should reach on some backends: the row's ``measure`` ("ratio", "median_s", or
-    "rate" when the rate is a time per step) at most ``bound``."""
+    """What a workload should reach on some backends: the row's ``measure`` ("ratio", "median_s", "rate"
+    when the rate is a time per step, or a memory measure: "peak_extra_bytes", "left_bytes") at most
+    ``bound``, a number or a function of the sizes."""
 
     backends: tuple
     measure: str
-    bound: float
+    bound: Any
 
 
 @dataclasses.dataclass
@@ -630,7 +631,7 @@ class Workload:
     compile: str = None  # "cold" or "warm" for the compile-* workloads
     program: str = None  # compile-*: the workload whose function is compiled
     steps: Callable = None  # sizes -> loop steps one call runs; the rate is then the time per step
-    goal: Goal = None
+    goal: Any = None  # a Goal, or a tuple of Goals that must all be met
 
 
 def _io_bytes(outputs):
@@ -638,18 +639,38 @@ def _io_bytes(outputs):
     return lambda sizes, d: sum(v.nbytes for v in d.values()) + outputs(sizes, d)
 
 
-def _mlp_workload(index, batch_name):
+def _mlp_workload(index, batch_name, goal=None):
     return Workload(
         f"mlp-train-b{batch_name}",
         f"one SGD step of a {'-'.join(map(str, Sizes.mlp))} tanh MLP, batch {batch_name}",
         MLP_IMPLS, setup=lambda s: _mlp_data(s, s.batches[index]), limit="gemm",
-        work=lambda s, d: _mlp_flops(s, s.batches[index]))
+        work=lambda s, d: _mlp_flops(s, s.batches[index]), goal=goal)
+
+
+def mlp_step_memory(sizes, batch):
+    """What a training step of the MLP needs beyond its inputs and parameters (bytes, float32): its
+    activations, the hidden layer and the logits (batch x (hidden + classes)), and one buffer of the
+    largest weight matrix (its gradient, when the weights are updated in place); and the smallest weight
+    matrix (a step that replaces a weight matrix by a new array leaves at least that much alive)."""
+    i, h, o = sizes.mlp
+    return {"activations": 4 * batch * (h + o), "largest_weight": 4 * max(i * h, h * o),
+            "smallest_weight": 4 * min(i * h, h * o)}
+
+
+def _mlp_memory_goals(index):
+    """A step on c and numba: peak extra <= the activations plus one weight-sized buffer, and no new
+    array of half a weight matrix or more left alive after it (the weights updated in place)."""
+    def peak(sizes):
+        need = mlp_step_memory(sizes, sizes.batches[index])
+        return need["activations"] + need["largest_weight"]
+    return (Goal(("c", "numba"), "peak_extra_bytes", peak),
+            Goal(("c", "numba"), "left_bytes", lambda s: mlp_step_memory(s, s.batches[index])["smallest_weight"] // 2))
 
 
 from .lenet import LENET_IMPLS, lenet_data, lenet_flops  # noqa: E402  (it uses Compiled, defined above)
 
 WORKLOADS = {w.name: w for w in [
-    _mlp_workload(0, 20),
+    _mlp_workload(0, 20, goal=_mlp_memory_goals(0)),
     _mlp_workload(1, 500),
     Workload("elemwise-4m", "exp(-a*a) * sin(b) + tanh(a*b), float32 vectors of 4M", ELEMWISE_IMPLS,
              setup=_two_vectors, limit="bandwidth", work=_io_bytes(lambda s, d: d["a"].nbytes)),
