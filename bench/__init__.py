@@ -2,7 +2,8 @@
 backend, each next to a hand-written NumPy baseline run in the same process, reported as median times
 and as **ratios to that baseline**.
 
-    arignote bench [--quick] [--backend NAME ...] [--workload NAME ...] [--json FILE] [--repeats N] [--list]
+    arignote bench [--quick] [--backend NAME ...] [--workload NAME ...] [--json FILE] [--repeats N]
+                   [--no-memory] [--list]
 
 Ratios are what to compare between runs and machines, not seconds: the machines are noisy and the
 baseline shares their noise (repeats of the baseline and of every backend are interleaved, round after
@@ -11,7 +12,21 @@ round). ``ratio = median time of the backend / median time of the NumPy baseline
 is timed; a wrong result is reported as a failure row, never as a speed.
 
 PyTensor, JAX and PyTorch, when importable, run the same workloads as extra rows (never required):
-PyTensor from the very graph arignote builds, JAX jitted, PyTorch eager with autograd.
+PyTensor from the very graph arignote builds, JAX jitted, PyTorch eager with autograd. Each peer runs in
+a process of its own (its thread pools loaded beside the others once took a numba row from 0.85x to
+1.68x), every workload there interleaved with a NumPy baseline of its own: its ratio is to that
+baseline (marked * in the table; the JSON row's ``baseline_median_s`` is that baseline's median).
+
+The "peak extra" column is the memory one call (one training step ...) needs above what was live before
+it (its inputs, parameters and compiled code), on the baseline, every backend and every peer alike
+(``footprint``): each backend in a process of its own (a peer in its own, after its timing) where glibc
+maps every block of 64 KiB or more apart and unmaps it when freed, so that the kernel's peak resident
+size (VmHWM, reset by ``echo 5 > /proc/self/clear_refs``) sees NumPy's, numba's and the C backend's
+mallocs alike; after a first instance has been compiled, called and dropped, the peak of calls 2 and 3
+of a second one above its resident size before its first call. What a function keeps between calls for
+reuse (the C backend's spare buffers) counts; "(left N)" says a call left N bytes of new memory alive
+(a weight replaced by a new array rather than updated in place). Exact to about 128 KB per core (the
+kernel counts pages per CPU in batches); Linux with glibc only; ``--no-memory`` skips it.
 
 The "of limit" column says how close a workload came to what this machine can do, both measured in
 the same run, at its start and its end (the best repeat of either: a peak, not a median):
@@ -39,8 +54,10 @@ backward pass. lenet-train is one SGD step of the Deep Learning Tutorials' LeNet
 pool_2d, grad); its baseline is im2col (sliding windows) and matmul, forward and backward, by hand. Some
 workloads have a goal on some backends (``Workload.goal``): the row says whether it is met
 (scan-overhead: at most 5 ns per step on c and numba; lstm-train: at most 0.7 x NumPy on c and numba;
-lenet-train: at most 0.35 x NumPy on c and numba; compile-lstm-cold: under 3 s on c). A goal missed
-does not change the exit status.
+lenet-train: at most 0.35 x NumPy on c and numba; compile-lstm-cold: under 3 s on c; mlp-train-b20 on
+c and numba: a peak extra of at most its activations (batch x (hidden + classes) float32) plus one
+buffer of its largest weight matrix, and at most half its largest weight matrix left alive, that is
+weights updated in place). A goal missed does not change the exit status.
 
 compile-cold and compile-warm time ``function(...)`` to the first result of the MLP training function
 (batch 20), compile-lstm-cold that of lstm-train, graph building excluded, each in a fresh process: cold
@@ -50,8 +67,9 @@ step in a fresh process, so the ratio is "how many first NumPy steps one compila
 without a disk cache are measured the same way: for them warm and cold differ only by noise.
 
 The package: ``workloads`` defines the workloads (data, NumPy baselines, the builders of every family),
-``harness`` times them (interleaved repeats, the machine's limits and load, the compile-* processes),
-``report`` makes the rows, the table and the JSON; this module chooses what runs and is the command.
+``harness`` times them (interleaved repeats, the machine's limits and load, the processes of the peers,
+of the memory measurements and of compile-*), ``footprint`` measures the memory of a call, ``report``
+makes the rows, the table and the JSON; this module chooses what runs and is the command.
 """
 
 import argparse

@@ -7,30 +7,32 @@ backend's generated code for its buffers. So the kernel's count of resident page
 once glibc gives freed memory back: ``return_freed()`` makes glibc map every block of 64 KiB or more on
 its own and unmap it when it is freed (``M_MMAP_THRESHOLD``; without it, glibc raises that threshold
 after the first large free, and numba's backend raises it on purpose, and memory reused from its heap
-shows in no count), and trims its heap (``M_TRIM_THRESHOLD``, ``malloc_trim``). Then for one call:
-``echo 5 > /proc/self/clear_refs`` resets the process's peak resident size (VmHWM) to the current one
-(VmRSS), the call runs, and VmHWM is read again.
+shows in no count), and before each call ``settle()`` collects Python's garbage and has glibc give back
+the free memory it still holds (``malloc_trim``: a block reused later is paged in again, and counted).
+Then for one call: ``echo 5 > /proc/self/clear_refs`` resets the process's peak resident size (VmHWM)
+to the current one (VmRSS), the call runs, and VmHWM is read again.
 
 ``call_memory(compile)`` measures a compiled workload, after a first instance, compiled, called once
 and dropped, has paid what a first call pays once per process (numba's lazy specializations, BLAS
-buffers, JAX's compilation of that instance):
+buffers; JAX compiles each new jitted function at its first call, so its held memory includes what
+that compilation keeps):
 
     start       VmRSS once the function is compiled and before its first call: inputs, parameters,
                 compiled code
     peak extra  the highest VmHWM of calls 2 to ``calls``, minus start. Memory a function keeps from one
                 call to the next for reuse (the C backend's spare buffers) counts, as it would were it
                 allocated anew in each call
-    held        VmRSS before the last call minus start: what the function keeps between calls
-    left        resident bytes at addresses that were not mapped before the last call and still are
-                after it, its result dropped: the new buffers a call leaves alive (a weight replaced
-                by a new array rather than updated in place), read from /proc/self/maps and
-                /proc/self/pagemap
+    held        VmRSS after those calls minus start: what the function keeps between calls
+    left        the pages of anonymous memory resident after one more call (its result dropped,
+                glibc's free memory given back) that were not resident before it: the new memory a
+                call leaves alive (a weight replaced by a new array rather than updated in place),
+                read from /proc/self/maps and /proc/self/pagemap
 
 The kernel counts resident pages per CPU in batches (of at least 32 pages) before it adds them to the
-process's total, so each figure is exact only to about 128 KB per core that ran the call.
+process's total, so peak extra and held are exact only to about 128 KB per core that ran the call (an
+8 MiB buffer reads 7.8 to 8.0 MiB). Left is exact to the page, a few of which are Python's own objects.
 """
 
-import bisect
 import ctypes
 import gc
 import os
@@ -100,59 +102,32 @@ def peak():
     return _status("VmHWM")[0]
 
 
-def anonymous_ranges():
-    """The (start, end) address ranges of the process's anonymous memory (malloc's heap and maps), merged."""
+def resident_pages():
+    """The numbers of the resident pages of the process's writable anonymous memory (malloc's heap and
+    maps: every array's), sorted: from /proc/self/maps and bit 63 of each page's /proc/self/pagemap entry."""
+    import numpy as np
+
     ranges = []
     with open("/proc/self/maps") as maps:
         for line in maps:
             fields = line.split()
-            if fields[4] == "0" and (len(fields) == 5 or fields[5] == "[heap]"):
-                start, end = (int(a, 16) for a in fields[0].split("-"))
-                if ranges and ranges[-1][1] == start:
-                    ranges[-1] = (ranges[-1][0], end)
-                else:
-                    ranges.append((start, end))
-    return ranges
-
-
-def new_ranges(before, after):
-    """The parts of the ranges ``after`` that no range of ``before`` covers (both sorted, disjoint)."""
-    starts = [s for s, _ in before]
-    pieces = []
-    for start, end in after:
-        k = max(bisect.bisect_right(starts, start) - 1, 0)
-        while start < end and k < len(before):
-            s, e = before[k]
-            if e <= start:
-                k += 1
-                continue
-            if s >= end:
-                break
-            if s > start:
-                pieces.append((start, s))
-            start = max(start, e)
-            k += 1
-        if start < end:
-            pieces.append((start, end))
-    return pieces
-
-
-def resident_in(ranges):
-    """Bytes of ``ranges`` backed by memory now (bit 63 of each page's /proc/self/pagemap entry)."""
-    import numpy as np
-
-    count = 0
+            if fields[4] == "0" and (len(fields) == 5 or fields[5] == "[heap]") and "w" in fields[1]:
+                ranges.append([int(a, 16) // PAGE for a in fields[0].split("-")])
+    found = [np.empty(0, np.uint64)]
     with open("/proc/self/pagemap", "rb") as pagemap:
         for start, end in ranges:
-            pagemap.seek(start // PAGE * 8)
-            entries = np.frombuffer(pagemap.read((end - start) // PAGE * 8), np.uint64)
-            count += int(np.count_nonzero(entries >> np.uint64(63)))
-    return count * PAGE
+            pagemap.seek(start * 8)
+            entries = np.frombuffer(pagemap.read((end - start) * 8), np.uint64)
+            found.append(np.flatnonzero(entries >> np.uint64(63)).astype(np.uint64) + np.uint64(start))
+    return np.concatenate(found)
 
 
 def call_memory(compile, calls=3):
     """{"start_bytes", "peak_extra_bytes", "held_bytes", "left_bytes"} of the function ``compile()``
-    makes (a workload's ``Compiled``), measured as the module docstring says."""
+    makes (a workload's ``Compiled``), measured as the module docstring says: calls 2 to ``calls`` give
+    the peak, one more call what is left."""
+    import numpy as np
+
     return_freed()
     first = compile()
     first.run()
@@ -162,15 +137,18 @@ def call_memory(compile, calls=3):
     settle()
     start = resident()
     peaks = []
-    for call in range(calls):
+    for _ in range(calls):
         settle()
-        if call == calls - 1:
-            before, maps = resident(), anonymous_ranges()
         reset_peak()
-        out = compiled.run()
+        compiled.run()  # its result is dropped at once: within the peak, out of what is left
         peaks.append(peak())
-        del out
     settle()
-    left = resident_in(new_ranges(maps, anonymous_ranges()))
-    return {"start_bytes": start, "peak_extra_bytes": max(peaks[1:] or peaks) - start,
-            "held_bytes": before - start, "left_bytes": left}
+    held = resident() - start
+    before = resident_pages()
+    compiled.run()
+    settle()
+    address = before.ctypes.data  # the pages of that list itself are no call's
+    itself = np.arange(address // PAGE, -(-(address + before.nbytes) // PAGE), dtype=np.uint64)
+    left = np.setdiff1d(resident_pages(), np.union1d(before, itself), assume_unique=True).size * PAGE
+    return {"start_bytes": start, "peak_extra_bytes": max(peaks[1:] or peaks) - start, "held_bytes": held,
+            "left_bytes": left}
