@@ -181,6 +181,18 @@ class Function:
         self._checked_shared = ()
         # what a positional call checks per input before trusting it (see __call__)
         self._trusted = [(dtype, t.ndim, not any(t.broadcastable)) for dtype, t in zip(self._dtypes, self._types)]
+        self._single = return_style == "single"
+        self._fast = self._fast_entry()
+
+    def _fast_entry(self):
+        """The executable's ``fast(values)`` when a call needs nothing from core but the backend's check
+        of its inputs: no updates and no result to copy. ``fast`` takes the tuple of every input's value
+        (the explicit ones as the caller passed them, then the shared ones) and returns the list of
+        outputs, fresh writable arrays, or None when an input is not exactly an ndarray of its type (dtype,
+        rank, length 1 on its broadcastable axes) or not laid out as it takes it; core then checks and
+        converts the inputs as usual (its errors) and calls the executable (docs/functions.md)."""
+        fast = getattr(self._executable, "fast", None)
+        return fast if not self._update_targets and not any(self._copy_output) else None
 
     def _plan_copies(self):
         """Which results must be copied so that no returned array, and no new shared value, aliases a
@@ -274,6 +286,12 @@ class Function:
         self._checked_shared = tuple(values[n_explicit:]) if recheck else shared
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast  # the backend checks the inputs of the common call itself (_fast_entry)
+        if fast is not None and not kwargs and len(args) == len(self._ins):
+            shared = self._shared_inputs
+            results = fast(args + tuple([s._value for s in shared]) if shared else args)
+            if results is not None:
+                return results[0] if self._single else results
         # The common call, positional arrays of exactly the declared dtype and rank, is checked inline:
         # a call costs a few microseconds, and this is most of what core adds to the backend's time.
         if kwargs or len(args) != len(self._trusted):
@@ -323,6 +341,7 @@ class Function:
         backend compiles the graph again when the function is loaded (from its cache, if it has one)."""
         state = dict(self.__dict__)
         state["_executable"] = isinstance(self._executable, CrossChecked)  # only whether it was checked
+        state.pop("_fast", None)  # the executable's, found again with it
         state["_checked_shared"] = ()
         return state
 
@@ -336,6 +355,7 @@ class Function:
         if checked:
             executable = CrossChecked(executable, self.maker.backend, self.maker.fgraph, self._n_outputs)
         self._executable = executable
+        self._fast = self._fast_entry()
 
     def __repr__(self):
         return f"<Function {self.name or ''} on {self.backend.name}>"

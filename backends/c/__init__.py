@@ -87,6 +87,7 @@ class CProgram:
         for k, c in enumerate(self.consts):
             self._describe(self.ins[self.nin + k], c)
         self.python = python_ops.bind(self, consts)  # the callbacks of its ops written in Python, if any
+        self.fast = self._fast_entry(consts)
 
     def _describe(self, d, a):
         d.data = self.ffi.cast("char *", a.__array_interface__["data"][0])
@@ -105,13 +106,64 @@ class CProgram:
         with self.lock:
             return self._call(inputs)
 
-    def _call(self, inputs):
+    def _fast_entry(self, consts):
+        """``fast(values)`` (core/function.py): the outputs of a call whose inputs C takes as they are,
+        else None (the Function then checks and converts them, and calls the program as usual). A program
+        whose outputs are all 0-d and that needs no lock for anything else (an op written in Python, the
+        BLAS on one core) calls ``ari_fast``: no lock, one C call of two arguments; others ``ari_call``
+        under the lock."""
+        from .generator import has_fast_entry
+
+        if self.python is not None or self.blas_one_core or not has_fast_entry(self.fgraph, consts):
+            return self._fast_locked
+        call, descriptors, failed, empty = self.lib.ari_fast, self.ins + self.nin, self._fast_failed, np.empty
+        if len(self.scalar_dtypes) == 1:  # the list ari_fast reads: the 0-d outputs' arrays, then the inputs
+            dtype, = self.scalar_dtypes
+
+            def fast(values):
+                made = [empty((), dtype), values]
+                rc = call(descriptors, id(made))
+                if rc:
+                    return failed(rc)
+                del made[1]
+                return made
+            return fast
+        units, dtypes = self.units, self.scalar_dtypes
+
+        def fast(values):
+            made = list(map(empty, units, dtypes))
+            made.append(values)
+            rc = call(descriptors, id(made))
+            if rc:
+                return failed(rc)
+            del made[-1]
+            return made
+        return fast
+
+    def _fast_failed(self, rc):
+        """None for -1 (an input C does not take as it is), else raise the error ari_fast left in this
+        thread's buffers."""
+        if rc == -1:
+            return None
+        with self.lock:
+            self.lib.ari_take_error(self.err, self.where)
+            raise self._error(rc)
+
+    def _fast_locked(self, inputs):
+        if self.blas_one_core:
+            with self.lock, blas.one_core:
+                return self._call(inputs, slow=False)
+        with self.lock:
+            return self._call(inputs, slow=False)
+
+    def _call(self, inputs, slow=True):
         # C reads the arrays from `inputs` and fills the 0-d outputs made here: both lists stay alive
-        # (referenced from this frame) for the whole call
+        # (referenced from this frame) for the whole call. -1: inputs C does not take as they are, run
+        # by the slow path (None when not ``slow``: fast's caller checks and converts them first)
         made = list(map(np.empty, self.units, self.scalar_dtypes))
         rc = self.lib.ari_call(id(inputs), self.ins, self.outs, self.err, self.where, self.shapes_ptr, id(made))
         if rc == -1:
-            return self._slow(inputs)
+            return self._slow(inputs) if slow else None
         if rc:
             raise self._error(rc)
         if self.all_scalar:

@@ -90,6 +90,8 @@ CDEF = """
 typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
 int ari_run(arr_t *in, arr_t *out, char *err, int *where);
 int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made);
+int ari_fast(arr_t *consts, intptr_t made);
+void ari_take_error(char *err, int *where);
 void ari_set_types(intptr_t ndarray, intptr_t list, intptr_t tuple);
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes);
 void ari_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, int ilp64, void *solo);

@@ -299,19 +299,30 @@ class Generator:
             text += self.entry()
         return text
 
+    def read_inputs(self, into):
+        """C reading each input's descriptor ``into[k]`` straight from its NumPy array ``objs[k]``,
+        leaving with -1 (the slow path) for anything else than its type: another Python type, dtype,
+        byte order or rank, odd strides, or a length other than 1 on a broadcastable axis."""
+        lines = []
+        for k, var in enumerate(self.fgraph.inputs):
+            lines.append(f"    if (!ari_from_numpy(&{into}[{k}], objs[{k}], {var.ndim}, sizeof({ct(var.dtype)}), "
+                         f"{np.dtype(var.dtype).num})) return -1;")
+            ones = [f"{into}[{k}].shape[{d}] != 1" for d, b in enumerate(var.broadcastable) if b]
+            if ones:
+                lines.append(f"    if ({' || '.join(ones)}) return -1;  /* a broadcastable axis */")
+        return lines
+
     def entry(self):
         """``ari_call``: the inputs read straight from the list of NumPy arrays Python passes, the
         program run, the output shapes written for Python, and each 0-d output copied into the array
         Python made for it (``made``, in order): one C call and no marshalling per call. -1 when an input
-        needs the slow path (another type or dtype, odd strides)."""
+        needs the slow path (another type or dtype, odd strides). Then ``ari_fast`` where it applies."""
         fg = self.fgraph
         lines = ["\n/* the entry point Python calls: args is the list of input arrays, made the list of 0-d output arrays */",
                  "int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made) {",
                  f"    void *const *objs = ari_items((const void *)args, {len(fg.inputs)});",
                  "    if (!objs) return -1;"]
-        for k, var in enumerate(fg.inputs):
-            lines.append(f"    if (!ari_from_numpy(&in[{k}], objs[{k}], {var.ndim}, sizeof({ct(var.dtype)}), "
-                         f"{np.dtype(var.dtype).num})) return -1;")
+        lines += self.read_inputs("in")
         lines.append("    int rc = ari_run(in, out, err, where);")
         lines.append("    if (rc) return rc;")
         lines.append(f"    ari_shapes(out, {len(fg.outputs)}, shapes);")
@@ -323,7 +334,45 @@ class Generator:
             lines.append(f"    memcpy(((ari_pyarray *)dest[{i}])->data, out[{j}].data, sizeof({ct(var.dtype)})); "
                          f"ari_free(out[{j}].data); out[{j}].data = NULL;")
         lines.append("    return 0;\n}\n")
+        return "\n".join(lines) + (self.fast_entry() if has_fast_entry(fg, self.consts) else "")
+
+    def fast_entry(self):
+        """``ari_fast``, the entry of a program whose outputs are all 0-d: one list holds the arrays
+        Python made for them, then the inputs; the descriptors live on this call's stack (the constants'
+        copied from ``consts``, which Python filled once) and a failure's message in this thread's
+        ``ari_fast_err``, so calls need no lock and no per-call state in Python (docs/functions.md)."""
+        fg = self.fgraph
+        nin, nout = len(fg.inputs), len(fg.outputs)
+        nconst = len(self.consts) + int(self.profile)  # a profiled program's timers: one descriptor more
+        lines = ["\n/* the entry point of a call without a lock (every output 0-d): made is the list of the 0-d output",
+                 "   arrays, then the list or tuple of inputs; consts the constants' descriptors, filled once */",
+                 "int ari_fast(const arr_t *consts, intptr_t made) {",
+                 f"    void *const *dest = ari_items((const void *)made, {nout + 1});",
+                 "    if (!dest) return -1;",
+                 f"    void *const *objs = ari_items(dest[{nout}], {nin});",
+                 "    if (!objs) return -1;",
+                 f"    arr_t in[{max(1, nin + nconst)}], out[{max(1, nout)}];"]
+        lines += self.read_inputs("in")
+        if nconst:
+            lines.append(f"    memcpy(in + {nin}, consts, sizeof(arr_t) * {nconst});")
+        lines.append("    int rc = ari_run(in, out, ari_fast_err, &ari_fast_where);")
+        lines.append("    if (rc) return rc;")
+        for j, var in enumerate(fg.outputs):
+            lines.append(f"    memcpy(((ari_pyarray *)dest[{j}])->data, out[{j}].data, sizeof({ct(var.dtype)})); "
+                         f"ari_free(out[{j}].data);")
+        lines.append("    return 0;\n}\n")
         return "\n".join(lines)
+
+
+FAST_DESCRIPTORS = 64  # ari_fast keeps at most this many descriptors on its stack (264 bytes each)
+
+
+def has_fast_entry(fgraph, consts):
+    """Whether the program of ``fgraph``, passed the Constant variables ``consts``, has ``ari_fast``:
+    every output 0-d, none of them an update computed in its shared variable's storage, and few enough
+    inputs and constants for its stack."""
+    return (all(v.ndim == 0 for v in fgraph.outputs) and not plan_of(fgraph).updates_in_place
+            and len(fgraph.inputs) + len(consts) + 1 <= FAST_DESCRIPTORS)
 
 
 def generate(fgraph, profile=False):

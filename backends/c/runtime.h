@@ -167,6 +167,11 @@ static void ari_tasks(ari_task_kernel kernel, void *context, int64_t n, int nt, 
    bytes (CProgram.err); *where is the failing node's index in its graph, -1 when no node is to blame. */
 #define ARI_ERR 2048
 #define FAIL(code, node, ...) do { snprintf(err, ARI_ERR, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
+/* ari_fast (a call without Python's lock) fails into these, one pair per thread; Python, on the same
+   thread, then copies them into CProgram.err and .where with ari_take_error. */
+static __thread char ari_fast_err[ARI_ERR];
+static __thread int ari_fast_where;
+void ari_take_error(char *err, int *where) { memcpy(err, ari_fast_err, ARI_ERR); *where = ari_fast_where; }
 
 
 /* BLAS (Fortran interface, column-major), set once when the module is loaded: NumPy's own OpenBLAS

@@ -353,11 +353,14 @@ class Program:
         if fast:  # all in njit: one call, the inputs as they come
             reads = steps[0][2]
             arguments = f"*inputs{''.join(', ' + r for r in reads[len(inputs):])}"
+            positional = ", ".join(inputs + list(reads[len(inputs):]))  # fast(inputs) has them unpacked
             if parallel_source is not None:
                 namespace["segment0_parallel"] = _import_held(parallel_source, "program", held).segment0
                 lines = [f"return list(_twin(segment0, segment0_parallel, {large}, {arguments}))"]
+                call = f"_twin(segment0, segment0_parallel, {large}, {positional})"
             else:
                 lines = [f"return list(segment0({arguments}))"]
+                call = f"segment0({positional})"
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
         body = "\n".join("        " + line for line in lines)
         built = "".join(f"#   node {n}: {py_comment(f'{node.op}, built at {node.outputs[0].built_at()}')}\n"
@@ -375,9 +378,13 @@ class Program:
         self.glue = (f"# arignote numba backend: {len(plan.nodes)} nodes in {segments} compiled segment(s)"
                      f"{', each timed (profile=True)' if profile else ''}\n{built}{head}{body or '        pass'}\n"
                      f"    except Exception as error:\n        raise _fail(error, inputs) from None\n{tail}")
+        if fast:
+            self.glue += _fast_glue(fgraph, inputs, call, namespace)
         path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
+        if fast:
+            self.run.fast = namespace["fast"]
         if profile:
             self.run.profiled = namespace["profiled"]
         self.module = module
@@ -411,6 +418,24 @@ class Program:
                                 f"{type(error).__name__}: {error}")
         node = self.fgraph.apply_nodes[int(match.group(1))]
         return node_failure(node, type(error)(str(error)[match.end():]), [])
+
+
+def _fast_glue(fgraph, names, call, namespace):
+    """``fast(inputs)`` (core/function.py's ``_fast_entry``), the glue of a program wholly in njit:
+    None unless each input is exactly an ndarray of its dtype and rank, length 1 on its broadcastable
+    axes (what core's own checks let through unchanged; numba types the layout itself), else the
+    outputs of ``call``, run as ``run`` runs it. Checked inline, one input after another."""
+    namespace["_ndarray"] = np.ndarray
+    checks = []
+    for k, (var, name) in enumerate(zip(fgraph.inputs, names)):
+        namespace[f"_dtype{k}"] = np.dtype(var.dtype)
+        checks.append(f"type({name}) is not _ndarray or {name}.dtype is not _dtype{k} or {name}.ndim != {var.ndim}")
+        checks += [f"{name}.shape[{d}] != 1" for d, b in enumerate(var.broadcastable) if b]
+    unpack = f"    {', '.join(names)}, = inputs\n" if names else ""
+    test = ("    if (" + "\n            or ".join(checks) + "):\n        return None\n") if checks else ""
+    return (f"\n\ndef fast(inputs):  # the inputs as core's checks would let them through, or None\n{unpack}{test}"
+            f"    try:\n        return list({call})\n"
+            "    except Exception as error:\n        raise _fail(error, inputs) from None\n")
 
 
 def _tuple(names):
