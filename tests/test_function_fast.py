@@ -195,3 +195,36 @@ def test_calls_from_several_threads(backend):
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+@pytest.mark.skipif("numba" not in backends_under_test(), reason="the numba backend is not usable here")
+def test_numba_calls_the_overload_of_each_input_signature_directly():
+    m = T.fmatrix("m")
+    f, spy = fast_function("numba", [m], (m * 2).sum())
+    glue = f._executable.fast.__globals__
+    x = np.ones((3, 4), np.float32)
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    for value in [x, x, x.T, x[:, ::2], readonly, readonly]:
+        assert f(value) == 2 * value.sum()
+    # C, F, A and read-only C: each learnt on its first call, then called without the dispatcher
+    assert len(glue["_entries"]) == 4 and glue["segment0"] not in glue["_entries"].values()
+    with pytest.raises(TypeError, match="lose precision"):
+        f(np.ones((3, 4)))  # float64: declined before any lookup, so nothing compiled for it
+    assert len(glue["_entries"]) == 4 and len(glue["segment0"].overloads) == 4
+    assert spy.taken() == [True] * 6 + [False]
+
+
+def test_numba_learns_the_dispatcher_itself_when_it_ran_an_overload_of_other_types():
+    pytest.importorskip("numba")
+    from arignote.backends.numba import _learner
+
+    class Dispatcher:
+        overloads = {}  # it converted the arguments to the types of an overload it has
+
+        def __call__(self, *arguments):
+            return ("ran",)
+
+    dispatcher, entries = Dispatcher(), {}
+    assert _learner(dispatcher, entries)("key", np.zeros(2)) == ("ran",)
+    assert entries == {"key": dispatcher}

@@ -360,7 +360,7 @@ class Program:
                 call = f"_twin(segment0, segment0_parallel, {large}, {positional})"
             else:
                 lines = [f"return list(segment0({arguments}))"]
-                call = f"segment0({positional})"
+                call = None  # fast calls segment0's overload for the inputs' types itself
         unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
         body = "\n".join("        " + line for line in lines)
         built = "".join(f"#   node {n}: {py_comment(f'{node.op}, built at {node.outputs[0].built_at()}')}\n"
@@ -379,7 +379,7 @@ class Program:
                      f"{', each timed (profile=True)' if profile else ''}\n{built}{head}{body or '        pass'}\n"
                      f"    except Exception as error:\n        raise _fail(error, inputs) from None\n{tail}")
         if fast:
-            self.glue += _fast_glue(fgraph, inputs, call, namespace)
+            self.glue += _fast_glue(fgraph, inputs, positional, call, namespace)
         path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
@@ -420,11 +420,14 @@ class Program:
         return node_failure(node, type(error)(str(error)[match.end():]), [])
 
 
-def _fast_glue(fgraph, names, call, namespace):
+def _fast_glue(fgraph, names, arguments, call, namespace):
     """``fast(inputs)`` (core/function.py's ``_fast_entry``), the glue of a program wholly in njit:
     None unless each input is exactly an ndarray of its dtype and rank, length 1 on its broadcastable
-    axes (what core's own checks let through unchanged; numba types the layout itself), else the
-    outputs of ``call``, run as ``run`` runs it. Checked inline, one input after another."""
+    axes (what core's own checks let through unchanged), checked inline; else the outputs of ``call``
+    (a program with a parallel twin: ``_twin`` picks), or of segment0's compiled overload for the
+    inputs' numba types (layout, writability): found by their fingerprints in ``_entries``, filled by
+    ``_learn`` on the first call of each, so that numba's dispatcher does not type the arguments again
+    at each call."""
     namespace["_ndarray"] = np.ndarray
     checks = []
     for k, (var, name) in enumerate(zip(fgraph.inputs, names)):
@@ -433,9 +436,37 @@ def _fast_glue(fgraph, names, call, namespace):
         checks += [f"{name}.shape[{d}] != 1" for d, b in enumerate(var.broadcastable) if b]
     unpack = f"    {', '.join(names)}, = inputs\n" if names else ""
     test = ("    if (" + "\n            or ".join(checks) + "):\n        return None\n") if checks else ""
+    if call is not None:
+        body = f"        return list({call})\n"
+    else:
+        from numba._dispatcher import compute_fingerprint
+
+        entries = namespace["_entries"] = {}
+        namespace["_fingerprint"] = compute_fingerprint
+        namespace["_learn"] = _learner(namespace["segment0"], entries)
+        key = "(" + "".join(f"_fingerprint({n}), " for n in names) + ")"
+        test += f"    key = {key}  # the numba types of the inputs\n"
+        body = (f"        entry = _entries.get(key)\n        if entry is not None:\n"
+                f"            return list(entry({arguments}))\n"
+                f"        return list(_learn(key, {arguments}))\n")
     return (f"\n\ndef fast(inputs):  # the inputs as core's checks would let them through, or None\n{unpack}{test}"
-            f"    try:\n        return list({call})\n"
+            f"    try:\n{body}"
             "    except Exception as error:\n        raise _fail(error, inputs) from None\n")
+
+
+def _learner(dispatcher, entries):
+    """``learn(key, *arguments)``: ``dispatcher(*arguments)`` (compiling it for their types if need be),
+    remembering in ``entries[key]`` the compiled overload's entry point for those types (numba's
+    ``entry_point``: the call without the dispatcher's typing), or the dispatcher itself when it ran
+    an overload of other types (one it converts to)."""
+    import numba
+
+    def learn(key, *arguments):
+        results = dispatcher(*arguments)
+        compiled = dispatcher.overloads.get(tuple(numba.typeof(a) for a in arguments))
+        entries[key] = dispatcher if compiled is None else compiled.entry_point
+        return results
+    return learn
 
 
 def _tuple(names):
