@@ -245,6 +245,8 @@ class SoftmaxCrossentropy(Op):
     is the cheap (softmax(x) - onehot(y)) * g. The stabilization rewrite makes it from softmax followed
     by a negative log-likelihood."""
 
+    splits_rows = True  # an exp per element, rows apart: worth threads on large inputs (plan.threads)
+
     def make_node(self, x, y):
         x, y = _as(x), _as(y)
         _check_labels(self, x, y)
@@ -270,6 +272,8 @@ class SoftmaxCrossentropyGrad(Op):
     a product and an IncPerRow, so that a backend computes it in one pass over each row, with their
     arithmetic: (softmax(x) * g) + (-g) at the label. g has x's float dtype (SoftmaxCrossentropy's
     output type), so that every step rounds in that one dtype."""
+
+    splits_rows = True  # an exp per element, rows apart: worth threads on large inputs (plan.threads)
 
     def make_node(self, x, g, y):
         x, g, y = _as(x), _as(g), _as(y)

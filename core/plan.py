@@ -14,8 +14,9 @@ that graph, how its buffers live, and every backend carries it out rather than d
   (computed in place), or 0 for an IncSubtensor whose x dies there (its region then incremented in
   place); ignoring it is always correct;
 - ``threads``: the elementwise nodes worth threads once they are large (``PARALLEL_MIN`` elements or
-  more), costliest first: loops of transcendental functions (``Elemwise.costly``), in graphs without
-  matrix products, whose BLAS keeps its own threads busy on the same cores.
+  more), costliest first: loops of transcendental functions (``Elemwise.costly``), and ops whose rows
+  are independent and cost an exp per element (``Op.splits_rows``: the softmax cross-entropy and its
+  gradient), in graphs without matrix products, whose BLAS keeps its own threads busy on the same cores.
 - ``image_threads``: the nodes whose images are split between threads, each thread running its share
   (its own scratch, its own accumulator) with BLAS on one core (``Op.splits_images``: convolutions),
   once their work reaches ``IMAGE_THREADS_MIN`` multiply-adds. OpenBLAS's own threads share out one
@@ -81,6 +82,8 @@ class Plan:
                     and any(v.ndim == out.ndim and not any(v.broadcastable) for v in node.inputs)):
                 body = node.op.fgraph.apply_nodes if isinstance(node.op, ops.Composite) else [node]
                 cost[node] = sum(inner.op.costly for inner in body)
+            elif node.op.splits_rows and not blas:
+                cost[node] = 1
         self.threads = sorted(cost, key=cost.get, reverse=True)
         self.image_threads = [node for node in self.nodes if node.op.splits_images]
         self.blas_one_core = bool(self.image_threads)

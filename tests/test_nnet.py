@@ -369,3 +369,28 @@ def test_namespace():
     for name in ("softplus", "relu", "elu", "softmax", "log_softmax", "categorical_crossentropy",
                  "binary_crossentropy"):
         assert not hasattr(T, name), f"{name} belongs to T.nnet only"
+
+
+def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend):
+    """The plan gives the cross-entropy and its gradient threads (Op.splits_rows) in a graph without
+    products; on inputs past PARALLEL_MIN elements the compiled backends run their rows split between
+    the cores (C: ari_parallel over a row kernel; numba: the prange twin), with the reference's values."""
+    import arignote
+    from arignote.core.plan import PARALLEL_MIN
+
+    z, y = T.fmatrix("z"), T.ivector("y")
+    loss = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(z), y))
+    f = arignote.function([z, y], [loss, arignote.grad(loss, z)], backend=backend)
+    threaded = [type(node.op) for node in f.maker.fgraph.plan.threads]
+    assert threaded.count(core_nnet.SoftmaxCrossentropy) == threaded.count(core_nnet.SoftmaxCrossentropyGrad) == 1
+    source = f.backend_source or ""
+    assert backend != "c" or source.count("ari_parallel(ari_rows") == 2
+    assert backend != "numba" or source.count("_nb.prange(rows)") == 2
+    rng = np.random.default_rng(3)
+    rows = PARALLEL_MIN // 500 + 3
+    Z = rng.standard_normal((rows, 500)).astype("float32")
+    Z[5, 7] = np.inf
+    Y = rng.integers(0, 500, rows).astype("int32")
+    expected = arignote.function([z, y], [loss, arignote.grad(loss, z)], backend="reference")(Z, Y)
+    for got, want in zip(f(Z, Y), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

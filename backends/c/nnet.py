@@ -3,7 +3,7 @@ per-row pick/increment of integer labels."""
 
 from arignote.core import nnet
 
-from .ctext import ct, nested, offset, read_int, shape_buffers
+from .ctext import comment, ct, nested, offset, read_int, shape_buffers
 
 
 def row_max(T):
@@ -123,28 +123,52 @@ def emit_inc_per_row(g, node, index, ins, outs):
     ])
 
 
+def _over_rows(g, index, node, arrays, count, per, rows):
+    """C running rows [0, count) of ``node``: ``rows(*names)`` gives (setup lines, lines for row i) over
+    the arr_t descriptors ``arrays`` by those names. A node the plan gives threads (``plan.threads``,
+    ``Op.splits_rows``) runs them in a kernel that ari_parallel splits between the cores once
+    count * per reaches its threshold, the descriptors passed in the kernel's context."""
+    if node not in g.threads:
+        setup, body = rows(*arrays)
+        return [*setup, f"for (int64_t i = 0; i < {count}; i++) {{", *("    " + line for line in body), "}"]
+    k = len(g.helpers)
+    local = [f"a{j}" for j in range(len(arrays))]
+    setup, body = rows(*local)
+    g.helpers.append("\n".join(
+        [f"\n/* the rows of node {index}, split between threads: {comment(node.op)} */",
+         f"typedef struct {{ arr_t {', '.join(local)}; }} ari_rows_ctx{k};",
+         f"static __attribute__((noinline)) void ari_rows{k}(void *context, int64_t lo, int64_t hi) {{",
+         f"    const ari_rows_ctx{k} *c = (const ari_rows_ctx{k} *)context;",
+         f"    const arr_t {', '.join(f'{name} = c->{name}' for name in local)};",
+         *("    " + line for line in setup),
+         "    for (int64_t i = lo; i < hi; i++) {", *("        " + line for line in body), "    }", "}\n"]))
+    return [f"ari_rows_ctx{k} context = {{ {', '.join(arrays)} }};",
+            f"ari_parallel(ari_rows{k}, &context, {count}, {per}, 1);"]
+
+
 def emit_softmax_crossentropy(g, node, index, ins, outs):
     """logsumexp(x[i]) - x[i, y[i]], with the row's max shifted out (0 when it is not finite)."""
     (x, y), (o,) = ins, outs
     xv, yv, ov = node.inputs[0], node.inputs[1], node.outputs[0]
     X, T = ct(xv.dtype), ct(ov.dtype)
     S = "f" if T == "f32" else ""
+
+    def rows(x, y, o):
+        return [f"const {X} *px = (const {X} *){x}.data;"], [
+            f"{T} s = 0; int64_t l = {read_int(y, yv, 'i')};",
+            f"const {X} *row = px + i * {x}.strides[0]; const int64_t m = {x}.shape[1], sx = {x}.strides[1]; int64_t j = 0;",
+            *row_max(T),
+            "if (!isfinite(mx)) mx = 0;",
+            "if (sx == 1) {",
+            "    #pragma omp simd reduction(+:s)",
+            f"    for (j = 0; j < m; j++) s += exp{S}(({T})row[j] - mx);",
+            f"}} else for (j = 0; j < m; j++) s += exp{S}(({T})row[j * sx] - mx);",
+            f"(({T} *){o}.data)[i] = (log{S}(s) + mx) - ({T})px[i * {x}.strides[0] + l * {x}.strides[1]];"]
+
     return "\n".join([
         _check_labels_c(index, x, y, yv),
         f"{o}.shape[0] = {x}.shape[0];", g.alloc(ov, index),
-        f"const {X} *px = (const {X} *){x}.data;",
-        f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{",
-        f"    {T} s = 0; int64_t l = {read_int(y, yv, 'i')};",
-        f"    const {X} *row = px + i * {x}.strides[0]; const int64_t m = {x}.shape[1], sx = {x}.strides[1]; int64_t j = 0;",
-        *("    " + line for line in row_max(T)),
-        f"    if (!isfinite(mx)) mx = 0;",
-        f"    if (sx == 1) {{",
-        "        #pragma omp simd reduction(+:s)",
-        f"        for (j = 0; j < m; j++) s += exp{S}(({T})row[j] - mx);",
-        f"    }} else for (j = 0; j < m; j++) s += exp{S}(({T})row[j * sx] - mx);",
-        f"    (({T} *){o}.data)[i] = (log{S}(s) + mx) - ({T})px[i * {x}.strides[0] + l * {x}.strides[1]];",
-        "}",
-    ])
+        *_over_rows(g, index, node, [x, y, o], f"{x}.shape[0]", f"{x}.shape[1]", rows)])
 
 
 def emit_softmax_crossentropy_grad(g, node, index, ins, outs):
@@ -152,15 +176,15 @@ def emit_softmax_crossentropy_grad(g, node, index, ins, outs):
     (x, gr, y), (o,) = ins, outs
     xv, gv, yv, ov = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
     X, T = ct(xv.dtype), ct(ov.dtype)
-    row = _softmax_row(x, X, T, 1, f"i * {x}.strides[0]", f"({T} *){o}.data + i * {o}.strides[0]")
+
+    def rows(x, gr, y, o):
+        return [f"const {X} *px = (const {X} *){x}.data; const {T} *pg = (const {T} *){gr}.data;",
+                f"const int64_t gs = {gr}.shape[0] == 1 ? 0 : {gr}.strides[0];"], [
+            *_softmax_row(x, X, T, 1, f"i * {x}.strides[0]", f"({T} *){o}.data + i * {o}.strides[0]"),
+            f"const {T} gi = pg[i * gs];",
+            "for (j = 0; j < m; j++) r[j] = (r[j] / s) * gi;",
+            f"r[{read_int(y, yv, 'i')}] += -gi;"]
+
     return "\n".join([
         _per_row_output(g, index, x, gr, gv, y, yv, o, ov),
-        f"const {X} *px = (const {X} *){x}.data; const {T} *pg = (const {T} *){gr}.data;",
-        f"const int64_t gs = {gr}.shape[0] == 1 ? 0 : {gr}.strides[0];",
-        f"for (int64_t i = 0; i < {x}.shape[0]; i++) {{",
-        *("    " + line for line in row),
-        f"    const {T} gi = pg[i * gs];",
-        "    for (j = 0; j < m; j++) r[j] = (r[j] / s) * gi;",
-        f"    r[{read_int(y, yv, 'i')}] += -gi;",
-        "}",
-    ])
+        *_over_rows(g, index, node, [x, gr, y, o], f"{x}.shape[0]", f"{x}.shape[1]", rows)])
