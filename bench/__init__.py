@@ -22,11 +22,11 @@ it (its inputs, parameters and compiled code), on the baseline, every backend an
 (``footprint``): each backend in a process of its own (a peer in its own, after its timing) where glibc
 maps every block of 64 KiB or more apart and unmaps it when freed, so that the kernel's peak resident
 size (VmHWM, reset by ``echo 5 > /proc/self/clear_refs``) sees NumPy's, numba's and the C backend's
-mallocs alike; after a first instance has been compiled, called and dropped, the peak of calls 2 and 3
-of a second one above its resident size before its first call. What a function keeps between calls for
-reuse (the C backend's spare buffers) counts; "(left N)" says a call left N bytes of new memory alive
-(a weight replaced by a new array rather than updated in place). Exact to about 128 KB per core (the
-kernel counts pages per CPU in batches); Linux with glibc only; ``--no-memory`` skips it.
+mallocs alike; after a first instance has been compiled, called and dropped, the peak of the second
+call of a second one above its resident size before its first call. What a function keeps between
+calls for reuse (the C backend's spare buffers) counts; "(left N)" says a call left N bytes of new
+memory alive (a weight replaced by a new array rather than updated in place). Exact to about 128 KB per
+core (the kernel counts pages per CPU in batches); Linux with glibc only; ``--no-memory`` skips it.
 
 The "of limit" column says how close a workload came to what this machine can do, both measured in
 the same run, at its start and its end (the best repeat of either: a peak, not a median):

@@ -15,15 +15,14 @@ to the current one (VmRSS), the call runs, and VmHWM is read again.
 ``call_memory(compile)`` measures a compiled workload, after a first instance, compiled, called once
 and dropped, has paid what a first call pays once per process (numba's lazy specializations, BLAS
 buffers; JAX compiles each new jitted function at its first call, so its held memory includes what
-that compilation keeps):
+that compilation keeps). A second instance is compiled and called twice:
 
-    start       VmRSS once the function is compiled and before its first call: inputs, parameters,
-                compiled code
-    peak extra  the highest VmHWM of calls 2 to ``calls``, minus start. Memory a function keeps from one
-                call to the next for reuse (the C backend's spare buffers) counts, as it would were it
-                allocated anew in each call
-    held        VmRSS after those calls minus start: what the function keeps between calls
-    left        the pages of anonymous memory resident after one more call (its result dropped,
+    start       VmRSS once it is compiled and before its first call: inputs, parameters, compiled code
+    held        VmRSS after its first call minus start: what the function keeps between calls
+    peak extra  VmHWM of its second call minus start. Memory a function keeps from one call to the next
+                for reuse (the C backend's spare buffers) counts, as it would were it allocated anew in
+                each call
+    left        the pages of anonymous memory resident after the second call (its result dropped,
                 glibc's free memory given back) that were not resident before it: the new memory a
                 call leaves alive (a weight replaced by a new array rather than updated in place),
                 read from /proc/self/maps and /proc/self/pagemap
@@ -37,6 +36,7 @@ import ctypes
 import gc
 import os
 import sys
+import tempfile
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MMAP_THRESHOLD, TRIM_THRESHOLD = 1 << 16, 1 << 17
@@ -122,10 +122,9 @@ def resident_pages():
     return np.concatenate(found)
 
 
-def call_memory(compile, calls=3):
+def call_memory(compile):
     """{"start_bytes", "peak_extra_bytes", "held_bytes", "left_bytes"} of the function ``compile()``
-    makes (a workload's ``Compiled``), measured as the module docstring says: calls 2 to ``calls`` give
-    the peak, one more call what is left."""
+    makes (a workload's ``Compiled``), measured as the module docstring says."""
     import numpy as np
 
     return_freed()
@@ -135,20 +134,23 @@ def call_memory(compile, calls=3):
     settle()
     compiled = compile()
     settle()
-    start = resident()
-    peaks = []
-    for _ in range(calls):
+    gc.freeze()  # what lives now is never garbage in what follows: each collection looks at new objects only
+    try:
+        start = resident()
+        compiled.run()
         settle()
-        reset_peak()
-        compiled.run()  # its result is dropped at once: within the peak, out of what is left
-        peaks.append(peak())
-    settle()
-    held = resident() - start
-    before = resident_pages()
-    compiled.run()
-    settle()
-    address = before.ctypes.data  # the pages of that list itself are no call's
-    itself = np.arange(address // PAGE, -(-(address + before.nbytes) // PAGE), dtype=np.uint64)
-    left = np.setdiff1d(resident_pages(), np.union1d(before, itself), assume_unique=True).size * PAGE
-    return {"start_bytes": start, "peak_extra_bytes": max(peaks[1:] or peaks) - start, "held_bytes": held,
-            "left_bytes": left}
+        held = resident() - start
+        with tempfile.TemporaryFile() as file:
+            resident_pages().tofile(file)  # in a file: no memory of this process while the call runs
+            settle()
+            reset_peak()
+            compiled.run()  # its result is dropped at once: within the peak, out of what is left
+            peak_extra = peak() - start
+            settle()
+            after = resident_pages()
+            file.seek(0)
+            before = np.fromfile(file, np.uint64)
+    finally:
+        gc.unfreeze()
+    return {"start_bytes": start, "peak_extra_bytes": peak_extra, "held_bytes": held,
+            "left_bytes": np.setdiff1d(after, before, assume_unique=True).size * PAGE}
