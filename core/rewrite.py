@@ -163,24 +163,28 @@ def _linear_terms(var, factors, terms):
     if type(op) is ops.Mul:
         a, b = var.owner.inputs
         for scalar, other in ((a, b), (b, a)):
-            if all(scalar.broadcastable) and other.type == var.type:
-                return _linear_terms(other, factors + [scalar], terms)
-            filled = _filled_scalar(scalar, other)
-            if filled is not None:
-                return _linear_terms(other, factors + [filled], terms)
+            scale = _scalar_factors(scalar, other) if other.type == var.type else None
+            if scale is not None:
+                return _linear_terms(other, factors + scale, terms)
     if any(var.broadcastable):
         return False
     terms.append((factors, var))
     return True
 
 
-def _filled_scalar(var, like):
-    """s where ``var`` is ``second(like, s)`` (s filling like's shape, as grad writes the gradient of a
-    sum) for a scalar s: multiplying ``like`` by it is multiplying by s."""
-    if var.owner is not None and type(var.owner.op) is ops.Second:
+def _scalar_factors(var, like):
+    """The scalars (all axes broadcastable) whose product ``var`` is, where multiplying ``like`` by var
+    is multiplying it by them: ``second(like, s)`` (s filling like's shape, as grad writes the
+    gradient of a sum) counts as s; None when var is not such a product."""
+    if all(var.broadcastable):
+        return [var]
+    op = var.owner.op if var.owner is not None else None
+    if type(op) is ops.Second:
         shape_of, value = var.owner.inputs
-        if shape_of is like and all(value.broadcastable):
-            return value
+        return [value] if shape_of is like and all(value.broadcastable) else None
+    if type(op) is ops.Mul:
+        a, b = (_scalar_factors(v, like) for v in var.owner.inputs)
+        return None if a is None or b is None else a + b
     return None
 
 

@@ -214,3 +214,16 @@ def test_a_product_read_elsewhere_stays_a_product(backend):
     b = T.dvector("b")
     h = arignote.function([x, d, b], [], updates=[(W, W - T.dot(x.T, d) + b)], backend=backend)
     assert "Gemm" not in _ops(h)
+
+
+def test_a_gradient_with_weight_decay_is_one_gemm(backend):
+    # grad writes the decay's gradient as second(W, l2) * 2 * W: still a multiple of W
+    x = T.dmatrix("x")
+    W = arignote.shared(rng.standard_normal((3, 2)), name="W")
+    cost = T.tanh(T.dot(x, W)).sum() + 0.01 * (W ** 2).sum()
+    f = arignote.function([x], cost, updates=[(W, W - 0.1 * arignote.grad(cost, W))], backend=backend)
+    assert "Gemm" in _ops(f) and _in_place(f)
+    X, w0 = rng.standard_normal((4, 3)), W.get_value()
+    f(X)
+    d = 1 - np.tanh(X @ w0) ** 2
+    np.testing.assert_allclose(W.get_value(), w0 - 0.1 * (X.T @ d + 0.02 * w0), rtol=1e-12)
