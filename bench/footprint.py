@@ -127,10 +127,10 @@ def call_memory(compile):
     makes (a workload's ``Compiled``), measured as the module docstring says."""
     import numpy as np
 
-    return_freed()
     first = compile()
     first.run()
     del first
+    return_freed()  # after the first compilation, which may have set glibc up its own way (numba's backend)
     settle()
     compiled = compile()
     settle()

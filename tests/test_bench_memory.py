@@ -5,6 +5,7 @@ glibc's settings for good)."""
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.skipif(not footprint.supported(),
 
 MB = 1 << 20
 N = 8 * MB
-TOLERANCE = MB // 2  # the kernel's per-CPU batches of resident pages, on a few cores
+# the kernel's per-CPU batches of resident pages (max(32, 2 x cores) pages each), on a few cores
+TOLERANCE = max(MB // 2, 3 * max(32, 2 * (os.cpu_count() or 1)) * footprint.PAGE)
 
 CASES = f"""
 import ctypes, json
