@@ -226,5 +226,20 @@ def test_numba_learns_the_dispatcher_itself_when_it_ran_an_overload_of_other_typ
             return ("ran",)
 
     dispatcher, entries = Dispatcher(), {}
-    assert _learner(dispatcher, entries)("key", np.zeros(2)) == ("ran",)
+    assert _learner(dispatcher, entries)("key")(np.zeros(2)) == ("ran",)
     assert entries == {"key": dispatcher}
+
+
+@pytest.mark.skipif("numba" not in backends_under_test(), reason="the numba backend is not usable here")
+def test_numba_fast_path_of_a_program_with_a_parallel_twin():
+    from arignote.core.plan import PARALLEL_MIN
+
+    x = T.fvector("x")
+    f, spy = fast_function("numba", [x], [T.tanh(x) * 2.5, T.exp(x).sum()])
+    assert "segment0_parallel" in f.backend_source.split("def fast(")[1]
+    for n in (3, PARALLEL_MIN):  # the plain program, then its twin
+        value = np.linspace(-1, 1, n, dtype=np.float32)
+        scaled, total = f(value)
+        np.testing.assert_allclose(scaled, np.tanh(value) * 2.5, rtol=1e-6)
+        np.testing.assert_allclose(total, np.exp(value).sum(), rtol=1e-4)
+    assert spy.taken() == [True, True]

@@ -40,7 +40,7 @@ def compiled(f, op=Scan):
     """Every node of ``op`` in f's graph runs inside njit: one segment, no node in NumPy."""
     source = f.backend_source
     glue = source.split("# arignote numba backend: the compiled part")[0]
-    assert "return list(segment0(*inputs" in glue and "in NumPy" not in glue, glue
+    assert "segment0(*inputs" in glue and "in NumPy" not in glue, glue
     assert f"{op.__name__}{{" in glue and ("r = step(" if op is Scan else "then_branch(") in source
     return source
 

@@ -351,17 +351,16 @@ class Program:
             namespace[generator.name(var)] = np.array(var.data, dtype=var.dtype)
         fast = len(steps) == 1 and steps[0][0] == "segment" and not profile
         if fast:  # all in njit: one call, the inputs as they come
-            reads = steps[0][2]
-            arguments = f"*inputs{''.join(', ' + r for r in reads[len(inputs):])}"
-            positional = ", ".join(inputs + list(reads[len(inputs):]))  # fast(inputs) has them unpacked
+            constants = list(steps[0][2][len(inputs):])
+            targets = generator.output_args  # the arrays, made by the glue, that segment0 writes 0-d outputs into
+            namespace.update({f"_otype{j}": np.dtype(fgraph.outputs[j].dtype) for j in range(len(targets))})
+            namespace["_empty"] = np.empty
+            twin = None
             if parallel_source is not None:
                 namespace["segment0_parallel"] = _import_held(parallel_source, "program", held).segment0
-                lines = [f"return list(_twin(segment0, segment0_parallel, {large}, {arguments}))"]
-                call = f"_twin(segment0, segment0_parallel, {large}, {positional})"
-            else:
-                lines = [f"return list(segment0({arguments}))"]
-                call = None  # fast calls segment0's overload for the inputs' types itself
-        unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not (lines and lines[0].startswith("return")) else ""
+                twin = ["segment0", "segment0_parallel", large]
+            lines = _calling("segment0", ["*inputs"] + constants, targets, twin)
+        unpack = f"    {', '.join(inputs)}, = inputs\n" if inputs and not fast else ""
         body = "\n".join("        " + line for line in lines)
         built = "".join(f"#   node {n}: {py_comment(f'{node.op}, built at {node.outputs[0].built_at()}')}\n"
                         for n, node in enumerate(plan.nodes))
@@ -379,7 +378,7 @@ class Program:
                      f"{', each timed (profile=True)' if profile else ''}\n{built}{head}{body or '        pass'}\n"
                      f"    except Exception as error:\n        raise _fail(error, inputs) from None\n{tail}")
         if fast:
-            self.glue += _fast_glue(fgraph, inputs, positional, call, namespace)
+            self.glue += _fast_glue(fgraph, inputs, constants, targets, twin, namespace)
         path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
@@ -420,52 +419,65 @@ class Program:
         return node_failure(node, type(error)(str(error)[match.end():]), [])
 
 
-def _fast_glue(fgraph, names, arguments, call, namespace):
+def _calling(callee, arguments, targets, twin=None):
+    """The glue's lines that run ``callee(*arguments)`` (through ``_twin`` when ``twin`` gives its first
+    arguments) and return the list of outputs: those it returns, or, where the segment writes its 0-d
+    outputs into arrays made by the glue (``targets``), those arrays."""
+    if twin is not None:
+        callee, arguments = "_twin", twin + arguments
+    if not targets:
+        return [f"return list({callee}({', '.join(arguments)}))"]
+    made = [f"{t} = _empty((), _otype{j})" for j, t in enumerate(targets)]
+    return made + [f"{callee}({', '.join(arguments + targets)})", f"return [{', '.join(targets)}]"]
+
+
+def _fast_glue(fgraph, names, constants, targets, twin, namespace):
     """``fast(inputs)`` (core/function.py's ``_fast_entry``), the glue of a program wholly in njit:
     None unless each input is exactly an ndarray of its dtype and rank, length 1 on its broadcastable
-    axes (what core's own checks let through unchanged), checked inline; else the outputs of ``call``
-    (a program with a parallel twin: ``_twin`` picks), or of segment0's compiled overload for the
-    inputs' numba types (layout, writability): found by their fingerprints in ``_entries``, filled by
-    ``_learn`` on the first call of each, so that numba's dispatcher does not type the arguments again
-    at each call."""
+    axes (what core's own checks let through unchanged), checked inline; else the outputs, as ``run``
+    gives them. A program with a parallel twin is called through ``_twin``; any other calls segment0's
+    compiled overload for the inputs' numba types (layout, writability) directly: found by their
+    fingerprints in ``_entries``, filled by ``_learn`` on the first call of each, so that numba's
+    dispatcher does not type the arguments again at each call."""
     namespace["_ndarray"] = np.ndarray
     checks = []
     for k, (var, name) in enumerate(zip(fgraph.inputs, names)):
         namespace[f"_dtype{k}"] = np.dtype(var.dtype)
         checks.append(f"type({name}) is not _ndarray or {name}.dtype is not _dtype{k} or {name}.ndim != {var.ndim}")
         checks += [f"{name}.shape[{d}] != 1" for d, b in enumerate(var.broadcastable) if b]
-    unpack = f"    {', '.join(names)}, = inputs\n" if names else ""
-    test = ("    if (" + "\n            or ".join(checks) + "):\n        return None\n") if checks else ""
-    if call is not None:
-        body = f"        return list({call})\n"
+    lines = [f"{', '.join(names)}, = inputs"] if names else []
+    if checks:
+        lines += ["if (" + "\n        or ".join(checks) + "):", "    return None"]
+    if twin is not None:
+        body = _calling("segment0", names + constants, targets, twin)
     else:
         from numba._dispatcher import compute_fingerprint
 
         entries = namespace["_entries"] = {}
         namespace["_fingerprint"] = compute_fingerprint
         namespace["_learn"] = _learner(namespace["segment0"], entries)
-        key = "(" + "".join(f"_fingerprint({n}), " for n in names) + ")"
-        test += f"    key = {key}  # the numba types of the inputs\n"
-        body = (f"        entry = _entries.get(key)\n        if entry is not None:\n"
-                f"            return list(entry({arguments}))\n"
-                f"        return list(_learn(key, {arguments}))\n")
-    return (f"\n\ndef fast(inputs):  # the inputs as core's checks would let them through, or None\n{unpack}{test}"
-            f"    try:\n{body}"
-            "    except Exception as error:\n        raise _fail(error, inputs) from None\n")
+        lines.append("key = (" + "".join(f"_fingerprint({n}), " for n in names) + ")  # the inputs' numba types")
+        body = ["entry = _entries.get(key) or _learn(key)"] + _calling("entry", names + constants, targets)
+    return ("\n\ndef fast(inputs):  # the inputs as core's checks would let them through, or None\n"
+            + "".join(f"    {line}\n" for line in lines) + "    try:\n"
+            + "".join(f"        {line}\n" for line in body)
+            + "    except Exception as error:\n        raise _fail(error, inputs) from None\n")
 
 
 def _learner(dispatcher, entries):
-    """``learn(key, *arguments)``: ``dispatcher(*arguments)`` (compiling it for their types if need be),
-    remembering in ``entries[key]`` the compiled overload's entry point for those types (numba's
-    ``entry_point``: the call without the dispatcher's typing), or the dispatcher itself when it ran
-    an overload of other types (one it converts to)."""
+    """``learn(key)``: a function that calls ``dispatcher`` (compiling it for the arguments' types if
+    need be) and remembers in ``entries[key]`` the compiled overload's entry point for those types
+    (numba's ``entry_point``: the call without the dispatcher's typing), or the dispatcher itself when
+    it ran an overload of other types (one it converts the arguments to)."""
     import numba
 
-    def learn(key, *arguments):
-        results = dispatcher(*arguments)
-        compiled = dispatcher.overloads.get(tuple(numba.typeof(a) for a in arguments))
-        entries[key] = dispatcher if compiled is None else compiled.entry_point
-        return results
+    def learn(key):
+        def first(*arguments):
+            results = dispatcher(*arguments)
+            compiled = dispatcher.overloads.get(tuple(numba.typeof(a) for a in arguments))
+            entries[key] = dispatcher if compiled is None else compiled.entry_point
+            return results
+        return first
     return learn
 
 

@@ -116,6 +116,7 @@ class Generator:
         self.constants = []  # the Constant variables, passed to the segments as arguments
         self.hidden_reads = {}  # node -> constants of its inner graphs, passed to it as arguments
         self.import_kernel, self.runtime = None, None  # set by generate (loops.py imports inner graphs)
+        self.output_args = []  # set by generate: the arrays a program's only segment writes its 0-d outputs into
         for var in fgraph.inputs:
             self.name(var)
 
@@ -187,6 +188,11 @@ class Generator:
         if lines or inner:
             steps.append(("segment", lines, produced))
         steps = self._arguments(steps)
+        if not inner and not split and len(steps) == 1 and steps[0][0] == "segment" and all(
+                v.ndim == 0 for v in self.fgraph.outputs):
+            # its caller makes the outputs' arrays: numba makes no Python array of its own (the most
+            # expensive part of a call of a small program)
+            self.output_args = [f"_out{j}" for j in range(len(self.fgraph.outputs))]
         header = HEADER + [f"import {runtime} as _rt"]
         if self.vector_math:
             header.append("from arignote.backends.numba import vecmath as _vm")
@@ -204,7 +210,11 @@ class Generator:
             _, lines, reads, outs = step
             name = f"segment{k}"
             reads = reads + self.target_args if inner else reads
-            source.append(function(name, reads, lines + [f"return {tup(outs)}"], kernel=inner) + "\n\n")
+            if self.output_args:
+                ending = [f"{a}[()] = {o}[()]" for a, o in zip(self.output_args, outs)]
+                source.append(function(name, reads + self.output_args, lines + ending, kernel=False) + "\n\n")
+            else:
+                source.append(function(name, reads, lines + [f"return {tup(outs)}"], kernel=inner) + "\n\n")
             named.append(("segment", name, reads, outs))
         return "\n".join(source), named
 
