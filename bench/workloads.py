@@ -679,7 +679,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("softmax-xent", "mean softmax cross-entropy of 2048x1000 logits and its gradient", XENT_IMPLS,
              setup=_logits, limit="bandwidth", work=_io_bytes(lambda s, d: d["z"].nbytes + 4)),
     Workload("call-overhead", "a compiled a + 1 on a 0-d float32 input", CALL_IMPLS,
-             setup=lambda s: {"a": np.array(1.0, np.float32)}),
+             setup=lambda s: {"a": np.array(1.0, np.float32)}, goal=Goal(("c", "numba"), "median_s", 1.5e-6)),
     Workload("scan-overhead", "scan of s = 0.999 * s + x_t over 100,000 float32 steps, the last state",
              SCAN_IMPLS, setup=_scan_data, steps=lambda s: s.scan_steps,
              goal=Goal(("c", "numba"), "rate", 5e-9)),
