@@ -27,9 +27,12 @@
   share its compiled code; matrix products go through ``runtime.gemm``, compiled once per dtype.
 
 The Python side stays minimal: ``run(inputs)`` is ``return list(segment0(*inputs, constants...))``
-when the whole graph compiles. Compiled code raises with constant messages (numba's rule); the
-exception is then explained by running the same inputs through the reference backend, whose error
-names the op, the shapes and dtypes, and where the user built the node (``node_failure``).
+when the whole graph compiles (when every output is 0-d, segment0 writes them into arrays the glue
+makes); its ``fast(inputs)`` checks the inputs inline and calls segment0's compiled overload for their
+types without the dispatcher (``_fast_glue``; docs/functions.md, "What a call costs"). Compiled code
+raises with constant messages (numba's rule); the exception is then explained by running the same
+inputs through the reference backend, whose error names the op, the shapes and dtypes, and where the
+user built the node (``node_failure``).
 
 Everything generated is written under ``ARIGNOTE_CACHE_DIR/numba`` (user-only permissions), in files
 named by a hash of their source and of the versions involved, compiled with ``numba.njit(cache=True)``:
