@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -91,8 +92,29 @@ def _calibrate(run, min_time):
         number = min(1 << 22, max(2 * number, int(number * 1.2 * min_time / max(elapsed, 1e-9))))
 
 
+def settle(limit=0.3):
+    """Waits (at most ``limit`` seconds) until no other thread of this process is running: after a
+    product, OpenBLAS's workers spin for about 0.1 s waiting for more work, on the cores where the
+    next target's calls then run (LeNet's step on c took 22-26 ms right after a NumPy round, 16.5 ms
+    otherwise). Returns at once where nothing spins, and off Linux."""
+    me, deadline = threading.get_native_id(), time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        try:
+            tasks = [t for t in os.listdir("/proc/self/task") if int(t) != me]
+            busy = False
+            for task in tasks:
+                with open(f"/proc/self/task/{task}/stat") as stat:
+                    busy |= stat.read().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, ValueError, IndexError):
+            return
+        if not busy:
+            return
+        time.sleep(0.005)
+
+
 def measure(runs, repeats, min_time):
-    """Seconds per call of each run, ``repeats`` times, in interleaved rounds (so drift hits all alike)."""
+    """Seconds per call of each run, ``repeats`` times, in interleaved rounds (so drift hits all alike),
+    each repeat once the threads the last one left spinning have stopped (``settle``)."""
     numbers = {key: _calibrate(run, min_time) for key, run in runs.items()}
     times = {key: [] for key in runs}
     failed = {}
@@ -101,6 +123,7 @@ def measure(runs, repeats, min_time):
         for key, run in runs.items():
             if key in failed:
                 continue
+            settle()
             try:
                 times[key].append(_time(run, numbers[key]) / numbers[key])
             except Exception as error:  # a backend that fails on a later call

@@ -373,8 +373,9 @@ def test_namespace():
 
 def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend):
     """The plan gives the cross-entropy and its gradient threads (Op.splits_rows) in a graph without
-    products; on inputs past PARALLEL_MIN elements the compiled backends run their rows split between
-    the cores (C: ari_parallel over a row kernel; numba: the prange twin), with the reference's values."""
+    products; on inputs past PARALLEL_MIN elements C runs their rows split between the cores
+    (ari_parallel over a row kernel), with the reference's values. numba keeps one loop: its prange
+    ran slower than the serial loop here (docs/numba-backend.md)."""
     import arignote
     from arignote.core.plan import PARALLEL_MIN
 
@@ -385,7 +386,7 @@ def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend):
     assert threaded.count(core_nnet.SoftmaxCrossentropy) == threaded.count(core_nnet.SoftmaxCrossentropyGrad) == 1
     source = f.backend_source or ""
     assert backend != "c" or source.count("ari_parallel(ari_rows") == 2
-    assert backend != "numba" or source.count("_nb.prange(rows)") == 2
+    assert backend != "numba" or "_nb.prange" not in source
     rng = np.random.default_rng(3)
     rows = PARALLEL_MIN // 500 + 3
     Z = rng.standard_normal((rows, 500)).astype("float32")

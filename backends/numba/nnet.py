@@ -7,8 +7,6 @@ other axes move their axes last and fold the others into rows.
 
 import numpy as np
 
-from arignote.core.plan import PARALLEL_MIN
-
 from .generator import product, st, transpose, tup
 
 
@@ -23,13 +21,11 @@ def _row_max(dtype):
     return [f"top = _rt.row_max(x, i, {st(dtype)}(-np.inf))"]
 
 
-def _softmax_rows(gen, dtype, finish, before=(), parallel=False):
+def _softmax_rows(gen, dtype, finish, before=()):
     """Lines of a kernel over the rows i of a 2-d ``x``: exp(x[i] - max) written to out[i] in one
-    loop LLVM vectorizes, ``total``, their sum in float64, in another, then the ``finish`` lines
-    (``parallel``: the rows in a prange)."""
+    loop LLVM vectorizes, ``total``, their sum in float64, in another, then the ``finish`` lines."""
     T, exp = st(dtype), _exp(gen, dtype)
-    lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T})",
-             f"for i in {'_nb.prange' if parallel else 'range'}(rows):"]
+    lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T})", "for i in range(rows):"]
     body = _row_max(dtype) + ["for j in range(n):", f"    out[i, j] = {exp}({T}(x[i, j]) - top)",
                               "total = 0.0", "for j in range(n):", "    total += np.float64(out[i, j])", *finish]
     return lines + ["    " + line for line in body] + ["return out"]
@@ -71,38 +67,19 @@ def log_softmax(gen, n, node, args, outs):
     return _along_rows(gen, n, node, args, outs, log=True)
 
 
-def _rows_call(gen, n, node, args, outs, lines, twin):
-    """The call of a row-by-row kernel, and of its prange twin on large inputs where the plan gives the
-    node threads (``plan.threads``, ``Op.splits_rows``; the twin is in the program for large inputs)."""
-    parallel = node in gen.parallel
-    name = gen.kernel(n, node, KERNEL_ARGS[len(args)], lines,
-                      note=", row by row", fastmath=True, twin=twin if parallel else None)
-    call = f"{name}({', '.join(args)})"
-    if parallel:
-        call = f"{call} if {args[0]}.size < {PARALLEL_MIN} else {name}_parallel({', '.join(args)})"
-    return [f"{outs[0]} = {call}"]
-
-
-KERNEL_ARGS = {2: ["x", "y"], 3: ["x", "g", "y"]}
-
-
 def softmax_crossentropy(gen, n, node, args, outs):
     """logsumexp(x[i]) - x[i, y[i]], the max shifted out (a non-finite max shifts by 0)."""
     dtype = node.outputs[0].dtype
     T, exp = st(dtype), _exp(gen, dtype)
-
-    def kernel(parallel):
-        head = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", f"out = np.empty(rows, dtype={T})"]
-        scratch = [f"row = np.empty(n, dtype={T})"]  # each row's exps; a thread of the twin has its own
-        body = (scratch if parallel else []) + _row_max(dtype) + [
-            "if not np.isfinite(top):", f"    top = {T}(0)",
-            "for j in range(n):", f"    row[j] = {exp}({T}(x[i, j]) - top)",
-            "total = 0.0", "for j in range(n):", "    total += np.float64(row[j])",
-            f"out[i] = {T}({T}(np.log(total)) + top) - {T}(x[i, y[i]])"]
-        return (head + ([] if parallel else scratch) + [f"for i in {'_nb.prange' if parallel else 'range'}(rows):"]
-                + ["    " + line for line in body] + ["return out"])
-
-    return _rows_call(gen, n, node, args, outs, kernel(False), kernel(True))
+    lines = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", f"out = np.empty(rows, dtype={T})",
+             f"row = np.empty(n, dtype={T})", "for i in range(rows):"]
+    body = _row_max(dtype) + ["if not np.isfinite(top):", f"    top = {T}(0)",
+                              "for j in range(n):", f"    row[j] = {exp}({T}(x[i, j]) - top)",
+                              "total = 0.0", "for j in range(n):", "    total += np.float64(row[j])",
+                              f"out[i] = {T}({T}(np.log(total)) + top) - {T}(x[i, y[i]])"]
+    lines += ["    " + line for line in body] + ["return out"]
+    name = gen.kernel(n, node, ["x", "y"], lines, note=", row by row", fastmath=True)
+    return [f"{outs[0]} = {name}({args[0]}, {args[1]})"]
 
 
 def softmax_crossentropy_grad(gen, n, node, args, outs):
@@ -112,10 +89,10 @@ def softmax_crossentropy_grad(gen, n, node, args, outs):
         "if g.shape[0] != rows:", f"    raise ValueError('{gen.label(n, node)}: expected one value per row')"]
     finish = [f"total_ = {T}(total)", "gi = g[0] if one else g[i]", "for j in range(n):",
               "    out[i, j] = (out[i, j] / total_) * gi", "out[i, y[i]] += -gi"]
-    before = [*check, "_rt.check_labels(rows, n, y)", "one = g.shape[0] == 1"]
-    dtype = node.outputs[0].dtype
-    return _rows_call(gen, n, node, args, outs, _softmax_rows(gen, dtype, finish, before),
-                      _softmax_rows(gen, dtype, finish, before, parallel=True))
+    lines = _softmax_rows(gen, node.outputs[0].dtype, finish,
+                          before=[*check, "_rt.check_labels(rows, n, y)", "one = g.shape[0] == 1"])
+    name = gen.kernel(n, node, ["x", "g", "y"], lines, note=", row by row", fastmath=True)
+    return [f"{outs[0]} = {name}({', '.join(args)})"]
 
 
 def pick_per_row(gen, n, node, args, outs):
