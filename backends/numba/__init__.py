@@ -55,6 +55,7 @@ import warnings
 
 import numpy as np
 
+from arignote.core import ops
 from arignote.core.config import config
 from arignote.core.errors import UnsupportedOpError, node_failure
 from arignote.core.plan import PARALLEL_MIN, plan_of
@@ -314,8 +315,9 @@ class Program:
         module_source, steps = generator.generate(import_kernel, _runtime_module(), split=profile)
         module = _import_held(module_source, "program", held)
         parallel_source = None
-        if plan.threads and steps and all(step[0] == "segment" for step in steps):
-            twin = Generator(fgraph, _vector_math(), parallel=plan.threads[:PARALLEL_NODES])
+        loops = [node for node in plan.threads if isinstance(node.op, ops.Elemwise)]  # rows keep one loop
+        if loops and steps and all(step[0] == "segment" for step in steps):
+            twin = Generator(fgraph, _vector_math(), parallel=loops[:PARALLEL_NODES])
             parallel_source, _ = twin.generate(import_kernel, _runtime_module(), split=profile)
         large = f"max((i.size for i in inputs), default=0) >= {PARALLEL_MIN}"
         namespace = {"_fail": self.failure, "_clock": time.perf_counter_ns, "_twin": _twin}
