@@ -147,8 +147,9 @@ def in_place_updates(fgraph):
 
     - the shared variable has an axis or more (a 0-d value gains nothing: it stays a machine word);
     - its node is elementwise (one output, no element that can fail), an IncSubtensor or a Gemm of the
-      shared variable (which no other operand of the Gemm reads), reads the shared variable itself (no other operand reading it through a view), and
-      has exactly its type; its result is no other output and the shared variable is no output;
+      shared variable (which no other operand of the Gemm reads); it reads the shared variable itself
+      (no other operand reads it through a view); its result has exactly the shared variable's type
+      and is no other output, and the shared variable is no output;
     - no node outside these updates reads the result, so that they all run last (``fgraph.late``),
       after every node that can raise; among them, every other reader of the shared variable runs
       before it (the outputs see the old values);
