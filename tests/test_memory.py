@@ -135,8 +135,14 @@ def generated_modules():
 def numba_dispatchers():
     from numba.core.registry import CPUDispatcher
 
-    return [o for o in gc.get_objects() if isinstance(o, CPUDispatcher)
-            and o.py_func.__module__.startswith(("arignote_numba_program_", "arignote_numba_kernel_"))]
+    def ours(o):
+        try:  # gc also lists weak proxies, whose referent may be gone (ReferenceError)
+            return isinstance(o, CPUDispatcher) and o.py_func.__module__.startswith(
+                ("arignote_numba_program_", "arignote_numba_kernel_"))
+        except ReferenceError:
+            return False
+
+    return [o for o in gc.get_objects() if ours(o)]
 
 
 def test_numba_releases_the_modules_of_dropped_functions(numba_backend, release_at_once):
