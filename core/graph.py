@@ -114,8 +114,8 @@ class Op:
     destroy_map = {}
     # whether blocks of its images may run on threads of their own (core/plan.py, Plan.image_threads)
     splits_images = False
-    # whether its rows are independent, each costing a transcendental function per element, and may be
-    # split between threads like a costly elementwise loop (core/plan.py, Plan.threads)
+    # whether its rows (or images: the leading axes) are independent and each costs enough per element
+    # (an exp, a window) to be split between threads like a costly elementwise loop (Plan.threads)
     splits_rows = False
 
     def _props(self):

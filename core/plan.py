@@ -15,8 +15,9 @@ that graph, how its buffers live, and every backend carries it out rather than d
   place); ignoring it is always correct;
 - ``threads``: the elementwise nodes worth threads once they are large (``PARALLEL_MIN`` elements or
   more), costliest first: loops of transcendental functions (``Elemwise.costly``), and ops whose rows
-  are independent and cost an exp per element (``Op.splits_rows``: the softmax cross-entropy and its
-  gradient), in graphs without matrix products, whose BLAS keeps its own threads busy on the same cores.
+  are independent and cost an exp or a window per element (``Op.splits_rows``: the softmax
+  cross-entropy and its gradient, the poolings), in graphs without matrix products, whose BLAS keeps
+  its own threads busy on the same cores, or whose BLAS runs on one core (``blas_one_core``).
 - ``image_threads``: the nodes whose images are split between threads, each thread running its share
   (its own scratch, its own accumulator) with BLAS on one core (``Op.splits_images``: convolutions),
   once their work reaches ``IMAGE_THREADS_MIN`` multiply-adds. OpenBLAS's own threads share out one
@@ -74,7 +75,10 @@ class Plan:
                 position = self._reusable_input(index, node)
                 if position is not None and node not in late:
                     self.reuse[node] = position
-        blas = any(isinstance(node.op, BLAS_OPS) for node in self.nodes)
+        self.image_threads = [node for node in self.nodes if node.op.splits_images]
+        self.blas_one_core = bool(self.image_threads)
+        # threads beside the BLAS's own would starve them, unless the BLAS runs on one core
+        blas = any(isinstance(node.op, BLAS_OPS) for node in self.nodes) and not self.blas_one_core
         cost = {}
         for node in self.nodes:
             out = node.outputs[0]
@@ -85,8 +89,6 @@ class Plan:
             elif node.op.splits_rows and not blas:
                 cost[node] = 1
         self.threads = sorted(cost, key=cost.get, reverse=True)
-        self.image_threads = [node for node in self.nodes if node.op.splits_images]
-        self.blas_one_core = bool(self.image_threads)
 
     def root(self, var):
         """The variable owning the buffer ``var`` reads (itself when it has its own)."""

@@ -51,6 +51,8 @@ def _at_least_0(n):
 class _PoolBase(Op):
     """The parameters shared by the pooling op and its gradients."""
 
+    splits_rows = True  # its images (the leading axes) are independent: worth threads when large
+
     abstract = True
     __props__ = ("ws", "stride", "pad", "ignore_border", "mode")
 

@@ -230,3 +230,25 @@ def test_large_pooling_of_many_leading_axes(c):
         else:
             agree(pair, a, U(3, 4, 5, *P.Pool(**props).output_shape(13, 11), dtype="float32"))
 
+
+
+@pytest.mark.parametrize("mode", ["max", "average_inc_pad", "sum"])
+def test_large_poolings_split_their_images_between_threads(mode, c):
+    """Poolings have independent images (Op.splits_rows): the plan gives them threads, also beside a
+    convolution whose BLAS runs on one core, and C splits the images of one past a million elements
+    between the cores, with the reference's values on any strides."""
+    from arignote.tensor.signal.pool import pool_2d
+
+    x, w = T.tensor4("x"), T.tensor4("w")
+    pooled = pool_2d(x, (2, 3), ignore_border=False, mode=mode)
+    out = [pooled, arignote.grad((pooled ** 2).sum(), x)]
+    f, ref = both([x], out)
+    threaded = [type(node.op).__name__ for node in f.maker.fgraph.plan.threads]
+    assert "Pool" in threaded and len(threaded) == 2 and f.backend_source.count("ari_parallel(ari_images") >= 2
+    X = U(40, 10, 51, 53)  # 1.08 million elements
+    for value in (X, X[:, :, ::-1, :], np.swapaxes(X, 0, 1)):
+        for got, want in zip(f(value), ref(value)):
+            assert_same(got, want)
+    conv = T.nnet.conv2d(x, w)
+    g = arignote.function([x, w], pool_2d(conv, (2, 2), ignore_border=True, mode=mode), backend=c)
+    assert g.maker.fgraph.plan.blas_one_core and g.maker.fgraph.plan.threads

@@ -8,7 +8,7 @@ the window cut at the padded image's end instead. Max takes NaN as np.max does (
 gradient goes to every element equal to the window's maximum.
 """
 
-from .ctext import ct, indent, isfloat, nested, offset, shape_buffers
+from .ctext import comment, ct, indent, isfloat, nested, offset, shape_buffers
 
 
 def _floordiv(a, b):
@@ -52,12 +52,15 @@ def _head(node, index, x, pooled=(), same=()):
     return lines
 
 
-def _windows(node, body, arrays):
+def _windows(g, index, node, body, arrays, q=None):
     """C looping over the leading axes (the image of each array of ``arrays`` at p<k>, k its position
     there), then over the pooled positions (i, j), each with its window's rows [rb, re), columns
     [cb, ce) and the divisor ``div`` of its mode. ``body`` is one output's (lines before, the statement
-    of one tap (r, c), lines after). A window inside the image (most of them) has its taps written out
-    one by one when there are at most UNROLL of them: constant offsets, no loop."""
+    of one tap (r, c), lines after); ``q`` (the output's name, its C type): an output written in order
+    through ``q``. A window inside the image (most of them) has its taps written out one by one when
+    there are at most UNROLL of them: constant offsets, no loop. A node the plan gives threads
+    (``plan.threads``: ``Op.splits_rows``) runs its images in a kernel that ari_parallel splits
+    between the cores once they hold a million elements."""
     op, nd = node.op, node.inputs[0].ndim
     lead = range(nd - 2)
     (wr, wc), (sr, sc), (pr, pc) = op.ws, op.stride, op.pad
@@ -69,7 +72,7 @@ def _windows(node, body, arrays):
     else:
         taps = [f"for (int64_t r = top; r < top + {wr}; r++) for (int64_t c = left; c < left + {wc}; c++) {tap}"]
     full = f"top >= 0 && top + {wr} <= H && left >= 0 && left + {wc} <= W"
-    window = "\n".join([
+    image = [
         *(f"{T} *p{k} = ({T} *){v}.data + ({offset(v, lead)});" for k, (v, T) in enumerate(arrays)),
         "for (int64_t i = 0; i < R; i++) {",
         f"    const int64_t top = i * {sr}{f' - {pr}' if pr else ''}, rb = top > 0 ? top : 0, re = ari_min_i64(top + {wr}, H);",
@@ -85,8 +88,29 @@ def _windows(node, body, arrays):
         *("        " + line for line in after),
         "    }",
         "}",
-    ])
-    return nested(lead, lambda a: f"lead{a}", window)
+    ]
+    names = [v for v, _ in arrays] + ([q[0]] if q and q[0] not in [v for v, _ in arrays] else [])
+    if node not in g.threads or not all(name.isidentifier() for name in names):
+        start = [f"{q[1]} *q = ({q[1]} *){q[0]}.data;  /* the output, C-contiguous: written in order */"] if q else []
+        return "\n".join(start + [nested(lead, lambda a: f"lead{a}", "\n".join(image))])
+    k = len(g.helpers)
+    sizes = ["H", "W", "R", "Q", *(f"lead{a}" for a in lead)]
+    # image `plane` of the leading axes, the last fastest: its indices i<a>
+    unravel = ["int64_t rest = plane;"] + [f"const int64_t i{a} = rest % lead{a}; rest /= lead{a};" for a in reversed(lead)]
+    start = [f"{q[1]} *q = ({q[1]} *){q[0]}.data + plane * R * Q;  /* the output, C-contiguous */"] if q else []
+    g.helpers.append("\n".join(
+        [f"\n/* the images of node {index}, split between threads: {comment(op)} */",
+         f"typedef struct {{ arr_t {', '.join(names)}; int64_t {', '.join(sizes)}; }} ari_images_ctx{k};",
+         f"static __attribute__((noinline)) void ari_images{k}(void *context, int64_t lo, int64_t hi) {{",
+         f"    const ari_images_ctx{k} *ctx = (const ari_images_ctx{k} *)context;",
+         f"    const arr_t {', '.join(f'{name} = ctx->{name}' for name in names)};",
+         f"    const int64_t {', '.join(f'{size} = ctx->{size}' for size in sizes)};",
+         "    for (int64_t plane = lo; plane < hi; plane++) {",
+         *("        " + line for line in unravel + start + image),
+         "    }", "}\n"]))
+    planes = " * ".join(f"lead{a}" for a in lead) or "1"
+    return "\n".join([f"ari_images_ctx{k} context = {{ {', '.join(names)}, {', '.join(sizes)} }};",
+                      f"ari_parallel(ari_images{k}, &context, {planes}, H * W, 1);"])
 
 
 def _lead_sizes(x, nd):
@@ -119,8 +143,7 @@ def emit_pool(g, node, index, ins, outs):
     else:
         body = ([f"{T} s = 0;"], f"s += {_at(0, x, nd)};", [f"*q++ = {'s' if op.mode == 'sum' else f's / ({T})div'};"])
     lines += _lead_sizes(x, nd)
-    lines.append(f"{T} *q = ({T} *){o}.data;  /* the output, C-contiguous: written in order */")
-    lines.append(_windows(node, body, [(x, f"const {T}")]))
+    lines.append(_windows(g, index, node, body, [(x, f"const {T}")], q=(o, T)))
     return "\n".join(lines)
 
 
@@ -147,11 +170,10 @@ def emit_max_pool_grad_grad(g, node, index, ins, outs):
     lines += [f"{o}.shape[{a}] = pooled.shape[{a}];" for a in range(nd)]
     lines.append(g.alloc(ov, index))
     lines += _lead_sizes(x, nd)
-    lines.append(f"{T} *q = ({T} *){o}.data;  /* the output, C-contiguous: written in order */")
     body = ([f"const {T} m = {_at(1, out, nd, 'i', 'j')}; {T} s = 0;"],
             f"{{ const {T} pick[2] = {{0, {_at(2, h, nd)}}}; s += pick[{_at(0, x, nd)} == m]; }}", ["*q++ = s;"])
     arrays = [(x, f"const {T}"), (out, f"const {T}"), (h, f"const {T}")]
-    lines.append(_windows(node, body, arrays))
+    lines.append(_windows(g, index, node, body, arrays, q=(o, T)))
     return "\n".join(lines)
 
 
@@ -173,12 +195,12 @@ def _spread(g, node, index, o, before, tap, arrays):
     (``tap``, its assignment operator left as {} to fill in): where the windows tile the image (stride
     = window, no padding, sizes that divide) each element is written once, with no zeroing first."""
     op, ov, nd = node.op, node.outputs[0], node.inputs[0].ndim
-    add = _windows(node, (before, tap.format("+"), []), arrays)
+    add = _windows(g, index, node, (before, tap.format("+"), []), arrays)
     if op.stride != op.ws or op.pad != (0, 0):
         return [g.alloc(ov, index, zero=True), add]
     return [g.alloc(ov, index),
             f"if (R * {op.ws[0]} == H && Q * {op.ws[1]} == W) {{  /* the windows tile the image */",
-            indent(_windows(node, (before, tap.format(""), []), arrays)),
+            indent(_windows(g, index, node, (before, tap.format(""), []), arrays)),
             "} else {",
             f"    memset({o}.data, 0, sizeof({ct(ov.dtype)}) * ari_size(&{o}, {nd}));",
             indent(add), "}"]
