@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .. import config, function, shared
+from .. import config, function, grad, shared
 from .. import tensor as T
 from ..core.graph import Variable
 from ..core.types import TensorType
@@ -132,13 +132,27 @@ class Trainer:
     ``optimizer`` one of ``layers.optimizers`` (default SGD(0.1)). Accuracy is reported when the model's
     output is a matrix of class scores and the labels are integers. Every function is compiled for
     ``backend`` (default: the default backend).
+
+    ``distributed=True``: data parallelism over MPI (``mpiexec -n 4 python train.py``; needs
+    ``pip install 'arignote[mpi]'``): the parameters and optimizer state start as rank 0's (after checking
+    that every rank built the same model), ``batch_size`` is the batch of all ranks together, of which
+    each rank reads its own share, the gradients are averaged across ranks before every update, the
+    metrics are averaged across ranks, rank 0 decides early stopping and alone shows progress. A rank
+    that raises makes the others stop with its error. See ``arignote.distributed``.
     """
 
-    def __init__(self, model, loss=categorical_crossentropy, optimizer=None, penalty=None, backend=None):
+    def __init__(self, model, loss=categorical_crossentropy, optimizer=None, penalty=None, backend=None,
+                 distributed=False):
         self.model, self.loss, self.penalty, self.backend = model, loss, penalty, backend
         self.optimizer = optimizer if optimizer is not None else SGD(0.1)
+        self.distributed = None
+        if distributed:
+            from .. import distributed as dist  # needs mpi4py: imported only when asked for
+
+            self.distributed = dist
         self._graphs = None
         self._functions = {}
+        self._shares = {}  # distributed: each data set's share of this rank (the data set kept alive with it)
 
     # -- graphs ---------------------------------------------------------------------------------
 
@@ -151,7 +165,11 @@ class Trainer:
         cost = self.loss(train_out, y)
         if self.penalty is not None:
             cost = cost + self.penalty
-        updates = self.optimizer.updates(cost, self.model.params) + model_updates
+        if self.distributed is not None:  # this rank's gradients -> their mean over every rank's samples
+            grads = self.distributed.allreduce_gradients(grad(cost, self.model.params), weight=x.shape[0])
+            updates = self.optimizer.updates(grads=grads, params=self.model.params) + model_updates
+        else:
+            updates = self.optimizer.updates(cost, self.model.params) + model_updates
         eval_out = self.model.output(x, training=False)
         classify = eval_out.ndim == 2 and y.ndim == 1 and y.dtype.startswith(("int", "uint"))
         train_outputs, eval_outputs = [cost], [self.loss(eval_out, y)]
@@ -178,13 +196,16 @@ class Trainer:
         def make():
             index = T.lscalar("index")
             batch = slice(index * batch_size, (index + 1) * batch_size)
+            if self.distributed is not None:  # this rank's share of the batch: rows [start, stop)
+                start, stop = T.lscalar("start"), T.lscalar("stop")
+                index, batch = [start, stop], slice(start, stop)
             if shuffle:
                 order = shared(np.arange(_length(data_x), dtype="int64"), name="order")
                 givens = {g["x"]: data_x[order[batch]], g["y"]: data_y[order[batch]]}
             else:
                 order, givens = None, {g["x"]: data_x[batch], g["y"]: data_y[batch]}
-            train = function([index], g["train"], updates=g["updates"], givens=givens, backend=self.backend,
-                             name="train")
+            train = function(index if isinstance(index, list) else [index], g["train"], updates=g["updates"],
+                             givens=givens, backend=self.backend, name="train")
             train.order = order
             return train
 
@@ -206,14 +227,31 @@ class Trainer:
         on ``valid`` when given. With ``patience``, stop when ``monitor`` (``val_loss``, ``val_accuracy``,
         ``loss`` or ``accuracy``) has not improved for ``patience`` epochs, and with ``restore_best`` put
         back the parameters of the best epoch. ``progress``: a tqdm bar (plain lines when tqdm is not
-        installed, to ``out``, default stdout). Returns a ``History``."""
+        installed, to ``out``, default stdout). Returns a ``History``.
+
+        Distributed (``Trainer(distributed=True)``): every rank passes the whole data set and the same
+        ``seed``; each reads its own share of every batch (``batch_size`` is the batch of all ranks)."""
+        if self.distributed is None:
+            return self._fit(train, valid, epochs, batch_size, patience, monitor, restore_best, shuffle, seed,
+                             progress, out)
+        dist = self.distributed
+        with dist.guard():  # a rank that raises tells the others, which stop with its error
+            progress = progress and dist.is_root()
+            return self._fit(train, valid, epochs, batch_size, patience, monitor, restore_best, shuffle, seed,
+                             progress, out)
+
+    def _fit(self, train, valid, epochs, batch_size, patience, monitor, restore_best, shuffle, seed, progress,
+             out):
+        dist = self.distributed
         history = History()
         train, valid = _prepare(train), None if valid is None else _prepare(valid)
         start = time.perf_counter()
         train_fn = self._train_function(train, batch_size, shuffle)
         if valid is not None:
-            self._eval_function(valid)
+            self._eval_function(self._share(valid))
         history.compile_seconds = time.perf_counter() - start
+        if dist is not None:  # every rank starts from rank 0's parameters and optimizer state
+            dist.broadcast_parameters(list(self.model.params) + list(self.optimizer.state))
         n = _length(train[0])
         batches = math.ceil(n / batch_size)
         rng = np.random.default_rng(seed)
@@ -228,17 +266,21 @@ class Trainer:
                 order = rng.permutation(n) if shuffle else None
                 if symbolic and shuffle:
                     train_fn.order.set_value(order)
-                totals = np.zeros(len(self._graphs["train"]))
+                totals, seen = np.zeros(len(self._graphs["train"])), 0
                 for i in range(batches):
+                    first, size = i * batch_size, min(batch_size, n - i * batch_size)
+                    if dist is not None:  # this rank's rows of the batch
+                        share = dist.share(size)
+                        first, size = first + share.start, share.stop - share.start
                     if symbolic:
-                        values = train_fn(i)
+                        values = train_fn(first, first + size) if dist is not None else train_fn(i)
                     else:
-                        rows = order[i * batch_size:(i + 1) * batch_size] if shuffle else slice(
-                            i * batch_size, (i + 1) * batch_size)
+                        rows = order[first:first + size] if shuffle else slice(first, first + size)
                         values = train_fn(train[0][rows], train[1][rows])
-                    size = min(batch_size, n - i * batch_size)
-                    totals += np.asarray([float(v) for v in values]) * size
-                totals /= n
+                    if size:
+                        totals += np.asarray([float(v) for v in values]) * size
+                        seen += size
+                totals = dist.average(totals / max(seen, 1), weight=seen) if dist is not None else totals / n
                 record = {"loss": totals[0]}
                 if self._graphs["classify"]:
                     record["accuracy"] = totals[1]
@@ -262,7 +304,10 @@ class Trainer:
                     raise ValueError(f"early stopping monitors {monitor!r}, which is not measured "
                                      f"(measured: {', '.join(record)}); pass valid= or another monitor")
                 value = record[monitor]
-                if best is None or (value > best if larger_is_better else value < best):
+                improved = best is None or (value > best if larger_is_better else value < best)
+                if dist is not None:  # rank 0 decides, every rank follows
+                    improved = bool(dist.root_decides(improved))
+                if improved:
                     best, waited, history.best_epoch = value, 0, epoch
                     best_state = self.model.get_values() if restore_best else None
                 else:
@@ -277,6 +322,16 @@ class Trainer:
             self.model.set_values(best_state)
         return history
 
+    def _share(self, data):
+        """This rank's rows of ``data`` (all of them when not distributed)."""
+        if self.distributed is None:
+            return data
+        key = (id(data[0]), id(data[1]))
+        if not _is_symbolic(data) or key not in self._shares:
+            rows = self.distributed.share(_length(data[0]))
+            self._shares[key] = (data, tuple(a[rows] for a in data))  # symbolic: one expression, one function
+        return self._shares[key][1]
+
     def _eval_function(self, data):
         g = self._build(data)
         if not _is_symbolic(data):
@@ -286,11 +341,16 @@ class Trainer:
             [], g["eval"], givens={g["x"]: data[0], g["y"]: data[1]}, backend=self.backend, name="evaluate"))
 
     def evaluate(self, data):
-        """The loss (without the penalty) and, for classifiers, the accuracy on ``data``, evaluation mode."""
-        data = _prepare(data)
+        """The loss (without the penalty) and, for classifiers, the accuracy on ``data``, evaluation mode.
+        Distributed, each rank evaluates its share and every rank gets the mean over all of ``data``."""
+        data = self._share(_prepare(data))
         f = self._eval_function(data)
         values = f() if _is_symbolic(data) else f(*data)
-        return tuple(float(v) for v in values)
+        values = tuple(float(v) for v in values)
+        if self.distributed is None:
+            return values
+        with self.distributed.guard():
+            return tuple(self.distributed.average(values, weight=_length(data[0])))
 
     def predict(self, x):
         """The model's output (evaluation mode) for the array ``x``."""
@@ -302,10 +362,11 @@ class Trainer:
 
 
 def fit(model, train, valid=None, loss=categorical_crossentropy, optimizer=None, penalty=None, backend=None,
-        **options):
-    """``Trainer(model, loss, optimizer, penalty, backend).fit(train, valid, **options)``; the trainer is
-    ``history.trainer``."""
-    trainer = Trainer(model, loss=loss, optimizer=optimizer, penalty=penalty, backend=backend)
+        distributed=False, **options):
+    """``Trainer(model, loss, optimizer, penalty, backend, distributed).fit(train, valid, **options)``; the
+    trainer is ``history.trainer``."""
+    trainer = Trainer(model, loss=loss, optimizer=optimizer, penalty=penalty, backend=backend,
+                      distributed=distributed)
     history = trainer.fit(train, valid, **options)
     history.trainer = trainer
     return history

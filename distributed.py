@@ -1,0 +1,286 @@
+"""Synchronous data parallelism over MPI: every process (rank) holds a replica of the model, computes the
+gradients of its own share of each batch, and the gradients are averaged across ranks by one allreduce
+before the update, so the replicas stay identical. Launch with ``mpiexec -n 4 python train.py``.
+
+    import arignote.distributed as dist
+    grads = dist.allreduce_gradients(T.grad(cost, params), weight=x.shape[0])
+    train = function([x, y], cost, updates=Adam(0.001).updates(grads=grads, params=params))
+    dist.broadcast_parameters(params + optimizer.state)   # the replicas start equal (and checked so)
+
+or ``Trainer(model, ..., distributed=True)``, which does all of it. The core never imports this module;
+it needs mpi4py and an MPI (``pip install 'arignote[mpi]'``). Internals and the cost model:
+docs/distributed.md.
+
+Faults: every collective here waits on a non-blocking request while polling for an error message from
+another rank, so a rank that raises inside ``guard()`` (the Trainer's loop is guarded) tells the others,
+and each of them raises ``DistributedError`` naming that rank and its error instead of waiting forever.
+A process that met such an error leaves without ``MPI_Finalize`` (requests left pending would make it
+hang), with exit status 1.
+"""
+
+import atexit
+import contextlib
+import os
+import sys
+import time
+
+import numpy as np
+
+from .core.graph import Apply, Op, as_tensor_variable
+
+ERROR_TAG = 0xA41  # the tag of the messages a failing rank sends to the others
+_state = {"comm": None, "broken": False}
+
+
+class DistributedError(RuntimeError):
+    """Another rank stopped with an error (its rank, type and message are in this one's message), or
+    the ranks disagree about the model."""
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ImportError("arignote.distributed needs mpi4py and an MPI: pip install 'arignote[mpi]' "
+                          "(mpi4py and the mpich wheel)") from None
+    return MPI
+
+
+def comm():
+    """The communicator every helper here uses (MPI.COMM_WORLD unless ``set_comm`` chose another)."""
+    if _state["comm"] is None:
+        _state["comm"] = _mpi().COMM_WORLD
+    return _state["comm"]
+
+
+def set_comm(communicator):
+    """Use ``communicator`` (an mpi4py communicator, e.g. a ``Split`` of COMM_WORLD) from now on."""
+    _state["comm"] = communicator
+
+
+def rank():
+    """This process's rank (0 for the root, which alone prints progress and writes checkpoints)."""
+    return comm().Get_rank()
+
+
+def size():
+    """The number of ranks."""
+    return comm().Get_size()
+
+
+def is_root():
+    return rank() == 0
+
+
+class Stats:
+    """Where the time of the collectives went: ``seconds`` waiting in allreduces, ``calls`` and ``bytes``
+    (per rank, of the gradient allreduces), since the last ``reset()``."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.seconds, self.calls, self.bytes = 0.0, 0, 0
+
+
+stats = Stats()
+
+
+# -- collectives that never hang on a failed rank ---------------------------------------------------------
+
+def _wait(request, what):
+    """Wait for ``request``; raise DistributedError as soon as another rank reports a failure."""
+    c = comm()
+    status = _mpi().Status()
+    while not request.Test():
+        if c.Iprobe(source=_mpi().ANY_SOURCE, tag=ERROR_TAG, status=status):
+            message = c.recv(source=status.Get_source(), tag=ERROR_TAG)
+            _broke()
+            raise DistributedError(f"rank {status.Get_source()} of {c.Get_size()} stopped with {message} "
+                                   f"(rank {c.Get_rank()} was waiting in {what})")
+
+
+def allreduce_(buffer, what="an allreduce"):
+    """Sum the contiguous array ``buffer`` across ranks, in place (every rank gets the sum); returns it."""
+    c = comm()
+    if c.Get_size() == 1:
+        return buffer
+    _wait(c.Iallreduce(_mpi().IN_PLACE, buffer, op=_mpi().SUM), what)
+    return buffer
+
+
+def broadcast_(buffer, root=0, what="a broadcast"):
+    """Overwrite the contiguous array ``buffer`` with root's, in place; returns it."""
+    c = comm()
+    if c.Get_size() > 1:
+        _wait(c.Ibcast(buffer, root=root), what)
+    return buffer
+
+
+def fail(error):
+    """Tell every other rank that this one stopped with ``error`` (they raise DistributedError)."""
+    c = comm()
+    if isinstance(error, DistributedError) or c.Get_size() == 1 or _state["broken"]:
+        return  # the others know already (or there are none)
+    message = f"{type(error).__name__}: {error}"
+    for other in range(c.Get_size()):
+        if other != c.Get_rank():
+            c.send(message, dest=other, tag=ERROR_TAG)  # a short message: sent eagerly, never blocks long
+    _broke()
+
+
+@contextlib.contextmanager
+def guard():
+    """Run the block; if it raises, tell the other ranks (``fail``) before the error goes on, so that
+    they stop with it rather than wait for this rank in their next collective."""
+    try:
+        yield
+    except BaseException as error:
+        fail(error)
+        raise
+
+
+def _broke():
+    """A collective was left pending: MPI_Finalize could wait for it forever, so leave without it."""
+    if not _state["broken"]:
+        _state["broken"] = True
+        atexit.register(_exit_without_finalize)
+
+
+def _exit_without_finalize():
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+# -- parameters -----------------------------------------------------------------------------------------
+
+def _describe(shared_variables):
+    return [(v.name or f"#{k}", tuple(v.get_value(borrow=True).shape), str(v.get_value(borrow=True).dtype))
+            for k, v in enumerate(shared_variables)]
+
+
+def check_same_structure(shared_variables, what="parameters"):
+    """Raise DistributedError on every rank unless every rank has the same number of ``shared_variables``
+    with the same names, shapes and dtypes (a rank built another model, or with other settings)."""
+    c = comm()
+    if c.Get_size() == 1:
+        return
+    mine = _describe(shared_variables)
+    allreduce_(np.zeros(1), what="the check of the model's structure")  # every rank got here, none failed
+    every = c.allgather(mine)
+    root = every[0]
+    for r, theirs in enumerate(every):
+        if theirs == root:
+            continue
+        if len(theirs) != len(root):
+            detail = f"rank {r} has {len(theirs)} {what} and rank 0 has {len(root)}"
+        else:
+            k = next(k for k, (a, b) in enumerate(zip(theirs, root)) if a != b)
+            detail = (f"{what[:-1]} {k} is {theirs[k][0]!r} of shape {theirs[k][1]} ({theirs[k][2]}) on rank {r} "
+                      f"but {root[k][0]!r} of shape {root[k][1]} ({root[k][2]}) on rank 0")
+        raise DistributedError(f"the ranks do not build the same model: {detail}; every rank must run the "
+                               f"same script with the same settings")
+
+
+def broadcast_parameters(shared_variables, root=0, check=True):
+    """Give every rank root's values of ``shared_variables`` (parameters and optimizer state), after
+    checking (``check``) that every rank has the same structure."""
+    if check:
+        check_same_structure(shared_variables)
+    if size() == 1:
+        return
+    for v in shared_variables:
+        value = np.array(v.get_value(borrow=True), order="C")  # a private contiguous copy (0-d too)
+        broadcast_(value, root=root, what=f"the broadcast of {v.name or 'a shared variable'}")
+        v.set_value(value, borrow=True)
+
+
+def share(n, index=None, count=None):
+    """The slice ``[start, stop)`` of ``n`` rows that rank ``index`` of ``count`` reads (default: this
+    rank of all): contiguous, sizes differing by at most one."""
+    index = rank() if index is None else index
+    count = size() if count is None else count
+    return slice(index * n // count, (index + 1) * n // count)
+
+
+def average(values, weight=1.0):
+    """The ``weight``-weighted mean across ranks of the numbers ``values`` (a metric measured on each
+    rank's share: weight it by the share's size). Returns a list of floats, the same on every rank."""
+    buffer = np.asarray([float(v) * weight for v in values] + [float(weight)], dtype="float64")
+    allreduce_(buffer, what="the averaging of metrics")
+    return [float(v / buffer[-1]) if buffer[-1] else float("nan") for v in buffer[:-1]]
+
+
+def root_decides(value):
+    """Root's ``value`` (a number) on every rank: decisions such as early stopping are taken once."""
+    buffer = np.asarray([float(value)], dtype="float64")
+    return float(broadcast_(buffer, what="root's decision")[0])
+
+
+# -- gradients ------------------------------------------------------------------------------------------
+
+def allreduce_arrays(arrays, weight=None):
+    """The mean across ranks of the arrays (one per gradient), packed into one contiguous float64 buffer
+    for a single allreduce; with ``weight`` (this rank's number of samples) the weighted mean, so that
+    unequal shares average as one large batch would. Returns new arrays of the arrays' dtypes/shapes."""
+    arrays = [np.asarray(a) for a in arrays]
+    total = sum(a.size for a in arrays)
+    buffer = np.empty(total + 1, dtype=np.result_type(*[a.dtype for a in arrays], np.float32))
+    w = 1.0 if weight is None else float(weight)
+    at = 0
+    for a in arrays:
+        view = buffer[at:at + a.size].reshape(a.shape)
+        if w == 0:
+            view[...] = 0  # a rank without samples adds nothing (its mean gradient is 0/0)
+        else:
+            np.multiply(a, w, out=view)
+        at += a.size
+    buffer[-1] = w
+    start = time.perf_counter()
+    allreduce_(buffer, what="the allreduce of the gradients")
+    stats.seconds += time.perf_counter() - start
+    stats.calls += 1
+    stats.bytes += buffer.nbytes
+    if buffer[-1] == 0:
+        raise DistributedError("no rank had any sample in this step: the gradients are undefined")
+    buffer[:-1] /= buffer[-1]
+    out, at = [], 0
+    for a in arrays:
+        out.append(buffer[at:at + a.size].reshape(a.shape).astype(a.dtype, copy=False))
+        at += a.size
+    return out
+
+
+class AllreduceMean(Op):
+    """The (weighted) mean across ranks of its gradient inputs, in one packed allreduce; the last input
+    is this rank's weight (a scalar). A Python op: every backend calls it back between compiled parts,
+    so the gradients before it and the update after it are compiled as usual."""
+
+    __props__ = ()
+
+    def make_node(self, *inputs):
+        inputs = [as_tensor_variable(i) for i in inputs]
+        return Apply(self, inputs, [i.type() for i in inputs[:-1]])
+
+    def perform(self, node, inputs, output_storage):
+        for cell, value in zip(output_storage, allreduce_arrays(inputs[:-1], weight=inputs[-1])):
+            cell[0] = value
+
+    def grad(self, inputs, outputs, output_grads):
+        raise NotImplementedError("AllreduceMean has no gradient: take gradients before the allreduce")
+
+    def infer_shape(self, node, shapes):
+        return shapes[:-1]
+
+
+def allreduce_gradients(grads, weight=None):
+    """Symbolic gradients averaged across ranks: pass what ``grad`` gave, compile the update with the
+    result (``optimizer.updates(grads=..., params=...)``). ``weight``: this rank's number of samples
+    (``x.shape[0]``), for the mean over all samples when shares differ in size; default: equal weights."""
+    from . import tensor as T
+
+    grads = list(grads)
+    weight = T.constant(1.0) if weight is None else T.cast(weight, "float64")
+    outputs = AllreduceMean()(*grads, weight)
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
