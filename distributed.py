@@ -29,7 +29,9 @@ import numpy as np
 from .core.graph import Apply, Op, as_tensor_variable
 
 ERROR_TAG = 0xA41  # the tag of the messages a failing rank sends to the others
-_state = {"comm": None, "broken": False}
+DONE_TAG = 0xA42  # "I have reported the error, you may exit": sent at exit to the ranks that sent one
+EXIT_WAIT = 10.0  # seconds a failed rank waits at exit for the others to have reported its error
+_state = {"comm": None, "broken": False, "told": set(), "heard": set()}
 
 
 class DistributedError(RuntimeError):
@@ -50,7 +52,21 @@ def comm():
     """The communicator every helper here uses (MPI.COMM_WORLD unless ``set_comm`` chose another)."""
     if _state["comm"] is None:
         _state["comm"] = _mpi().COMM_WORLD
+        _install_excepthook()
     return _state["comm"]
+
+
+def _install_excepthook():
+    """An exception nobody caught tells the other ranks too (as ``guard`` does) before it is printed."""
+    previous = sys.excepthook
+
+    def hook(kind, error, traceback):
+        try:
+            fail(error)
+        finally:
+            previous(kind, error, traceback)
+
+    sys.excepthook = hook
 
 
 def set_comm(communicator):
@@ -95,6 +111,7 @@ def _wait(request, what):
     while not request.Test():
         if c.Iprobe(source=_mpi().ANY_SOURCE, tag=ERROR_TAG, status=status):
             message = c.recv(source=status.Get_source(), tag=ERROR_TAG)
+            _state["heard"].add(status.Get_source())
             _broke()
             raise DistributedError(f"rank {status.Get_source()} of {c.Get_size()} stopped with {message} "
                                    f"(rank {c.Get_rank()} was waiting in {what})")
@@ -126,6 +143,7 @@ def fail(error):
     for other in range(c.Get_size()):
         if other != c.Get_rank():
             c.send(message, dest=other, tag=ERROR_TAG)  # a short message: sent eagerly, never blocks long
+            _state["told"].add(other)
     _broke()
 
 
@@ -148,8 +166,26 @@ def _broke():
 
 
 def _exit_without_finalize():
+    """At exit (the traceback printed): tell the ranks whose error this one reported that it is done, wait
+    (at most EXIT_WAIT) until the ranks this one told have reported too (mpiexec kills every rank when the
+    first exits with an error, and they should have said why they stopped), then leave."""
     sys.stdout.flush()
     sys.stderr.flush()
+    c, status = comm(), _mpi().Status()
+    waiting, deadline = set(_state["told"]), time.monotonic() + EXIT_WAIT
+    while True:
+        while c.Iprobe(source=_mpi().ANY_SOURCE, tag=ERROR_TAG, status=status):  # errors not read yet
+            c.recv(source=status.Get_source(), tag=ERROR_TAG)
+            _state["heard"].add(status.Get_source())
+        for other in sorted(_state["heard"]):
+            c.send(None, dest=other, tag=DONE_TAG)
+        _state["heard"] = set()
+        while c.Iprobe(source=_mpi().ANY_SOURCE, tag=DONE_TAG, status=status):
+            c.recv(source=status.Get_source(), tag=DONE_TAG)
+            waiting.discard(status.Get_source())
+        if not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(0.002)
     os._exit(1)
 
 

@@ -14,13 +14,15 @@ DEFAULTS = dict(model="mlp", seed=0, **MODELS["mlp"])
 
 
 def run(backend=None, model="mlp", epochs=None, hidden=None, seed=DEFAULTS["seed"], dropout=None, lr=None,
-        batch_size=None, patience=None, progress=True, out=None):
+        batch_size=None, patience=None, progress=True, out=None, distributed=False):
     """Train a model with dropout and Adam on digits (70% train, 10% validation for early stopping, 20%
     test; ``seed`` seeds the split, the initial weights and the dropout masks) and return a dict:
     test_accuracy, test_loss, seconds_per_epoch, epochs, backend, compile_seconds. ``model``: 'mlp', a
     64-hidden-10 ReLU MLP, or 'lenet', a LeNet on the 8 x 8 images (two stages of 3 x 3 convolutions
     padded to keep the size, 2 x 2 max-pooling and ReLU, then a dense layer of ``hidden`` units),
     trained on the training images and their copies moved by a pixel (``with_shifts``).
+    ``distributed``: data parallelism over MPI (``mpiexec -n 2 arignote demo --distributed``): the same
+    training, each rank computing the gradients of its share of every batch; rank 0 alone reports.
     Settings left out take the model's defaults (``MODELS``).
 
     BLAS runs on one thread meanwhile (through threadpoolctl, which scikit-learn brings): the matrices
@@ -30,7 +32,7 @@ def run(backend=None, model="mlp", epochs=None, hidden=None, seed=DEFAULTS["seed
     given = dict(epochs=epochs, hidden=hidden, dropout=dropout, lr=lr, batch_size=batch_size, patience=patience)
     settings = {k: MODELS[model][k] if v is None else v for k, v in given.items()}
     with _one_blas_thread():
-        return _run(backend, model, seed, progress, out, **settings)
+        return _run(backend, model, seed, progress, out, distributed, **settings)
 
 
 def _one_blas_thread():
@@ -53,21 +55,28 @@ def _model(model, hidden, dropout, seed):
     return MLP([64, hidden, 10], activation="relu", dropout=dropout, seed=seed), f"a 64-{hidden}-10 ReLU MLP"
 
 
-def _run(backend, model_name, seed, progress, out, epochs, hidden, dropout, lr, batch_size, patience):
+def _run(backend, model_name, seed, progress, out, distributed, epochs, hidden, dropout, lr, batch_size, patience):
     from .data import load_digits, with_shifts
     from .optimizers import Adam
     from .training import Trainer
 
     out = out or sys.stdout
+    ranks = ""
+    if distributed:
+        from .. import distributed as dist
+
+        ranks = f", {dist.size()} ranks (data parallel over MPI)"
+        if not dist.is_root():
+            out = _Discard()  # rank 0 alone reports
     start = time.perf_counter()
     data = load_digits(seed=seed, standardize=model_name == "mlp")  # per-pixel scaling suits no convolution
     model, description = _model(model_name, hidden, dropout, seed)
     train = with_shifts(data.train) if model_name == "lenet" else data.train
-    trainer = Trainer(model, optimizer=Adam(lr), backend=backend)
+    trainer = Trainer(model, optimizer=Adam(lr), backend=backend, distributed=distributed)
     name, shifts = trainer.backend_name, " with shifted copies" if model_name == "lenet" else ""
     out.write(f"arignote demo: {description} (dropout {dropout}, Adam {lr}) on scikit-learn's digits "
               f"({len(train[0])} train{shifts} / {len(data.valid[0])} validation / {len(data.test[0])} test), "
-              f"backend {name!r}\n")
+              f"backend {name!r}{ranks}\n")
     out.flush()
     history = trainer.fit(train, valid=data.valid, epochs=epochs, batch_size=batch_size, patience=patience,
                           seed=seed, progress=progress, out=out)
@@ -83,6 +92,14 @@ def _run(backend, model_name, seed, progress, out, epochs, hidden, dropout, lr, 
     return result
 
 
+class _Discard:
+    def write(self, text):
+        pass
+
+    def flush(self):
+        pass
+
+
 def add_arguments(parser):
     parser.add_argument("--backend", metavar="NAME", help="the backend to run on (default: the default backend)")
     parser.add_argument("--model", choices=list(MODELS), default="mlp",
@@ -94,6 +111,8 @@ def add_arguments(parser):
     parser.add_argument("--hidden", type=int, help="hidden units (default: "
                         + ", ".join(f"{k} {v['hidden']}" for k, v in MODELS.items()) + ")")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data parallelism over MPI: launch with mpiexec -n N (pip install 'arignote[mpi]')")
 
 
 def run_command(args):
@@ -101,7 +120,7 @@ def run_command(args):
 
     try:
         result = run(backend=args.backend, model=args.model, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, distributed=args.distributed)
     except BackendError as error:
         sys.stdout.write(f"{error}\n")
         return 2

@@ -1,0 +1,69 @@
+"""Run by tests/test_distributed.py under ``mpiexec -n N`` (or alone): trains a small MLP for a few steps
+and saves the parameters, so that a run on N ranks can be compared with one rank; or fails on purpose.
+
+    python mpi_train.py OUT.npy --backend c --how trainer|function [--distributed] [--batch B]
+    mpiexec -n 2 python mpi_train.py OUT.npy --fault step|guard|structure
+"""
+
+import argparse
+
+import numpy as np
+
+import arignote
+import arignote.tensor as T
+from arignote.layers.layers import MLP
+from arignote.layers.optimizers import Adam
+from arignote.layers.training import Trainer
+
+parser = argparse.ArgumentParser()
+parser.add_argument("out")
+parser.add_argument("--backend", default="reference")
+parser.add_argument("--how", choices=["trainer", "function"], default="trainer")
+parser.add_argument("--distributed", action="store_true")
+parser.add_argument("--batch", type=int, default=20, help="the batch of all ranks together")
+parser.add_argument("--fault", choices=["step", "guard", "uncaught", "structure"])
+args = parser.parse_args()
+
+rng = np.random.default_rng(1)
+X, Y = rng.normal(size=(70, 6)), rng.integers(0, 3, size=70).astype("int32")  # 70: the last batch is short
+rank = 0
+if args.distributed or args.fault:
+    import arignote.distributed as dist
+
+    rank = dist.rank()
+hidden = 9 if args.fault == "structure" and rank == 1 else 8
+if args.fault == "step" and rank == 1:
+    X = X[:, :5]  # rank 1's data do not fit the model: its first step raises
+model = MLP([6, hidden, 3], activation="tanh", seed=0)
+optimizer = Adam(0.01)
+
+if args.how == "trainer" and args.fault not in ("guard", "uncaught"):
+    trainer = Trainer(model, optimizer=optimizer, backend=args.backend, distributed=bool(args.distributed or args.fault))
+    history = trainer.fit((X, Y), valid=(X, Y), epochs=2, batch_size=args.batch, shuffle=True, progress=False)
+    metrics = history["val_loss"] + history["loss"]
+else:  # a hand-written loop: gradients, their mean across ranks, the update compiled as usual
+    x, y = T.matrix("x"), T.ivector("y")
+    cost = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(model.output(x)), y))
+    grads = arignote.grad(cost, model.params)
+    if args.distributed or args.fault:
+        grads = dist.allreduce_gradients(grads, weight=x.shape[0])
+        dist.broadcast_parameters(model.params + optimizer.state)
+    step = arignote.function([x, y], cost, updates=optimizer.updates(grads=grads, params=model.params),
+                             backend=args.backend)
+    for first in range(0, 70, args.batch):
+        rows = slice(first, min(first + args.batch, 70))
+        if args.distributed or args.fault:
+            n = rows.stop - rows.start
+            share = dist.share(n)
+            rows = slice(rows.start + share.start, rows.start + share.stop)
+            if args.fault == "uncaught" and rank == 1 and first == 40:
+                raise RuntimeError("boom, uncaught")  # sys.excepthook tells the other ranks
+            with dist.guard():
+                if args.fault == "guard" and rank == 1 and first == 40:
+                    raise RuntimeError("boom on purpose")
+                step(X[rows], Y[rows])
+        else:
+            step(X[rows], Y[rows])
+    metrics = []
+np.save(args.out if rank == 0 else args.out + f".rank{rank}.npy",
+        np.concatenate([p.get_value().ravel() for p in model.params] + [np.asarray(metrics, dtype="float64")]))

@@ -1,0 +1,72 @@
+"""Data parallelism over MPI (arignote.distributed, Trainer(distributed=True)): 2 ranks with batch b each
+train to the same parameters as 1 rank with batch 2b, on every backend; faults stop every rank.
+
+Each case runs tests/mpi_train.py under ``mpiexec -n 2`` in a subprocess with a timeout; skipped when
+mpi4py or mpiexec is missing (``pip install -e '.[mpi]'`` installs both)."""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).with_name("mpi_train.py")
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpirun")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
+    reason="MPI tests need mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py and the mpich wheel)")
+TIMEOUT = 300  # seconds: compiling on a busy machine; a hang would wait forever
+
+
+def _run(out, *options, ranks=None):
+    command = [sys.executable, str(SCRIPT), str(out), *options]
+    if ranks is not None:
+        command = [MPIEXEC, "-n", str(ranks)] + command
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", ARIGNOTE_THREADS="1")
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=out.parent)
+
+
+def _trained(out, *options, ranks=None):
+    done = _run(out, *options, ranks=ranks)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return np.load(out)
+
+
+@pytest.mark.parametrize("how", ["trainer", "function"])
+def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path):
+    one = _trained(tmp_path / "one.npy", "--backend", backend, "--how", how, "--batch", "20")
+    two = _trained(tmp_path / "two.npy", "--backend", backend, "--how", how, "--batch", "20", "--distributed",
+                   ranks=2)
+    other = np.load(tmp_path / "two.npy.rank1.npy")
+    np.testing.assert_array_equal(two, other)  # the replicas (and the averaged metrics) are the same
+    np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("step", "rank 1 of 2 stopped with ValueError: Dot"),        # a compiled step raises on rank 1
+    ("guard", "rank 1 of 2 stopped with RuntimeError: boom on purpose"),  # rank 1 raises between steps
+    ("uncaught", "rank 1 of 2 stopped with RuntimeError: boom, uncaught"),  # ... outside guard()
+    ("structure", "the ranks do not build the same model: parameter 0 is 'dense0.W' of shape (6, 9)"),
+])
+def test_a_fault_on_one_rank_stops_every_rank_with_its_error(fault, message, tmp_path):
+    done = _run(tmp_path / "f.npy", "--fault", fault, ranks=2)  # no hang: TimeoutExpired would fail the test
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert output.count(message) >= 2 if fault == "structure" else message in output, output
+    if fault != "structure":
+        assert "rank 0 was waiting in the allreduce of the gradients" in output, output
+
+
+def test_share_and_average_on_one_rank():
+    import arignote.distributed as dist
+
+    assert [dist.share(10, r, 3) for r in range(3)] == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert dist.average([2.0, 4.0], weight=3) == [2.0, 4.0]
+    grads = [np.ones((2, 3)), np.arange(3.0)]
+    out = dist.allreduce_arrays(grads, weight=5)
+    for a, b in zip(out, grads):
+        np.testing.assert_array_equal(a, b)
