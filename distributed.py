@@ -31,6 +31,7 @@ from .core.graph import Apply, Op, as_tensor_variable
 ERROR_TAG = 0xA41  # the tag of the messages a failing rank sends to the others
 DONE_TAG = 0xA42  # "I have reported the error, you may exit": sent at exit to the ranks that sent one
 EXIT_WAIT = 10.0  # seconds a failed rank waits at exit for the others to have reported its error
+SPIN, NAP = float(os.environ.get("ARIGNOTE_MPI_SPIN", 2e-4)), 5e-5  # seconds: poll busily, then nap between polls
 _state = {"comm": None, "broken": False, "told": set(), "heard": set()}
 
 
@@ -108,7 +109,10 @@ def _wait(request, what):
     """Wait for ``request``; raise DistributedError as soon as another rank reports a failure."""
     c = comm()
     status = _mpi().Status()
+    spin_until = time.perf_counter() + SPIN
     while not request.Test():
+        if time.perf_counter() > spin_until:
+            time.sleep(NAP)  # waiting long (a slower rank): leave the core to the ranks that compute
         if c.Iprobe(source=_mpi().ANY_SOURCE, tag=ERROR_TAG, status=status):
             message = c.recv(source=status.Get_source(), tag=ERROR_TAG)
             _state["heard"].add(status.Get_source())
