@@ -16,7 +16,7 @@ import pytest
 
 SCRIPT = Path(__file__).with_name("mpi_train.py")
 MPIEXEC = shutil.which("mpiexec") or shutil.which("mpirun")
-pytestmark = pytest.mark.skipif(
+needs_mpi = pytest.mark.skipif(
     importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
     reason="MPI tests need mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py and the mpich wheel)")
 TIMEOUT = 300  # seconds: compiling on a busy machine; a hang would wait forever
@@ -36,6 +36,14 @@ def _trained(out, *options, ranks=None):
     return np.load(out)
 
 
+def test_the_core_never_imports_it():
+    code = ("import sys, arignote, arignote.layers.training, arignote.layers.demo, arignote.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('arignote.distributed', 'mpi4py'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@needs_mpi
 @pytest.mark.parametrize("how", ["trainer", "function"])
 def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path):
     one = _trained(tmp_path / "one.npy", "--backend", backend, "--how", how, "--batch", "20")
@@ -46,6 +54,7 @@ def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path):
     np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)
 
 
+@needs_mpi
 @pytest.mark.parametrize("fault, message", [
     ("step", "rank 1 of 2 stopped with ValueError: Dot"),        # a compiled step raises on rank 1
     ("guard", "rank 1 of 2 stopped with RuntimeError: boom on purpose"),  # rank 1 raises between steps
@@ -61,6 +70,7 @@ def test_a_fault_on_one_rank_stops_every_rank_with_its_error(fault, message, tmp
         assert "rank 0 was waiting in the allreduce of the gradients" in output, output
 
 
+@needs_mpi
 def test_share_and_average_on_one_rank():
     import arignote.distributed as dist
 
