@@ -31,7 +31,7 @@ from .core.graph import Apply, Op, as_tensor_variable
 ERROR_TAG = 0xA41  # the tag of the messages a failing rank sends to the others
 DONE_TAG = 0xA42  # "I have reported the error, you may exit": sent at exit to the ranks that sent one
 EXIT_WAIT = 10.0  # seconds a failed rank waits at exit for the others to have reported its error
-SPIN, NAP = 2e-4, 5e-5  # seconds a collective polls busily, then naps between polls (docs/distributed.md)
+SPIN, NAP = 2e-3, 5e-5  # seconds a collective polls busily, then naps between polls (docs/distributed.md)
 _state = {"comm": None, "broken": False, "told": set(), "heard": set()}
 
 

@@ -28,6 +28,8 @@ def measure(backend, steps, batch):
     import arignote.tensor as T
 
     ranks = dist.size()
+    if os.environ.get("BENCH_SPIN"):
+        dist.SPIN = float(os.environ["BENCH_SPIN"])
     rng = np.random.default_rng(20 + dist.rank())  # each rank its own data
     sizes = (784, 500, 10)
     x_data = rng.random((batch, sizes[0]), dtype=np.float32)

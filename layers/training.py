@@ -343,14 +343,16 @@ class Trainer:
     def evaluate(self, data):
         """The loss (without the penalty) and, for classifiers, the accuracy on ``data``, evaluation mode.
         Distributed, each rank evaluates its share and every rank gets the mean over all of ``data``."""
-        data = self._share(_prepare(data))
+        if self.distributed is None:
+            return self._evaluate(_prepare(data))
+        with self.distributed.guard():  # each rank its share; every rank gets the mean over all of data
+            share = self._share(_prepare(data))
+            return tuple(self.distributed.average(self._evaluate(share), weight=_length(share[0])))
+
+    def _evaluate(self, data):
         f = self._eval_function(data)
         values = f() if _is_symbolic(data) else f(*data)
-        values = tuple(float(v) for v in values)
-        if self.distributed is None:
-            return values
-        with self.distributed.guard():
-            return tuple(self.distributed.average(values, weight=_length(data[0])))
+        return tuple(float(v) for v in values)
 
     def predict(self, x):
         """The model's output (evaluation mode) for the array ``x``."""

@@ -45,13 +45,21 @@ def test_the_core_never_imports_it():
 
 @needs_mpi
 @pytest.mark.parametrize("how", ["trainer", "function"])
-def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path):
-    one = _trained(tmp_path / "one.npy", "--backend", backend, "--how", how, "--batch", "20")
-    two = _trained(tmp_path / "two.npy", "--backend", backend, "--how", how, "--batch", "20", "--distributed",
+def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path, batch="21"):
+    # 70 rows in batches of 21: shares of 10 and 11 rows, then of 3 and 4 (weighted means)
+    one = _trained(tmp_path / "one.npy", "--backend", backend, "--how", how, "--batch", batch)
+    two = _trained(tmp_path / "two.npy", "--backend", backend, "--how", how, "--batch", batch, "--distributed",
                    ranks=2)
     other = np.load(tmp_path / "two.npy.rank1.npy")
     np.testing.assert_array_equal(two, other)  # the replicas (and the averaged metrics) are the same
     np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)
+
+
+@needs_mpi
+@pytest.mark.parametrize("how", ["trainer", "function"])
+def test_a_rank_without_rows_adds_nothing(how, tmp_path):
+    # batches of one row: rank 0's share is always empty, rank 1's the row
+    test_two_ranks_train_as_one_with_twice_the_batch("reference", how, tmp_path, batch="1")
 
 
 @needs_mpi
