@@ -11,6 +11,7 @@ import numpy as np
 
 import arignote
 import arignote.tensor as T
+from arignote.layers.data import as_shared
 from arignote.layers.layers import MLP
 from arignote.layers.optimizers import Adam
 from arignote.layers.training import Trainer
@@ -21,6 +22,7 @@ parser.add_argument("--backend", default="reference")
 parser.add_argument("--how", choices=["trainer", "function"], default="trainer")
 parser.add_argument("--distributed", action="store_true")
 parser.add_argument("--batch", type=int, default=20, help="the batch of all ranks together")
+parser.add_argument("--shared", action="store_true", help="the Trainer's data in shared variables (givens)")
 parser.add_argument("--fault", choices=["step", "guard", "uncaught", "structure"])
 args = parser.parse_args()
 
@@ -39,7 +41,8 @@ optimizer = Adam(0.01)
 
 if args.how == "trainer" and args.fault not in ("guard", "uncaught"):
     trainer = Trainer(model, optimizer=optimizer, backend=args.backend, distributed=bool(args.distributed or args.fault))
-    history = trainer.fit((X, Y), valid=(X, Y), epochs=2, batch_size=args.batch, shuffle=True, progress=False)
+    data = as_shared((X, Y)) if args.shared else (X, Y)
+    history = trainer.fit(data, valid=data, epochs=2, batch_size=args.batch, shuffle=True, progress=False)
     metrics = history["val_loss"] + history["loss"]
 else:  # a hand-written loop: gradients, their mean across ranks, the update compiled as usual
     x, y = T.matrix("x"), T.ivector("y")

@@ -6,6 +6,7 @@ mpi4py or mpiexec is missing (``pip install -e '.[mpi]'`` installs both)."""
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,29 @@ def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path, bat
     other = np.load(tmp_path / "two.npy.rank1.npy")
     np.testing.assert_array_equal(two, other)  # the replicas (and the averaged metrics) are the same
     np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)
+
+
+@needs_mpi
+def test_data_in_shared_variables_are_sliced_per_rank(tmp_path):
+    one = _trained(tmp_path / "one.npy", "--shared", "--batch", "21")
+    two = _trained(tmp_path / "two.npy", "--shared", "--batch", "21", "--distributed", ranks=2)
+    np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)
+
+
+@needs_mpi
+def test_the_demo_on_two_ranks_reaches_the_accuracy_of_one(tmp_path):
+    def accuracy(ranks):
+        command = [sys.executable, "-m", "arignote", "demo", "--epochs", "6", "--no-progress"]
+        if ranks:
+            command = [MPIEXEC, "-n", str(ranks)] + command + ["--distributed"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        reports = re.findall(r"test accuracy ([\d.]+)%", done.stdout)
+        assert len(reports) == 1, done.stdout  # rank 0 alone reports
+        return float(reports[0]) / 100
+
+    one, two = accuracy(None), accuracy(2)
+    assert two > 0.9 and abs(two - one) < 0.03, (one, two)  # dropout masks differ: not bit for bit
 
 
 @needs_mpi
