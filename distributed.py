@@ -32,6 +32,7 @@ ERROR_TAG = 0xA41  # the tag of the messages a failing rank sends to the others
 DONE_TAG = 0xA42  # "I have reported the error, you may exit": sent at exit to the ranks that sent one
 EXIT_WAIT = 10.0  # seconds a failed rank waits at exit for the others to have reported its error
 SPIN, NAP = 2e-3, 5e-5  # seconds a collective polls busily, then naps between polls (docs/distributed.md)
+PROBE = 1e-4  # seconds between two looks for another rank's error while polling busily
 _state = {"comm": None, "broken": False, "told": set(), "heard": set()}
 
 
@@ -109,10 +110,15 @@ def _wait(request, what):
     """Wait for ``request``; raise DistributedError as soon as another rank reports a failure."""
     c = comm()
     status = _mpi().Status()
-    spin_until = time.perf_counter() + SPIN
+    start = time.perf_counter()
+    probe_at = start + PROBE
     while not request.Test():
-        if time.perf_counter() > spin_until:
+        now = time.perf_counter()
+        if now - start > SPIN:
             time.sleep(NAP)  # waiting long (a slower rank): leave the core to the ranks that compute
+        elif now < probe_at:
+            continue  # in step: let MPI progress, look for errors now and then
+        probe_at = now + PROBE
         if c.Iprobe(source=_mpi().ANY_SOURCE, tag=ERROR_TAG, status=status):
             message = c.recv(source=status.Get_source(), tag=ERROR_TAG)
             _state["heard"].add(status.Get_source())
@@ -261,12 +267,13 @@ def root_decides(value):
 # -- gradients ------------------------------------------------------------------------------------------
 
 def allreduce_arrays(arrays, weight=None):
-    """The mean across ranks of the arrays (one per gradient), packed into one contiguous float64 buffer
-    for a single allreduce; with ``weight`` (this rank's number of samples) the weighted mean, so that
-    unequal shares average as one large batch would. Returns new arrays of the arrays' dtypes/shapes."""
+    """The mean across ranks of the arrays (one per gradient), packed into one contiguous buffer (of their
+    common dtype, at least float32) for a single allreduce; with ``weight`` (this rank's number of
+    samples) the weighted mean, so that unequal shares average as one large batch would. Returns new
+    arrays of the arrays' dtypes and shapes."""
     arrays = [np.asarray(a) for a in arrays]
     total = sum(a.size for a in arrays)
-    buffer = np.empty(total + 1, dtype=np.result_type(*[a.dtype for a in arrays], np.float32))
+    buffer = _buffer(total + 1, np.result_type(*[a.dtype for a in arrays], np.float32))
     w = 1.0 if weight is None else float(weight)
     at = 0
     for a in arrays:
@@ -284,12 +291,24 @@ def allreduce_arrays(arrays, weight=None):
     stats.bytes += buffer.nbytes
     if buffer[-1] == 0:
         raise DistributedError("no rank had any sample in this step: the gradients are undefined")
-    buffer[:-1] /= buffer[-1]
-    out, at = [], 0
-    for a in arrays:
-        out.append(buffer[at:at + a.size].reshape(a.shape).astype(a.dtype, copy=False))
+    scale, out, at = 1 / buffer[-1], [], 0
+    for a in arrays:  # unpacked into new arrays: the buffer is the next step's
+        out.append(np.multiply(buffer[at:at + a.size].reshape(a.shape), scale, dtype=a.dtype))
         at += a.size
     return out
+
+
+_buffers = {}
+
+
+def _buffer(size, dtype):
+    """The packing buffer of this size and dtype, kept between steps: with a new buffer each step (new
+    pages to fault in, new memory for MPI) packing and allreducing the MLP's 1.6 MB on 2 ranks took
+    1.27 ms instead of 0.59 ms."""
+    key = (size, np.dtype(dtype).str)
+    if key not in _buffers:
+        _buffers[key] = np.empty(size, dtype=dtype)
+    return _buffers[key]
 
 
 class AllreduceMean(Op):

@@ -6,7 +6,8 @@ tanh, softmax, mean NLL, L2, SGD: bench's mlp-train-b500) with a batch of 500 pe
 
 prints the per-sample throughput of each, their ratio, the share of a step that the ranks spend in the
 allreduce of the gradients (waiting for the slower rank included), and the allreduce alone, timed with
-the ranks in step (what the link costs). Needs ``pip install 'arignote[mpi]'``.
+the ranks in step (what the link costs); then the machine's ceiling: as many ranks each training alone,
+without allreduce (what running side by side costs). Needs ``pip install 'arignote[mpi]'``.
 Run alone, it launches itself under ``mpiexec -n 1`` and ``mpiexec -n RANKS``.
 """
 
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 
-def measure(backend, steps, batch):
+def measure(backend, steps, batch, how="functions", independent=False):
     """One launch: the step's median time and the share in the allreduce (rank 0 prints JSON)."""
     import arignote
     import arignote.distributed as dist
@@ -44,11 +45,22 @@ def measure(backend, steps, batch):
     prob = T.nnet.softmax(T.dot(T.tanh(T.dot(x, W1) + b1), W2) + b2)
     cost = T.mean(T.nnet.categorical_crossentropy(prob, y)) + np.float32(1e-4) * ((W1 ** 2).sum() + (W2 ** 2).sum())
     grads = arignote.grad(cost, params)
-    if ranks > 1:  # one rank: the plain step, the baseline
-        grads = dist.allreduce_gradients(grads)
+    sgd = lambda grads: [(p, p - np.float32(0.01) * g) for p, g in zip(params, grads)]  # noqa: E731
+    if ranks == 1 or independent:  # the plain step
+        step = arignote.function([x, y], cost, updates=sgd(grads), backend=backend)
+    elif how == "op":  # one function around allreduce_gradients' Python op
         dist.broadcast_parameters(params)
-    step = arignote.function([x, y], cost, updates=[(p, p - np.float32(0.01) * g) for p, g in zip(params, grads)],
-                             backend=backend)
+        step = arignote.function([x, y], cost, updates=sgd(dist.allreduce_gradients(grads)), backend=backend)
+    else:  # as the Trainer does: the gradients, their mean (allreduce_arrays), the update
+        dist.broadcast_parameters(params)
+        gradients = arignote.function([x, y], [cost] + grads, backend=backend)
+        means = [p.type() for p in params]
+        apply = arignote.function(means, [], updates=sgd(means), backend=backend)
+
+        def step(x_data, y_data):
+            values = gradients(x_data, y_data)
+            apply(*dist.allreduce_arrays(values[1:]))
+            return values[0]
     for _ in range(3):
         step(x_data, y_data)
     dist.allreduce_(np.zeros(1))  # start together
@@ -68,7 +80,7 @@ def measure(backend, steps, batch):
         dist.allreduce_arrays(arrays)
         alone.append(time.perf_counter() - start)
     if dist.is_root():
-        print(json.dumps(dict(ranks=ranks, step=float(np.median(times)), allreduce_share=shares[0],
+        print(json.dumps(dict(ranks=ranks, independent=independent, step=float(np.median(times)), allreduce_share=shares[0],
                               allreduce_alone=float(np.median(alone)),
                               bytes=dist.stats.bytes / max(dist.stats.calls, 1),
                               samples_per_second=ranks * batch / float(np.median(times)))))
@@ -80,31 +92,39 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=500, help="samples per rank per step")
     parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--how", choices=["functions", "op"], default="functions",
+                        help="functions: gradients, allreduce_arrays, update (as the Trainer); op: one function "
+                             "around allreduce_gradients")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--independent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return measure(args.backend, args.steps, args.batch)
+        return measure(args.backend, args.steps, args.batch, args.how, args.independent)
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         sys.exit("needs mpiexec and mpi4py: pip install 'arignote[mpi]'")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", ARIGNOTE_THREADS="1", OMP_NUM_THREADS="1",
                NUMBA_NUM_THREADS="1")
-    results = {}
-    for ranks in (1, args.ranks):
+    results = []
+    for ranks, independent in ((1, False), (args.ranks, False), (args.ranks, True)):
         command = [mpiexec, "-n", str(ranks), sys.executable, os.path.abspath(__file__), "--child",
-                   "--backend", args.backend, "--steps", str(args.steps), "--batch", str(args.batch)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+                   "--backend", args.backend, "--steps", str(args.steps), "--batch", str(args.batch),
+                   "--how", args.how]
+        done = subprocess.run(command + ["--independent"] * independent, env=env, capture_output=True, text=True,
+                              timeout=600)
         if done.returncode:
             sys.exit(done.stdout + done.stderr)
-        results[ranks] = json.loads(done.stdout.strip().splitlines()[-1])
-    one, many = results[1], results[args.ranks]
-    print(f"mlp 784-500-10, batch {args.batch} per rank, backend {args.backend}, one thread per rank, "
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    one, many, alone = results
+    print(f"mlp 784-500-10, batch {args.batch} per rank, backend {args.backend}, {args.how}, one thread per rank, "
           f"{os.cpu_count()} cores")
     for r in (one, many):
         print(f"  {r['ranks']} rank(s): step {r['step'] * 1000:.1f} ms, {r['samples_per_second']:.0f} samples/s, "
               f"allreduce {r['allreduce_share']:.1%} of a step ({r['bytes'] / 1e6:.2f} MB per rank; "
               f"alone, the ranks in step: {r['allreduce_alone'] * 1000:.2f} ms)")
     print(f"  throughput ratio {many['samples_per_second'] / one['samples_per_second']:.2f}x (target >= 1.8x)")
+    print(f"  the machine's ceiling: {alone['ranks']} ranks each training alone (no allreduce): step "
+          f"{alone['step'] * 1000:.1f} ms, {alone['samples_per_second'] / one['samples_per_second']:.2f}x")
 
 
 if __name__ == "__main__":
