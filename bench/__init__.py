@@ -7,7 +7,9 @@ and as **ratios to that baseline**.
 
 Ratios are what to compare between runs and machines, not seconds: the machines are noisy and the
 baseline shares their noise (repeats of the baseline and of every backend are interleaved, round after
-round). ``ratio = median time of the backend / median time of the NumPy baseline``: lower is better,
+round). A repeat is the mean of as many calls back to back as last 0.2 s (0.1 s with --quick), started
+once the threads the previous repeat left spinning have stopped: a training loop's steady step, not the
+transient after another target's round. ``ratio = median time of the backend / median time of the NumPy baseline``: lower is better,
 2.0 means twice NumPy's time. Every backend's first result is checked against the baseline's before it
 is timed; a wrong result is reported as a failure row, never as a speed.
 
@@ -86,8 +88,8 @@ from .harness import (BASELINE, PEERS, Target, add_memory, best_limits, cpu_snap
 from .report import apply_limits, judge_goals, print_table, write_json
 from .workloads import WORKLOADS, Compiled, Sizes, Workload  # noqa: F401
 
-QUICK = dict(repeats=5, min_time=0.02, sizes=Sizes(gemm=1024))
-FULL = dict(repeats=15, min_time=0.05, sizes=Sizes())
+QUICK = dict(repeats=5, min_time=0.1, sizes=Sizes(gemm=1024))
+FULL = dict(repeats=15, min_time=0.2, sizes=Sizes())
 
 
 # ---------------------------------------------------------------------------------------------------
