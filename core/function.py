@@ -158,6 +158,8 @@ class Function:
     """A compiled function. Call it with the inputs' values, positionally or by name."""
 
     profile = None  # a ProfiledFunction's ProfileStats (function(..., profile=True))
+    # no update computed in place: also what a function pickled before updates in place existed had
+    _in_place, _checked_shared, _discard_in_place = (), (), False
 
     def __init__(self, maker, executable, shared_inputs, update_targets, return_style, name,
                  allow_input_downcast):
@@ -179,6 +181,7 @@ class Function:
         in_place = plan_of(maker.fgraph).updates_in_place
         self._in_place = sorted(in_place.values())
         self._checked_shared = ()
+        self._discard_in_place = False
         # what a positional call checks per input before trusting it (see __call__)
         self._trusted = [(dtype, t.ndim, not any(t.broadcastable)) for dtype, t in zip(self._dtypes, self._types)]
         self._single = return_style == "single"
@@ -272,6 +275,10 @@ class Function:
         backends write there without looking. Shared values rarely change between calls once updates
         are in place, so those found apart are remembered and only the explicit inputs checked again."""
         n_explicit = len(self._ins)
+        if self._discard_in_place:  # a copy(delete_updates=True): the updates land in scratch copies
+            for i in self._in_place:
+                values[i] = values[i].copy()
+            return
         shared = tuple(values[n_explicit:])
         recheck = len(shared) != len(self._checked_shared) or any(
             a is not b for a, b in zip(shared, self._checked_shared))
@@ -334,6 +341,8 @@ class Function:
             other._attach_profile(stats_for(True, other.name), 0.0)
         other._shared_inputs = [swap.get(s, s) for s in self._shared_inputs]
         other._update_targets = [] if delete_updates else [swap.get(s, s) for s in self._update_targets]
+        # the program still computes the updates in place: without updates, into copies it drops
+        other._discard_in_place = delete_updates and bool(self._in_place)
         return other
 
     def __getstate__(self):

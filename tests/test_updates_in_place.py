@@ -227,3 +227,15 @@ def test_a_gradient_with_weight_decay_is_one_gemm(backend):
     f(X)
     d = 1 - np.tanh(X @ w0) ** 2
     np.testing.assert_allclose(W.get_value(), w0 - 0.1 * (X.T @ d + 0.02 * w0), rtol=1e-12)
+
+
+def test_a_copy_without_updates_changes_no_shared_variable(backend):
+    W = arignote.shared(np.ones((2, 2)), name="W")
+    other = arignote.shared(np.full((2, 2), 5.0), name="other")
+    f = arignote.function([], W.sum(), updates=[(W, W + 1)], backend=backend)
+    assert _in_place(f)
+    bare = f.copy(delete_updates=True)
+    assert bare() == 4.0 and bare() == 4.0 and np.array_equal(W.get_value(), np.ones((2, 2)))
+    swapped = f.copy(swap={W: other})
+    assert swapped() == 20.0 and np.array_equal(other.get_value(), np.full((2, 2), 6.0))
+    assert f() == 4.0 and np.array_equal(W.get_value(), np.full((2, 2), 2.0))
