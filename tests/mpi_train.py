@@ -69,4 +69,5 @@ else:  # a hand-written loop: gradients, their mean across ranks, the update com
             step(X[rows], Y[rows])
     metrics = []
 np.save(args.out if rank == 0 else args.out + f".rank{rank}.npy",
-        np.concatenate([p.get_value().ravel() for p in model.params] + [np.asarray(metrics, dtype="float64")]))
+        np.concatenate([p.get_value().ravel() for p in model.params + optimizer.state]  # Adam's moments and t too
+                       + [np.asarray(metrics, dtype="float64")]))

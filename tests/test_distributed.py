@@ -52,7 +52,7 @@ def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path, bat
     two = _trained(tmp_path / "two.npy", "--backend", backend, "--how", how, "--batch", batch, "--distributed",
                    ranks=2)
     other = np.load(tmp_path / "two.npy.rank1.npy")
-    np.testing.assert_array_equal(two, other)  # the replicas (and the averaged metrics) are the same
+    np.testing.assert_array_equal(two, other)  # the replicas, optimizer states and averaged metrics are equal
     np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)
 
 
