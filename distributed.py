@@ -3,11 +3,16 @@ gradients of its own share of each batch, and the gradients are averaged across 
 before the update, so the replicas stay identical. Launch with ``mpiexec -n 4 python train.py``.
 
     import arignote.distributed as dist
+    optimizer = Adam(0.001)
     grads = dist.allreduce_gradients(T.grad(cost, params), weight=x.shape[0])
-    train = function([x, y], cost, updates=Adam(0.001).updates(grads=grads, params=params))
+    train = function([x, y], cost, updates=optimizer.updates(grads=grads, params=params))
     dist.broadcast_parameters(params + optimizer.state)   # the replicas start equal (and checked so)
+    with dist.guard():                                    # an error here stops the other ranks too
+        train(x_batch[dist.share(len(x_batch))], y_batch[dist.share(len(y_batch))])
 
-or ``Trainer(model, ..., distributed=True)``, which does all of it. The core never imports this module;
+or, on NumPy arrays between two compiled functions (gradients out of one, their means into the update),
+``allreduce_arrays(grads, weight=rows)``; or ``Trainer(model, ..., distributed=True)``, which does all
+of it that way. The core never imports this module;
 it needs mpi4py and an MPI (``pip install 'arignote[mpi]'``). Internals and the cost model:
 docs/distributed.md.
 
