@@ -80,7 +80,8 @@ def measure(backend, steps, batch, how="functions", independent=False):
         dist.allreduce_arrays(arrays)
         alone.append(time.perf_counter() - start)
     if dist.is_root():
-        print(json.dumps(dict(ranks=ranks, independent=independent, step=float(np.median(times)), allreduce_share=shares[0],
+        print(json.dumps(dict(ranks=ranks, independent=independent, step=float(np.median(times)),
+                              allreduce_share=shares[0],
                               allreduce_alone=float(np.median(alone)),
                               bytes=dist.stats.bytes / max(dist.stats.calls, 1),
                               samples_per_second=ranks * batch / float(np.median(times)))))

@@ -40,7 +40,8 @@ model = MLP([6, hidden, 3], activation="tanh", seed=0)
 optimizer = Adam(0.01)
 
 if args.how == "trainer" and args.fault not in ("guard", "uncaught"):
-    trainer = Trainer(model, optimizer=optimizer, backend=args.backend, distributed=bool(args.distributed or args.fault))
+    trainer = Trainer(model, optimizer=optimizer, backend=args.backend,
+                      distributed=bool(args.distributed or args.fault))
     data = as_shared((X, Y)) if args.shared else (X, Y)
     history = trainer.fit(data, valid=data, epochs=2, batch_size=args.batch, shuffle=True, progress=False)
     metrics = history["val_loss"] + history["loss"]
