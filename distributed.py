@@ -247,6 +247,19 @@ def broadcast_parameters(shared_variables, root=0, check=True):
         v.set_value(value, borrow=True)
 
 
+def average_shared(shared_variables):
+    """Replace the values of ``shared_variables`` on every rank by their mean across ranks, in one packed
+    allreduce (a model's own state, such as batch normalization's running averages, which each rank
+    updates from its share). Exact for running means (an exponential average is linear); running
+    variances become the mean of the ranks' variances, without the spread between the ranks' means."""
+    shared_variables = list(shared_variables)
+    if size() == 1 or not shared_variables:
+        return
+    means = allreduce_arrays([v.get_value(borrow=True) for v in shared_variables])
+    for v, mean in zip(shared_variables, means):
+        v.set_value(mean, borrow=True)
+
+
 def share(n, index=None, count=None):
     """The slice ``[start, stop)`` of ``n`` rows that rank ``index`` of ``count`` reads (default: this
     rank of all): contiguous, sizes differing by at most one."""

@@ -265,8 +265,9 @@ class Trainer:
         if valid is not None:
             self._eval_function(self._share(valid))
         history.compile_seconds = time.perf_counter() - start
-        if dist is not None:  # every rank starts from rank 0's parameters and optimizer state
-            dist.broadcast_parameters(list(self.model.params) + list(self.optimizer.state))
+        extra_state = list(getattr(self.model, "extra_state", []))  # e.g. batch normalization's averages
+        if dist is not None:  # every rank starts from rank 0's parameters, model state and optimizer state
+            dist.broadcast_parameters(list(self.model.params) + extra_state + list(self.optimizer.state))
         n = _length(train[0])
         batches = math.ceil(n / batch_size)
         rng = np.random.default_rng(seed)
@@ -296,7 +297,11 @@ class Trainer:
                     if size:
                         totals += np.asarray([float(v) for v in values]) * size
                         seen += size
-                totals = dist.average(totals / max(seen, 1), weight=seen) if dist is not None else totals / n
+                if dist is not None:  # the epoch's metrics and the model's own state: their means over the ranks
+                    totals = dist.average(totals / max(seen, 1), weight=seen)
+                    dist.average_shared(extra_state)
+                else:
+                    totals /= n
                 record = {"loss": totals[0]}
                 if self._graphs["classify"]:
                     record["accuracy"] = totals[1]

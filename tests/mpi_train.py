@@ -23,6 +23,7 @@ parser.add_argument("--how", choices=["trainer", "function"], default="trainer")
 parser.add_argument("--distributed", action="store_true")
 parser.add_argument("--batch", type=int, default=20, help="the batch of all ranks together")
 parser.add_argument("--shared", action="store_true", help="the Trainer's data in shared variables (givens)")
+parser.add_argument("--batchnorm", action="store_true", help="an MLP with batch normalization")
 parser.add_argument("--fault", choices=["step", "guard", "uncaught", "structure"])
 args = parser.parse_args()
 
@@ -36,7 +37,7 @@ if args.distributed or args.fault:
 hidden = 9 if args.fault == "structure" and rank == 1 else 8
 if args.fault == "step" and rank == 1:
     X = X[:, :5]  # rank 1's data do not fit the model: its first step raises
-model = MLP([6, hidden, 3], activation="tanh", seed=0)
+model = MLP([6, hidden, 3], activation="tanh", batchnorm=args.batchnorm, seed=0)
 optimizer = Adam(0.01)
 
 if args.how == "trainer" and args.fault not in ("guard", "uncaught"):
@@ -70,5 +71,5 @@ else:  # a hand-written loop: gradients, their mean across ranks, the update com
             step(X[rows], Y[rows])
     metrics = []
 np.save(args.out if rank == 0 else args.out + f".rank{rank}.npy",
-        np.concatenate([p.get_value().ravel() for p in model.params + optimizer.state]  # Adam's moments and t too
+        np.concatenate([p.get_value().ravel() for p in model.state + optimizer.state]  # Adam's moments and t too
                        + [np.asarray(metrics, dtype="float64")]))

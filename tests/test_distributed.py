@@ -64,6 +64,13 @@ def test_data_in_shared_variables_are_sliced_per_rank(tmp_path):
 
 
 @needs_mpi
+def test_batch_normalization_averages_are_the_same_on_every_rank(tmp_path):
+    # each rank updates the running averages from its share; the epoch ends with their mean on every rank
+    two = _trained(tmp_path / "two.npy", "--batchnorm", "--distributed", ranks=2)
+    np.testing.assert_array_equal(two, np.load(tmp_path / "two.npy.rank1.npy"))
+
+
+@needs_mpi
 def test_the_demo_on_two_ranks_reaches_the_accuracy_of_one(tmp_path):
     def accuracy(ranks):
         command = [sys.executable, "-m", "arignote", "demo", "--epochs", "6", "--no-progress"]
