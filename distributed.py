@@ -284,11 +284,11 @@ def root_decides(value):
 
 # -- gradients ------------------------------------------------------------------------------------------
 
-def allreduce_arrays(arrays, weight=None):
+def allreduce_arrays(arrays, weight=None, out=None):
     """The mean across ranks of the arrays (one per gradient), packed into one contiguous buffer (of their
     common dtype, at least float32) for a single allreduce; with ``weight`` (this rank's number of
     samples) the weighted mean, so that unequal shares average as one large batch would. Returns new
-    arrays of the arrays' dtypes and shapes."""
+    arrays of the arrays' dtypes and shapes, or writes into ``out`` (arrays like them) and returns it."""
     arrays = [np.asarray(a) for a in arrays]
     total = sum(a.size for a in arrays)
     buffer = _buffer(total + 1, np.result_type(*[a.dtype for a in arrays], np.float32))
@@ -309,9 +309,10 @@ def allreduce_arrays(arrays, weight=None):
     stats.bytes += buffer.nbytes
     if buffer[-1] == 0:
         raise DistributedError("no rank had any sample in this step: the gradients are undefined")
-    scale, out, at = 1 / buffer[-1], [], 0
-    for a in arrays:  # unpacked into new arrays: the buffer is the next step's
-        out.append(np.multiply(buffer[at:at + a.size].reshape(a.shape), scale, dtype=a.dtype))
+    scale, at = 1 / buffer[-1], 0
+    out = [np.empty_like(a) for a in arrays] if out is None else out
+    for a, o in zip(arrays, out):  # unpacked: the buffer is the next step's
+        np.multiply(buffer[at:at + a.size].reshape(a.shape), scale, out=o, dtype=a.dtype)
         at += a.size
     return out
 

@@ -57,9 +57,11 @@ def measure(backend, steps, batch, how="functions", independent=False):
         means = [p.type() for p in params]
         apply = arignote.function(means, [], updates=sgd(means), backend=backend)
 
+        kept = [np.empty_like(p.get_value(borrow=True)) for p in params]
+
         def step(x_data, y_data):
             values = gradients(x_data, y_data)
-            apply(*dist.allreduce_arrays(values[1:]))
+            apply(*dist.allreduce_arrays(values[1:], out=kept))
             return values[0]
     for _ in range(3):
         step(x_data, y_data)

@@ -392,10 +392,14 @@ class _DistributedStep:
     def __init__(self, train, apply, metrics, dist):
         self.train, self.apply, self.metrics, self.dist = train, apply, metrics, dist
         self.backend, self.order = train.backend, None
+        self.means = None  # the means' arrays, kept between steps (apply reads them at once)
 
     def __call__(self, *inputs, rows):
         values = self.train(*inputs)
-        self.apply(*self.dist.allreduce_arrays(values[self.metrics:], weight=rows))
+        grads = values[self.metrics:]
+        if self.means is None:
+            self.means = [np.empty_like(g) for g in grads]
+        self.apply(*self.dist.allreduce_arrays(grads, weight=rows, out=self.means))
         return values[:self.metrics]
 
 
