@@ -89,15 +89,16 @@ def test_known_allocations(cases, case, peak, held, left):
 
 
 def test_a_backend_and_numpy_counted_alike(backend):
-    """elemwise-4m on 1M floats: the baseline's call holds its 4 MB result and one 4 MB temporary, a
+    """elemwise-4m on 512K floats: the baseline's call holds its 2 MB result and one 2 MB temporary, a
     compiled backend's fused loop its result only (the C backend's spare buffer, reused from the call
-    before, counted as the call's)."""
-    sizes = bench.Sizes(vector=1 << 20)
+    before, counted as the call's). Below the million elements that start threads, whose stacks and
+    malloc arenas would count too (about 1 MB more, on a busy machine)."""
+    sizes = bench.Sizes(vector=1 << 19)
     elemwise = bench.WORKLOADS["elemwise-4m"]
     found = harness.run_memory([(bench.BASELINE, [elemwise]), (bench.Target(backend, "arignote"), [elemwise])], sizes)
-    assert found["elemwise-4m", "numpy"]["peak_extra_bytes"] == pytest.approx(8 * MB, abs=TOLERANCE)
+    assert found["elemwise-4m", "numpy"]["peak_extra_bytes"] == pytest.approx(4 * MB, abs=TOLERANCE)
     if backend in ("c", "numba"):
-        assert found["elemwise-4m", backend]["peak_extra_bytes"] == pytest.approx(4 * MB, abs=TOLERANCE)
+        assert found["elemwise-4m", backend]["peak_extra_bytes"] == pytest.approx(2 * MB, abs=TOLERANCE)
     else:
         assert "error" not in found["elemwise-4m", backend]
 
