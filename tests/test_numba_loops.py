@@ -82,6 +82,43 @@ def test_steps_returning_their_inputs_views_of_them_and_constants():
     compiled(f)
 
 
+def test_products_and_joins_written_straight_into_the_loops_rows():
+    """A step's Dot and Join land in the row the loop hands them (no copy per step), from step 0 for a
+    recurrent output and from step 1 for a mapped one (its rows are allocated after step 0), and are
+    computed as the reference computes them: a product reading the previous row of its own buffer, a
+    join of float32 and float64 parts, rows read by other outputs of the same step."""
+    x, h0, w = T.dtensor3("x"), T.dmatrix("h0"), T.dmatrix("w")
+    v = T.fvector("v")
+
+    def step(xt, h, w, v):
+        d = T.dot(h, w)
+        joined = T.concatenate([T.tanh(d), xt, T.alloc(v, h.shape[0], 2)], axis=1)
+        return [d, joined, T.dot(joined, joined.T), T.sum(joined)]
+
+    (h, j, g, s), _ = arignote.scan(step, sequences=x, outputs_info=[h0, None, None, None], non_sequences=[w, v])
+    values = [R.normal(size=(5, 3, 4)), R.normal(size=(3, 4)), R.normal(size=(4, 4)) / 2,
+              R.normal(size=2).astype("float32")]
+    f, _ = both([x, h0, w, v], [h, j, g, s], values)
+    source = compiled(f)
+    assert "_rt.gemm_into(" in source and "at += " in source, "the products and the join write into the rows"
+    # the same step on awkward views: reversed rows of the sequence, a transposed, strided w
+    both([x, h0, w, v], [h, j, g, s], [values[0][::-1, :, ::-1], values[1][:, ::-1],
+                                     R.normal(size=(8, 4))[::2].T / 2, values[3][::-1]])
+
+
+def test_elementwise_steps_over_strided_reversed_and_broadcast_rows():
+    """The elementwise kernels of a step read rows whose last axis has a unit stride through borrowed
+    views, and others through copies: every kind of row gives the reference's values."""
+    x, a0, b = T.dtensor3("x"), T.dmatrix("a0"), T.drow("b")
+    a, _ = arignote.scan(lambda xt, a, b: T.tanh(xt * a + b) - T.exp(-a) * xt[:, ::-1], sequences=x,
+                         outputs_info=a0, non_sequences=b)
+    base = R.normal(size=(4, 3, 10))
+    for seq in (base[:, :, :5], base[:, :, ::2], base[::-1, ::-1, 5:], base[:, :, ::-2], base[:, :, :0]):
+        init = R.normal(size=(3, seq.shape[2]))
+        f, _ = both([x, a0, b], a, [seq, init, R.normal(size=(1, seq.shape[2]))])
+        compiled(f)
+
+
 def test_a_while_loop_stops_after_the_step_that_makes_the_condition_true():
     x = T.dvector("x")
     s, _ = arignote.scan(lambda xt, s: [s + xt, until(s + xt > 2)], sequences=x, outputs_info=T.zeros_like(x[0]))

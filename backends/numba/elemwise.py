@@ -189,6 +189,9 @@ class Loops:
         self.row_views = [] if not row_views or node is None or nd < 2 else [
             k for k, v in enumerate(inputs) if v.ndim == nd and not v.broadcastable[-1]
             and (type(v.owner.op) is ops.Subtensor if v.owner is not None else in_step)]
+        last = nd - 1  # u{k}: input k's rows lie contiguous, so the loop reads them through borrowed views
+        self.prologue += [f"u{k} = a{k}.strides[{last}] == a{k}.itemsize or a{k}.shape[{last}] < 2"
+                          for k in self.row_views]
         for k, (var, pattern) in enumerate(zip(self.inner_inputs, patterns)):
             if k in self.row_views:
                 self.body.append(f"x{k} = r{k}[{self.idx[-1]}]")
@@ -253,7 +256,7 @@ class Loops:
         views = []
         for k in self.row_views:
             outer = ", ".join("0" if b else i for b, i in zip(self.inputs[k].broadcastable[:-1], self.idx[:-1]))
-            views.append(f"r{k} = np.ascontiguousarray(a{k}[{outer}])")
+            views.append(f"r{k} = _rt.row_at(a{k}, ({outer},)) if u{k} else np.ascontiguousarray(a{k}[{outer}])")
         innermost = [f"for {self.idx[-1]} in range({self.sizes[-1]}):"] + ["    " + line for line in body]
         return nest(self.sizes[:-1], views + innermost, None, parallel)
 

@@ -21,7 +21,10 @@ def dot(gen, n, node, args, outs):
     # every product of a dtype shares one compiled helper whatever its operands' layouts
     x2 = f"{x}[::1, ::1]" if a.ndim == 2 else f"{x}[None, ::1]"
     y2 = f"{y}[::1, ::1]" if b.ndim == 2 else f"{y}[::1, None]"
-    if np.dtype(out.dtype).kind == "f":  # BLAS: NumPy's own library (runtime.gemm)
+    target = gen.targets.get(out) if a.ndim == 2 and b.ndim == 2 else None  # a loop step's output row
+    if np.dtype(out.dtype).kind == "f" and target:  # straight into the row the loop hands it, when it fits
+        call = f"_rt.gemm_into({x2}, {y2}, {target})"
+    elif np.dtype(out.dtype).kind == "f":  # BLAS: NumPy's own library (runtime.gemm)
         call = f"_rt.gemm({x2}, {y2})"
     else:  # integers and booleans: loops (BLAS has none)
         call = f"_rt.dot_loops({x2}, {y2}, np.empty(0, dtype={dtype}))"

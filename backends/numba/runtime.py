@@ -77,6 +77,42 @@ def _row0():
 row0 = _row0()
 
 
+def _row_at():
+    """An intrinsic: row ``index`` (a tuple of every index but the last) of the array x as a borrowed
+    1-d view typed contiguous, for x whose last axis has a unit stride (the caller checks). Borrowed:
+    it holds no reference (no meminfo), so making it costs no atomic reference count, which for the
+    row views of an elementwise loop over a small matrix cost more than the loop itself; it must not
+    outlive x nor leave the kernel that makes it."""
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    def typer(typingctx, x, index):
+        if not (isinstance(x, types.Array) and x.ndim >= 1 and isinstance(index, types.BaseTuple)
+                and len(index) == x.ndim - 1 and all(isinstance(t, types.Integer) for t in index)):
+            return None
+        row = types.Array(x.dtype, 1, "C")
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            at = [context.cast(builder, i, t, types.intp)
+                  for i, t in zip(cgutils.unpack_tuple(builder, args[1]), signature.args[1])]
+            zero = context.get_constant(types.intp, 0)
+            pointer = cgutils.get_item_pointer(context, builder, signature.args[0], ary, at + [zero],
+                                               wraparound=False)
+            out = context.make_array(row)(context, builder)
+            size = cgutils.unpack_tuple(builder, ary.shape)[-1]
+            step = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(x.dtype)))
+            context.populate_array(out, data=pointer, shape=cgutils.pack_array(builder, [size]),
+                                   strides=cgutils.pack_array(builder, [step]), itemsize=ary.itemsize,
+                                   meminfo=None, parent=None)
+            return out._getvalue()
+        return row(x, index), codegen
+    return intrinsic(typer)
+
+
+row_at = _row_at()
+
+
 @_jit
 def start_rows(initial, size):
     """A loop's buffer of ``size`` rows like those of ``initial``, which it starts with."""
@@ -94,9 +130,7 @@ def put_row(rows, at, y, target):
     if y.shape != rows.shape[1:]:
         raise ValueError("a step gives a row of another shape than before")
     if y.ctypes.data != target.ctypes.data or y.shape != target.shape:
-        flat = rows[at].reshape(-1)
-        for k, value in enumerate(y.flat):
-            flat[k] = value
+        rows[at].reshape(-1)[:] = np.ascontiguousarray(y).reshape(-1)
 
 
 @_jit
@@ -333,6 +367,16 @@ def gemm(a, b):
     out = np.empty((n, m), dtype=a.dtype)
     _blas_gemm(a, b, out, 1, 0)
     return out
+
+
+@_jit
+def gemm_into(a, b, row):
+    """a · b as ``gemm``, written into ``row`` (a loop step's C-contiguous output row) when its shape
+    is the product's: no allocation and no copy per step (loops.py)."""
+    if row.shape != (a.shape[0], b.shape[1]) or b.shape[0] != a.shape[1] or row.size * a.shape[1] == 0:
+        return gemm(a, b)
+    _blas_gemm(a, b, row, 1, 0)
+    return row
 
 
 @_jit

@@ -107,8 +107,16 @@ def join(gen, n, node, args, outs):
     for a in args:
         total = f"_rt.add_size({total}, {a}.shape[{axis}])"
     shape = tup(total if d == axis else f"{args[0]}.shape[{d}]" for d in range(nd))
-    return [f"_rt.check_shape({shape}, {itemsize(node.outputs[0])})",
-            f"{outs[0]} = np.concatenate({tup(parts)}, axis={axis})"]
+    lines = [f"_rt.check_shape({shape}, {itemsize(node.outputs[0])})"]
+    target = gen.targets.get(node.outputs[0])  # a loop step's output row
+    if not target:
+        return lines + [f"{outs[0]} = np.concatenate({tup(parts)}, axis={axis})"]
+    # straight into the row the loop hands it, when it fits: no allocation and no copy per step
+    lines += [f"if {target}.shape == {shape}:", f"    {outs[0]} = {target}", "    at = 0"]
+    for part in parts:
+        index = ", ".join(f"at:at + {part}.shape[{axis}]" if d == axis else ":" for d in range(nd))
+        lines += [f"    {outs[0]}[{index}] = {part}", f"    at += {part}.shape[{axis}]"]
+    return lines + ["else:", f"    {outs[0]} = np.concatenate({tup(parts)}, axis={axis})"]
 
 
 def repeat(gen, n, node, args, outs):
