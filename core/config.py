@@ -11,7 +11,7 @@ ARIGNOTE_FLOATX        config.floatX        default float dtype: float64 (defaul
 ARIGNOTE_CACHE_DIR     config.cache_dir     where compiled code is kept
 ARIGNOTE_CHECK         config.check         1: cross-check every call against the reference
 ARIGNOTE_REWRITES      config.rewrites      "none" turns graph rewrites off; or a list of passes
-ARIGNOTE_THREADS       (read by C code)     most threads a compiled C loop uses (default: cores)
+ARIGNOTE_THREADS       thread_count()       most threads a compiled loop or convolution uses (default: cores, 8 at most)
 ARIGNOTE_VECMATH       config.vecmath       0: numba loops call scalar libm, not libmvec's vector math
 ARIGNOTE_KEEP_FREED    config.keep_freed    0: the numba backend leaves glibc's malloc thresholds alone
 THEANO_FLAGS           Theano's names       read only by arignote.compat.theano.install()
@@ -76,6 +76,19 @@ FAST_RUN_MODES = ("FAST_RUN", "Mode")  # Theano's modes that leave the backend t
 
 class ConfigWarning(UserWarning):
     """A Theano flag that arignote cannot follow as written (a flag without a value, a misspelt name)."""
+
+
+def thread_count(environ=os.environ):
+    """The most threads a compiled loop or a convolution's blocks of images use: ARIGNOTE_THREADS when it
+    is a positive integer, else the cores online; 8 at most. Read when used, as the C runtime's
+    ``ari_cores`` reads it (the same rule), so that both backends agree."""
+    try:
+        count = int(environ.get("ARIGNOTE_THREADS", "0"))
+    except ValueError:
+        count = 0
+    if count < 1:
+        count = os.cpu_count() or 1
+    return max(1, min(count, 8))
 
 
 def _default_cache_dir():

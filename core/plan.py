@@ -22,8 +22,8 @@ that graph, how its buffers live, and every backend carries it out rather than d
   (its own scratch, its own accumulator) with BLAS on one core (``Op.splits_images``: convolutions),
   once their work reaches ``IMAGE_THREADS_MIN`` multiply-adds. OpenBLAS's own threads share out one
   GEMM at a time and wait while the lowering around it (im2col, col2im, gathers) runs on one core;
-  whole blocks of images keep every core busy (as Theano's CorrMM did with OpenMP). The C backend runs
-  them so where the BLAS lets its thread count be set, else as one thread (numba: docs/conv.md).
+  whole blocks of images keep every core busy (as Theano's CorrMM did with OpenMP). The compiled
+  backends run them so where the BLAS lets its thread count be set, else as one thread (docs/conv.md).
 - ``updates_in_place`` ({output position: input position}): the updates computed straight into
   their shared variable's storage, as Theano's destroy handler allowed (``in_place_updates``). Their
   nodes (``late``) run after every other node, so that every check that can fail has run before the

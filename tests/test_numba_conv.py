@@ -46,8 +46,9 @@ def the_three(props, x, w, dtype):
 
 def helper_module(f):
     """The module of compiled convolution helpers a function's program imports."""
-    name = re.search(r"from (\S+) import corr2d\w*_node as kernel", f.backend_source).group(1)
-    return sys.modules[name]
+    found = re.search(r"from (\S+) import corr2d\w*_node as kernel|between threads .*, helpers (\S+)",
+                      f.backend_source)
+    return sys.modules[found.group(1) or found.group(2)]
 
 
 def test_one_compiled_helper_serves_every_geometry(numba_backend):
@@ -61,7 +62,7 @@ def test_one_compiled_helper_serves_every_geometry(numba_backend):
                                                        (((1, 0), (2, 1)), (1, 3), (2, 1), 1)]]
     functions[0](x, w)
     helpers = helper_module(functions[0])
-    names = ("corr2d_node", "geometry", "im2col", "gemm_into")
+    names = ("corr2d_images", "geometry", "im2col", "gemm_into")
     before = {name: list(getattr(helpers, name).signatures) for name in names}
     functions[1](x, w)
     functions[2](x, w.reshape(6, 4, 3, 1))
@@ -110,6 +111,46 @@ def test_errors_are_raised_from_compiled_code_as_value_errors(numba):
                                   backend=numba)
     with pytest.raises(ValueError, match="pooled"):
         pool_grad(np.ones((2, 4, 4)), np.ones((2, 2, 2)), np.ones((2, 2, 3)))
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_large_convolutions_split_their_images_between_threads(numba, monkeypatch, threads):
+    """Convolutions are plan.image_threads: the glue calls them (conv.SplitImages), shares their images
+    out between ARIGNOTE_THREADS threads once they reach IMAGE_THREADS_MIN multiply-adds (shares of
+    unequal sizes with 3), with the BLAS on one core for the call (its thread count is back after it,
+    a failed call included); values as the reference's, the filters' gradient the same on every call."""
+    from arignote.backends import blas
+    from arignote.core.plan import IMAGE_THREADS_MIN
+
+    monkeypatch.setenv("ARIGNOTE_THREADS", threads)
+    if conv.threads_for_images() < 2:
+        pytest.skip("the BLAS offers no thread count to set (SciPy's Cython BLAS): no threads for images")
+    rng = np.random.default_rng(5)
+    for props, x_shape, w_shape, dtype in [
+            (dict(pad=((1, 0), (2, 1)), stride=(2, 1), groups=2), (25, 8, 33, 30), (12, 4, 3, 3), "float64"),
+            (dict(), (9, 6, 30, 30), (16, 6, 5, 5), "float32"),  # images of >= ONE_IMAGE positions
+            (dict(groups=3), (41, 48, 16, 16), (48, 16, 1, 1), "float64")]:  # the 1x1 path
+        X, W, P = T.tensor4(dtype=dtype), T.tensor4(dtype=dtype), T.tensor4(dtype=dtype)
+        y = Corr2d(**props)(X, W)
+        outputs = [y, *arignote.grad((y * P).sum(), [X, W])]
+        f = arignote.function([X, W, P], outputs, backend=numba)
+        ref = arignote.function([X, W, P], outputs, backend="reference")
+        assert f.backend_source.count("its images split between threads") == 3
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(w_shape).astype(dtype)
+        rows, cols = Corr2d(**props).output_shape(x_shape[2:], w_shape[2:])
+        p = rng.standard_normal((x_shape[0], w_shape[0], rows, cols)).astype(dtype)
+        assert p.size * w[0].size >= IMAGE_THREADS_MIN, "large enough to split"
+        before = blas.thread_count()
+        got, again = f(x[:, :, ::-1], w, p), f(x[:, :, ::-1], w, p)
+        assert blas.thread_count() == before
+        rtol = 1e-4 if dtype == "float32" else 1e-10
+        for a, b, e in zip(got, again, ref(x[:, :, ::-1], w, p)):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * np.abs(e).max())
+    with pytest.raises(ValueError, match=r"Corr2d.*the input has 48 channel"):
+        f(x, np.ones((9, 4, 1, 1), dtype), p)
+    assert blas.thread_count() == before
 
 
 def test_pooling_is_compiled_with_its_window_as_constants(numba):

@@ -14,8 +14,9 @@
   glue calls only when an input has PARALLEL_MIN elements or more, so that numba compiles them only
   then). The glue runs one twin at a time in the process (``_twin``): numba's workqueue layer aborts
   the process when two threads enter parallel loops at once, so a thread that finds the twin busy
-  runs the plain program. Convolutions do not split their images between threads (``plan.image_threads``
-  and ``plan.blas_one_core`` are ignored: docs/conv.md says why).
+  runs the plain program. The convolutions of ``plan.image_threads`` run from the glue between two
+  segments, their images shared out between threads (``conv.SplitImages``), and the whole call then
+  runs the BLAS on one core (``plan.blas_one_core``): docs/conv.md.
 - runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
   import a copy of it written into the cache, so that numba keeps its machine code there too.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
@@ -64,7 +65,7 @@ from arignote.core.pyop import implementation, node_error
 from arignote.core.sourcetext import py_comment  # user text in the glue: comments only, rendered
 
 from .. import cache
-from . import diskcache, holding
+from . import conv, diskcache, holding
 from .generator import Generator
 
 CODEGEN_VERSION = "2"
@@ -302,7 +303,10 @@ class Program:
         holding.sweep(_loaded)  # what programs collected since the last one held
         held = holding.holdings(self)  # the modules this program imports, released with it
         plan = plan_of(fgraph)
-        generator = Generator(fgraph, _vector_math())
+        # the convolutions whose images threads share run from the glue (conv.SplitImages), the whole
+        # call with the BLAS on one core (plan.blas_one_core)
+        split_images = plan.image_threads if conv.threads_for_images() > 1 else []
+        generator = Generator(fgraph, _vector_math(), split_images=split_images)
         kernels = []
 
         def import_kernel(source):
@@ -339,6 +343,15 @@ class Program:
             else:
                 _, n, why = step
                 node = plan.nodes[n]
+                if node in split_images:
+                    helpers = conv.helpers(generator)
+                    namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers])
+                    args = ", ".join(generator.name(v) for v in node.inputs)
+                    lines.append(f"{generator.name(node.outputs[0])} = R{n}({args})  # node {n}: {py_comment(why)}, "
+                                 f"helpers {helpers}")
+                    if profile:
+                        lines.append(f"_now = _clock(); _ns[{k}] = _now - _then; _then = _now")
+                    continue
                 reference = reference or _reference_table()
                 impl = implementation(reference, node.op)  # an op written in Python: its perform
                 if impl is None:
@@ -387,9 +400,13 @@ class Program:
         path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
+        if split_images:  # plan.blas_one_core: the BLAS on one core while the images' threads run
+            self.run = _on_one_blas_core(self.run)
+            if profile:
+                self.run.profiled = _on_one_blas_core(namespace["profiled"])
         if fast:
             self.run.fast = namespace["fast"]
-        if profile:
+        if profile and not split_images:
             self.run.profiled = namespace["profiled"]
         self.module = module
         self.source = self.glue + "\n\n" + module_source + (
@@ -422,6 +439,16 @@ class Program:
                                 f"{type(error).__name__}: {error}")
         node = self.fgraph.apply_nodes[int(match.group(1))]
         return node_failure(node, type(error)(str(error)[match.end():]), [])
+
+
+def _on_one_blas_core(run):
+    """``run`` with the BLAS single-threaded while it runs (``blas.one_core``)."""
+    from .. import blas
+
+    def on_one_core(inputs):
+        with blas.one_core:
+            return run(inputs)
+    return on_one_core
 
 
 def _calling(callee, arguments, targets, twin=None):

@@ -18,15 +18,23 @@ not one). Per block of images and per group, one GEMM (``gemm_into``: BLAS with 
 
 The column buffer is allocated once per call and reused by every block and group (blocks of about
 ``COLUMNS`` elements, so that it stays in cache; freed memory is kept by malloc for the next call:
-the backend's ``_keep_freed_memory``). A 1x1 kernel at stride 1 without padding reads the image in
-place: one GEMM per image, no columns.
+the backend's ``_keep_freed_memory``). Images of ONE_IMAGE output positions or more go one per GEMM,
+which writes (reads) their output (gradient) planes in place, with no scatter (gather). A 1x1 kernel
+at stride 1 without padding reads the image in place: one GEMM per image, no columns.
+
+Each node is three pieces: one that checks and allocates (``corr2d_out``...), one that runs the blocks
+of images [lo, hi) (``corr2d_images``...), and for the filters' gradient one that transposes the
+accumulator into the filters' layout. The node's helper calls them in turn on one thread; a node of
+``plan.image_threads`` is called by the glue instead (``SplitImages``), which runs the pieces itself
+with the images shared out between threads (the pieces are compiled with Python wrappers and release
+the GIL), while the program's call keeps the BLAS on one core (``plan.blas_one_core``).
 
 Pooling: one kernel per node, the window, stride, padding and border rule written in as constants
 (a full window is a loop of constant trip counts), the leading axes flattened. 'max' folds with LLVM's
 NaN-propagating maximum (``_rt.fmax``) for floats, as np.max does; sums accumulate in the dtype
 (integers wrap as NumPy's do); max-pooling's gradient adds g where x equals the max through a select
-(a branch there is mispredicted: 3 times slower). No prange: the graphs these ops sit in keep BLAS's
-threads busy on the same cores (the plan gives threads only to graphs without matrix products).
+(a branch there is mispredicted: 3 times slower). No prange: numba's parallel twins ran the rows of
+such ops slower than one loop (docs/numba-backend.md).
 """
 
 import inspect
@@ -36,6 +44,9 @@ import numpy as np
 from .generator import HEADER, Kernel, py_comment, st, tup
 
 COLUMNS = 1 << 18  # elements of one block's column matrix (1 MiB of float32: measured best of 2**16..2**21)
+# images of at least ONE_IMAGE output positions go one per GEMM, their planes written and read in place
+# (as in the C backend: LeNet's first layer, P = 576)
+ONE_IMAGE = 256
 
 # ---------------------------------------------------------------------------------------------------
 # The helpers' source (numba): compiled in the module ``helpers`` writes, where ``_rt`` is the
@@ -195,7 +206,11 @@ def _direct(kh, kw, geo):
 
 
 def _block(n, k, p):
-    """Images per block: a column matrix of about COLUMNS elements (at least one image)."""
+    """Images per block: a column matrix of about COLUMNS elements (at least one image); one image when
+    it has ONE_IMAGE output positions or more, whose output (gradient) planes the GEMM then writes
+    (reads) in place, with no scatter (gather)."""
+    if p >= ONE_IMAGE:
+        return 1
     return max(1, min(n, COLUMNS // max(1, k * p)))
 
 
@@ -204,111 +219,163 @@ def _wrong_gradient(g, n, o, rows, cols):
         raise ValueError("conv2d: the output gradient does not have the convolution's output shape")
 
 
-def corr2d_node(x, w, mode, geo):
-    """Corr2d of x (N, C, H, W) and w (O, C / groups, kh, kw), any layouts; ``mode``: the padding's
-    rule (``geometry``), ``geo``: (top, bottom, left, right, strides, dilations, groups)."""
+def corr2d_out(x, w, mode, geo):
+    """The (uninitialized) output of Corr2d of x (N, C, H, W) and w (O, C / groups, kh, kw); ``mode``:
+    the padding's rule (``geometry``), ``geo``: (top, bottom, left, right, strides, dilations, groups)."""
     geo, rows, cols = geometry(x.shape, w.shape, mode, geo)
+    return np.empty((x.shape[0], w.shape[0], rows, cols), dtype=x.dtype)
+
+
+def corr2d_images(xc, wc, mode, geo, out, lo, hi):
+    """Images [lo, hi) of Corr2d of the C-contiguous xc and wc, written into ``out`` (corr2d_out's)."""
+    geo, rows, cols = geometry(xc.shape, wc.shape, mode, geo)
     pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
-    xc, wc = np.ascontiguousarray(x), np.ascontiguousarray(w)
-    n, (o, cg, kh, kw) = xc.shape[0], wc.shape
+    o, cg, kh, kw = wc.shape
     og, k, p = o // groups, cg * kh * kw, rows * cols
-    if n == 0 or og == 0 or k == 0:
-        return np.zeros((n, o, rows, cols), dtype=xc.dtype)
-    out = np.empty((n, o, rows, cols), dtype=xc.dtype)  # every element written below
+    if hi <= lo or og == 0:
+        return
+    if k == 0:
+        out[lo:hi] = 0
+        return
     filters = wc.reshape((o, k))
     scale, no, yes = _scale(xc, 0)
     if _direct(kh, kw, geo):
-        for i in range(n):
+        for i in range(lo, hi):
             for gi in range(groups):
                 gemm_into(no, no, og, p, k, filters[gi * og].ctypes.data, k, xc[i, gi * cg].ctypes.data, p,
                           out[i, gi * og].ctypes.data, p, scale)
-        return out
-    nb = _block(n, k, p)
+        return
+    nb = _block(hi - lo, k, p)
     col, y = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
-    flat = out.reshape((n, o, p))
-    for n0 in range(0, n, nb):
-        b = min(nb, n - n0)
+    flat = out.reshape((out.shape[0], o, p))
+    for n0 in range(lo, hi, nb):
+        b = min(nb, hi - n0)
         columns, ys = col[:k * b * p].reshape((k, b * p)), y[:og * b * p].reshape((og, b * p))
         for gi in range(groups):
             im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
+            if b == 1 and p >= ONE_IMAGE:  # the image's output planes, written in place
+                gemm_into(no, no, og, p, k, filters[gi * og].ctypes.data, k, columns.ctypes.data, p,
+                          out[n0, gi * og].ctypes.data, p, scale)
+                continue
             gemm_into(no, no, og, b * p, k, filters[gi * og].ctypes.data, k, columns.ctypes.data, b * p,
                       ys.ctypes.data, b * p, scale)
             scatter(ys, n0, b, gi * og, og, flat)
+
+
+def corr2d_node(x, w, mode, geo):
+    """Corr2d of x and w, any layouts, on this thread."""
+    xc, wc = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    out = corr2d_out(xc, wc, mode, geo)
+    corr2d_images(xc, wc, mode, geo, out, 0, xc.shape[0])
     return out
 
 
-def corr2d_grad_inputs_node(w, g, size, mode, geo):
-    """Corr2dGradInputs of w (O, C / groups, kh, kw) and g (N, O, rows, cols), any layouts, for an
-    image of ``size`` (H, W)."""
+def corr2d_grad_inputs_out(w, g, size, mode, geo):
+    """The input's gradient of Corr2dGradInputs of w (O, C / groups, kh, kw) and g (N, O, rows, cols)
+    for an image of ``size`` (H, W), zeros (the images add their columns into it)."""
     h, wd = size_of(size)
     o, cg, kh, kw = w.shape
     n = g.shape[0]
     geo, rows, cols = geometry((n, cg * geo[8], h, wd), w.shape, mode, geo)
     _wrong_gradient(g, n, o, rows, cols)
+    return np.zeros((n, cg * geo[8], h, wd), dtype=g.dtype)
+
+
+def corr2d_grad_inputs_images(wc, gc, mode, geo, gx, lo, hi):
+    """Images [lo, hi) of Corr2dGradInputs of the C-contiguous wc and gc, added into ``gx``."""
+    o, cg, kh, kw = wc.shape
+    n, h, wd = gc.shape[0], gx.shape[2], gx.shape[3]
+    geo, rows, cols = geometry((n, cg * geo[8], h, wd), wc.shape, mode, geo)
     pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
-    wc, gc = np.ascontiguousarray(w), np.ascontiguousarray(g)
     og, k, p = o // groups, cg * kh * kw, rows * cols
-    gx = np.zeros((n, cg * groups, h, wd), dtype=gc.dtype)
-    if n == 0 or og == 0 or k == 0 or h * wd == 0:
-        return gx
+    if hi <= lo or og == 0 or k == 0 or h * wd == 0:
+        return
     filters = wc.reshape((o, k))
     scale, no, yes = _scale(gc, 0)
     if _direct(kh, kw, geo):
-        for i in range(n):
+        for i in range(lo, hi):
             for gi in range(groups):
                 gemm_into(yes, no, k, p, og, filters[gi * og].ctypes.data, k, gc[i, gi * og].ctypes.data, p,
                           gx[i, gi * cg].ctypes.data, p, scale)
-        return gx
-    nb = _block(n, k, p)
+        return
+    nb = _block(hi - lo, k, p)
     col, gs = np.empty(k * nb * p, dtype=gc.dtype), np.empty(og * nb * p, dtype=gc.dtype)
     flat = gc.reshape((n, o, p))
-    for n0 in range(0, n, nb):
-        b = min(nb, n - n0)
+    for n0 in range(lo, hi, nb):
+        b = min(nb, hi - n0)
         columns, gathered = col[:k * b * p].reshape((k, b * p)), gs[:og * b * p].reshape((og, b * p))
         for gi in range(groups):
-            gather(flat, n0, b, gi * og, og, gathered)
-            gemm_into(yes, no, k, b * p, og, filters[gi * og].ctypes.data, k, gathered.ctypes.data, b * p,
-                      columns.ctypes.data, b * p, scale)
+            if b == 1 and p >= ONE_IMAGE:  # the image's gradient planes, read in place
+                gemm_into(yes, no, k, p, og, filters[gi * og].ctypes.data, k, gc[n0, gi * og].ctypes.data, p,
+                          columns.ctypes.data, p, scale)
+            else:
+                gather(flat, n0, b, gi * og, og, gathered)
+                gemm_into(yes, no, k, b * p, og, filters[gi * og].ctypes.data, k, gathered.ctypes.data, b * p,
+                          columns.ctypes.data, b * p, scale)
             col2im(columns, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, gx)
+
+
+def corr2d_grad_inputs_node(w, g, size, mode, geo):
+    """Corr2dGradInputs of w and g, any layouts, on this thread."""
+    wc, gc = np.ascontiguousarray(w), np.ascontiguousarray(g)
+    gx = corr2d_grad_inputs_out(wc, gc, size, mode, geo)
+    corr2d_grad_inputs_images(wc, gc, mode, geo, gx, 0, gc.shape[0])
     return gx
 
 
-def corr2d_grad_weights_node(x, g, size, mode, geo):
-    """Corr2dGradWeights of x (N, C, H, W) and g (N, O, rows, cols), any layouts, for filters of
-    ``size`` (kh, kw)."""
+def corr2d_grad_weights_acc(x, g, size, mode, geo):
+    """The accumulator of Corr2dGradWeights of x (N, C, H, W) and g (N, O, rows, cols) for filters of
+    ``size`` (kh, kw): zeros, per group the transpose of its filters' gradient (taps x filters), which
+    BLAS computes 15 % faster than the filters' layout."""
     kh, kw = size_of(size)
-    n, c, h, wd = x.shape
+    n, c = x.shape[0], x.shape[1]
     o = g.shape[1]
     geo, rows, cols = geometry(x.shape, (o, c // geo[8], kh, kw), mode, geo)
     _wrong_gradient(g, n, o, rows, cols)
+    return np.zeros(c * kh * kw * (o // geo[8]), dtype=x.dtype)
+
+
+def corr2d_grad_weights_images(xc, gc, size, mode, geo, acc, lo, hi):
+    """Images [lo, hi) of Corr2dGradWeights of the C-contiguous xc and gc, accumulated into ``acc``."""
+    kh, kw = size_of(size)
+    c, o = xc.shape[1], gc.shape[1]
+    geo, rows, cols = geometry(xc.shape, (o, c // geo[8], kh, kw), mode, geo)
     pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
-    xc, gc = np.ascontiguousarray(x), np.ascontiguousarray(g)
     cg = c // groups
     og, k, p = o // groups, cg * kh * kw, rows * cols
-    gw = np.zeros((o, cg, kh, kw), dtype=xc.dtype)
-    if n == 0 or og == 0 or k == 0:
-        return gw
-    flat_w = gw.reshape((o, k))
+    if hi <= lo or og == 0 or k == 0:
+        return
     scale, no, yes = _scale(xc, 1)  # accumulated over the images: C += A B
-    if _direct(kh, kw, geo):
-        for i in range(n):
+    if _direct(kh, kw, geo):  # the image is its own column matrix
+        for i in range(lo, hi):
             for gi in range(groups):
-                gemm_into(no, yes, og, k, p, gc[i, gi * og].ctypes.data, p, xc[i, gi * cg].ctypes.data, p,
-                          flat_w[gi * og].ctypes.data, k, scale)
-        return gw
-    # per group, the transpose (taps x filters) = columns . gathered^T: BLAS runs that shape 15 % faster
-    nb = _block(n, k, p)
+                gemm_into(no, yes, k, og, p, xc[i, gi * cg].ctypes.data, p, gc[i, gi * og].ctypes.data, p,
+                          acc[gi * k * og:].ctypes.data, og, scale)
+        return
+    nb = _block(hi - lo, k, p)
     col, gs = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
-    acc = np.zeros(groups * k * og, dtype=xc.dtype)
-    flat = gc.reshape((n, o, p))
-    for n0 in range(0, n, nb):
-        b = min(nb, n - n0)
+    flat = gc.reshape((gc.shape[0], o, p))
+    for n0 in range(lo, hi, nb):
+        b = min(nb, hi - n0)
         columns, gathered = col[:k * b * p].reshape((k, b * p)), gs[:og * b * p].reshape((og, b * p))
         for gi in range(groups):
             im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
-            gather(flat, n0, b, gi * og, og, gathered)
-            gemm_into(no, yes, k, og, b * p, columns.ctypes.data, b * p, gathered.ctypes.data, b * p,
+            source = gc[n0, gi * og].ctypes.data  # the image's gradient planes, read in place
+            if b != 1 or p < ONE_IMAGE:
+                gather(flat, n0, b, gi * og, og, gathered)
+                source = gathered.ctypes.data
+            gemm_into(no, yes, k, og, b * p, columns.ctypes.data, b * p, source, b * p,
                       acc[gi * k * og:].ctypes.data, og, scale)
+
+
+def corr2d_grad_weights_filters(acc, c, o, size, geo):
+    """The filters' gradient (O, C / groups, kh, kw) from the accumulator's transposes."""
+    kh, kw = size_of(size)
+    groups = geo[8]
+    cg, og = c // groups, o // groups
+    k = cg * kh * kw
+    gw = np.empty((o, cg, kh, kw), dtype=acc.dtype)
+    flat_w = gw.reshape((o, k))
     for gi in range(groups):
         for f in range(og):
             for t in range(k):
@@ -316,14 +383,27 @@ def corr2d_grad_weights_node(x, g, size, mode, geo):
     return gw
 
 
+def corr2d_grad_weights_node(x, g, size, mode, geo):
+    """Corr2dGradWeights of x and g, any layouts, on this thread."""
+    xc, gc = np.ascontiguousarray(x), np.ascontiguousarray(g)
+    acc = corr2d_grad_weights_acc(xc, gc, size, mode, geo)
+    corr2d_grad_weights_images(xc, gc, size, mode, geo, acc, 0, xc.shape[0])
+    return corr2d_grad_weights_filters(acc, xc.shape[1], gc.shape[1], size, geo)
+
+
 HELPERS = [geometry, size_of, gemm_into, _scale, _spans, im2col, col2im, gather, scatter, _direct, _block,
            _wrong_gradient, corr2d_node, corr2d_grad_inputs_node, corr2d_grad_weights_node]
+# the pieces of a node that the glue calls itself when it splits the images between threads (SplitImages):
+# compiled with Python wrappers
+SPLIT_HELPERS = [corr2d_out, corr2d_images, corr2d_grad_inputs_out, corr2d_grad_inputs_images,
+                 corr2d_grad_weights_acc, corr2d_grad_weights_images, corr2d_grad_weights_filters]
 
 
 # ---------------------------------------------------------------------------------------------------
 # The convolution nodes' kernels
 
 _DECORATOR = "@_nb.njit(cache=True, error_model='numpy', nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)"
+_CALLABLE = "@_nb.njit(cache=True, error_model='numpy', nogil=True, no_cfunc_wrapper=True)"  # from Python too
 _modules = {}  # runtime copy -> the helpers' module source
 
 
@@ -331,8 +411,9 @@ def helpers(gen):
     """The name of the helpers' module (written into the cache once per runtime copy)."""
     source = _modules.get(gen.runtime)
     if source is None:
-        parts = ["\n".join(HEADER + [f"import {gen.runtime} as _rt"]), f"COLUMNS = {COLUMNS}"]
+        parts = ["\n".join(HEADER + [f"import {gen.runtime} as _rt"]), f"COLUMNS = {COLUMNS}", f"ONE_IMAGE = {ONE_IMAGE}"]
         parts += [f"{_DECORATOR}\n{inspect.getsource(f)}" for f in HELPERS]
+        parts += [f"{_CALLABLE}\n{inspect.getsource(f)}" for f in SPLIT_HELPERS]
         source = _modules[gen.runtime] = "\n\n\n".join(parts)
     return gen.import_kernel(source)
 
@@ -342,9 +423,8 @@ def _conv(gen, n, node, args, outs, helper):
     name: no wrapper to compile per op), called with the op's geometry as int64 values (a literal
     argument would make numba compile the helper again for each value)."""
     op = node.op
-    mode = {"full": 1, "half": 2}.get(op.pad, 0)
-    pads = (0, 0, 0, 0) if mode else tuple(p for pair in op.pad for p in pair)
-    geo = tup(f"np.int64({v})" for v in pads + op.stride + op.dilation + (op.groups,))
+    mode, values = _geometry(op)
+    geo = tup(f"np.int64({v})" for v in values)
     text = f"# {py_comment(op)}, im2col and BLAS: the helper itself\nfrom {helpers(gen)} import {helper} as kernel"
     gen.kernels.append(Kernel(f"node{n}", text, [], False))
     return [f"{outs[0]} = node{n}({', '.join(args)}, np.int64({mode}), {geo})"]
@@ -360,6 +440,101 @@ def corr2d_grad_inputs(gen, n, node, args, outs):
 
 def corr2d_grad_weights(gen, n, node, args, outs):
     return _conv(gen, n, node, args, outs, "corr2d_grad_weights_node")
+
+
+def _geometry(op):
+    """The op's padding rule and geometry as the helpers take them: int64 values, not literals."""
+    mode = {"full": 1, "half": 2}.get(op.pad, 0)
+    pads = (0, 0, 0, 0) if mode else tuple(p for pair in op.pad for p in pair)
+    return mode, pads + op.stride + op.dilation + (op.groups,)
+
+
+def threads_for_images():
+    """The threads a convolution's images are split between: ``thread_count()``, or 1 when the BLAS
+    offers no thread count to set to one meanwhile (``blas.entry_points()["solo_sets_threads"]``)."""
+    from arignote.core.config import thread_count
+
+    from .. import blas
+
+    return thread_count() if blas.entry_points()["solo_sets_threads"] else 1
+
+
+_pool = []  # the worker threads, made on first use: [ThreadPoolExecutor]
+
+
+def _split(run, n, work):
+    """``run(lo, hi, share)`` over the images [0, n) in ``threads_for_images()`` shares, this thread
+    taking share 0 and worker threads the others, once ``work`` (multiply-adds) reaches IMAGE_THREADS_MIN; one call below.
+    An error of any share is raised once every share has ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from arignote.core.plan import IMAGE_THREADS_MIN
+
+    count = min(threads_for_images(), n) if work >= IMAGE_THREADS_MIN else 1
+    if count <= 1:
+        run(0, n, 0)
+        return
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max_workers=7, thread_name_prefix="arignote-images"))
+    bounds = [n * t // count for t in range(count + 1)]
+    futures = [_pool[0].submit(run, bounds[t], bounds[t + 1], t) for t in range(1, count)]
+    try:
+        run(bounds[0], bounds[1], 0)
+    finally:
+        for future in futures:
+            future.exception()  # waits: no share outlives the call, whatever failed
+    for future in futures:
+        future.result()
+
+
+class SplitImages:
+    """A convolution node of ``plan.image_threads``, called by the glue: the helpers' pieces (compiled
+    once, with Python wrappers) check and allocate on this thread, then the images are shared out between
+    threads that each run the blocks of theirs with their own scratch; the filters' gradient sums one
+    accumulator per share (in share order: the same sum on every call). The BLAS runs on one core
+    meanwhile (the program's whole call: ``plan.blas_one_core``). The helpers release the GIL."""
+
+    def __init__(self, node, helpers):
+        self.node, self.h = node, helpers
+        mode, geo = _geometry(node.op)
+        self.mode, self.geo = np.int64(mode), tuple(np.int64(v) for v in geo)
+        self.kind = type(node.op).__name__
+
+    def __call__(self, *args):
+        return getattr(self, self.kind)(*args)
+
+    def _one_result(self, allocate, images, a, b, size, filters):
+        """Corr2d (a = x, b = w) or Corr2dGradInputs (a = w, b = g): the result allocated and checked by
+        ``allocate``, each share's images written into it by ``images``. ``filters``: which of a and b."""
+        h, mode, geo = self.h, self.mode, self.geo
+        ac, bc = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        w, images_of = (ac, bc) if filters == 0 else (bc, ac)
+        out = allocate(ac, bc, mode, geo) if size is None else allocate(ac, bc, size, mode, geo)
+        work = (out.size if filters else bc.size) * (w.size // max(1, w.shape[0]))
+        _split(lambda lo, hi, t: images(ac, bc, mode, geo, out, lo, hi), images_of.shape[0], work)
+        return out
+
+    def Corr2d(self, x, w):
+        return self._one_result(self.h.corr2d_out, self.h.corr2d_images, x, w, None, filters=1)
+
+    def Corr2dGradInputs(self, w, g, size):
+        return self._one_result(self.h.corr2d_grad_inputs_out, self.h.corr2d_grad_inputs_images, w, g, size,
+                                filters=0)
+
+    def Corr2dGradWeights(self, x, g, size):
+        h, mode, geo = self.h, self.mode, self.geo
+        xc, gc = np.ascontiguousarray(x), np.ascontiguousarray(g)
+        acc = h.corr2d_grad_weights_acc(xc, gc, size, mode, geo)
+        others = {}  # share -> its accumulator
+
+        def run(lo, hi, t):
+            own = acc if t == 0 else others.setdefault(t, np.zeros_like(acc))
+            h.corr2d_grad_weights_images(xc, gc, size, mode, geo, own, lo, hi)
+
+        _split(run, xc.shape[0], gc.size * (acc.size // max(1, gc.shape[1] // geo[8]) // geo[8]))
+        for t in sorted(others):
+            acc += others[t]
+        return h.corr2d_grad_weights_filters(acc, xc.shape[1], gc.shape[1], size, geo)
 
 
 # ---------------------------------------------------------------------------------------------------
