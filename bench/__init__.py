@@ -81,6 +81,7 @@ import importlib.util
 import sys
 import time
 
+from ..backends.malloc import keep_freed_memory
 from . import footprint
 from .harness import (BASELINE, PEERS, Target, add_memory, best_limits, cpu_snapshot, machine,  # noqa: F401
                       measure, measure_limits, mismatch, other_load, own_process, run_compile, run_memory,
@@ -139,6 +140,7 @@ def run_bench(workloads=None, backends=None, quick=False, json_path=None, out=No
     to ``json_path``). ``sizes``, ``repeats`` and ``min_time`` override the defaults (tests use tiny ones),
     ``memory=False`` skips the memory measurement, ``targets`` (Targets) replaces ``backends``."""
     started = time.perf_counter()
+    keep_freed_memory()  # every process of the bench: NumPy's baseline then does not depend on the backends run
     out = out or sys.stdout
     mode = QUICK if quick else FULL
     sizes = sizes or mode["sizes"]

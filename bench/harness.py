@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from ..backends.malloc import keep_freed_memory
 from . import footprint
 from .report import fill_row, new_row
 from .workloads import WORKLOADS, Sizes, _arrays
@@ -262,6 +263,7 @@ def target_child(spec):
     target, interleaved), then the memory of the workloads ``spec["memory"]`` on the target (those it
     timed without failure). Prints {"rows": {workload: rows or why not}, "memory": {workload: ...}}."""
     spec = json.loads(spec)
+    keep_freed_memory()  # as the main process does (a memory child's environment turns it off)
     target, sizes = Target(**spec["target"]), _sizes(spec["sizes"])
     answer = {"rows": {}, "memory": {}}
     try:

@@ -64,7 +64,7 @@ from arignote.core.plugins import Availability, Backend, hookimpl
 from arignote.core.pyop import implementation, node_error
 from arignote.core.sourcetext import py_comment  # user text in the glue: comments only, rendered
 
-from .. import cache
+from .. import cache, malloc
 from . import conv, diskcache, holding
 from .generator import Generator
 
@@ -86,31 +86,12 @@ _loaded = {}  # file stem -> module (a kernel is compiled once per process, what
 # while a program that imported it lives (holding.py: released with the last one)
 
 
-def _keep_freed_memory():
-    """numba's arrays come from malloc, and glibc maps a fresh block for each large one and unmaps it
-    when it is freed: every call then page-faults its temporaries in again (30 % of an LSTM training
-    step). Keep freed memory for reuse instead: blocks under 32 MiB come from the heap, and up to
-    256 MiB of freed memory stays there (the C backend recycles its buffers itself). Process-wide, so
-    only when the numba backend is used, and never with ``ARIGNOTE_KEEP_FREED=0``; glibc only."""
-    if not config.keep_freed or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)
-    mallopt(m_trim_threshold, 256 << 20)
-
-
 def _version_text():
     global _versions
     if _versions is None:
         import numba
 
-        _keep_freed_memory()
+        malloc.keep_freed_memory()  # numba's temporaries come from malloc: reuse them, no page faults
         holding.free_pass_managers()
         holding.skip_declarations()
 

@@ -18,7 +18,7 @@ not one). Per block of images and per group, one GEMM (``gemm_into``: BLAS with 
 
 The column buffer is allocated once per call and reused by every block and group (blocks of about
 ``COLUMNS`` elements, so that it stays in cache; freed memory is kept by malloc for the next call:
-the backend's ``_keep_freed_memory``). Images of ONE_IMAGE output positions or more go one per GEMM,
+``backends.malloc``). Images of ONE_IMAGE output positions or more go one per GEMM,
 which writes (reads) their output (gradient) planes in place, with no scatter (gather). A 1x1 kernel
 at stride 1 without padding reads the image in place: one GEMM per image, no columns.
 
