@@ -297,3 +297,43 @@ def test_blocks_of_images_split_between_threads():
             np.testing.assert_array_equal(a, b)
     assert blas.thread_count() == threads_before
     assert "the BLAS runs on one core for the whole call" in f.maker.fgraph.plan.describe()
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_products_beside_a_convolution_split_their_columns_between_threads(backend, monkeypatch, threads):
+    """In a graph with a convolution the BLAS stays on one core (plan.blas_one_core), so the compiled
+    backends share the columns of large matrix products out between threads of their own
+    (plan.product_threads): a dense layer's product, its transposed gradient products and the weights'
+    update computed as one Gemm in their storage give the reference's values, with shares of unequal
+    widths (3 threads), and a call whose shapes do not fit changes no weight."""
+    from arignote.backends import blas
+    from arignote.core.plan import IMAGE_THREADS_MIN
+
+    monkeypatch.setenv("ARIGNOTE_THREADS", threads)
+    rng = np.random.default_rng(11)
+    x, w, y = T.ftensor4("x"), T.ftensor4("w"), T.fmatrix("y")
+    W = arignote.shared(rng.standard_normal((200, 301)).astype("float32") * 0.1, name="W")
+    h = T.tanh(T.nnet.conv2d(x, w).flatten(2))  # (n, 8 * 5 * 5 = 200)
+    cost = ((T.dot(h, W) - y) ** 2).mean()
+    gW, gx = arignote.grad(cost, [W, x])
+    f = arignote.function([x, w, y], [cost, gx], updates=[(W, W - 0.5 * gW)], backend=backend)
+    plan = f.maker.fgraph.plan
+    assert plan.blas_one_core and len(plan.product_threads) >= 2
+    assert any(type(node.op).__name__ == "Gemm" for node in plan.product_threads)
+    assert 160 * 200 * 301 >= IMAGE_THREADS_MIN  # each product: enough work to split
+    X, Wc = rng.standard_normal((160, 3, 9, 9)).astype("float32"), rng.standard_normal((8, 3, 5, 5)).astype("float32")
+    Y = rng.standard_normal((160, 301)).astype("float32")
+    w0 = W.get_value()
+    ref = arignote.function([x, w, y], [cost, gx], updates=[(W, W - 0.5 * gW)], backend="reference")
+    before = blas.thread_count()
+    got = f(X, Wc, Y)
+    w1 = W.get_value()
+    W.set_value(w0)
+    expected = ref(X, Wc, Y)
+    for a, e in zip(got + [w1], expected + [W.get_value()]):
+        np.testing.assert_allclose(a, e, rtol=2e-4, atol=2e-4 * np.abs(e).max())
+    assert blas.thread_count() == before
+    W.set_value(w1)
+    with pytest.raises(ValueError):
+        f(X, Wc, Y[:, :300])
+    np.testing.assert_array_equal(W.get_value(), w1)

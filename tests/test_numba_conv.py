@@ -17,7 +17,7 @@ from arignote.core.conv import Corr2d, Corr2dGradInputs, Corr2dGradWeights
 from arignote.core.pool import MaxPoolGrad, Pool
 
 pytest.importorskip("numba")
-from arignote.backends.numba import conv  # noqa: E402
+from arignote.backends.numba import conv, shares  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_large_convolutions_split_their_images_between_threads(numba, monkeypatc
     from arignote.core.plan import IMAGE_THREADS_MIN
 
     monkeypatch.setenv("ARIGNOTE_THREADS", threads)
-    if conv.threads_for_images() < 2:
+    if shares.threads_for_shares() < 2:
         pytest.skip("the BLAS offers no thread count to set (SciPy's Cython BLAS): no threads for images")
     rng = np.random.default_rng(5)
     for props, x_shape, w_shape, dtype in [

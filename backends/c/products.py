@@ -23,8 +23,13 @@ def emit_dot(g, node, index, ins, outs):
     lines.append(f"{T} *po = ({T} *){o}.data;")
     same = av.dtype == bv.dtype == ov.dtype
     if same and ov.dtype in ("float32", "float64"):
-        # runtime.h's ari_matmul: BLAS (gemm, gemv) with each operand's layout or a packed copy
-        lines.append(f"switch (ari_matmul({int(ov.dtype == 'float64')}, n, m, k, {a}.data, as0, as1, {b}.data, bs0, bs1, po)) {{")
+        if node in g.plan.product_threads:
+            # the plan's: its columns shared out between threads, the BLAS on one core (ari_matmul_columns)
+            lines.append(f"switch (ari_matmul_columns({int(ov.dtype == 'float64')}, 0, n, m, k, {a}.data, as0, as1, "
+                         f"{b}.data, bs0, bs1, po, 1, 0)) {{")
+        else:  # runtime.h's ari_matmul: BLAS (gemm, gemv) with each operand's layout or a packed copy
+            lines.append(f"switch (ari_matmul({int(ov.dtype == 'float64')}, n, m, k, {a}.data, as0, as1, {b}.data, "
+                         f"bs0, bs1, po)) {{")
         lines.append(f"    case 3: FAIL(3, {index}, \"out of memory\");")
         lines.append(f"    case 1: FAIL(1, {index}, \"shapes %s and %s: a size exceeds what this 32-bit BLAS takes\", "
                      f"ari_shape(sb0, &{a}, {av.ndim}), ari_shape(sb1, &{b}, {bv.ndim}));")
@@ -53,9 +58,14 @@ def emit_gemm(g, node, index, ins, outs):
         lines.append(g.alloc_or_reuse(node, ov, index))
     else:
         lines += [g.alloc(ov, index), f"ari_copy(&{o}, &{z}, 2, sizeof({T}));"]
-    lines += [f"switch (ari_matmul_scaled_{'f64' if ov.dtype == 'float64' else 'f32'}(n, m, k, (const {T} *){x}.data, "
-              f"{x}.strides[0], {x}.strides[1], (const {T} *){y}.data, {y}.strides[0], {y}.strides[1], ({T} *){o}.data, "
-              f"*(const {T} *){alpha}.data, *(const {T} *){beta}.data)) {{",
+    operands = (f"(const {T} *){x}.data, {x}.strides[0], {x}.strides[1], (const {T} *){y}.data, {y}.strides[0], "
+                f"{y}.strides[1], ({T} *){o}.data")
+    scale = f"*(const {T} *){alpha}.data, *(const {T} *){beta}.data"
+    if node in g.plan.product_threads:  # the plan's: its columns shared out between threads
+        call = f"ari_matmul_columns({int(ov.dtype == 'float64')}, 1, n, m, k, {operands}, {scale})"
+    else:
+        call = f"ari_matmul_scaled_{'f64' if ov.dtype == 'float64' else 'f32'}(n, m, k, {operands}, m, {scale})"
+    lines += [f"switch ({call}) {{",
               f"    case 3: FAIL(3, {index}, \"out of memory\");",
               f"    case 1: FAIL(1, {index}, \"shapes %s and %s: a size exceeds what this 32-bit BLAS takes\", "
               f"ari_shape(sb1, &{x}, 2), ari_shape(sb2, &{y}, 2));",

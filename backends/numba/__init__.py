@@ -14,8 +14,9 @@
   glue calls only when an input has PARALLEL_MIN elements or more, so that numba compiles them only
   then). The glue runs one twin at a time in the process (``_twin``): numba's workqueue layer aborts
   the process when two threads enter parallel loops at once, so a thread that finds the twin busy
-  runs the plain program. The convolutions of ``plan.image_threads`` run from the glue between two
-  segments, their images shared out between threads (``conv.SplitImages``), and the whole call then
+  runs the plain program. The convolutions of ``plan.image_threads`` and the matrix products of
+  ``plan.product_threads`` run from the glue between two segments, their images or columns shared out
+  between threads (shares.py: ``conv.SplitImages``, ``products.SplitColumns``), and the whole call then
   runs the BLAS on one core (``plan.blas_one_core``): docs/conv.md.
 - runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
   import a copy of it written into the cache, so that numba keeps its machine code there too.
@@ -65,7 +66,7 @@ from arignote.core.pyop import implementation, node_error
 from arignote.core.sourcetext import py_comment  # user text in the glue: comments only, rendered
 
 from .. import cache, malloc
-from . import conv, diskcache, holding
+from . import conv, diskcache, holding, products, shares
 from .generator import Generator
 
 CODEGEN_VERSION = "2"
@@ -284,10 +285,14 @@ class Program:
         holding.sweep(_loaded)  # what programs collected since the last one held
         held = holding.holdings(self)  # the modules this program imports, released with it
         plan = plan_of(fgraph)
-        # the convolutions whose images threads share run from the glue (conv.SplitImages), the whole
-        # call with the BLAS on one core (plan.blas_one_core)
-        split_images = plan.image_threads if conv.threads_for_images() > 1 else []
-        generator = Generator(fgraph, _vector_math(), split_images=split_images)
+        # the convolutions whose images threads share, and the matrix products whose columns they share,
+        # run from the glue (shares.py), the whole call with the BLAS on one core (plan.blas_one_core)
+        split = {}
+        if shares.threads_for_shares() > 1:
+            split.update({node: "its images split between threads (plan.image_threads)" for node in plan.image_threads})
+            split.update({node: "its columns split between threads (plan.product_threads)"
+                          for node in plan.product_threads})
+        generator = Generator(fgraph, _vector_math(), split=split)
         kernels = []
 
         def import_kernel(source):
@@ -324,9 +329,10 @@ class Program:
             else:
                 _, n, why = step
                 node = plan.nodes[n]
-                if node in split_images:
-                    helpers = conv.helpers(generator)
-                    namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers])
+                if node in split:
+                    helpers = conv.helpers(generator) if node in plan.image_threads else generator.runtime
+                    namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers]) if node in plan.image_threads \
+                        else products.SplitColumns(node, sys.modules[helpers], plan.reuse.get(node) == 0)
                     args = ", ".join(generator.name(v) for v in node.inputs)
                     lines.append(f"{generator.name(node.outputs[0])} = R{n}({args})  # node {n}: {py_comment(why)}, "
                                  f"helpers {helpers}")
@@ -381,13 +387,13 @@ class Program:
         path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
-        if split_images:  # plan.blas_one_core: the BLAS on one core while the images' threads run
+        if split:  # plan.blas_one_core: the BLAS on one core while the shares' threads run
             self.run = _on_one_blas_core(self.run)
             if profile:
                 self.run.profiled = _on_one_blas_core(namespace["profiled"])
         if fast:
             self.run.fast = namespace["fast"]
-        if profile and not split_images:
+        if profile and not split:
             self.run.profiled = namespace["profiled"]
         self.module = module
         self.source = self.glue + "\n\n" + module_source + (

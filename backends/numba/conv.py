@@ -42,6 +42,7 @@ import inspect
 import numpy as np
 
 from .generator import HEADER, Kernel, py_comment, st, tup
+from .shares import run_shares
 
 COLUMNS = 1 << 18  # elements of one block's column matrix (1 MiB of float32: measured best of 2**16..2**21)
 # images of at least ONE_IMAGE output positions go one per GEMM, their planes written and read in place
@@ -449,44 +450,6 @@ def _geometry(op):
     return mode, pads + op.stride + op.dilation + (op.groups,)
 
 
-def threads_for_images():
-    """The threads a convolution's images are split between: ``thread_count()``, or 1 when the BLAS
-    offers no thread count to set to one meanwhile (``blas.entry_points()["solo_sets_threads"]``)."""
-    from arignote.core.config import thread_count
-
-    from .. import blas
-
-    return thread_count() if blas.entry_points()["solo_sets_threads"] else 1
-
-
-_pool = []  # the worker threads, made on first use: [ThreadPoolExecutor]
-
-
-def _split(run, n, work):
-    """``run(lo, hi, share)`` over the images [0, n) in ``threads_for_images()`` shares, this thread
-    taking share 0 and worker threads the others, once ``work`` (multiply-adds) reaches IMAGE_THREADS_MIN; one call below.
-    An error of any share is raised once every share has ended."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from arignote.core.plan import IMAGE_THREADS_MIN
-
-    count = min(threads_for_images(), n) if work >= IMAGE_THREADS_MIN else 1
-    if count <= 1:
-        run(0, n, 0)
-        return
-    if not _pool:
-        _pool.append(ThreadPoolExecutor(max_workers=7, thread_name_prefix="arignote-images"))
-    bounds = [n * t // count for t in range(count + 1)]
-    futures = [_pool[0].submit(run, bounds[t], bounds[t + 1], t) for t in range(1, count)]
-    try:
-        run(bounds[0], bounds[1], 0)
-    finally:
-        for future in futures:
-            future.exception()  # waits: no share outlives the call, whatever failed
-    for future in futures:
-        future.result()
-
-
 class SplitImages:
     """A convolution node of ``plan.image_threads``, called by the glue: the helpers' pieces (compiled
     once, with Python wrappers) check and allocate on this thread, then the images are shared out between
@@ -511,7 +474,7 @@ class SplitImages:
         w, images_of = (ac, bc) if filters == 0 else (bc, ac)
         out = allocate(ac, bc, mode, geo) if size is None else allocate(ac, bc, size, mode, geo)
         work = (out.size if filters else bc.size) * (w.size // max(1, w.shape[0]))
-        _split(lambda lo, hi, t: images(ac, bc, mode, geo, out, lo, hi), images_of.shape[0], work)
+        run_shares(lambda lo, hi, t: images(ac, bc, mode, geo, out, lo, hi), images_of.shape[0], work)
         return out
 
     def Corr2d(self, x, w):
@@ -531,7 +494,7 @@ class SplitImages:
             own = acc if t == 0 else others.setdefault(t, np.zeros_like(acc))
             h.corr2d_grad_weights_images(xc, gc, size, mode, geo, own, lo, hi)
 
-        _split(run, xc.shape[0], gc.size * (acc.size // max(1, gc.shape[1] // geo[8]) // geo[8]))
+        run_shares(run, xc.shape[0], gc.size * (acc.size // max(1, gc.shape[1] // geo[8]) // geo[8]))
         for t in sorted(others):
             acc += others[t]
         return h.corr2d_grad_weights_filters(acc, xc.shape[1], gc.shape[1], size, geo)

@@ -99,11 +99,11 @@ class Kernel:
 class Generator:
     """Renders the module: one kernel module per loop nest (imported by the module), and the segments.
     ``parallel``: the elementwise nodes whose kernels get a prange twin (called on large inputs);
-    ``split_images``: the convolution nodes that the glue runs, their images split between threads
-    (conv.SplitImages)."""
+    ``split``: {node: why} for the nodes that the glue runs, their work shared out between threads
+    (shares.py)."""
 
     def __init__(self, fgraph, vector_math=None, parallel=(), prefix=None, targets=None, target_args=(),
-                 split_images=()):
+                 split=None):
         from . import table  # the emitters import this module
 
         self.table = table
@@ -111,7 +111,7 @@ class Generator:
         self.plan = plan_of(fgraph)
         self.vector_math = vector_math or {}  # (scalar op class name, dtype name) -> vecmath function
         self.parallel = set(parallel)
-        self.split_images = set(split_images)
+        self.split = split or {}
         self.prefix = prefix  # an inner graph's labels start with its ops' ("Scan > ": loops.py)
         self.targets = targets or {}  # var -> the argument an elementwise node may write it into (loops.py)
         self.target_args = list(target_args)  # an inner segment's last arguments: the targets (loops.py)
@@ -173,8 +173,8 @@ class Generator:
         steps, lines, produced = [], [], []
         for n, node in enumerate(nodes):
             why = self.table.python_reason(node)
-            if node in self.split_images:
-                why = "its images split between threads (plan.image_threads)"
+            if node in self.split:
+                why = self.split[node]
             if why is not None:
                 if lines:
                     steps.append(("segment", lines, produced))

@@ -4,6 +4,7 @@ dtype whatever the operands' layouts), integer and boolean ones with loops (BLAS
 import numpy as np
 
 from .generator import st
+from .shares import run_shares
 
 
 def _operands(args, node):
@@ -65,3 +66,34 @@ def batched_dot(gen, n, node, args, outs):
              "for i in range(a.shape[0]):", f"    out[i] = {product}", "return out"]
     name = gen.kernel(n, node, ["a", "b"], lines)
     return [f"{outs[0]} = {name}({x}, {y})"]
+
+
+class SplitColumns:
+    """A matrix product of ``plan.product_threads`` (``Dot`` of two matrices, or ``Gemm``), called by the
+    glue: the columns of its second operand and of its result are shared out between threads, each
+    computing its block by one BLAS call on one core (``plan.blas_one_core``): NumPy's ``matmul`` into a
+    view of the result (it releases the GIL), or for Gemm the runtime's ``gemm_scaled`` on the block.
+    Shapes are checked here with constant messages; the program then explains a failure."""
+
+    def __init__(self, node, runtime, in_place):
+        self.node, self.rt, self.in_place = node, runtime, in_place  # in_place: a Gemm computed in z's storage
+        self.dtype = np.dtype(node.outputs[0].dtype)
+
+    def __call__(self, *args):
+        return self.gemm(*args) if len(args) == 5 else self.dot(*args)
+
+    def dot(self, a, b):
+        if a.shape[1] != b.shape[0]:
+            raise ValueError("Dot: shapes are not aligned")
+        out = np.empty((a.shape[0], b.shape[1]), dtype=self.dtype)
+        run_shares(lambda lo, hi, t: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]), b.shape[1], out.size * a.shape[1])
+        return out
+
+    def gemm(self, z, alpha, x, y, beta):
+        if x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0] or z.shape[1] != y.shape[1]:
+            raise ValueError("Gemm: shapes do not fit z + x . y")
+        out = z if self.in_place else z.copy()
+        scale, shift = alpha[()], beta[()]
+        run_shares(lambda lo, hi, t: self.rt.gemm_scaled(x, y[:, lo:hi], out[:, lo:hi], scale, shift), y.shape[1],
+                   out.size * x.shape[1])
+        return out

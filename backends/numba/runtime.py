@@ -403,8 +403,9 @@ def gemm_scaled(a, b, c, alpha, beta):
 
 @_jit
 def _blas_gemm(a, b, out, alpha, beta):
-    """out (n, m, C-contiguous) = beta out + alpha a b by BLAS: row-major C = A B is column-major
-    C^T = B^T A^T, so B goes first. An operand with neither unit-stride rows nor columns is copied."""
+    """out (n, m, unit column stride: C-contiguous, or a block of a C-contiguous matrix's columns) =
+    beta out + alpha a b by BLAS: row-major C = A B is column-major C^T = B^T A^T, so B goes first. An
+    operand with neither unit-stride rows nor columns is copied."""
     n, k = a.shape
     m = b.shape[1]
     la, lb = _blas_layout(a), _blas_layout(b)
@@ -417,7 +418,7 @@ def _blas_gemm(a, b, out, alpha, beta):
     ints[2] = k
     ints[3] = lb // 4
     ints[4] = la // 4
-    ints[5] = m
+    ints[5] = out.strides[0] // out.itemsize if n > 1 and out.strides[0] >= m * out.itemsize else m
     flags = np.empty(2, dtype=np.uint8)
     flags[0] = 84 if lb % 4 == 2 else 78  # 'T' or 'N'
     flags[1] = 84 if la % 4 == 2 else 78
