@@ -79,8 +79,14 @@ static void ari_$NAME(const $T *x, int64_t xs0, int64_t xs1, int64_t xs2, int64_
                 }
                 if (xs3 == 1 && j0 == 0 && j1 == cols && i0 == 0 && i1 == rows) {  /* no padding read: a plain 2-d copy */
                     const $T *src = img + top * xs2 + left;
-                    for (int64_t i = 0; i < rows; i++, src += $SH * xs2, d += cols)
-                        for (int64_t j = 0; j < cols; j++) d[j] = src[j * $SW];
+                    /* short rows (LeNet's: 8 and 24): a loop of unknown length spent its time entering and leaving */
+                    if ($SW == 1 && cols == 8)  /* one vector each */
+                        for (int64_t i = 0; i < rows; i++, src += $SH * xs2, d += 8) memcpy(d, src, 8 * sizeof($T));
+                    else if ($SW == 1)
+                        for (int64_t i = 0; i < rows; i++, src += $SH * xs2, d += cols) memcpy(d, src, cols * sizeof($T));
+                    else
+                        for (int64_t i = 0; i < rows; i++, src += $SH * xs2, d += cols)
+                            for (int64_t j = 0; j < cols; j++) d[j] = src[j * $SW];
                     continue;
                 }
                 for (int64_t k = 0; k < i0 * cols; k++) d[k] = 0;  /* rows in the padding */
@@ -88,7 +94,8 @@ static void ari_$NAME(const $T *x, int64_t xs0, int64_t xs1, int64_t xs2, int64_
                     const $T *src = img + (i * $SH + top) * xs2 + left * xs3;
                     $T *restrict di = d + i * cols;
                     for (int64_t j = 0; j < j0; j++) di[j] = 0;
-                    if (xs3 == 1) for (int64_t j = j0; j < j1; j++) di[j] = src[j * $SW];
+                    if (xs3 == 1 && $SW == 1) memcpy(di + j0, src + j0, (j1 - j0) * sizeof($T));
+                    else if (xs3 == 1) for (int64_t j = j0; j < j1; j++) di[j] = src[j * $SW];
                     else for (int64_t j = j0; j < j1; j++) di[j] = src[j * $SW * xs3];
                     for (int64_t j = j1; j < cols; j++) di[j] = 0;
                 }
