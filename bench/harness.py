@@ -115,7 +115,11 @@ def settle(limit=0.3):
 
 def measure(runs, repeats, min_time):
     """Seconds per call of each run, ``repeats`` times, in interleaved rounds (so drift hits all alike),
-    each repeat once the threads the last one left spinning have stopped (``settle``)."""
+    each repeat once the threads the last one left spinning have stopped (``settle``) and after half a
+    repeat's calls untimed: on the 2-vCPU virtual machine the first calls after the cores idled, or
+    after another target's round, ran slow for about 0.1 s (LeNet's step on c: 22-29 ms for four or
+    five calls, then 14.5 ms; the same after 0.3 s of sleep, not after a single-threaded pass over 64
+    MB), a transient of the interleaving and not of a training loop, whose steps follow each other."""
     numbers = {key: _calibrate(run, min_time) for key, run in runs.items()}
     times = {key: [] for key in runs}
     failed = {}
@@ -126,6 +130,7 @@ def measure(runs, repeats, min_time):
                 continue
             settle()
             try:
+                _time(run, max(1, numbers[key] // 2))  # untimed: the steady state again (WARM_UP)
                 times[key].append(_time(run, numbers[key]) / numbers[key])
             except Exception as error:  # a backend that fails on a later call
                 failed[key] = f"{type(error).__name__}: {error}"
