@@ -371,13 +371,17 @@ def test_namespace():
         assert not hasattr(T, name), f"{name} belongs to T.nnet only"
 
 
-def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend):
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend, monkeypatch, threads):
     """The plan gives the cross-entropy and its gradient threads (Op.splits_rows) in a graph without
     products; on inputs past PARALLEL_MIN elements C runs their rows split between the cores
-    (ari_parallel over a row kernel), with the reference's values. numba keeps one loop: its prange
-    ran slower than the serial loop here (docs/numba-backend.md)."""
+    (ari_parallel over a row kernel), numba from the glue (shares.SplitRows: no prange, which ran
+    slower than the serial loop here), in shares of unequal sizes with 3 threads, with the reference's
+    values; a wrong label is still an IndexError naming the op."""
     import arignote
     from arignote.core.plan import PARALLEL_MIN
+
+    monkeypatch.setenv("ARIGNOTE_THREADS", threads)
 
     z, y = T.fmatrix("z"), T.ivector("y")
     loss = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(z), y))
@@ -386,7 +390,7 @@ def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend):
     assert threaded.count(core_nnet.SoftmaxCrossentropy) == threaded.count(core_nnet.SoftmaxCrossentropyGrad) == 1
     source = f.backend_source or ""
     assert backend != "c" or source.count("ari_parallel(ari_rows") == 2
-    assert backend != "numba" or "prange" not in source
+    assert backend != "numba" or ("prange" not in source and source.count("its rows split between threads") == 2)
     rng = np.random.default_rng(3)
     rows = PARALLEL_MIN // 500 + 3
     Z = rng.standard_normal((rows, 500)).astype("float32")
@@ -395,3 +399,6 @@ def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend):
     expected = arignote.function([z, y], [loss, arignote.grad(loss, z)], backend="reference")(Z, Y)
     for got, want in zip(f(Z, Y), expected):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    Y[rows - 1] = 500  # a label past the last class: caught before any row runs
+    with pytest.raises(IndexError, match="Softmax|[Cc]rossentropy"):
+        f(Z, Y)

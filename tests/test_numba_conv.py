@@ -187,3 +187,31 @@ def test_a_cold_compile_of_a_conv_network_stays_reasonable(tmp_path):
         seconds.append(float(run.stdout.split()[-1]))
     cold, warm = seconds
     assert cold < 90 and warm < cold / 2, seconds  # measured: 8 s and 0.7 s of CPU
+
+
+@pytest.mark.parametrize("mode", ["max", "average_exc_pad", "sum"])
+def test_large_poolings_split_their_images_between_threads(numba, monkeypatch, mode):
+    """Poolings have independent images (Op.splits_rows, plan.threads): the glue runs their ranged
+    kernels (shares.SplitRows), the images of one past PARALLEL_MIN elements shared out between 3
+    threads (unequal shares), with the reference's values on views of any strides; a pooled array of
+    the wrong shape is still a ValueError naming the op."""
+    from arignote.tensor.signal.pool import pool_2d
+
+    monkeypatch.setenv("ARIGNOTE_THREADS", "3")
+    if shares.threads_for_shares() < 2:
+        pytest.skip("the BLAS offers no thread count to set: no threads for shares")
+    x = T.tensor4("x")
+    pooled = pool_2d(x, (2, 3), ignore_border=mode != "max", pad=(0, 0) if mode == "max" else (1, 1), mode=mode)
+    outputs = [pooled, arignote.grad((pooled ** 2).sum(), x)]
+    f = arignote.function([x], outputs, backend=numba)
+    ref = arignote.function([x], outputs, backend="reference")
+    assert f.backend_source.count("its rows split between threads") == 2
+    X = np.random.default_rng(6).standard_normal((41, 10, 51, 53))  # 1.1 million elements
+    for value in (X, X[:, :, ::-1, :], np.swapaxes(X, 0, 1)):
+        for got, want in zip(f(value), ref(value)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    if mode == "max":
+        Y, O, H = T.dtensor4(), T.dtensor4(), T.dtensor4()
+        grad = arignote.function([Y, O, H], MaxPoolGrad((2, 2), None, (0, 0), True, "max")(Y, O, H), backend=numba)
+        with pytest.raises(ValueError, match="MaxPoolGrad"):
+            grad(X, np.ones((41, 10, 25, 26)), np.ones((41, 10, 25, 25)))

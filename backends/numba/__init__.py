@@ -292,6 +292,8 @@ class Program:
             split.update({node: "its images split between threads (plan.image_threads)" for node in plan.image_threads})
             split.update({node: "its columns split between threads (plan.product_threads)"
                           for node in plan.product_threads})
+            split.update({node: "its rows split between threads (plan.threads)" for node in plan.threads
+                          if node.op.splits_rows})
         generator = Generator(fgraph, _vector_math(), split=split)
         kernels = []
 
@@ -305,7 +307,7 @@ class Program:
         module_source, steps = generator.generate(import_kernel, _runtime_module(), split=profile)
         module = _import_held(module_source, "program", held)
         parallel_source = None
-        loops = [node for node in plan.threads if isinstance(node.op, ops.Elemwise)]  # rows keep one loop
+        loops = [node for node in plan.threads if isinstance(node.op, ops.Elemwise)]  # row ops: SplitRows
         if loops and steps and all(step[0] == "segment" for step in steps):
             twin = Generator(fgraph, _vector_math(), parallel=loops[:PARALLEL_NODES])
             parallel_source, _ = twin.generate(import_kernel, _runtime_module(), split=profile)
@@ -330,9 +332,15 @@ class Program:
                 _, n, why = step
                 node = plan.nodes[n]
                 if node in split:
-                    helpers = conv.helpers(generator) if node in plan.image_threads else generator.runtime
-                    namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers]) if node in plan.image_threads \
-                        else products.SplitColumns(node, sys.modules[helpers], plan.reuse.get(node) == 0)
+                    if node in plan.image_threads:
+                        helpers = conv.helpers(generator)
+                        namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers])
+                    elif node in plan.product_threads:
+                        helpers = generator.runtime
+                        namespace[f"R{n}"] = products.SplitColumns(node, sys.modules[helpers], plan.reuse.get(node) == 0)
+                    else:
+                        helpers = generator.kernel_modules[generator.glue_kernels[n]]
+                        namespace[f"R{n}"] = shares.SplitRows(node, sys.modules[helpers].kernel)
                     args = ", ".join(generator.name(v) for v in node.inputs)
                     lines.append(f"{generator.name(node.outputs[0])} = R{n}({args})  # node {n}: {py_comment(why)}, "
                                  f"helpers {helpers}")
@@ -387,7 +395,7 @@ class Program:
         path, _ = _write(self.glue, "glue")
         exec(compile(self.glue, path, "exec"), namespace)
         self.run = namespace["run"]
-        if split:  # plan.blas_one_core: the BLAS on one core while the shares' threads run
+        if split and plan.blas_one_core:  # the BLAS on one core while the shares' threads run
             self.run = _on_one_blas_core(self.run)
             if profile:
                 self.run.profiled = _on_one_blas_core(namespace["profiled"])

@@ -42,7 +42,7 @@ import inspect
 import numpy as np
 
 from .generator import HEADER, Kernel, py_comment, st, tup
-from .shares import run_shares
+from .shares import every_row, run_shares
 
 COLUMNS = 1 << 18  # elements of one block's column matrix (1 MiB of float32: measured best of 2**16..2**21)
 # images of at least ONE_IMAGE output positions go one per GEMM, their planes written and read in place
@@ -547,7 +547,7 @@ def _windows(op, nd, pooled, body, per_window=(), after=()):
                *["        " + line for line in element], *after]
     # a row of full windows runs a branch-free loop of constant trip counts over them (LLVM unrolls and
     # vectorizes it); the windows cut by the border take the general loops
-    loop = ["for l in range(lead):",
+    loop = ["for l in range(lo, min(hi, lead)):",
             "    base = np.uint64(l * ih * iw)",
             "    for i in range(rows):",
             f"        r0 = i * {sr} - {pr_}", f"        r1 = min(r0 + {wr}, ih + {pr_})",
@@ -558,6 +558,11 @@ def _windows(op, nd, pooled, body, per_window=(), after=()):
     for span in ("range(jf0 if inside else cols)", "range(jf1 if inside else cols, cols)"):
         loop += [f"        for j in {span}:", *["            " + line for line in partial]]
     return lines, loop
+
+
+def _call(name, args, outs, T):
+    """A program's call of a pooling kernel: its images are the rows of shares.py's ranged kernels."""
+    return [f"{outs[0]} = {name}({', '.join(args)}, {every_row(T)})"]
 
 
 def _divisor(op):
@@ -579,19 +584,21 @@ def pool(gen, n, node, args, outs):
         start, step = f"{T}(0)", "acc += v"
         result = "acc" if _divisor(op) is None else f"{T}({T}(acc) / {T}({_divisor(op)}))"
     prologue, loop = _windows(op, nd, [], [step], [f"acc = {start}"], [f"out[o] = {result}"])
-    lines = [*prologue, f"out = np.empty(lead * rows * cols, dtype={T})", *loop,
+    lines = [*prologue, "if out.size == 0:", f"    out = np.empty(lead * rows * cols, dtype={T})", *loop,
              f"return out.reshape({_pooled_shape(nd)})"]
-    name = gen.kernel(n, node, ["x"], lines, note=", window by window")
-    return [f"{outs[0]} = {name}({args[0]})"]
+    name = gen.kernel(n, node, ["x", "out", "lo", "hi"], lines, note=", window by window")
+    return _call(name, args[:1], outs, T)
 
 
 def _gradient(gen, n, node, args, outs, names, per_window, body):
     """A kernel adding ``body`` at each position of each window into gx, shaped and typed like x."""
     x = node.inputs[0]
+    T = st(x.dtype)
     prologue, loop = _windows(node.op, x.ndim, names[1:], body, per_window)
-    lines = prologue + [f"gx = np.zeros(lead * ih * iw, dtype={st(x.dtype)})", *loop, "return gx.reshape(x.shape)"]
-    name = gen.kernel(n, node, names, lines, note=", window by window")
-    return [f"{outs[0]} = {name}({', '.join(args)})"]
+    lines = prologue + ["if gx.size == 0:", f"    gx = np.zeros(lead * ih * iw, dtype={T})", *loop,
+                        "return gx.reshape(x.shape)"]
+    name = gen.kernel(n, node, names + ["gx", "lo", "hi"], lines, note=", window by window")
+    return _call(name, args, outs, T)
 
 
 def max_pool_grad(gen, n, node, args, outs):
@@ -618,7 +625,7 @@ def max_pool_grad_grad(gen, n, node, args, outs):
     same = " or ".join(f"h.shape[{d}] != x.shape[{d}]" for d in range(nd))
     check = [f"if {same}:", f"    raise ValueError('{type(op).__name__}: the gradient does not have the input shape')",
              "hs = np.ascontiguousarray(h).reshape(-1)"]
-    lines = prologue + check + [f"res = np.empty(lead * rows * cols, dtype={T})", *loop,
+    lines = prologue + check + ["if res.size == 0:", f"    res = np.empty(lead * rows * cols, dtype={T})", *loop,
                                 f"return res.reshape({_pooled_shape(nd)})"]
-    name = gen.kernel(n, node, ["x", "out", "h"], lines, note=", window by window")
-    return [f"{outs[0]} = {name}({', '.join(args)})"]
+    name = gen.kernel(n, node, ["x", "out", "h", "res", "lo", "hi"], lines, note=", window by window")
+    return _call(name, args, outs, T)

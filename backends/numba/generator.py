@@ -112,6 +112,8 @@ class Generator:
         self.vector_math = vector_math or {}  # (scalar op class name, dtype name) -> vecmath function
         self.parallel = set(parallel)
         self.split = split or {}
+        self.glue_kernels = {}  # node index -> the Kernel of a split node whose kernel the glue calls
+        self.kernel_modules = {}  # Kernel -> the name of its module, once imported
         self.prefix = prefix  # an inner graph's labels start with its ops' ("Scan > ": loops.py)
         self.targets = targets or {}  # var -> the argument an elementwise node may write it into (loops.py)
         self.target_args = list(target_args)  # an inner segment's last arguments: the targets (loops.py)
@@ -141,14 +143,18 @@ class Generator:
     def kernel(self, n, node, args, lines, note="", fastmath=False, twin=None, helpers=()):
         """Add node ``n``'s kernel: ``kernel(args)`` running ``lines`` and, when ``twin`` holds lines,
         ``kernel_parallel`` running them with ``parallel=True``; both commented with the node's op and
-        ``note``. Returns the name the segment calls it by (``node<n>``; the twin: ``node<n>_parallel``)."""
+        ``note``. Returns the name the segment calls it by (``node<n>``; the twin: ``node<n>_parallel``).
+        The kernel of a node the glue runs (``split``) gets a Python wrapper."""
         comment = f"# {py_comment(f'{node.op}{note}')}"
-        texts = [f"{comment}\n{function('kernel', args, lines, fastmath=fastmath)}"]
+        glue = node in self.split
+        texts = [f"{comment}\n{function('kernel', args, lines, fastmath=fastmath, kernel=not glue)}"]
         if twin is not None:
             texts.append(f"{comment} (parallel twin, for large arrays)\n"
                          + function("kernel_parallel", args, twin, parallel=True))
         call = f"node{n}"
         self.kernels.append(Kernel(call, "\n\n\n".join(texts), list(helpers), twin is not None))
+        if glue:
+            self.glue_kernels[n] = self.kernels[-1]
         return call
 
     # -- one node --------------------------------------------------------------------------------
@@ -175,6 +181,8 @@ class Generator:
             why = self.table.python_reason(node)
             if node in self.split:
                 why = self.split[node]
+                if node.op.splits_rows:  # its kernel, called by the glue (the lines to call it are not needed)
+                    self.node(n, node)
             if why is not None:
                 if lines:
                     steps.append(("segment", lines, produced))
@@ -204,7 +212,7 @@ class Generator:
             header.append("from arignote.backends.numba import vecmath as _vm")
         source = ["# arignote numba backend: the compiled part of the program"] + header
         for kernel in self.kernels:
-            module = import_kernel(kernel.source(header))
+            module = self.kernel_modules[kernel] = import_kernel(kernel.source(header))
             twin = f", kernel_parallel as {kernel.call}_parallel" if kernel.twin else ""
             source.append(f"from {module} import kernel as {kernel.call}{twin}")
         source.append("\n")

@@ -8,6 +8,7 @@ other axes move their axes last and fold the others into rows.
 import numpy as np
 
 from .generator import product, st, transpose, tup
+from .shares import every_row
 
 
 def _exp(gen, dtype):
@@ -21,11 +22,16 @@ def _row_max(dtype):
     return [f"top = _rt.row_max(x, i, {st(dtype)}(-np.inf))"]
 
 
-def _softmax_rows(gen, dtype, finish, before=()):
+def _softmax_rows(gen, dtype, finish, before=(), ranged=False):
     """Lines of a kernel over the rows i of a 2-d ``x``: exp(x[i] - max) written to out[i] in one
-    loop LLVM vectorizes, ``total``, their sum in float64, in another, then the ``finish`` lines."""
+    loop LLVM vectorizes, ``total``, their sum in float64, in another, then the ``finish`` lines.
+    ``ranged``: rows [lo, hi) into ``flat`` (shares.py's ranged kernels)."""
     T, exp = st(dtype), _exp(gen, dtype)
-    lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T})", "for i in range(rows):"]
+    if ranged:
+        lines = ["rows, n = x.shape", *before, "if flat.size == 0:", f"    flat = np.empty(rows * n, dtype={T})",
+                 "out = flat.reshape((rows, n))", "for i in range(lo, min(hi, rows)):"]
+    else:
+        lines = ["rows, n = x.shape", *before, f"out = np.empty((rows, n), dtype={T})", "for i in range(rows):"]
     body = _row_max(dtype) + ["for j in range(n):", f"    out[i, j] = {exp}({T}(x[i, j]) - top)",
                               "total = 0.0", "for j in range(n):", "    total += np.float64(out[i, j])", *finish]
     return lines + ["    " + line for line in body] + ["return out"]
@@ -71,15 +77,15 @@ def softmax_crossentropy(gen, n, node, args, outs):
     """logsumexp(x[i]) - x[i, y[i]], the max shifted out (a non-finite max shifts by 0)."""
     dtype = node.outputs[0].dtype
     T, exp = st(dtype), _exp(gen, dtype)
-    lines = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", f"out = np.empty(rows, dtype={T})",
-             f"row = np.empty(n, dtype={T})", "for i in range(rows):"]
+    lines = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", "if out.size == 0:",
+             f"    out = np.empty(rows, dtype={T})", f"row = np.empty(n, dtype={T})", "for i in range(lo, min(hi, rows)):"]
     body = _row_max(dtype) + ["if not np.isfinite(top):", f"    top = {T}(0)",
                               "for j in range(n):", f"    row[j] = {exp}({T}(x[i, j]) - top)",
                               "total = 0.0", "for j in range(n):", "    total += np.float64(row[j])",
                               f"out[i] = {T}({T}(np.log(total)) + top) - {T}(x[i, y[i]])"]
     lines += ["    " + line for line in body] + ["return out"]
-    name = gen.kernel(n, node, ["x", "y"], lines, note=", row by row", fastmath=True)
-    return [f"{outs[0]} = {name}({args[0]}, {args[1]})"]
+    name = gen.kernel(n, node, ["x", "y", "out", "lo", "hi"], lines, note=", row by row", fastmath=True)
+    return [f"{outs[0]} = {name}({args[0]}, {args[1]}, {every_row(T)})"]
 
 
 def softmax_crossentropy_grad(gen, n, node, args, outs):
@@ -90,9 +96,9 @@ def softmax_crossentropy_grad(gen, n, node, args, outs):
     finish = [f"total_ = {T}(total)", "gi = g[0] if one else g[i]", "for j in range(n):",
               "    out[i, j] = (out[i, j] / total_) * gi", "out[i, y[i]] += -gi"]
     lines = _softmax_rows(gen, node.outputs[0].dtype, finish,
-                          before=[*check, "_rt.check_labels(rows, n, y)", "one = g.shape[0] == 1"])
-    name = gen.kernel(n, node, ["x", "g", "y"], lines, note=", row by row", fastmath=True)
-    return [f"{outs[0]} = {name}({', '.join(args)})"]
+                          before=[*check, "_rt.check_labels(rows, n, y)", "one = g.shape[0] == 1"], ranged=True)
+    name = gen.kernel(n, node, ["x", "g", "y", "flat", "lo", "hi"], lines, note=", row by row", fastmath=True)
+    return [f"{outs[0]} = {name}({', '.join(args)}, {every_row(T)})"]
 
 
 def pick_per_row(gen, n, node, args, outs):
