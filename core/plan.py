@@ -138,8 +138,8 @@ class Plan:
 
 
 def _matrix_product(node):
-    """A float product of two matrices through the BLAS: ``Dot`` of 2-d operands, or ``Gemm``."""
-    if not node.outputs[0].dtype.startswith("float") or node.outputs[0].ndim != 2:
+    """A product of two float32 or float64 matrices through the BLAS: ``Dot`` of 2-d operands, or ``Gemm``."""
+    if node.outputs[0].dtype not in ("float32", "float64") or node.outputs[0].ndim != 2:
         return False
     if type(node.op) is ops.Dot:
         return all(v.ndim == 2 and v.dtype == node.outputs[0].dtype for v in node.inputs)
