@@ -6,7 +6,8 @@
   class) lists for its op; the emitters live by op family: elemwise.py (loop nests of elementwise
   nodes and Composites), reductions.py (reductions, FusedReduce, argmax, the extremum mask),
   shapes.py, indexing.py, products.py (BLAS), nnet.py (softmax, cross-entropies), random.py,
-  conv.py (convolutions as im2col + BLAS, through helpers compiled once per dtype; pooling),
+  conv.py (convolutions as im2col + BLAS, through helpers compiled once per dtype), pool.py (pooling),
+  shares.py (work the glue shares out between threads),
   loops.py (Scan and IfElse: each inner graph a module of its own, called from the node's kernel).
 - Core decides, the backend carries out: fusion (Composite, FusedReduce), which elementwise result is
   written into a dying input buffer (``plan.reuse``), which loops are worth threads (``plan.threads``:
@@ -58,7 +59,6 @@ import warnings
 import numpy as np
 
 from arignote.core import ops
-from arignote.core.config import config
 from arignote.core.errors import UnsupportedOpError, node_failure
 from arignote.core.plan import PARALLEL_MIN, plan_of
 from arignote.core.plugins import Availability, Backend, hookimpl

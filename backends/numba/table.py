@@ -17,7 +17,7 @@ from arignote.core.ifelse import IfElse
 from arignote.core.pyop import is_python_op
 from arignote.core.scan import Scan
 
-from . import conv, elemwise, indexing, loops, nnet, products, random, reductions, shapes
+from . import conv, elemwise, indexing, loops, nnet, pool, products, random, reductions, shapes
 from .elemwise import Scalar, ufunc
 
 SCALARS = {
@@ -122,10 +122,10 @@ EMITTERS = {
     core_conv.Corr2d: conv.corr2d,
     core_conv.Corr2dGradInputs: conv.corr2d_grad_inputs,
     core_conv.Corr2dGradWeights: conv.corr2d_grad_weights,
-    core_pool.Pool: conv.pool,
-    core_pool.MaxPoolGrad: conv.max_pool_grad,
-    core_pool.MaxPoolGradGrad: conv.max_pool_grad_grad,
-    core_pool.AveragePoolGrad: conv.average_pool_grad,
+    core_pool.Pool: pool.pool,
+    core_pool.MaxPoolGrad: pool.max_pool_grad,
+    core_pool.MaxPoolGradGrad: pool.max_pool_grad_grad,
+    core_pool.AveragePoolGrad: pool.average_pool_grad,
     core_random.RandomUniform: random.random_uniform,
     core_random.Argsort: random.argsort,
     Scan: loops.scan,
