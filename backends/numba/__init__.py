@@ -18,7 +18,9 @@
   runs the plain program. The convolutions of ``plan.image_threads`` and the matrix products of
   ``plan.product_threads`` run from the glue between two segments, their images or columns shared out
   between threads (shares.py: ``conv.SplitImages``, ``products.SplitColumns``), and the whole call then
-  runs the BLAS on one core (``plan.blas_one_core``): docs/conv.md.
+  runs the BLAS on one core (``plan.blas_one_core``): docs/conv.md. So do the row ops of
+  ``plan.threads`` (poolings, the softmax cross-entropy and its gradient: ``shares.SplitRows``), whose
+  ``prange`` twins ran slower than one loop.
 - runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
   import a copy of it written into the cache, so that numba keeps its machine code there too.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
@@ -285,8 +287,9 @@ class Program:
         holding.sweep(_loaded)  # what programs collected since the last one held
         held = holding.holdings(self)  # the modules this program imports, released with it
         plan = plan_of(fgraph)
-        # the convolutions whose images threads share, and the matrix products whose columns they share,
-        # run from the glue (shares.py), the whole call with the BLAS on one core (plan.blas_one_core)
+        # the nodes whose work threads share run from the glue (shares.py): convolutions (their images) and
+        # products (their columns) with the BLAS on one core for the whole call (plan.blas_one_core), and
+        # the row ops of plan.threads (their rows)
         split = {}
         if shares.threads_for_shares() > 1:
             split.update({node: "its images split between threads (plan.image_threads)" for node in plan.image_threads})
@@ -337,7 +340,8 @@ class Program:
                         namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers])
                     elif node in plan.product_threads:
                         helpers = generator.runtime
-                        namespace[f"R{n}"] = products.SplitColumns(node, sys.modules[helpers], plan.reuse.get(node) == 0)
+                        in_place = plan.reuse.get(node) == 0  # a Gemm computed in z's storage
+                        namespace[f"R{n}"] = products.SplitColumns(node, sys.modules[helpers], in_place)
                     else:
                         helpers = generator.kernel_modules[generator.glue_kernels[n]]
                         namespace[f"R{n}"] = shares.SplitRows(node, sys.modules[helpers].kernel)

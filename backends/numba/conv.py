@@ -405,7 +405,8 @@ def helpers(gen):
     """The name of the helpers' module (written into the cache once per runtime copy)."""
     source = _modules.get(gen.runtime)
     if source is None:
-        parts = ["\n".join(HEADER + [f"import {gen.runtime} as _rt"]), f"COLUMNS = {COLUMNS}", f"ONE_IMAGE = {ONE_IMAGE}"]
+        parts = ["\n".join(HEADER + [f"import {gen.runtime} as _rt"]), f"COLUMNS = {COLUMNS}",
+                 f"ONE_IMAGE = {ONE_IMAGE}"]
         parts += [f"{_DECORATOR}\n{inspect.getsource(f)}" for f in HELPERS]
         parts += [f"{_CALLABLE}\n{inspect.getsource(f)}" for f in SPLIT_HELPERS]
         source = _modules[gen.runtime] = "\n\n\n".join(parts)

@@ -78,7 +78,8 @@ def softmax_crossentropy(gen, n, node, args, outs):
     dtype = node.outputs[0].dtype
     T, exp = st(dtype), _exp(gen, dtype)
     lines = ["rows, n = x.shape", "_rt.check_labels(rows, n, y)", "if out.size == 0:",
-             f"    out = np.empty(rows, dtype={T})", f"row = np.empty(n, dtype={T})", "for i in range(lo, min(hi, rows)):"]
+             f"    out = np.empty(rows, dtype={T})", f"row = np.empty(n, dtype={T})",
+             "for i in range(lo, min(hi, rows)):"]
     body = _row_max(dtype) + ["if not np.isfinite(top):", f"    top = {T}(0)",
                               "for j in range(n):", f"    row[j] = {exp}({T}(x[i, j]) - top)",
                               "total = 0.0", "for j in range(n):", "    total += np.float64(row[j])",
