@@ -488,7 +488,7 @@ class SplitImages:
             own = acc if t == 0 else others.setdefault(t, np.zeros_like(acc))
             h.corr2d_grad_weights_images(xc, gc, size, mode, geo, own, lo, hi)
 
-        run_shares(run, xc.shape[0], gc.size * (acc.size // max(1, gc.shape[1] // geo[8]) // geo[8]))
+        run_shares(run, xc.shape[0], gc.size * acc.size // max(1, gc.shape[1]))  # N O P x (C / groups) kh kw
         for t in sorted(others):
             acc += others[t]
         return h.corr2d_grad_weights_filters(acc, xc.shape[1], gc.shape[1], size, geo)
