@@ -282,6 +282,17 @@ def root_decides(value):
     return float(broadcast_(buffer, what="root's decision")[0])
 
 
+def broadcast_object(value, root=0, what="the broadcast of an object"):
+    """Root's ``value`` (any picklable object, e.g. what root read from a checkpoint) on every rank. An
+    allreduce first, which fails with root's error if root raised before it (mpi4py's pickled broadcast
+    itself cannot be polled for errors)."""
+    c = comm()
+    if c.Get_size() == 1:
+        return value
+    allreduce_(np.zeros(1), what=what)  # every rank got here, none failed
+    return c.bcast(value, root=root)
+
+
 # -- gradients ------------------------------------------------------------------------------------------
 
 def allreduce_arrays(arrays, weight=None, out=None):

@@ -133,19 +133,20 @@ class Layer:
         return f"{type(self).__name__}({self.name or ''})"
 
 
-def _keys(layer):
-    return [f"{i:03d}_{v.name or 'var'}" for i, v in enumerate(layer.state)]
+def _keys(variables):
+    """The ``.npz`` keys of shared variables in their order: ``000_dense0.W``, ``001_dense0.b``, ..."""
+    return [f"{i:03d}_{v.name or 'var'}" for i, v in enumerate(variables)]
 
 
 def save_params(layer, path):
     """Save the values of ``layer.state`` (a layer or a model) to ``path`` (``.npz``)."""
-    np.savez(path, **dict(zip(_keys(layer), layer.get_values())))
+    np.savez(path, **dict(zip(_keys(layer.state), layer.get_values())))
 
 
 def load_params(layer, path):
     """Load values saved by ``save_params`` into ``layer.state``, checking names and shapes."""
     with np.load(path) as data:
-        keys = _keys(layer)
+        keys = _keys(layer.state)
         if sorted(data.files) != sorted(keys):
             raise ValueError(f"{path}: holds {sorted(data.files)}, but {layer!r} needs {keys}")
         layer.set_values([data[k] for k in keys])

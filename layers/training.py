@@ -10,9 +10,27 @@ function) or of symbolic tensors computed from shared variables, such as ``as_sh
 then the training function takes only the minibatch's index and slices the data with ``givens``, the
 Theano way, so the data never travels between calls (with ``shuffle=True`` it indexes the data with a
 shared permutation that is redrawn every epoch).
+
+Checkpoints: ``fit(..., checkpoint="run.npz")`` writes, after every epoch (with ``checkpoint_best_only``,
+after each that improved ``monitor``), one ``.npz`` file at exactly that path, atomically (a temporary
+file in the same folder, then ``os.replace``); ``fit(..., checkpoint="run.npz", resume=True)`` goes on
+from it. Its keys (``np.load`` reads them):
+
+- ``model/000_dense0.W``, ...: the values of ``model.state`` (the keys of ``model.save``, prefixed);
+- ``optimizer/000_t``, ...: the values of ``optimizer.state`` (step counter, moments, velocities);
+- ``random/000_...``: the states of the model's random streams (Dropout's masks), for an exact resume;
+- ``epoch``: the number of epochs done; ``history/loss``, ``history/val_loss``, ... (one entry per epoch
+  done, as in ``History``);
+- ``best_epoch`` (-1: none), ``best`` (the best ``monitor`` value, NaN: none), ``waited`` (epochs since
+  it improved), ``stopped_early``: the early-stopping bookkeeping;
+- ``best_model/000_dense0.W``, ...: the best epoch's ``model.state``, present only under ``patience``
+  with ``restore_best`` when the best epoch is not the last one done.
 """
 
+import functools
 import math
+import os
+import secrets
 import sys
 import time
 
@@ -22,6 +40,7 @@ from .. import config, function, grad, shared
 from .. import tensor as T
 from ..core.graph import Variable
 from ..core.types import TensorType
+from .layers import _keys
 from .losses import categorical_crossentropy
 from .optimizers import SGD
 
@@ -114,14 +133,75 @@ def _length(array):
     return len(array)
 
 
-def _progress_bar(total, enabled):
+def _progress_bar(total, enabled, initial=0):
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="epoch", desc="training", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit="epoch", desc="training", dynamic_ncols=True)
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+def _named(prefix, variables):
+    """``{"prefix/000_name": variable}`` in the order of ``variables``."""
+    variables = list(variables)
+    return {f"{prefix}/{key}": v for key, v in zip(_keys(variables), variables)}
+
+
+def _random_states(model):
+    """The shared states of the random streams of ``model``'s layers (Dropout's masks), in layer order."""
+    states, layers = [], [model]
+    while layers:
+        layer = layers.pop(0)
+        srng = getattr(layer, "srng", None)
+        states += [state for state, _ in srng.state_updates] if srng is not None else []
+        layers += list(getattr(layer, "layers", []))
+    return states
+
+
+def _write_checkpoint(path, arrays):
+    """Write ``arrays`` to the ``.npz`` file ``path`` atomically: a crash leaves the previous file whole."""
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # permissions as umask says
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _read_checkpoint(path):
+    """Every array of the checkpoint ``path``, as a dict."""
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _restore(data, path, variables):
+    """Check that ``data`` (a checkpoint) holds exactly the entries of ``variables`` under their
+    prefixes, with their shapes, then set the variables' values; a ValueError names the first mismatch."""
+    prefixes = {key.split("/")[0] for key in variables}
+    extra = [key for key in data if key.split("/")[0] in prefixes and key not in variables]
+    for key, v in variables.items():
+        shape = v.get_value(borrow=True).shape
+        if key not in data:
+            raise ValueError(f"{path}: the checkpoint has no entry {key!r} (shape {shape}): it was written "
+                             f"for another model or optimizer (its entries: {', '.join(sorted(data))})")
+        if data[key].shape != shape:
+            raise ValueError(f"{path}: the checkpoint's entry {key!r} has shape {data[key].shape}, but this "
+                             f"model's or optimizer's has shape {shape}")
+    if extra:
+        raise ValueError(f"{path}: the checkpoint's entry {extra[0]!r} is not in this model or optimizer: "
+                         f"it was written for another one")
+    for key, v in variables.items():
+        v.set_value(np.asarray(data[key], dtype=v.get_value(borrow=True).dtype))
 
 
 class Trainer:
@@ -137,8 +217,9 @@ class Trainer:
     ``pip install 'arignote[mpi]'``): the parameters and optimizer state start as rank 0's (after checking
     that every rank built the same model), ``batch_size`` is the batch of all ranks together, of which
     each rank reads its own share, the gradients are averaged across ranks before every update, the
-    metrics are averaged across ranks, rank 0 decides early stopping and alone shows progress. A rank
-    that raises makes the others stop with its error. See ``arignote.distributed``.
+    metrics are averaged across ranks, rank 0 decides early stopping and alone shows progress and writes
+    (and on resume reads) checkpoints. A rank that raises makes the others stop with its error. See
+    ``arignote.distributed``.
     """
 
     def __init__(self, model, loss=categorical_crossentropy, optimizer=None, penalty=None, backend=None,
@@ -237,27 +318,85 @@ class Trainer:
     # -- running --------------------------------------------------------------------------------
 
     def fit(self, train, valid=None, epochs=10, batch_size=32, patience=None, monitor="val_loss",
-            restore_best=True, shuffle=True, seed=0, progress=True, out=None):
+            restore_best=True, shuffle=True, seed=0, progress=True, out=None, checkpoint=None,
+            checkpoint_best_only=False, resume=False):
         """Train for ``epochs`` passes over ``train`` in minibatches of ``batch_size``; after each, evaluate
         on ``valid`` when given. With ``patience``, stop when ``monitor`` (``val_loss``, ``val_accuracy``,
         ``loss`` or ``accuracy``) has not improved for ``patience`` epochs, and with ``restore_best`` put
         back the parameters of the best epoch. ``progress``: a tqdm bar (plain lines when tqdm is not
         installed, to ``out``, default stdout). Returns a ``History``.
 
+        ``checkpoint``: a path; after every epoch (with ``checkpoint_best_only``, after each that improved
+        ``monitor``) the model's and optimizer's state, the epochs done, the history and the early-stopping
+        bookkeeping are written there atomically (keys: this module's docstring). ``resume=True``: if that
+        file exists, start from it and go on with its next epoch (``epochs`` counts them all: 4 done and
+        ``epochs=6`` train 2 more, shuffled as an uninterrupted run would be); pass the same data,
+        ``batch_size``, ``seed`` and ``shuffle``. A checkpoint of another model or optimizer raises a
+        ValueError naming the entry that differs. ``Trainer.load_checkpoint`` reads one for inference.
+
         Distributed (``Trainer(distributed=True)``): every rank passes the whole data set and the same
-        ``seed``; each reads its own share of every batch (``batch_size`` is the batch of all ranks)."""
+        ``seed``; each reads its own share of every batch (``batch_size`` is the batch of all ranks). Rank 0
+        alone writes the checkpoint and, on resume, reads it and gives every rank its state."""
+        if (resume or checkpoint_best_only) and checkpoint is None:
+            raise ValueError("resume and checkpoint_best_only need checkpoint=, the checkpoint's path")
+        run = functools.partial(self._fit, train, valid, epochs, batch_size, patience, monitor, restore_best,
+                                shuffle, seed, out=out, checkpoint=checkpoint, best_only=checkpoint_best_only,
+                                resume=resume)
         if self.distributed is None:
-            return self._fit(train, valid, epochs, batch_size, patience, monitor, restore_best, shuffle, seed,
-                             progress, out)
-        dist = self.distributed
-        with dist.guard():  # a rank that raises tells the others, which stop with its error
-            progress = progress and dist.is_root()
-            return self._fit(train, valid, epochs, batch_size, patience, monitor, restore_best, shuffle, seed,
-                             progress, out)
+            return run(progress=progress)
+        with self.distributed.guard():  # a rank that raises tells the others, which stop with its error
+            return run(progress=progress and self.distributed.is_root())
+
+    @staticmethod
+    def load_checkpoint(path, model, optimizer=None):
+        """Put the model state (and, given ``optimizer``, its state) that ``fit(checkpoint=path)`` wrote
+        back into ``model``, checking names and shapes, e.g. for inference. Returns the epochs done."""
+        data = _read_checkpoint(path)
+        _restore(data, path, {**_named("model", model.state),
+                              **(_named("optimizer", optimizer.state) if optimizer is not None else {})})
+        return int(data["epoch"])
+
+    def _checkpoint_variables(self):
+        return {**_named("model", self.model.state), **_named("optimizer", self.optimizer.state),
+                **_named("random", _random_states(self.model))}
+
+    def _resume(self, path, keep_best):
+        """Rank 0 (or the only process): load the checkpoint ``path`` into the model, optimizer and random
+        streams; returns its bookkeeping (None when there is no such file)."""
+        if not os.path.exists(path):
+            return None
+        data = _read_checkpoint(path)
+        _restore(data, path, self._checkpoint_variables())
+        done, best_epoch = int(data["epoch"]), int(data["best_epoch"])
+        best_state = None
+        if keep_best and best_epoch >= 0:  # the best epoch's state, or the last one's if that is the best
+            best = _named("best_model", self.model.state)
+            if all(key in data for key in best):
+                best_state = [data[key] for key in best]
+            elif best_epoch == done - 1:
+                best_state = self.model.get_values()
+        return dict(done=done, best_epoch=best_epoch if best_epoch >= 0 else None,
+                    best=None if np.isnan(data["best"]) else float(data["best"]), waited=int(data["waited"]),
+                    stopped_early=bool(data["stopped_early"]), best_state=best_state,
+                    metrics={key.split("/", 1)[1]: [float(v) for v in data[key]] for key in data
+                             if key.startswith("history/")})
+
+    def _checkpoint_arrays(self, done, history, best, waited, best_state):
+        arrays = {key: v.get_value() for key, v in self._checkpoint_variables().items()}
+        arrays.update({f"history/{key}": np.asarray(values, dtype="float64")
+                       for key, values in history.metrics.items()})
+        arrays.update(epoch=np.int64(done), best_epoch=np.int64(-1 if history.best_epoch is None else
+                                                                history.best_epoch),
+                      best=np.float64("nan" if best is None else best), waited=np.int64(waited),
+                      stopped_early=np.bool_(history.stopped_early))
+        if best_state is not None and history.best_epoch != done - 1:
+            arrays.update(zip(_named("best_model", self.model.state), best_state))
+        return arrays
 
     def _fit(self, train, valid, epochs, batch_size, patience, monitor, restore_best, shuffle, seed, progress,
-             out):
+             out, checkpoint, best_only, resume):
         dist = self.distributed
+        root = dist is None or dist.is_root()
         history = History()
         train, valid = _prepare(train), None if valid is None else _prepare(valid)
         start = time.perf_counter()
@@ -265,19 +404,30 @@ class Trainer:
         if valid is not None:
             self._eval_function(self._share(valid))
         history.compile_seconds = time.perf_counter() - start
+        keep_best = patience is not None and restore_best
+        resumed = self._resume(checkpoint, keep_best) if resume and root else None  # before the broadcast
         extra_state = list(getattr(self.model, "extra_state", []))  # e.g. batch normalization's averages
         if dist is not None:  # every rank starts from rank 0's parameters, model state and optimizer state
-            dist.broadcast_parameters(list(self.model.params) + extra_state + list(self.optimizer.state))
+            if resume:  # and from what rank 0 read: the bookkeeping, the random streams
+                resumed = dist.broadcast_object(resumed, what="the broadcast of the checkpoint's bookkeeping")
+            dist.broadcast_parameters(list(self.model.params) + extra_state + list(self.optimizer.state)
+                                      + (_random_states(self.model) if resume else []))
+        done, best, best_state, waited = 0, None, None, 0
+        if resumed is not None:
+            done, best, best_state, waited = (resumed[k] for k in ("done", "best", "best_state", "waited"))
+            history.metrics, history.best_epoch = resumed["metrics"], resumed["best_epoch"]
+            history.stopped_early = resumed["stopped_early"]
         n = _length(train[0])
         batches = math.ceil(n / batch_size)
         rng = np.random.default_rng(seed)
+        for _ in range(done if shuffle else 0):  # every epoch's order as in an uninterrupted run
+            rng.permutation(n)
         symbolic = _is_symbolic(train)
         larger_is_better = "accuracy" in monitor
-        best, best_state, waited = None, None, 0
-        bar = _progress_bar(epochs, progress)
+        bar = _progress_bar(epochs, progress, initial=min(done, epochs))
         out = out or sys.stdout
         try:
-            for epoch in range(epochs):
+            for epoch in range(done, done if history.stopped_early else epochs):  # stopped early: it is over
                 start = time.perf_counter()
                 order = rng.permutation(n) if shuffle else None
                 if symbolic and shuffle:
@@ -319,23 +469,26 @@ class Trainer:
                 elif progress:
                     out.write(f"epoch {epoch + 1}/{epochs}  " + "  ".join(
                         f"{k} {v:.4f}" for k, v in record.items() if k != "seconds") + "\n")
-                if patience is None:
-                    continue
-                if monitor not in record:
-                    raise ValueError(f"early stopping monitors {monitor!r}, which is not measured "
-                                     f"(measured: {', '.join(record)}); pass valid= or another monitor")
-                value = record[monitor]
-                improved = best is None or (value > best if larger_is_better else value < best)
-                if dist is not None:  # rank 0 decides, every rank follows
-                    improved = bool(dist.root_decides(improved))
-                if improved:
-                    best, waited, history.best_epoch = value, 0, epoch
-                    best_state = self.model.get_values() if restore_best else None
-                else:
-                    waited += 1
-                    if waited >= patience:
-                        history.stopped_early = True
-                        break
+                if patience is not None or best_only:
+                    if monitor not in record:
+                        who = "early stopping" if patience is not None else "checkpoint_best_only"
+                        raise ValueError(f"{who} monitors {monitor!r}, which is not measured (measured: "
+                                         f"{', '.join(record)}); pass valid= or another monitor")
+                    value = record[monitor]
+                    improved = best is None or (value > best if larger_is_better else value < best)
+                    if dist is not None:  # rank 0 decides, every rank follows
+                        improved = bool(dist.root_decides(improved))
+                    if improved:
+                        best, waited, history.best_epoch = value, 0, epoch
+                        best_state = self.model.get_values() if keep_best else None
+                    else:
+                        waited += 1
+                        history.stopped_early = patience is not None and waited >= patience
+                if checkpoint is not None and root and (not best_only or improved):
+                    _write_checkpoint(checkpoint, self._checkpoint_arrays(epoch + 1, history, best, waited,
+                                                                          best_state))
+                if history.stopped_early:
+                    break
         finally:
             if bar is not None:
                 bar.close()

@@ -3,6 +3,9 @@ and saves the parameters, so that a run on N ranks can be compared with one rank
 
     python mpi_train.py OUT.npy --backend c --how trainer|function [--distributed] [--batch B]
     mpiexec -n 2 python mpi_train.py OUT.npy --fault step|guard|structure
+    mpiexec -n 2 python mpi_train.py OUT.npy --distributed --checkpoint CK.npz [--resume] --epochs 1
+
+With --checkpoint each rank also saves how often it wrote and read the checkpoint, to OUT.io.rankR.npy.
 """
 
 import argparse
@@ -14,6 +17,7 @@ import arignote.tensor as T
 from arignote.layers.data import as_shared
 from arignote.layers.layers import MLP
 from arignote.layers.optimizers import Adam
+from arignote.layers import training
 from arignote.layers.training import Trainer
 
 parser = argparse.ArgumentParser()
@@ -25,6 +29,9 @@ parser.add_argument("--batch", type=int, default=20, help="the batch of all rank
 parser.add_argument("--shared", action="store_true", help="the Trainer's data in shared variables (givens)")
 parser.add_argument("--batchnorm", action="store_true", help="an MLP with batch normalization")
 parser.add_argument("--fault", choices=["step", "guard", "uncaught", "structure"])
+parser.add_argument("--epochs", type=int, default=2)
+parser.add_argument("--checkpoint", help="the Trainer's checkpoint path")
+parser.add_argument("--resume", action="store_true")
 args = parser.parse_args()
 
 rng = np.random.default_rng(1)
@@ -44,7 +51,20 @@ if args.how == "trainer" and args.fault not in ("guard", "uncaught"):
     trainer = Trainer(model, optimizer=optimizer, backend=args.backend,
                       distributed=bool(args.distributed or args.fault))
     data = as_shared((X, Y)) if args.shared else (X, Y)
-    history = trainer.fit(data, valid=data, epochs=2, batch_size=args.batch, shuffle=True, progress=False)
+    calls = {"_write_checkpoint": 0, "_read_checkpoint": 0}  # this rank's writes and reads of the checkpoint
+
+    def counted(name, original):
+        def call(*arguments):
+            calls[name] += 1
+            return original(*arguments)
+        return call
+
+    for name in calls:
+        setattr(training, name, counted(name, getattr(training, name)))
+    history = trainer.fit(data, valid=data, epochs=args.epochs, batch_size=args.batch, shuffle=True,
+                          progress=False, checkpoint=args.checkpoint, resume=args.resume)
+    if args.checkpoint:
+        np.save(args.out + f".io.rank{rank}.npy", [calls["_write_checkpoint"], calls["_read_checkpoint"]])
     metrics = history["val_loss"] + history["loss"]
 else:  # a hand-written loop: gradients, their mean across ranks, the update compiled as usual
     x, y = T.matrix("x"), T.ivector("y")

@@ -57,6 +57,33 @@ def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path, bat
 
 
 @needs_mpi
+def test_rank_0_alone_writes_and_reads_the_checkpoint_and_resuming_goes_on_as_one(tmp_path):
+    one = _trained(tmp_path / "one.npy", "--batch", "21")  # 2 epochs on one rank, batches of 21
+    checkpoint = ["--batch", "21", "--distributed", "--checkpoint", str(tmp_path / "run.npz")]
+    _trained(tmp_path / "first.npy", *checkpoint, "--epochs", "1", ranks=2)  # interrupted after 1 epoch
+    assert np.load(tmp_path / "first.npy.io.rank0.npy").tolist() == [1, 0]  # [writes, reads]
+    assert np.load(tmp_path / "first.npy.io.rank1.npy").tolist() == [0, 0]
+    assert int(np.load(tmp_path / "run.npz")["epoch"]) == 1
+    two = _trained(tmp_path / "two.npy", *checkpoint, "--resume", ranks=2)
+    assert np.load(tmp_path / "two.npy.io.rank0.npy").tolist() == [1, 1]
+    assert np.load(tmp_path / "two.npy.io.rank1.npy").tolist() == [0, 0]  # rank 1 got rank 0's reading
+    np.testing.assert_array_equal(two, np.load(tmp_path / "two.npy.rank1.npy"))
+    np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)  # parameters, Adam's state and the metrics
+
+
+@needs_mpi
+def test_a_checkpoint_of_another_model_stops_every_rank_with_rank_0s_error(tmp_path):
+    checkpoint = ["--distributed", "--checkpoint", str(tmp_path / "run.npz"), "--epochs", "1"]
+    _trained(tmp_path / "first.npy", *checkpoint, "--batchnorm", ranks=2)
+    done = _run(tmp_path / "two.npy", *checkpoint, "--resume", ranks=2)  # no batch normalization now
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "rank 0 of 2 stopped with ValueError: " in output
+    assert "the checkpoint has no entry 'model/002_output.W'" in output
+    assert "rank 1 was waiting in the broadcast of the checkpoint's bookkeeping" in output, output
+
+
+@needs_mpi
 def test_data_in_shared_variables_are_sliced_per_rank(tmp_path):
     one = _trained(tmp_path / "one.npy", "--shared", "--batch", "21")
     two = _trained(tmp_path / "two.npy", "--shared", "--batch", "21", "--distributed", ranks=2)
