@@ -10,9 +10,11 @@ before the update, so the replicas stay identical. Launch with ``mpiexec -n 4 py
     with dist.guard():                                    # an error here stops the other ranks too
         train(x_batch[dist.share(len(x_batch))], y_batch[dist.share(len(y_batch))])
 
-or, on NumPy arrays between two compiled functions (gradients out of one, their means into the update),
-``allreduce_arrays(grads, weight=rows)``; or ``Trainer(model, ..., distributed=True)``, which does all
-of it that way. The core never imports this module;
+or, faster, between two compiled functions: ``packed_gradients(cost, params, x.shape[0])`` as an output
+of the first (the gradients times the rows, joined into one vector), ``allreduce_packed(vector, rows)``,
+then an update function reading ``unpacked_means(summed, params)``; ``Trainer(model, ...,
+distributed=True)`` does all of it that way (``allreduce_arrays`` does it on NumPy arrays). The core
+never imports this module;
 it needs mpi4py and an MPI (``pip install 'arignote[mpi]'``). Internals and the cost model:
 docs/distributed.md.
 
@@ -313,13 +315,7 @@ def allreduce_arrays(arrays, weight=None, out=None):
             np.multiply(a, w, out=view)
         at += a.size
     buffer[-1] = w
-    start = time.perf_counter()
-    allreduce_(buffer, what="the allreduce of the gradients")
-    stats.seconds += time.perf_counter() - start
-    stats.calls += 1
-    stats.bytes += buffer.nbytes
-    if buffer[-1] == 0:
-        raise DistributedError("no rank had any sample in this step: the gradients are undefined")
+    _allreduce_weighted(buffer)
     scale, at = 1 / buffer[-1], 0
     out = [np.empty_like(a) for a in arrays] if out is None else out
     for a, o in zip(arrays, out):  # unpacked: the buffer is the next step's
@@ -339,6 +335,56 @@ def _buffer(size, dtype):
     if key not in _buffers:
         _buffers[key] = np.empty(size, dtype=dtype)
     return _buffers[key]
+
+
+def packed_gradients(cost, params, weight):
+    """Symbolic: this rank's gradients of ``cost`` with respect to ``params`` times ``weight`` (its
+    number of samples, e.g. ``x.shape[0]``), flattened and joined into one vector with ``weight`` last.
+    Compile it as an output of the training function; ``allreduce_packed`` sums the vector across ranks
+    in place and ``unpacked_means`` reads the means out of it in the update function, so the packing is
+    one pass of compiled code and no NumPy pass packs or unpacks (``allreduce_arrays`` makes two)."""
+    from . import tensor as T
+    from .core.grad import grad
+
+    params = list(params)
+    dtype = np.result_type(*[p.dtype for p in params], np.float32).name
+    weight = T.cast(weight, dtype)
+    grads = grad(cost * weight, params)  # the weight multiplies the first node of the backward pass only
+    return T.concatenate([T.cast(g, dtype).flatten() for g in grads] + [weight.dimshuffle("x")])
+
+
+def unpacked_means(summed, params):
+    """Symbolic: the means of the gradients from ``summed`` (``packed_gradients``' vector after
+    ``allreduce_packed``): views of its pieces shaped like ``params``, divided by the total weight."""
+    from . import tensor as T
+
+    means, at = [], 0
+    for p in params:
+        shape = p.get_value(borrow=True).shape
+        size = int(np.prod(shape, dtype=np.int64))
+        means.append(T.cast(summed[at:at + size].reshape(shape) / summed[-1], p.dtype))
+        at += size
+    return means
+
+
+def allreduce_packed(packed, weight):
+    """Sum ``packed`` (the value of ``packed_gradients``: contiguous, writeable) across ranks, in place,
+    and return it. A rank with ``weight`` 0 adds zeros (its gradients of an empty share are 0/0)."""
+    if weight == 0:
+        packed[...] = 0
+    return _allreduce_weighted(packed)
+
+
+def _allreduce_weighted(buffer):
+    """Sum the packed gradients times weights, the weight last, in place (counted in ``stats``)."""
+    start = time.perf_counter()
+    allreduce_(buffer, what="the allreduce of the gradients")
+    stats.seconds += time.perf_counter() - start
+    stats.calls += 1
+    stats.bytes += buffer.nbytes
+    if buffer[-1] == 0:
+        raise DistributedError("no rank had any sample in this step: the gradients are undefined")
+    return buffer
 
 
 class AllreduceMean(Op):

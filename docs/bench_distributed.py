@@ -51,18 +51,17 @@ def measure(backend, steps, batch, how="functions", independent=False):
     elif how == "op":  # one function around allreduce_gradients' Python op
         dist.broadcast_parameters(params)
         step = arignote.function([x, y], cost, updates=sgd(dist.allreduce_gradients(grads)), backend=backend)
-    else:  # as the Trainer does: the gradients, their mean (allreduce_arrays), the update
+    else:  # as the Trainer does: the gradients packed, their sum (allreduce_packed), the update of the means
         dist.broadcast_parameters(params)
-        gradients = arignote.function([x, y], [cost] + grads, backend=backend)
-        means = [p.type() for p in params]
-        apply = arignote.function(means, [], updates=sgd(means), backend=backend)
-
-        kept = [np.empty_like(p.get_value(borrow=True)) for p in params]
+        packed = dist.packed_gradients(cost, params, x.shape[0])
+        gradients = arignote.function([x, y], [cost, packed], backend=backend)
+        summed = packed.type()
+        apply = arignote.function([summed], [], updates=sgd(dist.unpacked_means(summed, params)), backend=backend)
 
         def step(x_data, y_data):
-            values = gradients(x_data, y_data)
-            apply(*dist.allreduce_arrays(values[1:], out=kept))
-            return values[0]
+            value, vector = gradients(x_data, y_data)
+            apply(dist.allreduce_packed(vector, len(x_data)))
+            return value
     for _ in range(3):
         step(x_data, y_data)
     dist.allreduce_(np.zeros(1))  # start together
@@ -96,8 +95,8 @@ def main():
     parser.add_argument("--batch", type=int, default=500, help="samples per rank per step")
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--how", choices=["functions", "op"], default="functions",
-                        help="functions: gradients, allreduce_arrays, update (as the Trainer); op: one function "
-                             "around allreduce_gradients")
+                        help="functions: packed gradients, allreduce_packed, update (as the Trainer); op: one "
+                             "function around allreduce_gradients")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--independent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -146,3 +146,28 @@ def test_share_and_average_on_one_rank():
     out = dist.allreduce_arrays(grads, weight=5)
     for a, b in zip(out, grads):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_mpi
+def test_packed_gradients_hold_each_gradient_times_the_weight_and_unpack_to_the_means():
+    import arignote
+    import arignote.distributed as dist
+    import arignote.tensor as T
+
+    rng = np.random.default_rng(3)
+    W = arignote.shared(rng.standard_normal((3, 2)).astype("float32"), name="W")
+    b = arignote.shared(np.zeros(2, "float32"), name="b")
+    x = T.fmatrix("x")
+    cost = T.mean(T.tanh(T.dot(x, W) + b) ** 2)
+    data = rng.standard_normal((5, 3)).astype("float32")
+    packed = arignote.function([x], dist.packed_gradients(cost, [W, b], x.shape[0]))(data)
+    gW, gb = arignote.function([x], arignote.grad(cost, [W, b]))(data)
+    assert packed.dtype == np.float32 and packed.shape == (6 + 2 + 1,)
+    np.testing.assert_allclose(packed, np.concatenate([5 * gW.ravel(), 5 * gb, [5]]), rtol=1e-5)
+    summed = T.fvector("summed")
+    means = arignote.function([summed], dist.unpacked_means(summed, [W, b]))(
+        dist.allreduce_packed(packed, weight=5))  # one rank: the sum is its own vector
+    np.testing.assert_allclose(means[0], gW, rtol=1e-5)
+    np.testing.assert_allclose(means[1], gb, rtol=1e-5)
+    with pytest.raises(dist.DistributedError, match="no rank had any sample"):
+        dist.allreduce_packed(packed, weight=0)
