@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -380,3 +381,68 @@ def test_calls_do_not_page_fault_their_temporaries_in_again(tmp_path):
         faults[keep] = int(run.stdout.split()[-1])
     # 10 calls of two 8 MB temporaries are some 40,000 pages when each is faulted in again
     assert faults["0"] > 10_000 and faults["1"] < faults["0"] / 10, faults
+
+
+def test_shares_run_every_row_once_raise_after_every_share_and_survive_a_second_caller(monkeypatch):
+    """shares.run_shares hands shares to polling workers: every row runs exactly once, by share 0 on the
+    calling thread and the others on workers; an error of a worker's share is raised once every share
+    has ended; two threads sharing at once both finish with every row done (the second, finding the
+    workers busy, runs its rows itself); a forked child makes workers of its own."""
+    import threading
+
+    from arignote.backends.numba import shares
+
+    monkeypatch.setenv("ARIGNOTE_THREADS", "3")
+    if shares.threads_for_shares() < 2:
+        pytest.skip("the BLAS offers no thread count to set (SciPy's Cython BLAS): no shares")
+    seen, threads = np.zeros(1000, np.int64), set()
+
+    def mark(lo, hi, share):
+        threads.add((share, threading.get_ident()))
+        seen[lo:hi] += 1
+
+    for _ in range(200):
+        shares.run_shares(mark, 1000, work=1, least=0)
+    assert (seen == 200).all()
+    assert {s for s, _ in threads} == {0, 1, 2} and len({t for _, t in threads}) == 3
+
+    ended = []
+
+    def fail_on_worker(lo, hi, share):
+        if share == 2:
+            raise RuntimeError(f"share {share} failed")
+        time.sleep(0.05)
+        ended.append(share)
+
+    with pytest.raises(RuntimeError, match="share 2 failed"):
+        shares.run_shares(fail_on_worker, 9, work=1, least=0)
+    assert sorted(ended) == [0, 1]  # the others had ended when it was raised
+
+    totals = [np.zeros(500, np.int64) for _ in range(2)]
+
+    def caller(k):
+        for _ in range(100):
+            shares.run_shares(lambda lo, hi, share: totals[k].__setitem__(slice(lo, hi), totals[k][lo:hi] + 1),
+                              500, work=1, least=0)
+
+    callers = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
+    for c in callers:
+        c.start()
+    for c in callers:
+        c.join(timeout=60)
+    assert all((t == 100).all() for t in totals)
+
+    if hasattr(os, "fork"):
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child: its parent's workers are gone, the shares still run
+            import signal
+            signal.alarm(30)  # a child waiting for workers it does not have dies: the read below gets b""
+            try:
+                shares.run_shares(mark, 1000, work=1, least=0)
+                os.write(write, b"ok" if (seen == 201).all() else b"rows")
+            finally:
+                os._exit(0)
+        os.close(write)
+        assert os.read(read, 8) == b"ok"
+        os.waitpid(child, 0)
