@@ -446,3 +446,32 @@ def test_shares_run_every_row_once_raise_after_every_share_and_survive_a_second_
         os.close(write)
         assert os.read(read, 8) == b"ok"
         os.waitpid(child, 0)
+
+
+def test_only_top_level_program_segments_skip_the_optimization_after_linking(numba_backend, monkeypatch):
+    """numba re-optimizes every function a compiled function links in; a top-level program's segments
+    (glue) skip that pass, and nothing else does: not a loop's inner graph, whose segment runs every
+    step, nor a function of the user's that happens to be called segment0."""
+    import numba
+
+    import arignote.backends.numba as backend
+
+    judged = []
+
+    def recording(library):
+        judged.append((library.name, backend_is_segment(library)))
+        return judged[-1][1]
+
+    backend_is_segment = backend._is_program_segment
+    monkeypatch.setattr(backend, "_is_program_segment", recording)
+    x = T.vector("x")
+    total, _ = arignote.scan(lambda v, s: s * 0.5 + v, sequences=x, outputs_info=T.zeros_like(x[0]))
+    f = arignote.function([x], [T.tanh(x) * 3, total[-1]], backend=numba_backend)
+    np.testing.assert_allclose(f(np.arange(3.0))[1], 2.5)
+
+    namespace = {"__name__": "users_module"}
+    exec("def segment0(a):\n    return a.sum() * 2.0\n", namespace)  # a function of the user's, named so
+    assert numba.njit(namespace["segment0"])(np.ones(3)) == 6.0
+    segment_libraries = [skipped for name, skipped in judged if name == "segment0"]
+    # the program's segment skipped it; the loop's inner graph's and the user's function kept it
+    assert sorted(segment_libraries) == [False, False, True], judged

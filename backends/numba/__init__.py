@@ -71,7 +71,7 @@ from .. import cache, malloc
 from . import conv, diskcache, holding, products, shares
 from .generator import Generator
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 # A prange twin costs a second compile of its loop (parfors: about a second each), so only the first
 # PARALLEL_NODES of the plan's loops worth threads get one. Below PARALLEL_MIN elements (core's
 # threshold, read here by the tests too) threads cost more than they save: numba's workqueue layer
@@ -103,6 +103,7 @@ def _version_text():
             # np.dot that follows (ten times slower training steps on two cores); the workqueue sleeps
             numba.config.THREADING_LAYER = "workqueue"
         _prefer_512_bit_vectors(numba)
+        _programs_link_without_reoptimizing()
         # numba's advice about non-contiguous arrays is not for the user of a generated program
         warnings.filterwarnings("ignore", category=numba.core.errors.NumbaPerformanceWarning)
 
@@ -125,6 +126,41 @@ def _prefer_512_bit_vectors(numba):
     features = binding.get_host_cpu_features()
     if features.get("avx512f") and features.get("evex512", True):
         numba.config.CPU_FEATURES = features.flatten() + ",-prefer-256-bit"
+
+
+PROGRAM_SEGMENT = "arignote_numba_program_"  # in the mangled names of a program module's functions
+
+
+def _programs_link_without_reoptimizing():
+    """Compile a program's segments without numba's module optimization after linking. numba links
+    every function a compiled function calls (kernels, runtime helpers, numba's own overloads, each
+    already optimized in its own library) into the caller's module and runs the whole optimization
+    pipeline over it again, then generates its machine code: for a program's segment, which is glue
+    (allocations, checks, calls; the loops are in the kernels), that second optimization was a third
+    of numba's compile time and made the code no faster (docs/numba-backend.md, "Compile time"). The
+    segment's own function is still optimized when it is added (numba's function passes). Only the
+    segments of top-level programs are concerned: inner graphs of loops run their segment every step
+    and keep the full pipeline, as does every function outside arignote's programs."""
+    from numba.core import codegen
+
+    library = codegen.CPUCodeLibrary
+    optimize = library._optimize_final_module
+    if getattr(optimize, "keeps_linked_code", False):
+        return
+
+    def optimize_final_module(self):
+        if not _is_program_segment(self):
+            optimize(self)
+
+    optimize_final_module.keeps_linked_code = True
+    library._optimize_final_module = optimize_final_module
+
+
+def _is_program_segment(library):
+    """Whether numba's code library ``library`` is a segment of a top-level program."""
+    return library.name.startswith("segment") and any(
+        PROGRAM_SEGMENT in function.name for function in library._final_module.functions
+        if not function.is_declaration)
 
 
 def cache_directory():
