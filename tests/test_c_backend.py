@@ -339,3 +339,66 @@ def test_vector_code_clears_the_upper_registers(c):
     module, _ = build.load_or_build(f.backend_source)
     with open(module.path, "rb") as file:
         assert b"\xc5\xf8\x77" in file.read(), "the program never clears the upper halves (vzeroupper)"
+
+
+CREW_SCRIPT = """
+import gc, os, signal, threading
+import numpy as np
+import arignote, arignote.tensor as T
+
+x = T.fvector()
+a = np.full(1 << 21, 0.5, np.float32)  # past PARALLEL_MIN: the loop is a parallel region
+expected = np.exp(np.float32(0.5)) * 2
+
+def program():
+    f = arignote.function([x], T.exp(x) * 2, backend="c")
+    assert np.allclose(f(a), expected)  # (the output, which would hold the library, is dropped)
+    return f
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+before = threads()
+f = program()
+assert threads() == before + 1, (before, threads())  # the program's crew: one worker, kept
+for _ in range(50):
+    assert np.allclose(f(a), expected)
+assert threads() == before + 1
+del f
+gc.collect()
+assert threads() == before, (before, threads())  # stopped, and joined, before the library closed
+
+g = program()
+child = os.fork()
+if child == 0:  # the parent's worker is not in the child: the child makes its own
+    signal.alarm(30)
+    ok = all(np.allclose(g(a), expected) for _ in range(5))
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(child, 0)
+assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+results = []
+def call():
+    results.extend(bool(np.allclose(g(a), expected)) for _ in range(20))
+callers = [threading.Thread(target=call) for _ in range(3)]  # at once: the crew is busy for some
+for t in callers:
+    t.start()
+for t in callers:
+    t.join()
+assert results == [True] * 60, results
+print("crew ok")
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or not hasattr(os, "fork"),
+                    reason="counts threads in /proc/self/task and forks (Linux)")
+def test_c_parallel_regions_use_a_kept_crew_stopped_before_unloading(c, tmp_path):
+    """runtime.h's crew: a parallel region's shares go to worker threads made once and kept (not
+    created per region); unloading the program stops and joins them first (a worker left polling in
+    an unmapped library would crash the process); a forked child makes its own; callers from several
+    threads at once all get right results (a caller that finds the crew busy runs its shares itself).
+    In a process of its own, so that a crash or a hang fails this test only."""
+    env = dict(os.environ, ARIGNOTE_THREADS="2", ARIGNOTE_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", CREW_SCRIPT], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert done.returncode == 0 and "crew ok" in done.stdout, done.stdout + done.stderr

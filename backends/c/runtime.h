@@ -76,14 +76,128 @@ static void ari_shapes(arr_t *out, int n, int64_t *shapes) {
    there are enough elements to pay for starting threads. The threads take chunks (multiples of `align`
    items, about ARI_CHUNK elements) from a shared counter until none are left, so a thread that the
    system holds back (a busy machine) leaves its share to the others instead of making them wait.
-   Threads live for one call only (nothing survives a fork). ARIGNOTE_THREADS caps their number. */
+   The threads are the program's crew (below). ARIGNOTE_THREADS caps their number. */
+/* The program's crew: worker threads made on first use and kept, to which a parallel region hands its
+   shares, instead of creating and joining threads for every region (30 us a region on a 2-vCPU
+   virtual machine, about a dozen regions in a LeNet training step). A region is published by bumping
+   a generation counter; a worker that ended its share polls the counter for ARI_POLL_NS, yielding the
+   core between polls (a BLAS thread or another process that wants it gets it), then sleeps on a
+   condition variable; the caller waits for the workers' shares the same way. Polling keeps a short
+   wait off the futex: waking a sleeping thread costs tens of microseconds on a virtual machine, whose
+   idle vCPU must be scheduled again. One region at a time: a caller that finds the crew busy (another
+   thread running the program, or a region inside a region) runs every share itself. A forked child
+   makes a crew of its own; ari_release_spares stops the crew before the program is unloaded. */
+#include <sched.h>
+#include <signal.h>
+#include <time.h>
+#ifndef ARI_POLL_NS
+#define ARI_POLL_NS 500000
+#endif
+typedef void (*ari_share_fn)(void *, int);
+static struct {
+    pthread_mutex_t lock; pthread_cond_t wake, ended;
+    pthread_t threads[8]; int made; pid_t pid;
+    int64_t posted;  /* the generation of the region being run (workers poll it) */
+    int64_t done;    /* workers that ended their share of it */
+    int active;      /* threads 1 .. active run shares of it; the others only count themselves done */
+    int sleepers, stop;
+    ari_share_fn share; void *context;
+} ari_crew = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER };
+static pthread_mutex_t ari_crew_busy = PTHREAD_MUTEX_INITIALIZER;
+static int64_t ari_now_ns(void) {
+    struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+/* Wait until *word != unlike (unlike >= 0) or *word == like (unlike < 0): polling, then asleep on cond. */
+static void ari_crew_await(int64_t *word, int64_t unlike, int64_t like, pthread_cond_t *cond) {
+#define ARI_MET(w) (unlike >= 0 ? (w) != unlike : (w) == like)
+    int64_t deadline = 0;
+    for (int polls = 0; !ARI_MET(__atomic_load_n(word, __ATOMIC_SEQ_CST)); polls++) {
+        if ((polls & 15) == 15) {  /* the clock now and then: a poll is a yield, about a microsecond */
+            int64_t now = ari_now_ns();
+            if (!deadline) deadline = now + ARI_POLL_NS;
+            else if (now > deadline) {
+                pthread_mutex_lock(&ari_crew.lock);
+                __atomic_add_fetch(&ari_crew.sleepers, 1, __ATOMIC_SEQ_CST);
+                while (!ARI_MET(__atomic_load_n(word, __ATOMIC_SEQ_CST)) && !ari_crew.stop)
+                    pthread_cond_wait(cond, &ari_crew.lock);
+                __atomic_sub_fetch(&ari_crew.sleepers, 1, __ATOMIC_SEQ_CST);
+                pthread_mutex_unlock(&ari_crew.lock);
+                return;
+            }
+        }
+        sched_yield();
+    }
+#undef ARI_MET
+}
+/* After a word changed: wake whoever sleeps on cond (a sleeper counts itself under the lock before it
+   looks at the word, so a writer that saw no sleeper wrote before the sleeper looked). */
+static void ari_crew_wake(pthread_cond_t *cond) {
+    if (__atomic_load_n(&ari_crew.sleepers, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&ari_crew.lock); pthread_cond_broadcast(cond); pthread_mutex_unlock(&ari_crew.lock);
+    }
+}
+static void *ari_crew_worker(void *arg) {
+    int me = (int)(intptr_t)arg; int64_t seen = 0;
+    sigset_t all; sigfillset(&all); pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals go to Python's threads */
+    for (;;) {
+        ari_crew_await(&ari_crew.posted, seen, 0, &ari_crew.wake);
+        if (__atomic_load_n(&ari_crew.stop, __ATOMIC_SEQ_CST)) return NULL;
+        seen = __atomic_load_n(&ari_crew.posted, __ATOMIC_SEQ_CST);
+        if (me <= ari_crew.active) ari_crew.share(ari_crew.context, me);
+        __atomic_add_fetch(&ari_crew.done, 1, __ATOMIC_SEQ_CST);
+        ari_crew_wake(&ari_crew.ended);
+    }
+}
+/* Stop the crew and wait for its threads to leave: before the library is closed (registered with atexit,
+   which glibc runs at dlclose for a library's handlers, whoever closes it, and at exit). */
+static void ari_crew_stop(void) {
+    if (ari_crew.pid != getpid() || !ari_crew.made) return;
+    pthread_mutex_lock(&ari_crew.lock);
+    __atomic_store_n(&ari_crew.stop, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&ari_crew.posted, 1, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&ari_crew.wake);
+    pthread_mutex_unlock(&ari_crew.lock);
+    for (int t = 0; t < ari_crew.made; t++) pthread_join(ari_crew.threads[t], NULL);
+    ari_crew.made = 0; ari_crew.stop = 0;
+}
+
+/* share(context, t) for t in [0, nt): t = 0 on this thread, the others on the crew's workers. */
+static void ari_crew_run(ari_share_fn share, void *context, int nt) {
+    if (nt > 8) nt = 8;
+    if (nt <= 1 || pthread_mutex_trylock(&ari_crew_busy) != 0) {
+        for (int t = 0; t < nt; t++) share(context, t);
+        return;
+    }
+    if (ari_crew.pid != getpid()) {  /* first use, or a forked child: its parent's workers are not here */
+        pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER; pthread_cond_t idle = PTHREAD_COND_INITIALIZER;
+        ari_crew.lock = fresh; ari_crew.wake = idle; ari_crew.ended = idle;
+        ari_crew.made = 0; ari_crew.posted = 0; ari_crew.sleepers = 0; ari_crew.stop = 0;
+        ari_crew.pid = getpid();
+    }
+    static int registered = 0;  /* (kept across a fork: the child inherits the registration) */
+    if (!registered) registered = atexit(ari_crew_stop) == 0;
+    while (ari_crew.made < nt - 1 &&
+           pthread_create(&ari_crew.threads[ari_crew.made], NULL, ari_crew_worker, (void *)(intptr_t)(ari_crew.made + 1)) == 0)
+        ari_crew.made++;
+    int active = ari_crew.made < nt - 1 ? ari_crew.made : nt - 1;
+    ari_crew.share = share; ari_crew.context = context; ari_crew.active = active;
+    __atomic_store_n(&ari_crew.done, 0, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&ari_crew.posted, 1, __ATOMIC_SEQ_CST);
+    ari_crew_wake(&ari_crew.wake);
+    share(context, 0);
+    for (int t = active + 1; t < nt; t++) share(context, t);  /* threads that could not be made */
+    ari_crew_await(&ari_crew.done, -1, ari_crew.made, &ari_crew.ended);
+    pthread_mutex_unlock(&ari_crew_busy);
+}
+
 typedef void (*ari_kernel)(void *, int64_t, int64_t);
 typedef struct { ari_kernel kernel; void *context; int64_t n, chunk, next; } ari_work;
-static void *ari_worker(void *work) {
+static void ari_worker_share(void *work, int thread) {
     ari_work *w = (ari_work *)work;
+    (void)thread;
     for (;;) {
         int64_t lo = __atomic_fetch_add(&w->next, w->chunk, __ATOMIC_RELAXED);
-        if (lo >= w->n) return NULL;
+        if (lo >= w->n) return;
         w->kernel(w->context, lo, lo + w->chunk < w->n ? lo + w->chunk : w->n);
     }
 }
@@ -106,15 +220,13 @@ static int ari_cores(void) {
 static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align) {
     if (n <= 0) return;
     if (n * per < ARI_PARALLEL_MIN || n < 2) { kernel(context, 0, n); return; }
-    int nt = ari_cores(); pthread_t threads[8]; int started[8] = {0};
+    int nt = ari_cores();
     if (nt == 1) { kernel(context, 0, n); return; }
     int64_t chunk = (ARI_CHUNK / (per > 0 ? per : 1) + align - 1) / align * align;
     if (chunk < align) chunk = align;
     if (chunk * nt > n) chunk = ((n + nt - 1) / nt + align - 1) / align * align;  /* at least one chunk each */
     ari_work work = { kernel, context, n, chunk, 0 };
-    for (int t = 1; t < nt; t++) started[t] = pthread_create(&threads[t], NULL, ari_worker, &work) == 0;
-    ari_worker(&work);  /* this thread works too; if no thread could start, it does everything */
-    for (int t = 1; t < nt; t++) if (started[t]) pthread_join(threads[t], NULL);
+    ari_crew_run(ari_worker_share, &work, nt);  /* each thread takes chunks until none are left */
 }
 
 /* Tasks that call the BLAS themselves (blocks of images of a convolution: core.plan.Plan.image_threads):
@@ -125,7 +237,6 @@ static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t pe
    same from run to run); else the threads take one task at a time from a shared counter. */
 typedef void (*ari_task_kernel)(void *, int, int64_t, int64_t);
 typedef struct { ari_task_kernel kernel; void *context; int64_t n, next; int nt, fixed; } ari_task_pool;
-typedef struct { ari_task_pool *pool; int thread; } ari_task_seat;
 static void (*ari_blas_solo)(int) = NULL;
 #ifndef ARI_IMAGE_THREADS_MIN
 #define ARI_IMAGE_THREADS_MIN (1 << 22)
@@ -137,13 +248,13 @@ static int ari_task_threads(int64_t n, int64_t work) {
     int nt = ari_cores();
     return n < nt ? (int)n : nt;
 }
-static void *ari_task_worker(void *arg) {
-    ari_task_seat *seat = (ari_task_seat *)arg; ari_task_pool *p = seat->pool;
-    if (p->fixed) { p->kernel(p->context, seat->thread, p->n * seat->thread / p->nt, p->n * (seat->thread + 1) / p->nt); return NULL; }
+static void ari_task_share(void *pool, int thread) {
+    ari_task_pool *p = (ari_task_pool *)pool;
+    if (p->fixed) { p->kernel(p->context, thread, p->n * thread / p->nt, p->n * (thread + 1) / p->nt); return; }
     for (;;) {
         int64_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
-        if (i >= p->n) return NULL;
-        p->kernel(p->context, seat->thread, i, i + 1);
+        if (i >= p->n) return;
+        p->kernel(p->context, thread, i, i + 1);
     }
 }
 static void ari_tasks(ari_task_kernel kernel, void *context, int64_t n, int nt, int fixed) {
@@ -151,15 +262,8 @@ static void ari_tasks(ari_task_kernel kernel, void *context, int64_t n, int nt, 
     if (nt <= 1 || !ari_blas_solo) { kernel(context, 0, 0, n); return; }
     if (nt > 8) nt = 8;
     ari_task_pool pool = { kernel, context, n, 0, nt, fixed };
-    ari_task_seat seats[8]; pthread_t threads[8]; int started[8] = {0};
     ari_blas_solo(1);
-    for (int t = 0; t < nt; t++) { seats[t].pool = &pool; seats[t].thread = t; }
-    for (int t = 1; t < nt; t++) started[t] = pthread_create(&threads[t], NULL, ari_task_worker, &seats[t]) == 0;
-    ari_task_worker(&seats[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(threads[t], NULL);
-        else if (fixed) ari_task_worker(&seats[t]);  /* a thread that could not start: its share, here */
-    }
+    ari_crew_run(ari_task_share, &pool, nt);  /* thread t owns its slice of the scratch, whoever runs it */
     ari_blas_solo(0);
 }
 
@@ -340,8 +444,10 @@ void ari_free(void *data) {
     if (cap >= ARI_SPARE_MIN) __atomic_fetch_sub(&ari_spare_bytes, cap, __ATOMIC_RELAXED);
     free(p);
 }
-/* Free the spare buffers: called before the program is unloaded (build.py), when nothing runs it. */
+/* Stop the crew and free the spare buffers: called before the program is unloaded (build.py), when
+   nothing runs it. */
 void ari_release_spares(void) {
+    ari_crew_stop();
     for (int i = 0; i < ARI_SPARES; i++) {
         void *p = __atomic_exchange_n(&ari_spare[i], NULL, __ATOMIC_ACQ_REL);
         if (p) { __atomic_fetch_sub(&ari_spare_bytes, (int64_t)*(size_t *)p, __ATOMIC_RELAXED); free(p); }
