@@ -107,19 +107,17 @@ static pthread_mutex_t ari_crew_busy = PTHREAD_MUTEX_INITIALIZER;
 static int64_t ari_now_ns(void) {
     struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
-/* Wait until *word != unlike (unlike >= 0) or *word == like (unlike < 0): polling, then asleep on cond. */
-static void ari_crew_await(int64_t *word, int64_t unlike, int64_t like, pthread_cond_t *cond) {
-#define ARI_MET(w) (unlike >= 0 ? (w) != unlike : (w) == like)
+/* Wait until *word == target: polling, then asleep on cond. */
+static void ari_crew_await(int64_t *word, int64_t target, pthread_cond_t *cond) {
     int64_t deadline = 0;
-    for (int polls = 0; !ARI_MET(__atomic_load_n(word, __ATOMIC_SEQ_CST)); polls++) {
+    for (int polls = 0; __atomic_load_n(word, __ATOMIC_SEQ_CST) != target; polls++) {
         if ((polls & 15) == 15) {  /* the clock now and then: a poll is a yield, about a microsecond */
             int64_t now = ari_now_ns();
             if (!deadline) deadline = now + ARI_POLL_NS;
             else if (now > deadline) {
                 pthread_mutex_lock(&ari_crew.lock);
                 __atomic_add_fetch(&ari_crew.sleepers, 1, __ATOMIC_SEQ_CST);
-                while (!ARI_MET(__atomic_load_n(word, __ATOMIC_SEQ_CST)) && !ari_crew.stop)
-                    pthread_cond_wait(cond, &ari_crew.lock);
+                while (__atomic_load_n(word, __ATOMIC_SEQ_CST) != target) pthread_cond_wait(cond, &ari_crew.lock);
                 __atomic_sub_fetch(&ari_crew.sleepers, 1, __ATOMIC_SEQ_CST);
                 pthread_mutex_unlock(&ari_crew.lock);
                 return;
@@ -127,7 +125,6 @@ static void ari_crew_await(int64_t *word, int64_t unlike, int64_t like, pthread_
         }
         sched_yield();
     }
-#undef ARI_MET
 }
 /* After a word changed: wake whoever sleeps on cond (a sleeper counts itself under the lock before it
    looks at the word, so a writer that saw no sleeper wrote before the sleeper looked). */
@@ -137,12 +134,12 @@ static void ari_crew_wake(pthread_cond_t *cond) {
     }
 }
 static void *ari_crew_worker(void *arg) {
-    int me = (int)(intptr_t)arg; int64_t seen = 0;
+    int me = (int)(intptr_t)arg;
     sigset_t all; sigfillset(&all); pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals go to Python's threads */
-    for (;;) {
-        ari_crew_await(&ari_crew.posted, seen, 0, &ari_crew.wake);
+    /* every region (and the stop) adds one to posted, and the next comes only once every worker is done */
+    for (int64_t generation = 1;; generation++) {
+        ari_crew_await(&ari_crew.posted, generation, &ari_crew.wake);
         if (__atomic_load_n(&ari_crew.stop, __ATOMIC_SEQ_CST)) return NULL;
-        seen = __atomic_load_n(&ari_crew.posted, __ATOMIC_SEQ_CST);
         if (me <= ari_crew.active) ari_crew.share(ari_crew.context, me);
         __atomic_add_fetch(&ari_crew.done, 1, __ATOMIC_SEQ_CST);
         ari_crew_wake(&ari_crew.ended);
@@ -171,9 +168,10 @@ static void ari_crew_run(ari_share_fn share, void *context, int nt) {
     if (ari_crew.pid != getpid()) {  /* first use, or a forked child: its parent's workers are not here */
         pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER; pthread_cond_t idle = PTHREAD_COND_INITIALIZER;
         ari_crew.lock = fresh; ari_crew.wake = idle; ari_crew.ended = idle;
-        ari_crew.made = 0; ari_crew.posted = 0; ari_crew.sleepers = 0; ari_crew.stop = 0;
+        ari_crew.made = 0; ari_crew.sleepers = 0; ari_crew.stop = 0;
         ari_crew.pid = getpid();
     }
+    if (!ari_crew.made) ari_crew.posted = 0;  /* workers about to be made count regions from 1 */
     static int registered = 0;  /* (kept across a fork: the child inherits the registration) */
     if (!registered) registered = atexit(ari_crew_stop) == 0;
     while (ari_crew.made < nt - 1 &&
@@ -186,7 +184,7 @@ static void ari_crew_run(ari_share_fn share, void *context, int nt) {
     ari_crew_wake(&ari_crew.wake);
     share(context, 0);
     for (int t = active + 1; t < nt; t++) share(context, t);  /* threads that could not be made */
-    ari_crew_await(&ari_crew.done, -1, ari_crew.made, &ari_crew.ended);
+    ari_crew_await(&ari_crew.done, ari_crew.made, &ari_crew.ended);
     pthread_mutex_unlock(&ari_crew_busy);
 }
 

@@ -52,8 +52,8 @@ load_acquire = _load_acquire()
 
 
 def _pause():
-    """An intrinsic: the x86 ``pause`` hint in a polling loop (nothing elsewhere), so that a polling
-    thread leaves the core's resources to a hyperthread sibling doing the work."""
+    """An intrinsic: the x86 ``pause`` hint in a polling loop (nothing elsewhere), which slows the loop
+    down and leaves more of the core to whatever else runs on it."""
     import platform
 
     from llvmlite import ir
