@@ -14,6 +14,8 @@ Every layer has
   in ``function(..., updates=)`` besides the optimizer's: BatchNorm's running statistics after
   ``output(x, training=True)``, nothing after an evaluation graph (so read it right after building the
   training graph);
+- ``random_states``: the shared states of its random streams (``self.srng``: Dropout's masks), which a
+  training checkpoint keeps so that a resumed run draws the masks an uninterrupted one would;
 - ``save(path)`` / ``load(path)``: the values of ``state`` to and from a ``.npz`` file.
 
 Parameters are initialised the standard way from a seeded NumPy generator: Glorot (Xavier) uniform for
@@ -98,6 +100,11 @@ class Layer:
     @property
     def state(self):
         return list(self.params) + list(self.extra_state)
+
+    @property
+    def random_states(self):
+        srng = getattr(self, "srng", None)
+        return [state for state, _ in srng.state_updates] if srng is not None else []
 
     def output(self, x, training=False, deterministic=None):
         self.updates = []
@@ -272,6 +279,10 @@ class Sequential(Layer):
     @property
     def state(self):
         return [s for layer in self.layers for s in layer.state]
+
+    @property
+    def random_states(self):
+        return super().random_states + [s for layer in self.layers for s in layer.random_states]
 
     def _output(self, x, training):
         for layer in self.layers:

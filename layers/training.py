@@ -151,17 +151,6 @@ def _named(prefix, variables):
     return {f"{prefix}/{key}": v for key, v in zip(_keys(variables), variables)}
 
 
-def _random_states(model):
-    """The shared states of the random streams of ``model``'s layers (Dropout's masks), in layer order."""
-    states, layers = [], [model]
-    while layers:
-        layer = layers.pop(0)
-        srng = getattr(layer, "srng", None)
-        states += [state for state, _ in srng.state_updates] if srng is not None else []
-        layers += list(getattr(layer, "layers", []))
-    return states
-
-
 def _write_checkpoint(path, arrays):
     """Write ``arrays`` to the ``.npz`` file ``path`` atomically: a crash leaves the previous file whole."""
     folder, name = os.path.split(os.path.abspath(path))
@@ -361,7 +350,7 @@ class Trainer:
 
     def _checkpoint_variables(self):
         return {**_named("model", self.model.state), **_named("optimizer", self.optimizer.state),
-                **_named("random", _random_states(self.model))}
+                **_named("random", self.model.random_states)}
 
     def _resume(self, path, keep_best):
         """Rank 0 (or the only process): load the checkpoint ``path`` into the model, optimizer and random
@@ -414,7 +403,7 @@ class Trainer:
             if resume:  # and from what rank 0 read: the bookkeeping, the random streams
                 resumed = dist.broadcast_object(resumed, what="the broadcast of the checkpoint's bookkeeping")
             dist.broadcast_parameters(list(self.model.params) + extra_state + list(self.optimizer.state)
-                                      + (_random_states(self.model) if resume else []))
+                                      + (self.model.random_states if resume else []))
         done, best, best_state, waited = 0, None, None, 0
         if resumed is not None:
             done, best, best_state, waited = (resumed[k] for k in ("done", "best", "best_state", "waited"))
