@@ -12,9 +12,10 @@ before the update, so the replicas stay identical. Launch with ``mpiexec -n 4 py
 
 or, faster, between two compiled functions: ``packed_gradients(cost, params, x.shape[0])`` as an output
 of the first (the gradients times the rows, joined into one vector), ``allreduce_packed(vector, rows)``,
-then an update function reading ``unpacked_means(summed, params)``; ``Trainer(model, ...,
-distributed=True)`` does all of it that way (``allreduce_arrays`` does it on NumPy arrays). The core
-never imports this module;
+then an update function reading ``unpacked_means(summed, params)``; ``GradientBuckets`` does the same
+in buckets that a thread starts summing while the backward pass still runs, where that pays (when the
+ranks span hosts: ``bucket_size``, ``config.bucket_bytes``). ``Trainer(model, ..., distributed=True)``
+does all of it that way (``allreduce_arrays`` does it on NumPy arrays). The core never imports this module;
 it needs mpi4py and an MPI (``pip install 'arignote[mpi]'``). Internals and the cost model:
 docs/distributed.md.
 
@@ -29,6 +30,7 @@ import atexit
 import contextlib
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -98,14 +100,15 @@ def is_root():
 
 
 class Stats:
-    """Where the time of the collectives went: ``seconds`` waiting in allreduces, ``calls`` and ``bytes``
-    (per rank, of the gradient allreduces), since the last ``reset()``."""
+    """Where the time of the gradients' allreduces went, since the last ``reset()``: ``seconds`` the step
+    waited for them, ``calls`` and ``bytes`` (per rank), and ``in_flight``, the seconds from each bucket's
+    hand-over to its sum (``GradientBuckets``: the part of it not in ``seconds`` ran beside the step)."""
 
     def __init__(self):
         self.reset()
 
     def reset(self):
-        self.seconds, self.calls, self.bytes = 0.0, 0, 0
+        self.seconds, self.calls, self.bytes, self.in_flight = 0.0, 0, 0, 0.0
 
 
 stats = Stats()
@@ -115,8 +118,6 @@ stats = Stats()
 
 def _wait(request, what):
     """Wait for ``request``; raise DistributedError as soon as another rank reports a failure."""
-    c = comm()
-    status = _mpi().Status()
     start = time.perf_counter()
     probe_at = start + PROBE
     while not request.Test():
@@ -126,12 +127,19 @@ def _wait(request, what):
         elif now < probe_at:
             continue  # in step: let MPI progress, look for errors now and then
         probe_at = now + PROBE
-        if c.Iprobe(source=_mpi().ANY_SOURCE, tag=ERROR_TAG, status=status):
-            message = c.recv(source=status.Get_source(), tag=ERROR_TAG)
-            _state["heard"].add(status.Get_source())
-            _broke()
-            raise DistributedError(f"rank {status.Get_source()} of {c.Get_size()} stopped with {message} "
-                                   f"(rank {c.Get_rank()} was waiting in {what})")
+        _raise_if_another_rank_failed(what)
+
+
+def _raise_if_another_rank_failed(what):
+    """Raise DistributedError (naming that rank, its error and ``what`` this one was doing) when another
+    rank has reported a failure."""
+    c, status = comm(), _mpi().Status()
+    if c.Iprobe(source=_mpi().ANY_SOURCE, tag=ERROR_TAG, status=status):
+        message = c.recv(source=status.Get_source(), tag=ERROR_TAG)
+        _state["heard"].add(status.Get_source())
+        _broke()
+        raise DistributedError(f"rank {status.Get_source()} of {c.Get_size()} stopped with {message} "
+                               f"(rank {c.Get_rank()} was waiting in {what})")
 
 
 def allreduce_(buffer, what="an allreduce"):
@@ -342,14 +350,14 @@ def packed_gradients(cost, params, weight):
     number of samples, e.g. ``x.shape[0]``), flattened and joined into one vector with ``weight`` last.
     Compile it as an output of the training function; ``allreduce_packed`` sums the vector across ranks
     in place and ``unpacked_means`` reads the means out of it in the update function, so the packing is
-    one pass of compiled code and no NumPy pass packs or unpacks (``allreduce_arrays`` makes two)."""
-    from . import tensor as T
-    from .core.grad import grad
+    one pass of compiled code and no NumPy pass packs or unpacks (``allreduce_arrays`` makes two).
+    ``GradientBuckets`` does the same in buckets sent while the backward pass runs."""
+    return GradientBuckets(cost, params, weight, bucket_bytes=0).outputs[0]
 
-    params = list(params)
-    dtype = np.result_type(*[p.dtype for p in params], np.float32).name
-    weight = T.cast(weight, dtype)
-    grads = grad(cost * weight, params)  # the weight multiplies the first node of the backward pass only
+
+def _pack(grads, weight, dtype):
+    from . import tensor as T
+
     return T.concatenate([T.cast(g, dtype).flatten() for g in grads] + [weight.dimshuffle("x")])
 
 
@@ -367,6 +375,206 @@ def unpacked_means(summed, params):
     return means
 
 
+# -- buckets: gradients summed while the backward pass still runs ----------------------------------------
+
+BUCKET_BYTES = 1 << 20  # bucket_bytes "auto" across hosts (docs/distributed.md, "Buckets")
+SEND_NAP = 2e-4  # seconds the sender sleeps between two polls: it shares the rank's cores with the step
+_hosts = {}  # communicator's handle -> whether its ranks span more than one host
+
+
+def spans_hosts():
+    """Whether the ranks run on more than one host (MPI's shared-memory split of the communicator). A
+    collective: every rank calls it at the same point (the Trainer does, when it builds its graphs)."""
+    c = comm()
+    if c.Get_size() == 1:
+        return False
+    key = c.py2f()
+    if key not in _hosts:
+        allreduce_(np.zeros(1), what="the count of hosts")  # every rank got here, none failed
+        local = c.Split_type(_mpi().COMM_TYPE_SHARED)
+        _hosts[key] = local.Get_size() < c.Get_size()
+        local.Free()
+    return _hosts[key]
+
+
+def bucket_size(setting=None):
+    """The size in bytes of the buckets the gradients are sent in while the backward pass runs, or 0 for
+    one allreduce after it: ``setting``, else ``config.bucket_bytes`` (ARIGNOTE_BUCKET_BYTES). "auto":
+    BUCKET_BYTES when the ranks span hosts, else 0. On one host the allreduce is a copy through shared
+    memory that needs the same cores and memory bandwidth as the step, so it has nothing to overlap
+    with; across hosts the link does the work while the cores compute."""
+    from .core.config import _check_bucket_bytes, config
+
+    setting = _check_bucket_bytes(config.bucket_bytes if setting is None else setting)
+    if setting == "auto":
+        return BUCKET_BYTES if spans_hosts() else 0
+    return setting
+
+
+class GradientBuckets:
+    """This rank's gradients of ``cost`` with respect to ``params``, times ``weight`` (its number of
+    samples), packed for the allreduce: in one vector (``bucket_bytes`` 0, or all of them in one bucket)
+    summed after the training call, or in buckets of about ``bucket_bytes`` each (default:
+    ``bucket_size()``), each handed to a thread that starts summing it across ranks as soon as the
+    compiled backward pass has computed it, while the pass goes on (the gradients a pass computes
+    first, a model's last layers, go first; a bucket closes once it holds ``bucket_bytes``).
+
+    - ``outputs``: outputs of the training function: one per bucket, in the order they are computed;
+    - ``summed``: the symbolic inputs of the update function (each bucket's vector, summed over ranks);
+    - ``means``: the mean gradients, one per parameter in ``params``' order, read from ``summed``;
+    - ``exchange(values, weight)``: after a training call given ``outputs``' values and this rank's
+      weight, the arrays to pass for ``summed`` (waiting for the buckets still on their way).
+
+    Each bucket is a vector of its parameters' gradients flattened, with the weight last."""
+
+    def __init__(self, cost, params, weight, bucket_bytes=None):
+        from . import tensor as T
+        from .core.grad import grad
+        from .core.graph import toposort
+
+        params = list(params)
+        self.bucket_bytes = bucket_size(bucket_bytes)
+        dtype = np.result_type(*[p.dtype for p in params], np.float32).name
+        weight = T.cast(weight, dtype)
+        grads = grad(cost * weight, params)  # the weight multiplies the first node of the backward pass only
+        order = list(range(len(params)))
+        if self.bucket_bytes:  # ready first: the gradient that needs the fewest nodes of the backward pass
+            order.sort(key=lambda k: len(toposort([grads[k]])))
+        self.groups, group, size = [], [], 0
+        for k in order:
+            group.append(k)
+            size += params[k].get_value(borrow=True).size * np.dtype(dtype).itemsize
+            if self.bucket_bytes and size >= self.bucket_bytes:
+                self.groups.append(group)
+                group, size = [], 0
+        if group:
+            self.groups.append(group)
+        vectors = [_pack([grads[k] for k in g], weight, dtype) for g in self.groups]
+        self.sent = len(self.groups) > 1  # one bucket would be ready when the pass ends: allreduced after it
+        if self.sent:
+            _sender.prepare()
+        self.outputs = [SendBucket(i, len(vectors))(v) for i, v in enumerate(vectors)] if self.sent else vectors
+        self.summed = [v.type(f"summed_gradients{i}" if self.sent else "summed_gradients")
+                       for i, v in enumerate(vectors)]
+        means = {}
+        for g, summed in zip(self.groups, self.summed):
+            means.update(zip(g, unpacked_means(summed, [params[k] for k in g])))
+        self.means = [means[k] for k in range(len(params))]
+
+    def exchange(self, values, weight):
+        """The buckets summed over the ranks, given this rank's ``values`` of ``outputs`` and ``weight``."""
+        if not self.sent:
+            return [allreduce_packed(values[0], weight)]
+        return _sender.collect(len(self.outputs))
+
+
+class SendBucket(Op):
+    """Hands its input, bucket ``index`` of ``count`` (gradients packed with the weight last), to the
+    sender thread, which starts its allreduce at once while the compiled code goes on; its output, the
+    bucket's number, is an output of the training function so that the node runs. A Python op: the C
+    backend calls it back from inside the program, numba between two compiled segments, and the
+    reference in its turn; its perform copies the bucket (MPI sums the copy in place)."""
+
+    __props__ = ("index", "count")
+
+    def __init__(self, index, count):
+        self.index, self.count = index, count
+
+    def make_node(self, bucket):
+        from .core.types import TensorType
+
+        bucket = as_tensor_variable(bucket)
+        return Apply(self, [bucket], [TensorType("int64", ())()])
+
+    def perform(self, node, inputs, output_storage):
+        buffer = np.array(inputs[0])  # private and writeable: summed in place after perform returns
+        if buffer[-1] == 0:
+            buffer[...] = 0  # a rank without samples adds nothing (its gradients are 0/0)
+        _sender.hand(buffer, self.index, self.count)
+        output_storage[0][0] = np.array(self.index, dtype="int64")
+
+    def grad(self, inputs, outputs, output_grads):
+        raise NotImplementedError("SendBucket has no gradient: it ends the backward pass")
+
+    def infer_shape(self, node, shapes):
+        return [()]
+
+
+class _Sender:
+    """The thread that sums the buckets across ranks while the step computes. ``hand`` (from SendBucket's
+    perform) queues a bucket; the thread starts its allreduce at once, on a duplicate of the communicator
+    (so that a step's buckets never meet another collective), in the order they come, which is the same
+    on every rank; it then polls the pending ones, napping SEND_NAP between polls while the step computes
+    (without naps once the step waits for them), and looks for another rank's error meanwhile.
+    ``collect(count)`` waits for the step's ``count`` buckets and returns them."""
+
+    def __init__(self):
+        self.ready = threading.Condition()
+        self.queued, self.summed, self.error, self.thread, self.comm = [], [], None, None, None
+        self.collecting = False  # the step waits for the sums: the thread polls without napping
+
+    def prepare(self):
+        """Called by every rank at the same point (a collective): the communicator of the buckets."""
+        if self.comm is None or self.comm.Get_size() != comm().Get_size():
+            allreduce_(np.zeros(1), what="the setting up of the gradients' buckets")  # none failed before
+            self.comm = comm().Dup()
+
+    def hand(self, buffer, index, count):
+        with self.ready:
+            if self.error is not None:
+                return  # collect raises it
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="arignote-sender", daemon=True)
+                self.thread.start()
+            self.queued.append((buffer, index, count, time.perf_counter()))
+            self.ready.notify_all()
+
+    def _run(self):
+        pending = []  # (buffer, request, handed at, what)
+        try:
+            while not _state["broken"]:
+                with self.ready:
+                    while not self.queued and not pending:
+                        self.ready.wait()
+                    queued, self.queued = self.queued, []
+                for buffer, index, count, handed in queued:
+                    what = f"the allreduce of the gradients (bucket {index + 1} of {count})"
+                    request = self.comm.Iallreduce(_mpi().IN_PLACE, buffer, op=_mpi().SUM) \
+                        if self.comm.Get_size() > 1 else _mpi().REQUEST_NULL
+                    pending.append((buffer, request, handed, what))
+                while pending and pending[0][1].Test():  # done in order: the sums go out in order
+                    buffer, _, handed, _ = pending.pop(0)
+                    with self.ready:
+                        stats.in_flight += time.perf_counter() - handed
+                        self.summed.append(buffer)
+                        self.ready.notify_all()
+                if pending:
+                    _raise_if_another_rank_failed(pending[0][3])
+                    # nap while the step computes; once it waits in collect, poll without napping
+                    time.sleep(0 if self.collecting else SEND_NAP)
+        except BaseException as error:
+            with self.ready:
+                self.error = error
+                self.ready.notify_all()
+
+    def collect(self, count):
+        start = time.perf_counter()
+        with self.ready:
+            self.collecting = True
+            while len(self.summed) < count and self.error is None:
+                self.ready.wait(0.1)
+                if _state["broken"] and self.error is None:
+                    self.error = DistributedError("the step's gradients were not summed: this rank stopped")
+            self.collecting = False
+            if self.error is not None:
+                raise self.error
+            summed, self.summed = self.summed, []
+        return _counted(summed, time.perf_counter() - start)
+
+
+_sender = _Sender()
+
+
 def allreduce_packed(packed, weight):
     """Sum ``packed`` (the value of ``packed_gradients``: contiguous, writeable) across ranks, in place,
     and return it. A rank with ``weight`` 0 adds zeros (its gradients of an empty share are 0/0)."""
@@ -379,12 +587,20 @@ def _allreduce_weighted(buffer):
     """Sum the packed gradients times weights, the weight last, in place (counted in ``stats``)."""
     start = time.perf_counter()
     allreduce_(buffer, what="the allreduce of the gradients")
-    stats.seconds += time.perf_counter() - start
-    stats.calls += 1
-    stats.bytes += buffer.nbytes
-    if buffer[-1] == 0:
+    waited = time.perf_counter() - start
+    stats.in_flight += waited
+    return _counted([buffer], waited)[0]
+
+
+def _counted(summed, waited):
+    """``summed`` (packed gradients summed over the ranks, the total weight last), counted in ``stats``
+    as ``waited`` seconds of the step; DistributedError when no rank had a sample."""
+    stats.seconds += waited
+    stats.calls += len(summed)
+    stats.bytes += sum(b.nbytes for b in summed)
+    if summed[0][-1] == 0:
         raise DistributedError("no rank had any sample in this step: the gradients are undefined")
-    return buffer
+    return summed
 
 
 class AllreduceMean(Op):

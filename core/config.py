@@ -14,6 +14,9 @@ ARIGNOTE_REWRITES      config.rewrites      "none" turns graph rewrites off; or 
 ARIGNOTE_THREADS       thread_count()       most threads a compiled loop or convolution uses (default: cores, 8 at most)
 ARIGNOTE_VECMATH       config.vecmath       0: numba loops call scalar libm, not libmvec's vector math
 ARIGNOTE_KEEP_FREED    config.keep_freed    0: the numba backend leaves glibc's malloc thresholds alone
+ARIGNOTE_BUCKET_BYTES  config.bucket_bytes  distributed training: gradients sent in buckets of this size
+                                            while the backward pass runs; 0: one allreduce after it;
+                                            auto (default): buckets only when the ranks span hosts
 THEANO_FLAGS           Theano's names       read only by arignote.compat.theano.install()
 THEANORC               Theano's names       .theanorc files (default ~/.theanorc), read by install() too
 =====================  ===================  ====================================================
@@ -39,6 +42,7 @@ ARIGNOTE_SETTINGS = (
     ("rewrites", "ARIGNOTE_REWRITES", "graph rewrites: all, none, or a list of passes"),
     ("vecmath", "ARIGNOTE_VECMATH", "numba loops call libmvec's vector math"),
     ("keep_freed", "ARIGNOTE_KEEP_FREED", "the numba backend raises glibc's malloc thresholds"),
+    ("bucket_bytes", "ARIGNOTE_BUCKET_BYTES", "distributed gradients: bucket size in bytes, 0, or auto"),
 )
 
 # Theano's settings that arignote follows: attribute, meaning. Their values are checked on assignment.
@@ -209,8 +213,24 @@ def _read_theanorc(path):
     return flags
 
 
+def _check_bucket_bytes(value):
+    """'auto', or a size in bytes (an int, or text such as "4194304"; 0: no buckets)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise ValueError(f"bucket_bytes (ARIGNOTE_BUCKET_BYTES) must be 'auto' or a number of bytes >= 0, "
+                         f"got {value!r}")
+    return size
+
+
 # Settings whose values are checked (and converted) on assignment
 SETTING_CHECKS = {
+    "bucket_bytes": _check_bucket_bytes,
     "floatX": _check_floatX,
     "device": lambda value: _check_device("device", value),
     "exception_verbosity": lambda value: _one_of("exception_verbosity", value, EXCEPTION_VERBOSITY_CHOICES),
@@ -264,6 +284,7 @@ class Config:
         self.rewrites = environ.get("ARIGNOTE_REWRITES", "all").strip() or "all"
         self.vecmath = environ.get("ARIGNOTE_VECMATH", "1").strip() != "0"
         self.keep_freed = environ.get("ARIGNOTE_KEEP_FREED", "1").strip() != "0"
+        self.bucket_bytes = environ.get("ARIGNOTE_BUCKET_BYTES", "auto")
         # Theano's names (THEANO_FLAGS is read only by arignote.compat.theano.install())
         self.device = "cpu"
         self._mode = "FAST_RUN"

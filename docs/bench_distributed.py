@@ -1,13 +1,16 @@
 """Throughput of data parallelism over MPI on one machine: the benchmark MLP's training step (784-500-10,
-tanh, softmax, mean NLL, L2, SGD: bench's mlp-train-b500) with a batch of 500 per rank, on 1 rank and on
-2 ranks, every rank on one thread (OPENBLAS_NUM_THREADS=1 ARIGNOTE_THREADS=1).
+tanh, softmax, mean NLL, L2, SGD: bench's mlp-train-b500) with a batch of 500 per rank, or LeNet-5's
+(``--model lenet``: bench's lenet-train, batch 64 per rank), on 1 rank and on 2 ranks, every rank on
+one thread (OPENBLAS_NUM_THREADS=1 ARIGNOTE_THREADS=1).
 
-    python docs/bench_distributed.py [--backend c] [--steps 40] [--batch 500] [--ranks 2]
+    python docs/bench_distributed.py [--backend c] [--model mlp] [--steps 40] [--batch 500] [--ranks 2]
+                                     [--buckets auto|BYTES]
 
-prints the per-sample throughput of each, their ratio, the share of a step that the ranks spend in the
-allreduce of the gradients (waiting for the slower rank included), and the allreduce alone, timed with
-the ranks in step (what the link costs); then the machine's ceiling: as many ranks each training alone,
-without allreduce (what running side by side costs). Needs ``pip install 'arignote[mpi]'``.
+prints the per-sample throughput of each, their ratio, the share of a step that the ranks wait for the
+allreduce of the gradients (waiting for the slower rank included; with buckets, what the backward pass
+did not hide, and the buckets' time in flight), and the allreduce alone, timed with the ranks in step
+(what the link costs); then the machine's ceiling: as many ranks each training alone, without allreduce
+(what running side by side costs). Needs ``pip install 'arignote[mpi]'``.
 Run alone, it launches itself under ``mpiexec -n 1`` and ``mpiexec -n RANKS``.
 """
 
@@ -22,16 +25,11 @@ import time
 import numpy as np
 
 
-def measure(backend, steps, batch, how="functions", independent=False):
-    """One launch: the step's median time and the share in the allreduce (rank 0 prints JSON)."""
+def _mlp(rng, batch):
+    """The benchmark MLP: (x, y, cost, params, x_data, y_data)."""
     import arignote
-    import arignote.distributed as dist
     import arignote.tensor as T
 
-    ranks = dist.size()
-    if os.environ.get("BENCH_SPIN"):
-        dist.SPIN = float(os.environ["BENCH_SPIN"])
-    rng = np.random.default_rng(20 + dist.rank())  # each rank its own data
     sizes = (784, 500, 10)
     x_data = rng.random((batch, sizes[0]), dtype=np.float32)
     y_data = rng.integers(0, sizes[2], batch).astype(np.int32)
@@ -44,24 +42,52 @@ def measure(backend, steps, batch, how="functions", independent=False):
     x, y = T.fmatrix("x"), T.ivector("y")
     prob = T.nnet.softmax(T.dot(T.tanh(T.dot(x, W1) + b1), W2) + b2)
     cost = T.mean(T.nnet.categorical_crossentropy(prob, y)) + np.float32(1e-4) * ((W1 ** 2).sum() + (W2 ** 2).sum())
+    return x, y, cost, params, x_data, y_data
+
+
+def _lenet(rng, batch):
+    """LeNet-5 of the Deep Learning Tutorials on 28 x 28 images (layers.LeNet), float32."""
+    import arignote
+    import arignote.tensor as T
+    from arignote.layers.conv import LeNet
+
+    arignote.config.floatX = "float32"  # this process measures LeNet alone
+    model = LeNet(seed=int(rng.integers(1 << 30)))
+    x, y = T.fmatrix("x"), T.ivector("y")
+    cost = T.mean(T.nnet.categorical_crossentropy(model.output(x), y))
+    x_data = rng.random((batch, 28 * 28), dtype=np.float32)
+    return x, y, cost, model.params, x_data, rng.integers(0, 10, batch).astype(np.int32)
+
+
+def measure(backend, steps, batch, how="functions", independent=False, model="mlp", buckets="auto"):
+    """One launch: the step's median time and the share in the allreduce (rank 0 prints JSON)."""
+    import arignote
+    import arignote.distributed as dist
+
+    ranks = dist.size()
+    if os.environ.get("BENCH_SPIN"):
+        dist.SPIN = float(os.environ["BENCH_SPIN"])
+    rng = np.random.default_rng(20 + dist.rank())  # each rank its own data
+    x, y, cost, params, x_data, y_data = (_lenet if model == "lenet" else _mlp)(rng, batch)
     grads = arignote.grad(cost, params)
     sgd = lambda grads: [(p, p - np.float32(0.01) * g) for p, g in zip(params, grads)]  # noqa: E731
+    sent = 0
     if ranks == 1 or independent:  # the plain step
         step = arignote.function([x, y], cost, updates=sgd(grads), backend=backend)
     elif how == "op":  # one function around allreduce_gradients' Python op
         dist.broadcast_parameters(params)
         step = arignote.function([x, y], cost, updates=sgd(dist.allreduce_gradients(grads)), backend=backend)
-    else:  # as the Trainer does: the gradients packed, their sum (allreduce_packed), the update of the means
+    else:  # as the Trainer does: the gradients packed (in buckets sent as they are computed), the update of the means
         dist.broadcast_parameters(params)
-        packed = dist.packed_gradients(cost, params, x.shape[0])
-        gradients = arignote.function([x, y], [cost, packed], backend=backend)
-        summed = packed.type()
-        apply = arignote.function([summed], [], updates=sgd(dist.unpacked_means(summed, params)), backend=backend)
+        packed = dist.GradientBuckets(cost, params, x.shape[0], bucket_bytes=buckets)
+        sent = len(packed.outputs) if packed.sent else 0
+        gradients = arignote.function([x, y], [cost] + packed.outputs, backend=backend)
+        apply = arignote.function(packed.summed, [], updates=sgd(packed.means), backend=backend)
 
         def step(x_data, y_data):
-            value, vector = gradients(x_data, y_data)
-            apply(dist.allreduce_packed(vector, len(x_data)))
-            return value
+            values = gradients(x_data, y_data)
+            apply(*packed.exchange(values[1:], len(x_data)))
+            return values[0]
     for _ in range(3):
         step(x_data, y_data)
     dist.allreduce_(np.zeros(1))  # start together
@@ -71,8 +97,8 @@ def measure(backend, steps, batch, how="functions", independent=False):
         start = time.perf_counter()
         step(x_data, y_data)
         times.append(time.perf_counter() - start)
-    share = dist.stats.seconds / sum(times)
-    shares = dist.average([share])  # the mean over ranks
+    shares = dist.average([dist.stats.seconds / sum(times), dist.stats.in_flight / sum(times)])  # means over ranks
+    step_bytes = dist.stats.bytes / steps
     arrays = [p.get_value() for p in params]
     alone = []
     for _ in range(steps):  # the allreduce alone, the ranks in step: what the link costs, no waiting
@@ -82,9 +108,9 @@ def measure(backend, steps, batch, how="functions", independent=False):
         alone.append(time.perf_counter() - start)
     if dist.is_root():
         print(json.dumps(dict(ranks=ranks, independent=independent, step=float(np.median(times)),
-                              allreduce_share=shares[0],
+                              allreduce_share=shares[0], in_flight_share=shares[1], buckets=sent,
                               allreduce_alone=float(np.median(alone)),
-                              bytes=dist.stats.bytes / max(dist.stats.calls, 1),
+                              bytes=step_bytes,
                               samples_per_second=ranks * batch / float(np.median(times)))))
 
 
@@ -92,16 +118,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="c")
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch", type=int, default=500, help="samples per rank per step")
+    parser.add_argument("--batch", type=int, help="samples per rank per step (default: 500, LeNet 64)")
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--how", choices=["functions", "op"], default="functions",
                         help="functions: packed gradients, allreduce_packed, update (as the Trainer); op: one "
                              "function around allreduce_gradients")
+    parser.add_argument("--model", choices=["mlp", "lenet"], default="mlp")
+    parser.add_argument("--buckets", default="auto", help="config.bucket_bytes of the distributed step: auto, or the "
+                        "bytes of a bucket sent while the backward pass runs (0: one allreduce after it)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--independent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.batch is None:
+        args.batch = 64 if args.model == "lenet" else 500
     if args.child:
-        return measure(args.backend, args.steps, args.batch, args.how, args.independent)
+        return measure(args.backend, args.steps, args.batch, args.how, args.independent, args.model, args.buckets)
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         sys.exit("needs mpiexec and mpi4py: pip install 'arignote[mpi]'")
@@ -111,18 +142,20 @@ def main():
     for ranks, independent in ((1, False), (args.ranks, False), (args.ranks, True)):
         command = [mpiexec, "-n", str(ranks), sys.executable, os.path.abspath(__file__), "--child",
                    "--backend", args.backend, "--steps", str(args.steps), "--batch", str(args.batch),
-                   "--how", args.how]
+                   "--how", args.how, "--model", args.model, "--buckets", args.buckets]
         done = subprocess.run(command + ["--independent"] * independent, env=env, capture_output=True, text=True,
                               timeout=600)
         if done.returncode:
             sys.exit(done.stdout + done.stderr)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     one, many, alone = results
-    print(f"mlp 784-500-10, batch {args.batch} per rank, backend {args.backend}, {args.how}, one thread per rank, "
-          f"{os.cpu_count()} cores")
+    name = "lenet-5" if args.model == "lenet" else "mlp 784-500-10"
+    print(f"{name}, batch {args.batch} per rank, backend {args.backend}, {args.how}, one thread per rank, "
+          f"{os.cpu_count()} cores, buckets {args.buckets} ({many['buckets'] or 'one allreduce after the step'})")
     for r in (one, many):
         print(f"  {r['ranks']} rank(s): step {r['step'] * 1000:.1f} ms, {r['samples_per_second']:.0f} samples/s, "
-              f"allreduce {r['allreduce_share']:.1%} of a step ({r['bytes'] / 1e6:.2f} MB per rank; "
+              f"allreduce waited {r['allreduce_share']:.1%} of a step, in flight {r['in_flight_share']:.1%} "
+              f"({r['bytes'] / 1e6:.2f} MB per rank and step; "
               f"alone, the ranks in step: {r['allreduce_alone'] * 1000:.2f} ms)")
     print(f"  throughput ratio {many['samples_per_second'] / one['samples_per_second']:.2f}x (target >= 1.8x)")
     print(f"  the machine's ceiling: {alone['ranks']} ranks each training alone (no allreduce): step "

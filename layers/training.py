@@ -235,19 +235,18 @@ class Trainer:
         cost = self.loss(train_out, y)
         if self.penalty is not None:
             cost = cost + self.penalty
-        grads, apply = [], None
+        grads, apply, buckets = [], None, None
         if self.distributed is not None:
-            # two functions: this rank's gradients times its rows, packed into one vector (and the model's
-            # own updates), then, given that vector summed over the ranks, the optimizer's update (0.35 ms a
-            # step faster for the benchmark MLP than one function around allreduce_gradients' Python op,
-            # which splits the compiled code; packing in the graph saves NumPy's passes over the gradients)
+            # two functions: this rank's gradients times its rows, packed (and the model's own updates), then,
+            # given them summed over the ranks, the optimizer's update (0.35 ms a step faster for the
+            # benchmark MLP than one function around allreduce_gradients' Python op, which splits the
+            # compiled code; packing in the graph saves NumPy's passes over the gradients). Across hosts
+            # the packed buckets are sent while the backward pass runs (dist.GradientBuckets).
             dist, params = self.distributed, self.model.params
-            grads = [dist.packed_gradients(cost, params, x.shape[0])]
-            summed = grads[0].type("summed_gradients")
-            updates = model_updates
-            apply = function([summed], [], updates=self.optimizer.updates(
-                grads=dist.unpacked_means(summed, params), params=params), backend=self.backend,
-                name="apply_gradients")
+            buckets = dist.GradientBuckets(cost, params, x.shape[0])
+            grads, updates = buckets.outputs, model_updates
+            apply = function(buckets.summed, [], updates=self.optimizer.updates(
+                grads=buckets.means, params=params), backend=self.backend, name="apply_gradients")
         else:
             updates = self.optimizer.updates(cost, self.model.params) + model_updates
         eval_out = self.model.output(x, training=False)
@@ -256,8 +255,8 @@ class Trainer:
         if classify:
             train_outputs.append(T.mean(T.eq(T.argmax(train_out, axis=1), y)))
             eval_outputs.append(T.mean(T.eq(T.argmax(eval_out, axis=1), y)))
-        self._graphs = dict(x=x, y=y, train=train_outputs, grads=grads, apply=apply, updates=updates,
-                            eval=eval_outputs, output=eval_out, classify=classify)
+        self._graphs = dict(x=x, y=y, train=train_outputs, grads=grads, apply=apply, buckets=buckets,
+                            updates=updates, eval=eval_outputs, output=eval_out, classify=classify)
         return self._graphs
 
     def _function(self, key, make):
@@ -297,7 +296,8 @@ class Trainer:
         metrics and gradients, their mean over every rank's rows goes to the compiled update."""
         if self.distributed is None:
             return train
-        return _DistributedStep(train, self._graphs["apply"], len(self._graphs["train"]), self.distributed)
+        return _DistributedStep(train, self._graphs["apply"], len(self._graphs["train"]),
+                                self._graphs["buckets"])
 
     @property
     def backend_name(self):
@@ -531,17 +531,17 @@ class Trainer:
 
 class _DistributedStep:
     """One data-parallel training step: ``train`` (compiled) gives this rank's metrics and its gradients
-    times its ``rows``, packed into one vector (``dist.packed_gradients``); that vector, summed over the
-    ranks in place (one allreduce), goes to ``apply`` (compiled: the optimizer's update of the means).
-    ``backend`` and ``order`` as the plain training function's."""
+    times its ``rows``, packed (``dist.GradientBuckets``: one vector, or buckets handed over while the
+    backward pass ran); summed over the ranks, they go to ``apply`` (compiled: the optimizer's update of
+    the means). ``backend`` and ``order`` as the plain training function's."""
 
-    def __init__(self, train, apply, metrics, dist):
-        self.train, self.apply, self.metrics, self.dist = train, apply, metrics, dist
+    def __init__(self, train, apply, metrics, buckets):
+        self.train, self.apply, self.metrics, self.buckets = train, apply, metrics, buckets
         self.backend, self.order = train.backend, None
 
     def __call__(self, *inputs, rows):
         values = self.train(*inputs)
-        self.apply(self.dist.allreduce_packed(values[self.metrics], rows))
+        self.apply(*self.buckets.exchange(values[self.metrics:], rows))
         return values[:self.metrics]
 
 

@@ -44,16 +44,25 @@ def test_the_core_never_imports_it():
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+# how: the Trainer; a hand-written loop with allreduce_gradients; either with its gradients sent in buckets
+# of 100 bytes or more (the MLP's four float64 parameters in three buckets) while the backward pass runs
+HOW = {"trainer": ["--how", "trainer"], "function": ["--how", "function"],
+       "trainer-buckets": ["--how", "trainer", "--buckets", "100"],
+       "function-buckets": ["--how", "function", "--buckets", "100"]}
+
+
 @needs_mpi
-@pytest.mark.parametrize("how", ["trainer", "function"])
+@pytest.mark.parametrize("how", ["trainer", "function", "trainer-buckets"])
 def test_two_ranks_train_as_one_with_twice_the_batch(backend, how, tmp_path, batch="21"):
     # 70 rows in batches of 21: shares of 10 and 11 rows, then of 3 and 4 (weighted means)
-    one = _trained(tmp_path / "one.npy", "--backend", backend, "--how", how, "--batch", batch)
-    two = _trained(tmp_path / "two.npy", "--backend", backend, "--how", how, "--batch", batch, "--distributed",
+    one = _trained(tmp_path / "one.npy", "--backend", backend, *HOW[how], "--batch", batch)
+    two = _trained(tmp_path / "two.npy", "--backend", backend, *HOW[how], "--batch", batch, "--distributed",
                    ranks=2)
     other = np.load(tmp_path / "two.npy.rank1.npy")
     np.testing.assert_array_equal(two, other)  # the replicas, optimizer states and averaged metrics are equal
     np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12)
+    if how.startswith("trainer"):  # "auto" on one host: one allreduce after the backward pass
+        assert np.load(tmp_path / "two.npy.buckets.rank0.npy") == (3 if how == "trainer-buckets" else 0)
 
 
 @needs_mpi
@@ -114,7 +123,7 @@ def test_the_demo_on_two_ranks_reaches_the_accuracy_of_one(tmp_path):
 
 
 @needs_mpi
-@pytest.mark.parametrize("how", ["trainer", "function"])
+@pytest.mark.parametrize("how", ["trainer", "function", "trainer-buckets", "function-buckets"])
 def test_a_rank_without_rows_adds_nothing(how, tmp_path):
     # batches of one row: rank 0's share is always empty, rank 1's the row
     test_two_ranks_train_as_one_with_twice_the_batch("reference", how, tmp_path, batch="1")
@@ -123,16 +132,20 @@ def test_a_rank_without_rows_adds_nothing(how, tmp_path):
 @needs_mpi
 @pytest.mark.parametrize("fault, message", [
     ("step", "rank 1 of 2 stopped with ValueError: Dot"),        # a compiled step raises on rank 1
+    ("step-buckets", "rank 1 of 2 stopped with ValueError: Dot"),  # ... while rank 0 sends its buckets
     ("guard", "rank 1 of 2 stopped with RuntimeError: boom on purpose"),  # rank 1 raises between steps
     ("uncaught", "rank 1 of 2 stopped with RuntimeError: boom, uncaught"),  # ... outside guard()
     ("structure", "the ranks do not build the same model: parameter 0 is 'dense0.W' of shape (6, 9)"),
 ])
 def test_a_fault_on_one_rank_stops_every_rank_with_its_error(fault, message, tmp_path):
-    done = _run(tmp_path / "f.npy", "--fault", fault, ranks=2)  # no hang: TimeoutExpired would fail the test
+    options = ["--fault", "step", "--buckets", "100"] if fault == "step-buckets" else ["--fault", fault]
+    done = _run(tmp_path / "f.npy", *options, ranks=2)  # no hang: TimeoutExpired would fail the test
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert output.count(message) >= 2 if fault == "structure" else message in output, output
-    if fault != "structure":
+    if fault == "step-buckets":
+        assert "rank 0 was waiting in the allreduce of the gradients (bucket 1 of 3)" in output, output
+    elif fault != "structure":
         assert "rank 0 was waiting in the allreduce of the gradients" in output, output
 
 
@@ -171,3 +184,54 @@ def test_packed_gradients_hold_each_gradient_times_the_weight_and_unpack_to_the_
     np.testing.assert_allclose(means[1], gb, rtol=1e-5)
     with pytest.raises(dist.DistributedError, match="no rank had any sample"):
         dist.allreduce_packed(packed, weight=0)
+
+
+@needs_mpi
+def test_buckets_are_sent_as_the_backward_pass_computes_them_and_hold_the_means(backend):
+    import arignote
+    import arignote.distributed as dist
+    import arignote.tensor as T
+    from arignote.core.plan import plan_of
+    from arignote.layers.layers import MLP
+
+    model = MLP([6, 8, 8, 3], activation="tanh", seed=0)  # float64: six parameters of 24 to 512 bytes
+    x, y = T.matrix("x"), T.ivector("y")
+    cost = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(model.output(x)), y))
+    buckets = dist.GradientBuckets(cost, model.params, x.shape[0], bucket_bytes=100)
+    names = [[model.params[k].name for k in group] for group in buckets.groups]
+    assert sorted(sum(names, [])) == sorted(p.name for p in model.params)
+    assert names[0] == ["output.W"] and "dense0.W" in names[-1] + names[-2], names  # the last layer goes first
+    assert all(sum(model.params[k].get_value().nbytes for k in g) >= 100 for g in buckets.groups[:-1])
+    train = arignote.function([x, y], [cost] + buckets.outputs, backend=backend)
+    nodes = [type(node.op).__name__ for node in plan_of(train.maker.fgraph).nodes]
+    sends = [k for k, name in enumerate(nodes) if name == "SendBucket"]
+    assert len(sends) == len(buckets.groups) >= 3
+    assert any(name in ("Dot", "Gemm") for name in nodes[sends[0]:sends[-1]])  # products after the first send
+
+    rng = np.random.default_rng(0)
+    xs, ys = rng.normal(size=(5, 6)), rng.integers(0, 3, 5).astype("int32")
+    dist.stats.reset()
+    summed = buckets.exchange(train(xs, ys)[1:], 5)
+    assert dist.stats.calls == len(buckets.groups) and dist.stats.in_flight > 0
+    means = arignote.function(buckets.summed, buckets.means, backend=backend)(*summed)
+    expected = arignote.function([x, y], arignote.grad(cost, model.params), backend="reference")(xs, ys)
+    for mean, want in zip(means, expected):
+        np.testing.assert_allclose(mean, want, rtol=1e-9, atol=1e-12)
+    with pytest.raises(dist.DistributedError, match="no rank had any sample"):  # zeros sent, not 0/0
+        buckets.exchange(train(xs[:0], ys[:0])[1:], 0)
+
+
+@needs_mpi
+def test_buckets_are_sent_only_across_hosts_unless_set():
+    import arignote
+    import arignote.distributed as dist
+
+    assert dist.bucket_size() == 0 and dist.bucket_size("auto") == 0  # one host (one rank here)
+    assert dist.bucket_size(4096) == 4096 and dist.bucket_size("0") == 0
+    arignote.config.bucket_bytes = 65536
+    try:
+        assert dist.bucket_size() == 65536
+    finally:
+        arignote.config.bucket_bytes = "auto"
+    with pytest.raises(ValueError, match="bucket_bytes .ARIGNOTE_BUCKET_BYTES. must be 'auto' or a number"):
+        dist.bucket_size("1MB")
