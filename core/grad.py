@@ -146,6 +146,12 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
     # (so the perturbation is lost) for a Fortran-ordered array such as a transposed one.
     points = [np.array(p, dtype=np.asarray(p).dtype if np.asarray(p).dtype.kind == "f" else config.floatX,
                        order="C") for p in pt]
+    # The functions read the points through read-only views: the types that compiled backends specialize
+    # on (numba: layout and writability) are then those of read-only C arrays, whatever the caller's
+    # arrays were, and a function compiled for read-only arrays of the caller's serves here too.
+    views = [p.view() for p in points]
+    for view in views:
+        view.setflags(write=False)
     inputs = [TensorType(p.dtype, (False,) * p.ndim)(f"input{i}") for i, p in enumerate(points)]
     output = as_tensor_variable(fun(*inputs))
     dtype = np.result_type(*[p.dtype for p in points], output.dtype).name if is_float(output.dtype) else config.floatX
@@ -158,7 +164,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
     # Two functions, not three: the finite differences project the output in NumPy (in float64, which
     # only lowers their rounding noise), so the output's function also serves them.
     out_fn = function(inputs, output, backend=backend, mode=mode)
-    out_value = out_fn(*points)
+    out_value = out_fn(*views)
     projection = shared(np.zeros(out_value.shape, dtype=output.dtype if is_float(output.dtype) else dtype),
                         name="random_projection")
     cost = ops.sum(output * projection)
@@ -170,16 +176,16 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
 
     for _ in range(n_tests):
         projection.set_value(rng.uniform(-1, 1, size=out_value.shape).astype(projection.dtype), borrow=True)
-        analytic = grad_fn(*points)
+        analytic = grad_fn(*views)
         for index, (point, symbolic) in enumerate(zip(points, analytic)):
             numeric = np.zeros(point.shape, dtype="float64")
             flat = point.reshape(-1)
             for k in range(flat.size):
                 saved = flat[k]
                 flat[k] = saved + eps
-                up = float(cost_fn(*points))
+                up = float(cost_fn(*views))
                 flat[k] = saved - eps
-                down = float(cost_fn(*points))
+                down = float(cost_fn(*views))
                 flat[k] = saved
                 numeric.reshape(-1)[k] = (up - down) / (2 * eps)
             abs_err = np.abs(symbolic - numeric)
