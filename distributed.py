@@ -510,14 +510,15 @@ class _Sender:
 
     def __init__(self):
         self.ready = threading.Condition()
-        self.queued, self.summed, self.error, self.thread, self.comm = [], [], None, None, None
+        self.queued, self.summed, self.error, self.thread, self.comm, self.parent = [], [], None, None, None, None
         self.collecting = False  # the step waits for the sums: the thread polls without napping
 
     def prepare(self):
-        """Called by every rank at the same point (a collective): the communicator of the buckets."""
-        if self.comm is None or self.comm.Get_size() != comm().Get_size():
+        """Called by every rank at the same point (a collective): the communicator of the buckets, a
+        duplicate of ``comm()`` (made again after ``set_comm`` chose another)."""
+        if self.comm is None or self.parent != comm().py2f():
             allreduce_(np.zeros(1), what="the setting up of the gradients' buckets")  # none failed before
-            self.comm = comm().Dup()
+            self.comm, self.parent = comm().Dup(), comm().py2f()
 
     def hand(self, buffer, index, count):
         with self.ready:
