@@ -454,8 +454,7 @@ class GradientBuckets:
         if self.sent:
             _sender.prepare()
         self.outputs = [SendBucket(i, len(vectors))(v) for i, v in enumerate(vectors)] if self.sent else vectors
-        self.summed = [v.type(f"summed_gradients{i}" if self.sent else "summed_gradients")
-                       for i, v in enumerate(vectors)]
+        self.summed = [v.type(f"summed_gradients{i}") for i, v in enumerate(vectors)]
         means = {}
         for g, summed in zip(self.groups, self.summed):
             means.update(zip(g, unpacked_means(summed, [params[k] for k in g])))
