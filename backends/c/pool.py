@@ -8,6 +8,8 @@ the window cut at the padded image's end instead. Max takes NaN as np.max does (
 gradient goes to every element equal to the window's maximum.
 """
 
+import functools
+
 from .ctext import comment, ct, indent, isfloat, nested, offset, shape_buffers
 
 
@@ -67,25 +69,50 @@ def _windows(g, index, node, body, arrays, q=None):
     divisor = {"average_inc_pad": f"(ari_min_i64(top + {wr}, H + {pr}) - top) * (ari_min_i64(left + {wc}, W + {pc}) - left)",
                "average_exc_pad": "(re - rb) * (ce - cb)"}.get(op.mode)
     before, tap, after = body
-    if wr * wc <= UNROLL:
-        taps = [f"{{ const int64_t r = top + {a}, c = left + {b}; {tap} }}" for a in range(wr) for b in range(wc)]
-    else:
-        taps = [f"for (int64_t r = top; r < top + {wr}; r++) for (int64_t c = left; c < left + {wc}; c++) {tap}"]
-    full = f"top >= 0 && top + {wr} <= H && left >= 0 && left + {wc} <= W"
+    names = [v for v, _ in arrays]
+    # the same C with every array's column stride 1 (when the program finds them so): a row of whole
+    # windows then reads and writes at constant offsets, a loop gcc vectorizes (LeNet's first 2x2
+    # max-pool: 0.34 -> 0.22 ms on two threads)
+    unit = lambda text: functools.reduce(lambda t, v: t.replace(f"{v}.strides[{nd - 1}]", "1"), names, text)
+
+    def window(whole, at_unit):
+        """The C of one window (j), ``whole``: inside the image (its taps at constant offsets)."""
+        fix = unit if at_unit else (lambda text: text)
+        one = fix(tap)
+        lines = [f"const int64_t left = j * {sc}{f' - {pc}' if pc else ''}, cb = left > 0 ? left : 0, ce = ari_min_i64(left + {wc}, W);",
+                 *([f"const int64_t div = {divisor};  /* {op.mode}'s divisor */"] if divisor else []),
+                 *(fix(line) for line in before)]
+        if whole and wr * wc <= UNROLL:
+            lines += [f"{{ const int64_t r = top + {a}, c = left + {b}; {one} }}" for a in range(wr) for b in range(wc)]
+        elif whole:
+            lines.append(f"for (int64_t r = top; r < top + {wr}; r++) for (int64_t c = left; c < left + {wc}; c++) {one}")
+        else:
+            lines.append(f"for (int64_t r = rb; r < re; r++) for (int64_t c = cb; c < ce; c++) {one}")
+        return lines + [fix(line) for line in after]
+
+    def columns(span, whole, at_unit=False):
+        return [f"for (int64_t j = {span[0]}; j < {span[1]}; j++) {{", *("    " + line for line in window(whole, at_unit)), "}"]
+
+    unit_test = " && ".join(f"{v}.strides[{nd - 1}] == 1" for v in names)
     image = [
-        *(f"{T} *p{k} = ({T} *){v}.data + ({offset(v, lead)});" for k, (v, T) in enumerate(arrays)),
+        # restrict: the one array written is the output, a buffer of its own
+        *(f"{T} *restrict p{k} = ({T} *){v}.data + ({offset(v, lead)});" for k, (v, T) in enumerate(arrays)),
+        f"/* the columns [jf0, jf1) whose windows lie inside the image's columns */",
+        f"const int64_t jf0 = ari_min_i64({(pc + sc - 1) // sc}, Q);",
+        f"int64_t jf1 = W + {pc - wc} >= 0 ? (W + {pc - wc}) / {sc} + 1 : 0; jf1 = jf1 > Q ? Q : jf1 < jf0 ? jf0 : jf1;",
+        f"const int unit = {unit_test};  /* every column stride 1 */",
         "for (int64_t i = 0; i < R; i++) {",
         f"    const int64_t top = i * {sr}{f' - {pr}' if pr else ''}, rb = top > 0 ? top : 0, re = ari_min_i64(top + {wr}, H);",
-        "    for (int64_t j = 0; j < Q; j++) {",
-        f"        const int64_t left = j * {sc}{f' - {pc}' if pc else ''}, cb = left > 0 ? left : 0, ce = ari_min_i64(left + {wc}, W);",
-        *([f"        const int64_t div = {divisor};  /* {op.mode}'s divisor */"] if divisor else []),
-        *("        " + line for line in before),
-        f"        if ({full}) {{  /* a whole window */",
-        *("            " + line for line in taps),
-        "        } else {  /* a window cut by the image's border */",
-        f"            for (int64_t r = rb; r < re; r++) for (int64_t c = cb; c < ce; c++) {tap}",
+        f"    if (top >= 0 && top + {wr} <= H) {{  /* a row of windows inside the image's rows */",
+        *("        " + line for line in columns(("0", "jf0"), False)),
+        "        if (unit) {",
+        *("            " + line for line in columns(("jf0", "jf1"), True, True)),
+        "        } else {",
+        *("            " + line for line in columns(("jf0", "jf1"), True)),
         "        }",
-        *("        " + line for line in after),
+        *("        " + line for line in columns(("jf1", "Q"), False)),
+        "    } else {",
+        *("        " + line for line in columns(("0", "Q"), False)),
         "    }",
         "}",
     ]
@@ -155,7 +182,8 @@ def emit_max_pool_grad(g, node, index, ins, outs):
     lines = _head(node, index, x, pooled=(out, gr))
     lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(nd)]
     lines += _lead_sizes(x, nd)
-    # pick[x == m]: a load, not a branch (gcc branches on a ?: of floats); ties each get g
+    # pick[x == m]: a load, not a branch (gcc branches on a ?: of floats); ties each get g. (A select
+    # vectorizes only in rows of 16 windows or more; LeNet's rows of 12 and 4 then branched: twice as slow.)
     before = [f"const {T} m = {_at(1, out, nd, 'i', 'j')}, pick[2] = {{0, {_at(2, gr, nd, 'i', 'j')}}};"]
     arrays = [(x, f"const {T}"), (out, f"const {T}"), (gr, f"const {T}"), (o, T)]
     return "\n".join(lines + _spread(g, node, index, o, before, f"{_at(3, o, nd)} {{}}= pick[{_at(0, x, nd)} == m];", arrays))

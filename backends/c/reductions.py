@@ -25,7 +25,7 @@ TAKING_NAN = {
     "maximum": lambda acc, x: f"(({x} > {acc} || {x} != {x}) ? {x} : {acc})",
     "minimum": lambda acc, x: f"(({x} < {acc} || {x} != {x}) ? {x} : {acc})",
 }
-LANES = tuple(COMBINE)  # every step runs in 8 independent lanes over contiguous runs
+LANES = tuple(COMBINE)  # every step runs in independent lanes over contiguous runs (ARI_LANES, runtime.h)
 CONVERTS = ("add", "multiply")  # steps that convert the element to the accumulator's type first
 
 
@@ -84,22 +84,23 @@ def _block(load, step):
 
 
 def _in_lanes(src, op, A, init, value, nan, outer_sizes, general, lead=None):
-    """Each output element's contiguous run reduced in 8 independent lanes, which vectorize (and round
-    better); floats' maximum and minimum: a plain select per lane and a lane of NaN catchers. ``lead``
+    """Each output element's contiguous run reduced in independent lanes (ARI_LANES: two vector
+    registers' worth), which vectorize (and round better); floats' maximum and minimum: a plain select per lane and a lane of NaN catchers. ``lead``
     (not with NaN catchers): the size of reduced leading axes too, each of whose slices adds its runs into
     the accumulators (a bias gradient's sum over axes (0, 2, 3): one run per image and channel, instead
     of a scalar loop through acc[k])."""
     combine = COMBINE[op.combine]
+    L = f"ARI_LANES({'2 * ' if nan else ''}sizeof({A}))"  # a lane and its NaN catcher: twice the state
     if lead is not None:
         return "\n".join([
             f"if ({src.contiguous}) {{",
             f"    const int64_t m = {outer_sizes}, lead = {lead};",
             "    for (int64_t r = 0; r < lead; r++) for (int64_t k = 0; k < outn; k++) {",
-            f"        const int64_t base = (r * outn + k) * m; {A} lane[8]; int64_t i = 0;",
-            f"        for (int l = 0; l < 8; l++) lane[l] = {init};",
-            hang("        for (; i + 8 <= m; i += 8) for (int l = 0; l < 8; l++) ", _block(src.load("base + i + l"), f"lane[l] = {combine('lane[l]', value)};"), " " * 8),
+            f"        const int64_t base = (r * outn + k) * m; {A} lane[{L}]; int64_t i = 0;",
+            f"        for (int l = 0; l < {L}; l++) lane[l] = {init};",
+            hang(f"        for (; i + {L} <= m; i += {L}) for (int l = 0; l < {L}; l++) ", _block(src.load("base + i + l"), f"lane[l] = {combine('lane[l]', value)};"), " " * 8),
             hang("        for (; i < m; i++) ", _block(src.load("base + i"), f"lane[0] = {combine('lane[0]', value)};"), " " * 8),
-            f"        for (int l = 1; l < 8; l++) lane[0] = {combine('lane[0]', 'lane[l]')};",
+            f"        for (int l = 1; l < {L}; l++) lane[0] = {combine('lane[0]', 'lane[l]')};",
             f"        acc[k] = {combine('acc[k]', 'lane[0]')};",
             "    }",
             "} else {", indent(general), "}"])
@@ -113,11 +114,11 @@ def _in_lanes(src, op, A, init, value, nan, outer_sizes, general, lead=None):
         f"if ({src.contiguous}) {{",
         f"    const int64_t m = {outer_sizes};",
         "    for (int64_t k = 0; k < outn; k++) {",
-        f"        const int64_t base = k * m; {A} lane[8]; int64_t i = 0;{f' {A} nanl[8] = {{0}};' if nan else ''}",
-        f"        for (int l = 0; l < 8; l++) lane[l] = {init};",
-        hang("        for (; i + 8 <= m; i += 8) for (int l = 0; l < 8; l++) ", _block(src.load("base + i + l"), fold("l")), " " * 8),
+        f"        const int64_t base = k * m; {A} lane[{L}]; int64_t i = 0;{f' {A} nanl[{L}] = {{0}};' if nan else ''}",
+        f"        for (int l = 0; l < {L}; l++) lane[l] = {init};",
+        hang(f"        for (; i + {L} <= m; i += {L}) for (int l = 0; l < {L}; l++) ", _block(src.load("base + i + l"), fold("l")), " " * 8),
         hang("        for (; i < m; i++) ", _block(src.load("base + i"), fold("0")), " " * 8),
-        f"        for (int l = 1; l < 8; l++) {{ lane[0] = {combine('lane[0]', 'lane[l]')}; {merge_nan}}}",
+        f"        for (int l = 1; l < {L}; l++) {{ lane[0] = {combine('lane[0]', 'lane[l]')}; {merge_nan}}}",
         f"        acc[k] = {'nanl[0] != nanl[0] ? nanl[0] : ' if nan else ''}lane[0];",
         "    }",
         "} else {", indent(general), "}"])
