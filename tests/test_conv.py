@@ -177,6 +177,20 @@ def test_integer_pooling(backend):
           expected=pool_oracle(x, (3, 2), True, mode="sum"))
 
 
+def test_pooling_handed_one_array_twice(backend):
+    """The pooling gradients read their arrays by name: one array in two places (x as the h of
+    MaxPoolGradGrad, the pooled values as the gradient of MaxPoolGrad) must be one array to the kernel,
+    here large enough (a million elements) that its images are split between threads."""
+    from arignote.core import pool as P
+
+    x = np.random.default_rng(3).standard_normal((4, 512, 512)).astype("float32")
+    ws, stride, pad = (2, 3), (1, 2), (0, 0)
+
+    pooled = lambda a: P.Pool(ws, stride, pad, False, "max")(a)
+    check(lambda a: P.MaxPoolGradGrad(ws, stride, pad, False, "max")(a, pooled(a), a), [x], backend, grad=False)
+    check(lambda a: P.MaxPoolGrad(ws, stride, pad, False, "max")(a, pooled(a), pooled(a)), [x], backend, grad=False)
+
+
 def test_nan_is_the_maximum(backend):
     x = IMG.copy()
     x[0, 0, 1, 1] = np.nan
