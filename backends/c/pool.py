@@ -8,8 +8,6 @@ the window cut at the padded image's end instead. Max takes NaN as np.max does (
 gradient goes to every element equal to the window's maximum.
 """
 
-import functools
-
 from .ctext import comment, ct, indent, isfloat, nested, offset, shape_buffers
 
 
@@ -57,8 +55,9 @@ def _head(node, index, x, pooled=(), same=()):
 def _windows(g, index, node, body, arrays, q=None):
     """C looping over the leading axes (the image of each array of ``arrays`` at p<k>, k its position
     there), then over the pooled positions (i, j), each with its window's rows [rb, re), columns
-    [cb, ce) and the divisor ``div`` of its mode. ``body`` is one output's (lines before, the statement
-    of one tap (r, c), lines after); ``q`` (the output's name, its C type): an output written in order
+    [cb, ce) and the divisor ``div`` of its mode. ``body(at)`` is one output's (lines before, the statement
+    of one tap (r, c), lines after), each element written ``at(k, v, row, col)`` (``_at``'s, with the
+    column stride read or known to be 1); ``q`` (the output's name, its C type): an output written in order
     through ``q``. A window inside the image (most of them) has its taps written out one by one when
     there are at most UNROLL of them: constant offsets, no loop. A node the plan gives threads
     (``plan.threads``: ``Op.splits_rows``) runs its images in a kernel that ari_parallel splits
@@ -68,36 +67,31 @@ def _windows(g, index, node, body, arrays, q=None):
     (wr, wc), (sr, sc), (pr, pc) = op.ws, op.stride, op.pad
     divisor = {"average_inc_pad": f"(ari_min_i64(top + {wr}, H + {pr}) - top) * (ari_min_i64(left + {wc}, W + {pc}) - left)",
                "average_exc_pad": "(re - rb) * (ce - cb)"}.get(op.mode)
-    before, tap, after = body
     names = list(dict.fromkeys(v for v, _ in arrays))  # an array passed twice (x as h) is one name
-    # the same C with every array's column stride 1 (when the program finds them so): a row of whole
-    # windows then reads and writes at constant offsets, a loop gcc vectorizes (LeNet's first 2x2
-    # max-pool: 0.34 -> 0.22 ms on two threads)
-    unit = lambda text: functools.reduce(lambda t, v: t.replace(f"{v}.strides[{nd - 1}]", "1"), names, text)
 
-    def window(whole, at_unit):
-        """The C of one window (j), ``whole``: inside the image (its taps at constant offsets)."""
-        fix = unit if at_unit else (lambda text: text)
-        one = fix(tap)
+    def window(whole, unit):
+        """The C of one window (j), ``whole``: inside the image (its taps at constant offsets); ``unit``:
+        every column stride is 1, a row of such windows a loop gcc vectorizes (LeNet's first 2x2
+        max-pool: 0.34 -> 0.22 ms on two threads)."""
+        before, tap, after = body(lambda k, v, row="r", col="c": _at(k, v, nd, row, col, unit))
         lines = [f"const int64_t left = j * {sc}{f' - {pc}' if pc else ''}, cb = left > 0 ? left : 0, ce = ari_min_i64(left + {wc}, W);",
-                 *([f"const int64_t div = {divisor};  /* {op.mode}'s divisor */"] if divisor else []),
-                 *(fix(line) for line in before)]
+                 *([f"const int64_t div = {divisor};  /* {op.mode}'s divisor */"] if divisor else []), *before]
         if whole and wr * wc <= UNROLL:
-            lines += [f"{{ const int64_t r = top + {a}, c = left + {b}; {one} }}" for a in range(wr) for b in range(wc)]
+            lines += [f"{{ const int64_t r = top + {a}, c = left + {b}; {tap} }}" for a in range(wr) for b in range(wc)]
         elif whole:
-            lines.append(f"for (int64_t r = top; r < top + {wr}; r++) for (int64_t c = left; c < left + {wc}; c++) {one}")
+            lines.append(f"for (int64_t r = top; r < top + {wr}; r++) for (int64_t c = left; c < left + {wc}; c++) {tap}")
         else:
-            lines.append(f"for (int64_t r = rb; r < re; r++) for (int64_t c = cb; c < ce; c++) {one}")
-        return lines + [fix(line) for line in after]
+            lines.append(f"for (int64_t r = rb; r < re; r++) for (int64_t c = cb; c < ce; c++) {tap}")
+        return lines + after
 
-    def columns(span, whole, at_unit=False):
-        return [f"for (int64_t j = {span[0]}; j < {span[1]}; j++) {{", *("    " + line for line in window(whole, at_unit)), "}"]
+    def columns(span, whole, unit=False):
+        return [f"for (int64_t j = {span[0]}; j < {span[1]}; j++) {{", *("    " + line for line in window(whole, unit)), "}"]
 
     unit_test = " && ".join(f"{v}.strides[{nd - 1}] == 1" for v in names)
     image = [
         # restrict: the one array written is the output, a buffer of its own
         *(f"{T} *restrict p{k} = ({T} *){v}.data + ({offset(v, lead)});" for k, (v, T) in enumerate(arrays)),
-        f"/* the columns [jf0, jf1) whose windows lie inside the image's columns */",
+        "/* the columns [jf0, jf1) whose windows lie inside the image's columns */",
         f"const int64_t jf0 = ari_min_i64({(pc + sc - 1) // sc}, Q);",
         f"int64_t jf1 = W + {pc - wc} >= 0 ? (W + {pc - wc}) / {sc} + 1 : 0; jf1 = jf1 > Q ? Q : jf1 < jf0 ? jf0 : jf1;",
         f"const int unit = {unit_test};  /* every column stride 1 */",
@@ -144,9 +138,10 @@ def _lead_sizes(x, nd):
     return [f"const int64_t lead{a} = {x}.shape[{a}];" for a in range(nd - 2)]
 
 
-def _at(k, v, nd, row="r", col="c"):
-    """The element (row, col) of the image p<k> of the array ``v`` (read through its strides)."""
-    return f"p{k}[{row} * {v}.strides[{nd - 2}] + {col} * {v}.strides[{nd - 1}]]"
+def _at(k, v, nd, row="r", col="c", unit=False):
+    """The element (row, col) of the image p<k> of the array ``v`` (read through its strides; ``unit``:
+    its column stride is 1)."""
+    return f"p{k}[{row} * {v}.strides[{nd - 2}] + {col}{'' if unit else f' * {v}.strides[{nd - 1}]'}]"
 
 
 UNROLL = 16  # taps of a whole window written out one by one (more: a loop)
@@ -162,13 +157,13 @@ def emit_pool(g, node, index, ins, outs):
     lines.append(g.alloc(ov, index))
     if op.mode == "max":
         if isfloat(xv.dtype):  # a select and a NaN flag: no branch (np.max: a NaN wins)
-            body = ([f"{T} m = {_at(0, x, nd, 'rb', 'cb')}; int nan = 0;"],
-                    f"{{ const {T} v = {_at(0, x, nd)}; m = v > m ? v : m; nan |= v != v; }}", ["*q++ = nan ? NAN : m;"])
+            body = lambda at: ([f"{T} m = {at(0, x, 'rb', 'cb')}; int nan = 0;"],
+                               f"{{ const {T} v = {at(0, x)}; m = v > m ? v : m; nan |= v != v; }}", ["*q++ = nan ? NAN : m;"])
         else:
-            body = ([f"{T} m = {_at(0, x, nd, 'rb', 'cb')};"], f"{{ const {T} v = {_at(0, x, nd)}; m = v > m ? v : m; }}",
-                    ["*q++ = m;"])
+            body = lambda at: ([f"{T} m = {at(0, x, 'rb', 'cb')};"], f"{{ const {T} v = {at(0, x)}; m = v > m ? v : m; }}",
+                               ["*q++ = m;"])
     else:
-        body = ([f"{T} s = 0;"], f"s += {_at(0, x, nd)};", [f"*q++ = {'s' if op.mode == 'sum' else f's / ({T})div'};"])
+        body = lambda at: ([f"{T} s = 0;"], f"s += {at(0, x)};", [f"*q++ = {'s' if op.mode == 'sum' else f's / ({T})div'};"])
     lines += _lead_sizes(x, nd)
     lines.append(_windows(g, index, node, body, [(x, f"const {T}")], q=(o, T)))
     return "\n".join(lines)
@@ -184,9 +179,10 @@ def emit_max_pool_grad(g, node, index, ins, outs):
     lines += _lead_sizes(x, nd)
     # pick[x == m]: a load, not a branch (gcc branches on a ?: of floats); ties each get g. (A select
     # vectorizes only in rows of 16 windows or more; LeNet's rows of 12 and 4 then branched: twice as slow.)
-    before = [f"const {T} m = {_at(1, out, nd, 'i', 'j')}, pick[2] = {{0, {_at(2, gr, nd, 'i', 'j')}}};"]
+    parts = lambda at, assign: ([f"const {T} m = {at(1, out, 'i', 'j')}, pick[2] = {{0, {at(2, gr, 'i', 'j')}}};"],
+                                f"{at(3, o)} {assign} pick[{at(0, x)} == m];")
     arrays = [(x, f"const {T}"), (out, f"const {T}"), (gr, f"const {T}"), (o, T)]
-    return "\n".join(lines + _spread(g, node, index, o, before, f"{_at(3, o, nd)} {{}}= pick[{_at(0, x, nd)} == m];", arrays))
+    return "\n".join(lines + _spread(g, node, index, o, parts, arrays))
 
 
 def emit_max_pool_grad_grad(g, node, index, ins, outs):
@@ -198,8 +194,8 @@ def emit_max_pool_grad_grad(g, node, index, ins, outs):
     lines += [f"{o}.shape[{a}] = pooled.shape[{a}];" for a in range(nd)]
     lines.append(g.alloc(ov, index))
     lines += _lead_sizes(x, nd)
-    body = ([f"const {T} m = {_at(1, out, nd, 'i', 'j')}; {T} s = 0;"],
-            f"{{ const {T} pick[2] = {{0, {_at(2, h, nd)}}}; s += pick[{_at(0, x, nd)} == m]; }}", ["*q++ = s;"])
+    body = lambda at: ([f"const {T} m = {at(1, out, 'i', 'j')}; {T} s = 0;"],
+                       f"{{ const {T} pick[2] = {{0, {at(2, h)}}}; s += pick[{at(0, x)} == m]; }}", ["*q++ = s;"])
     arrays = [(x, f"const {T}"), (out, f"const {T}"), (h, f"const {T}")]
     lines.append(_windows(g, index, node, body, arrays, q=(o, T)))
     return "\n".join(lines)
@@ -213,22 +209,24 @@ def emit_average_pool_grad(g, node, index, ins, outs):
     lines = _head(node, index, x, pooled=(gr,))
     lines += [f"{o}.shape[{a}] = {x}.shape[{a}];" for a in range(nd)]
     lines += _lead_sizes(x, nd)
-    share = _at(0, gr, nd, "i", "j") + ("" if op.mode == "sum" else f" / ({T})div")
+    divide = "" if op.mode == "sum" else f" / ({T})div"
+    parts = lambda at, assign: ([f"const {T} v = {at(0, gr, 'i', 'j')}{divide};"], f"{at(1, o)} {assign} v;")
     arrays = [(gr, f"const {T}"), (o, T)]
-    return "\n".join(lines + _spread(g, node, index, o, [f"const {T} v = {share};"], f"{_at(1, o, nd)} {{}}= v;", arrays))
+    return "\n".join(lines + _spread(g, node, index, o, parts, arrays))
 
 
-def _spread(g, node, index, o, before, tap, arrays):
+def _spread(g, node, index, o, parts, arrays):
     """C allocating the gradient ``o`` (shaped like the input) and adding each window's share into it
-    (``tap``, its assignment operator left as {} to fill in): where the windows tile the image (stride
-    = window, no padding, sizes that divide) each element is written once, with no zeroing first."""
+    (``parts(at, assign)``: the lines before and the tap, which assigns with ``assign``): where the
+    windows tile the image (stride = window, no padding, sizes that divide) each element is written
+    once, with no zeroing first."""
     op, ov, nd = node.op, node.outputs[0], node.inputs[0].ndim
-    add = _windows(g, index, node, (before, tap.format("+"), []), arrays)
+    add = _windows(g, index, node, lambda at: (*parts(at, "+="), []), arrays)
     if op.stride != op.ws or op.pad != (0, 0):
         return [g.alloc(ov, index, zero=True), add]
     return [g.alloc(ov, index),
             f"if (R * {op.ws[0]} == H && Q * {op.ws[1]} == W) {{  /* the windows tile the image */",
-            indent(_windows(g, index, node, (before, tap.format(""), []), arrays)),
+            indent(_windows(g, index, node, lambda at: (*parts(at, "="), []), arrays)),
             "} else {",
             f"    memset({o}.data, 0, sizeof({ct(ov.dtype)}) * ari_size(&{o}, {nd}));",
             indent(add), "}"]
