@@ -207,6 +207,39 @@ def test_large_inputs_take_the_same_threaded_loops_as_the_plain_program(backend)
         assert "_twin(segment0, segment0_parallel, _large, " in profiled.backend_source
 
 
+def test_a_profiled_call_keeps_the_blas_on_one_core_as_the_plain_call_does(backend):
+    """A graph whose convolutions split their images between threads runs its BLAS on one core for the
+    whole call (plan.blas_one_core); a profiled call must run the same way, or it times OpenBLAS's
+    threads fighting the images' (a LeNet step profiled at 26 ms on c, 11 ms unprofiled)."""
+    from arignote.backends import blas
+    from arignote.core.plan import plan_of
+
+    x, w = T.tensor4("x"), T.tensor4("w")
+    out = T.nnet.conv2d(x, w)
+    cost = T.dot(out.flatten(2), T.ones((out.shape[1] * out.shape[2] * out.shape[3], 3))).sum()
+    outputs = [cost, T.grad(cost, w)]
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((32, 4, 20, 20)), rng.standard_normal((8, 4, 5, 5))
+    plain = arignote.function([x, w], outputs, backend=backend)
+    profiled = arignote.function([x, w], outputs, backend=backend, profile=True)
+    assert plan_of(profiled.maker.fgraph).blas_one_core  # the convolutions' images are worth threads
+    seen = {}
+    for f in (plain, profiled):
+        f(*values)  # compiled; the BLAS's solo function is set
+        solo = blas._solo_now[0]
+        seen[f] = []
+        blas._solo_now[0] = lambda begin: (seen[f].append(begin), solo(begin))
+        try:
+            got = f(*values)
+        finally:
+            blas._solo_now[0] = solo
+    assert seen[profiled] == seen[plain]
+    if backend != "reference":  # the compiled backends' calls: one core, then the BLAS's threads back
+        assert seen[plain][:1] == [1] and seen[plain][-1:] == [0]
+    for a, b in zip(got, plain(*values)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
 class CallsOnly(Backend):
     """A third-party backend whose compile() takes no ``profile``: its profile has the call totals only."""
 
