@@ -85,10 +85,10 @@ def _block(load, step):
 
 def _in_lanes(src, op, A, init, value, nan, outer_sizes, general, lead=None):
     """Each output element's contiguous run reduced in independent lanes (ARI_LANES: two vector
-    registers' worth), which vectorize (and round better); floats' maximum and minimum: a plain select per lane and a lane of NaN catchers. ``lead``
-    (not with NaN catchers): the size of reduced leading axes too, each of whose slices adds its runs into
-    the accumulators (a bias gradient's sum over axes (0, 2, 3): one run per image and channel, instead
-    of a scalar loop through acc[k])."""
+    registers' worth), which vectorize (and round better); floats' maximum and minimum: a plain select
+    per lane and a lane of NaN catchers. ``lead`` (not with NaN catchers): the size of reduced leading
+    axes too, each of whose slices adds its runs into the accumulators (a bias gradient's sum over axes
+    (0, 2, 3): one run per image and channel, instead of a scalar loop through acc[k])."""
     combine = COMBINE[op.combine]
     L = f"ARI_LANES({'2 * ' if nan else ''}sizeof({A}))"  # a lane and its NaN catcher: twice the state
     if lead is not None:
