@@ -431,7 +431,7 @@ def test_gradients_of_reductions_of_empty_slices_are_empty(backend):
 @pytest.mark.parametrize("axis", [None, 0, 1])
 def test_all_and_any_over_lanes_rows_and_columns(axis, backend):
     """all/any, alone and fused with the elementwise test they reduce, over runs longer than the
-    compiled backends' eight lanes (with a tail), with NaN (nonzero, hence true) and -0.0 (false)."""
+    compiled backends' lanes (8 or 16, with a tail), with NaN (nonzero, hence true) and -0.0 (false)."""
     values = np.random.default_rng(5).normal(size=(5, 37)).astype("float32")
     values[1, 3], values[2, 30], values[0] = np.nan, -0.0, 1.0
     values[3, :] = 0.0
@@ -442,3 +442,21 @@ def test_all_and_any_over_lanes_rows_and_columns(axis, backend):
     f = arignote.function([x], [c for c, _ in cases], backend=backend)
     for got, (_, expected) in zip(f(values), cases):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "reversed", "every second column", "a 3-d block"])
+def test_reductions_over_every_axis_of_each_layout(layout, backend):
+    """A reduction over every axis reads a C-contiguous array as one flat run (numba) or in lanes (C),
+    any other layout through the strides: each agrees with NumPy, NaN included, on runs with tails."""
+    base = np.random.default_rng(6).normal(size=(6, 4, 37))
+    base[2, 1, 5] = np.nan
+    values = {"C": base[1], "F": np.asfortranarray(base[1]), "reversed": base[1, ::-1, ::-1],
+              "every second column": base[1, :, ::2], "a 3-d block": base[:, 1:3]}[layout]
+    clean = np.nan_to_num(values, nan=0.5)
+    x = T.TensorType("float64", (False,) * values.ndim)("x")
+    reductions = [(T.max, np.max), (T.min, np.min), (T.prod, np.prod), (T.sum, np.sum), (T.mean, np.mean),
+                  (T.any, np.any), (T.all, np.all)]
+    f = arignote.function([x], [reduce(x) for reduce, _ in reductions], backend=backend)
+    for array in (values, clean):
+        for got, (_, expected) in zip(f(array), reductions):
+            np.testing.assert_allclose(got, expected(array), rtol=1e-12)

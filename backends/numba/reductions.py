@@ -31,7 +31,7 @@ def reduce(gen, n, node, args, outs):
     """Sum, Mean, Prod, Max, Min, All, Any of one array."""
     x = node.inputs[0]
     loops = Loops(gen, None, source=x, label=type(node.op).__name__)
-    return _reduction(gen, n, node, node.op, loops, "x0", x.dtype, args, outs)
+    return _reduction(gen, n, node, node.op, loops, "x0", x.dtype, args, outs, whole="a0")
 
 
 def fused_reduce(gen, n, node, args, outs):
@@ -42,7 +42,8 @@ def fused_reduce(gen, n, node, args, outs):
     return _reduction(gen, n, node, node.op.reduce, loops, value, inner.outputs[0].dtype, args, outs)
 
 
-def _reduction(gen, n, node, op, loops, value, in_dtype, args, outs):
+def _reduction(gen, n, node, op, loops, value, in_dtype, args, outs, whole=None):
+    """``whole``: the one array a reduction over every axis reads (its elements loaded as x0)."""
     nd, axes = loops.nd, op.axis
     kept = [d for d in range(nd) if d not in axes]
     out_dtype = node.outputs[0].dtype
@@ -65,6 +66,13 @@ def _reduction(gen, n, node, op, loops, value, in_dtype, args, outs):
         # (max(exp(x)) by rows through acc[i0] in memory stayed scalar: 19.5 ms on 2000x2000, now 1.6 ms)
         inner = nest(sizes, loops.body + [fold.format(acc="row")], order=list(axes))
         lines = prologue + nest(sizes, [f"row = acc{at}", *inner, f"acc{at} = row"], order=kept)
+    elif whole and not kept and nd >= 2:
+        # a C-contiguous array as one flat run (through a nest, the inner loop's stride is read from
+        # the array: a float32 max over 784 x 500 took 86 us, flat 25 us); any other layout by the nest
+        lines = prologue + [f"if {whole}.flags.c_contiguous:", f"    flat = _rt.flat({whole})",
+                            "    for i in range(flat.shape[0]):", "        x0 = flat[i]",
+                            "        " + fold.format(acc="acc"), "else:"]
+        lines += ["    " + line for line in loops.nest(loops.body + [fold.format(acc="acc")])]
     else:
         lines = prologue + loops.nest(loops.body + [fold.format(acc="acc" + at)])
     if op.divides:

@@ -113,6 +113,37 @@ def _row_at():
 row_at = _row_at()
 
 
+def _flat():
+    """An intrinsic: every element of the C-contiguous array x (the caller checks ``x.flags.c_contiguous``)
+    as a borrowed 1-d view typed contiguous, under the rules of ``row_at``'s views. A whole-array max of a
+    784 x 500 float32 matrix through a two-level nest took 86 us (the inner loop's stride read from the
+    array, and no vector code for llvm.maximum), through this view 25 us."""
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    def typer(typingctx, x):
+        if not (isinstance(x, types.Array) and x.ndim >= 1):
+            return None
+        flat = types.Array(x.dtype, 1, "C")
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            size = context.get_constant(types.intp, 1)
+            for extent in cgutils.unpack_tuple(builder, ary.shape):
+                size = builder.mul(size, extent)
+            out = context.make_array(flat)(context, builder)
+            step = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(x.dtype)))
+            context.populate_array(out, data=ary.data, shape=cgutils.pack_array(builder, [size]),
+                                   strides=cgutils.pack_array(builder, [step]), itemsize=ary.itemsize,
+                                   meminfo=None, parent=None)
+            return out._getvalue()
+        return flat(x), codegen
+    return intrinsic(typer)
+
+
+flat = _flat()
+
+
 @_jit
 def start_rows(initial, size):
     """A loop's buffer of ``size`` rows like those of ``initial``, which it starts with."""
