@@ -430,7 +430,6 @@ class GradientBuckets:
     def __init__(self, cost, params, weight, bucket_bytes=None):
         from . import tensor as T
         from .core.grad import grad
-        from .core.graph import toposort
 
         params = list(params)
         self.bucket_bytes = bucket_size(bucket_bytes)
@@ -439,7 +438,8 @@ class GradientBuckets:
         grads = grad(cost * weight, params)  # the weight multiplies the first node of the backward pass only
         order = list(range(len(params)))
         if self.bucket_bytes:  # ready first: the gradient that needs the fewest nodes of the backward pass
-            order.sort(key=lambda k: len(toposort([grads[k]])))
+            needed = _nodes_needed(grads)
+            order.sort(key=lambda k: needed[k])
         self.groups, group, size = [], [], 0
         for k in order:
             group.append(k)
@@ -465,6 +465,21 @@ class GradientBuckets:
         if not self.sent:
             return [allreduce_packed(values[0], weight)]
         return _sender.collect(len(self.outputs))
+
+
+def _nodes_needed(outputs):
+    """How many Apply nodes each of ``outputs`` needs, itself included: one walk of the graph, each node's
+    ancestors a bitset (a walk per output was quadratic in a deep model's size)."""
+    from .core.graph import toposort
+
+    below = {}
+    for position, node in enumerate(toposort(outputs)):
+        bits = 1 << position
+        for var in node.inputs:
+            if var.owner is not None:
+                bits |= below[id(var.owner)]
+        below[id(node)] = bits
+    return [below[id(o.owner)].bit_count() if o.owner is not None else 0 for o in outputs]
 
 
 class SendBucket(Op):
