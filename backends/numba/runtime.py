@@ -77,6 +77,18 @@ def _row0():
 row0 = _row0()
 
 
+def _borrowed_vector(context, builder, vector, ary, data, size):
+    """LLVM: a 1-d contiguous array of type ``vector``, ``size`` elements of ``ary``'s at ``data``, holding
+    no reference (the views of ``row_at`` and ``flat``)."""
+    from numba.core import cgutils, types
+
+    out = context.make_array(vector)(context, builder)
+    step = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(vector.dtype)))
+    context.populate_array(out, data=data, shape=cgutils.pack_array(builder, [size]),
+                           strides=cgutils.pack_array(builder, [step]), itemsize=ary.itemsize, meminfo=None, parent=None)
+    return out._getvalue()
+
+
 def _row_at():
     """An intrinsic: row ``index`` (a tuple of every index but the last) of the array x as a borrowed
     1-d view typed contiguous, for x whose last axis has a unit stride (the caller checks). Borrowed:
@@ -99,13 +111,7 @@ def _row_at():
             zero = context.get_constant(types.intp, 0)
             pointer = cgutils.get_item_pointer(context, builder, signature.args[0], ary, at + [zero],
                                                wraparound=False)
-            out = context.make_array(row)(context, builder)
-            size = cgutils.unpack_tuple(builder, ary.shape)[-1]
-            step = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(x.dtype)))
-            context.populate_array(out, data=pointer, shape=cgutils.pack_array(builder, [size]),
-                                   strides=cgutils.pack_array(builder, [step]), itemsize=ary.itemsize,
-                                   meminfo=None, parent=None)
-            return out._getvalue()
+            return _borrowed_vector(context, builder, row, ary, pointer, cgutils.unpack_tuple(builder, ary.shape)[-1])
         return row(x, index), codegen
     return intrinsic(typer)
 
@@ -131,12 +137,7 @@ def _flat():
             size = context.get_constant(types.intp, 1)
             for extent in cgutils.unpack_tuple(builder, ary.shape):
                 size = builder.mul(size, extent)
-            out = context.make_array(flat)(context, builder)
-            step = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(x.dtype)))
-            context.populate_array(out, data=ary.data, shape=cgutils.pack_array(builder, [size]),
-                                   strides=cgutils.pack_array(builder, [step]), itemsize=ary.itemsize,
-                                   meminfo=None, parent=None)
-            return out._getvalue()
+            return _borrowed_vector(context, builder, flat, ary, ary.data, size)
         return flat(x), codegen
     return intrinsic(typer)
 
