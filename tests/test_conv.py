@@ -191,6 +191,54 @@ def test_pooling_handed_one_array_twice(backend):
     check(lambda a: P.MaxPoolGrad(ws, stride, pad, False, "max")(a, pooled(a), pooled(a)), [x], backend, grad=False)
 
 
+def _tiled_gradient_oracle(x, out, g, ws, mode):
+    """The gradient of a pooling whose windows tile x: each window's g to its maxima (max) or its share
+    to every element."""
+    spread = lambda a: np.repeat(np.repeat(a, ws[0], -2), ws[1], -1)
+    if mode == "max":
+        return np.where(x == spread(out), spread(g), 0).astype(x.dtype)
+    return (spread(g) / (1 if mode == "sum" else ws[0] * ws[1])).astype(x.dtype)
+
+
+def _layouts(a):
+    """``a`` in C order, as a view with a row stride of its own (a slice of wider rows), in Fortran
+    order, and with its columns reversed."""
+    wide = np.zeros(a.shape[:-1] + (a.shape[-1] + 5,), a.dtype)
+    wide[..., 2:2 + a.shape[-1]] = a
+    return {"C": a, "rows of wider rows": wide[..., 2:2 + a.shape[-1]], "Fortran": np.asfortranarray(a),
+            "reversed columns": a[..., ::-1].copy()[..., ::-1]}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("ws, shape", [((2, 2), (2, 3, 6, 8)), ((1, 3), (2, 4, 393)), ((3, 1), (2, 6, 5)),
+                                       ((2, 2), (3, 4, 260)), ((2, 2), (4, 512, 512))],
+                         ids=["2x2", "1x3, 131 windows a row", "3x1", "2x2, 130 windows a row", "2x2, a million elements"])
+def test_gradients_of_windows_that_tile_the_image(backend, ws, shape, dtype):
+    """Where the windows tile the image, the gradients write each element once (and with unit column
+    strides a row of windows at a time): ties, NaN in x, infinite and NaN gradients, rows longer than
+    one buffer, images split between threads, and each layout."""
+    from arignote.core import pool as P
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 3, shape).astype(dtype)  # many tied maxima
+    x.flat[::97] = np.nan
+    out = np.asarray(arignote.function([a := T.tensor(dtype, (False,) * len(shape))], P.Pool(ws, ws, (0, 0), True, "max")(a),
+                                       backend="reference")(x))
+    g = rng.standard_normal(out.shape).astype(dtype)
+    g.flat[::13], g.flat[5::17] = np.inf, np.nan
+    symbols = [T.tensor(dtype, (False,) * len(shape)) for _ in range(3)]
+    for mode in ["max", "sum", "average_exc_pad"]:
+        if mode == "max":
+            op, args, values = P.MaxPoolGrad(ws, ws, (0, 0), True, mode), symbols, (x, out, g)
+        else:
+            op, args, values = P.AveragePoolGrad(ws, ws, (0, 0), True, mode), [symbols[0], symbols[2]], (x, g)
+        f = arignote.function(args, op(*args), backend=backend)
+        expected = _tiled_gradient_oracle(x, out, g, ws, mode)
+        for name, layout in _layouts(x).items():
+            laid = [_layouts(v)[name] for v in values[1:]]
+            np.testing.assert_array_equal(f(layout, *laid), expected, err_msg=f"{mode}, {name}")
+
+
 def test_nan_is_the_maximum(backend):
     x = IMG.copy()
     x[0, 0, 1, 1] = np.nan

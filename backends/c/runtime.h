@@ -33,6 +33,9 @@ ARI_SIMD float expm1f(float); ARI_SIMD double expm1(double); ARI_SIMD float log1
 typedef _Bool b1; typedef int8_t i8; typedef int16_t i16; typedef int32_t i32; typedef int64_t i64;
 typedef uint8_t u8; typedef uint16_t u16; typedef uint32_t u32; typedef uint64_t u64;
 typedef float f32; typedef double f64;
+/* unsigned integers that may alias any type: a value's bits, masked without a branch */
+typedef uint8_t __attribute__((__may_alias__)) ari_bits8; typedef uint16_t __attribute__((__may_alias__)) ari_bits16;
+typedef uint32_t __attribute__((__may_alias__)) ari_bits32; typedef uint64_t __attribute__((__may_alias__)) ari_bits64;
 
 /* An array: data, then shape and strides (in elements, not bytes) of its first ndim axes. */
 typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
