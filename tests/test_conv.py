@@ -239,6 +239,20 @@ def test_gradients_of_windows_that_tile_the_image(backend, ws, shape, dtype):
             np.testing.assert_array_equal(f(layout, *laid), expected, err_msg=f"{mode}, {name}")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16"])
+@pytest.mark.parametrize("ws, ignore_border", [((2, 2), True), ((3, 2), False), ((2, 3), False)])
+def test_max_pooling_of_long_rows_of_windows(backend, ws, ignore_border, dtype):
+    """Rows of many windows that do not overlap (max-pooled column by column on c), NaN in each row
+    of a window, partial windows at the border, and a view whose columns are not adjacent."""
+    x = np.random.default_rng(8).integers(-50, 50, (2, 3, 7, 41)).astype(dtype)
+    if dtype.startswith("float"):
+        x[0, 0, 0, 4], x[0, 1, 1, 9], x[1, 2, 2, 30], x[1, 0, 6, 40] = np.nan, np.nan, np.nan, np.nan
+    for view in (x, x[..., ::-1]):
+        out = check(lambda a: pool.pool_2d(a, ws, ignore_border=ignore_border), [view], backend, grad=False,
+                    expected=pool_oracle(view, ws, ignore_border))
+        assert np.isnan(out).sum() == np.isnan(pool_oracle(view, ws, ignore_border)).sum()
+
+
 def test_nan_is_the_maximum(backend):
     x = IMG.copy()
     x[0, 0, 1, 1] = np.nan
