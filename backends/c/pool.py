@@ -5,7 +5,8 @@ the leading axes (all but the last two) are loops of their own, every array read
 Each output (i, j) reads rows [r0, r1) and columns [c0, c1) of the image, as ``Pool.windows`` cuts them:
 r0 = max(i * stride - pad, 0), r1 = min(i * stride - pad + window, rows); 'average_inc_pad' divides by
 the window cut at the padded image's end instead. Max takes NaN as np.max does (a NaN wins), and its
-gradient goes to every element equal to the window's maximum.
+gradient goes to every element equal to the window's maximum. Rows of windows too short for gcc's
+vectorizer go by columns where the geometry allows (``_max_by_columns``, ``_TiledRows``; docs/conv.md).
 """
 
 import numpy as np

@@ -4,7 +4,8 @@ One kernel per node, the window, stride, padding and border rule written in as c
 (a full window is a loop of constant trip counts), the leading axes flattened. 'max' folds with LLVM's
 NaN-propagating maximum (``_rt.fmax``) for floats, as np.max does; sums accumulate in the dtype
 (integers wrap as NumPy's do); max-pooling's gradient adds g where x equals the max through a select
-(a branch there is mispredicted: 3 times slower). The kernels are ranged (shares.py): a node of
+(a branch there is mispredicted: 3 times slower); where the windows tile the image the gradients go a
+row of windows at a time (``_tiled_rows``). The kernels are ranged (shares.py): a node of
 ``plan.threads`` has its images shared out between threads by the glue.
 """
 
