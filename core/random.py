@@ -475,15 +475,20 @@ class RandomStreams:
         return self._finish(ops.cast(low + (high - low) * u, dtype), state, new_state)
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, nstreams=None, truncate=False):
-        """Normal numbers with mean ``avg`` and standard deviation ``std`` (Box-Muller)."""
-        if truncate:
-            raise NotImplementedError("normal(truncate=True) is not supported")
+        """Normal numbers with mean ``avg`` and standard deviation ``std`` (Box-Muller). ``truncate=True``
+        keeps them within two standard deviations of the mean by Theano's rule (MRG_RandomStreams): a
+        sample beyond keeps its angle and takes a radius drawn below 2, sqrt(-2 log v) for v uniform in
+        [e^-2, 1), from a third uniform number per sample."""
         avg, std = as_tensor_variable(avg), as_tensor_variable(std)
         dtype = _float_dtype(dtype, [avg, std], "normal")
         entries = _size_entries(size, ndim, [avg, std], "normal")
-        state, new_state, u = self._uniform01([2] + entries, dtype, "normal")
+        state, new_state, u = self._uniform01([3 if truncate else 2] + entries, dtype, "normal")
         radius = ops.sqrt(-2 * ops.log1p(-u[0]))
-        z = radius * ops.cos((2 * np.pi) * u[1])
+        angle = ops.cos((2 * np.pi) * u[1])
+        z = radius * angle
+        if truncate:
+            below_two = ops.minimum(ops.sqrt(-2 * ops.log1p(-(1 - np.exp(-2.0)) * u[2])), 2)  # rounding stays below 2
+            z = ops.switch(ops.gt(abs(z), 2), below_two * angle, z)
         avg, std = ops.cast(avg, dtype), ops.cast(std, dtype)
         return self._finish(ops.cast(avg + std * z, dtype), state, new_state)
 

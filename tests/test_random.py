@@ -182,6 +182,27 @@ def test_normal_moments(backend, floatX32):
     assert abs(np.mean(np.abs(a) > 2) - 0.0455) < 0.005
 
 
+def test_truncated_normal_follows_theanos_rule(backend, floatX32):
+    """normal(truncate=True): within two standard deviations; a sample beyond keeps its angle and
+    takes a radius drawn below 2 (MRG_RandomStreams' rule, simulated here in NumPy to compare)."""
+    s = RandomStreams(9)
+    avg, std = T.fvector("avg"), T.fvector("std")
+    z, w = s.normal((200000,), truncate=True), s.normal((20000, 3), avg=avg, std=std, truncate=True)
+    a, b = run([z, w], backend, [avg, std], [np.array([0, 1, 2], "float32"), np.array([1, 2, 3], "float32")])
+    assert a.dtype == np.float32 and np.abs(a).max() <= 2
+    assert np.all(b >= [-2, -3, -4]) and np.all(b <= [2, 5, 8])
+    rng = np.random.default_rng(0)
+    radius, angle = np.sqrt(-2 * np.log1p(-rng.random(10 ** 6))), 2 * np.pi * rng.random(10 ** 6)
+    rule = radius * np.cos(angle)
+    beyond = np.abs(rule) > 2
+    rule[beyond] = np.sqrt(-2 * np.log(rng.uniform(np.exp(-2), 1, beyond.sum()))) * np.cos(angle[beyond])
+    assert abs(a.mean()) < 0.01 and abs(a.std() - rule.std()) < 0.006
+    for edge in (0.5, 1.0, 1.5, 1.9):  # the distribution, not only its moments
+        assert abs(np.mean(np.abs(a) < edge) - np.mean(np.abs(rule) < edge)) < 0.006
+    np.testing.assert_allclose(b.mean(axis=0), [0, 1, 2], atol=0.1)
+    np.testing.assert_allclose(b.std(axis=0), rule.std() * np.array([1, 2, 3]), rtol=0.03)
+
+
 def test_binomial_moments_and_tensor_p(backend):
     s = RandomStreams(7)
     p = T.dvector("p")
