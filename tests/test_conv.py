@@ -106,6 +106,8 @@ CONVS = [  # (id, conv2d keywords, the oracle's (pads, stride, dilation, groups,
     ("1x1", {}, (((0, 0), (0, 0)), (1, 1), (1, 1), 1, True), X, W[:, :, :1, :1]),
     ("kernel of the input's size", {}, (((0, 0), (0, 0)), (1, 1), (1, 1), 1, True), X, U(2, 3, 6, 5, seed=9)),
     ("reversed views", {"border_mode": 1}, (((1, 1), (1, 1)), (1, 1), (1, 1), 1, True), X[::-1, :, ::-1, ::-1], W[:, ::-1]),
+    ("rows of 8, LeNet's second layer", {}, (((0, 0), (0, 0)), (1, 1), (1, 1), 1, True), U(3, 4, 12, 12, seed=6),
+     U(5, 4, 5, 5, seed=7)),
 ]
 
 
