@@ -151,22 +151,17 @@ def _lead_sizes(x, nd):
     return [f"const int64_t lead{a} = {x}.shape[{a}];" for a in range(nd - 2)]
 
 
-def _at(k, v, nd, row="r", col="c", unit=False):
+def _at(k, v, nd, row="r", col="c", unit=False, as_type=None):
     """The element (row, col) of the image p<k> of the array ``v`` (read through its strides; ``unit``:
-    its column stride is 1)."""
-    return f"p{k}[{row} * {v}.strides[{nd - 2}] + {col}{'' if unit else f' * {v}.strides[{nd - 1}]'}]"
+    its column stride is 1; ``as_type``: read as that type, the bits of the element)."""
+    image = f"((const {as_type} *)p{k})" if as_type else f"p{k}"
+    return f"{image}[{row} * {v}.strides[{nd - 2}] + {col}{'' if unit else f' * {v}.strides[{nd - 1}]'}]"
 
 
 UNROLL = 16  # taps of a whole window written out one by one (more: a loop)
 TILED_ROWS_CHUNK = 128  # windows of a row whose values _TiledRows lays out at a time (on the stack)
 TILED_ROWS_MAX_WIDTH = 16  # windows wider than this keep the loops over windows (the buffers would be large)
 BAND_MIN_WINDOWS = 8  # a 2x2 max-pool's rows of 12 windows: 0.22 -> 0.15 ms by columns; of 4: 0.16 -> 0.17 ms
-
-
-def _at_window(k, v, nd, as_type=None):
-    """The element (i, j) of the pooled image p<k> of ``v``, its column stride 1 (read as ``as_type``)."""
-    image = f"((const {as_type} *)p{k})" if as_type else f"p{k}"
-    return f"{image}[i * {v}.strides[{nd - 2}] + j]"
 
 
 class _TiledRows:
@@ -273,7 +268,8 @@ def emit_max_pool_grad(g, node, index, ins, outs):
     # tiled rows: g's bits where x equals the window's maximum, else 0 (a mask, no branch: any g, NaN or
     # infinite, reaches the maxima unchanged and every other element gets exactly 0)
     U = f"ari_bits{8 * np.dtype(xv.dtype).itemsize}"
-    rows = _TiledRows(values=[("m", T, _at_window(1, out, nd)), ("gv", U, _at_window(2, gr, nd, U))],
+    rows = _TiledRows(values=[("m", T, _at(1, out, nd, "i", "j", unit=True)),
+                              ("gv", U, _at(2, gr, nd, "i", "j", unit=True, as_type=U))],
                       rows=[("xr", f"const {T}", 0, x), ("orow", U, 3, o)],
                       element=f"orow[c] = gv[c] & -({U})(xr[c] == m[c]);")
     return "\n".join(lines + _spread(g, node, index, o, parts, arrays, rows))
@@ -308,7 +304,8 @@ def emit_average_pool_grad(g, node, index, ins, outs):
     arrays = [(gr, f"const {T}"), (o, T)]
     # tiled rows: each window's share, the windows whole (div = its size)
     share = "" if op.mode == "sum" else f" / ({T}){op.ws[0] * op.ws[1]}"
-    rows = _TiledRows(values=[("v", T, _at_window(0, gr, nd) + share)], rows=[("orow", T, 1, o)], element="orow[c] = v[c];")
+    rows = _TiledRows(values=[("v", T, _at(0, gr, nd, "i", "j", unit=True) + share)], rows=[("orow", T, 1, o)],
+                      element="orow[c] = v[c];")
     return "\n".join(lines + _spread(g, node, index, o, parts, arrays, rows))
 
 

@@ -109,22 +109,21 @@ def _tiled_rows(op, T, values, element):
     value at column c, x's row being ``xr``), which LLVM vectorizes. Window by window, LeNet's rows of
     12 and 4 windows were too short for its vectorizer."""
     (wr, wc) = op.ws
-    lines = [f"if rows * {wr} == ih and cols * {wc} == iw:  # the windows tile the image",
-             "    if gx.size == 0:", f"        gx = np.empty(lead * ih * iw, dtype={T})",
-             *(f"    {name} = np.empty(iw, dtype={T})" for name, _ in values),
-             "    for l in range(lo, min(hi, lead)):",
-             "        for i in range(rows):",
-             "            o = (l * rows + i) * cols",
-             "            for j in range(cols):",
-             *(f"                {name}_j = {value}" for name, value in values),
-             *(f"                {name}[j * {wc} + {q}] = {name}_j" for name, _ in values for q in range(wc)),
-             f"            for r in range({wr}):",
-             f"                e0 = (l * ih + i * {wr} + r) * iw",
-             "                xr, gr = xs[e0:e0 + iw], gx[e0:e0 + iw]",
-             "                for c in range(iw):",
-             f"                    gr[c] = {element}",
-             "    return gx.reshape(x.shape)"]
-    return lines
+    return [f"if rows * {wr} == ih and cols * {wc} == iw:  # the windows tile the image",
+            "    if gx.size == 0:", f"        gx = np.empty(lead * ih * iw, dtype={T})",
+            *(f"    {name} = np.empty(iw, dtype={T})" for name, _ in values),
+            "    for l in range(lo, min(hi, lead)):",
+            "        for i in range(rows):",
+            "            o = (l * rows + i) * cols",
+            "            for j in range(cols):",
+            *(f"                {name}_j = {value}" for name, value in values),
+            *(f"                {name}[j * {wc} + {q}] = {name}_j" for name, _ in values for q in range(wc)),
+            f"            for r in range({wr}):",
+            f"                e0 = (l * ih + i * {wr} + r) * iw",
+            "                xr, gr = xs[e0:e0 + iw], gx[e0:e0 + iw]",
+            "                for c in range(iw):",
+            f"                    gr[c] = {element}",
+            "    return gx.reshape(x.shape)"]
 
 
 def _gradient(gen, n, node, args, outs, names, per_window, body, tiled=None):
