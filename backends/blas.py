@@ -46,6 +46,7 @@ def _bundled_openblas(folder, prefix, suffix, ilp64):
                      for name in ("sgemm", "dgemm", "sgemv", "dgemv")}
             found["ilp64"] = ilp64
             found["threads"] = _thread_count(lib, prefix, "64_" if ilp64 else "")
+            found["kernel_set"] = _kernel_set(lib, prefix, "64_" if ilp64 else "")
             return found
         except (OSError, AttributeError):
             continue
@@ -63,6 +64,17 @@ def _thread_count(lib, prefix, suffix):
     get.restype, get.argtypes = ctypes.c_int, []
     set_.restype, set_.argtypes = None, [ctypes.c_int]
     return get, set_
+
+
+def _kernel_set(lib, prefix, suffix):
+    """The name of the kernels an OpenBLAS runs ("Haswell", "SkylakeX", ...: it picks them for the
+    CPU when loaded, or as OPENBLAS_CORETYPE says), or None."""
+    try:
+        corename = getattr(lib, f"{prefix}openblas_get_corename{suffix}")
+    except AttributeError:
+        return None
+    corename.restype, corename.argtypes = ctypes.c_char_p, []
+    return corename().decode(errors="replace").strip() or None
 
 
 def _cython_blas():
@@ -92,8 +104,8 @@ _found = {}
 
 
 def entry_points():
-    """{"sgemm", "dgemm", "sgemv", "dgemv": address, "ilp64": whether its integers are 64-bit}, from
-    the first of BLAS_SOURCES that works."""
+    """{"sgemm", "dgemm", "sgemv", "dgemv": address, "ilp64": whether its integers are 64-bit,
+    "kernel_set": OpenBLAS's name for its kernels or None}, from the first of BLAS_SOURCES that works."""
     if not _found:
         for source in BLAS_SOURCES:
             try:

@@ -194,6 +194,13 @@ def machine():
         blas = f"{blas['name']} {blas.get('version', '')}".strip()
     except Exception:
         blas = "unknown BLAS"
+    from ..backends.blas import entry_points
+
+    # OpenBLAS's kernels set the GEMM peak (AVX2 ones reach half of an AVX-512 machine's)
+    kernel_set = entry_points().get("kernel_set")
+    if kernel_set:
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        blas += f", {kernel_set} kernels" + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
     return {"cpu": cpu, "cores": os.cpu_count(), "virtual": virtual, "system": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), "numpy": np.__version__, "blas": blas}
 

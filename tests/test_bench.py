@@ -244,3 +244,19 @@ def test_goals_and_the_time_per_step_in_the_table():
     assert next(line for line in lines if line.startswith("workload")).split()[-1] == "goal"
     assert any(line.startswith("w ") and line.endswith("<= 5 ns/step: met") and "4 ns/step" in line for line in lines)
     assert any(line.endswith("<= 5 ns/step: MISSED") and "6 ns/step" in line for line in lines)
+
+
+def test_the_machine_line_names_the_blas_kernels_that_run():
+    """The GEMM peak depends on OpenBLAS's kernel set (AVX2 ones reach half of an AVX-512 machine's), so
+    the report names the set NumPy's OpenBLAS runs, as threadpoolctl reads it, and who chose it."""
+    import threadpoolctl
+
+    from arignote.backends import blas
+
+    found = blas.entry_points()
+    openblas = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "openblas"
+                and os.path.basename(lib["filepath"]).startswith("libscipy_openblas64_")]
+    assert found["kernel_set"] is not None and found["kernel_set"] == openblas[0]["architecture"]
+    line = harness.machine()["blas"]
+    assert f", {found['kernel_set']} kernels" in line
+    assert ("OPENBLAS_CORETYPE=" in line) == bool(os.environ.get("OPENBLAS_CORETYPE"))
