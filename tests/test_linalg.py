@@ -129,6 +129,14 @@ CASES = DOT_CASES + MATMUL_CASES + [
     case("tensordot-reversed", T.tensordot, td(2), U(2, 3, 4)[::-1, :, ::-1], U(3, 4, 2, seed=1)[:, ::-1]),
     case("batched_dot-views", T.batched_dot, einsum("bnk,bkm->bnm"), U(2, 3, 4).transpose(0, 2, 1),
          U(4, 3, 2, seed=1)[::-2, :, ::-1]),
+    # few rows (3 to 20) times a matrix of unit column stride and at least two vectors of columns: the
+    # C backend's register blocks (runtime.h's ari_few_rows), the last panel of columns overlapping the
+    # one before; the gradient with respect to A is such a product too
+    case("dot-few-rows", T.dot, np.dot, U(20, 40), U(40, 70, seed=1)),
+    case("dot-few-rows-float32", T.dot, np.dot, U(11, 50, dtype="float32"), U(50, 33, seed=1, dtype="float32"),
+         grad=False),
+    case("dot-three-rows-views", T.dot, np.dot, U(12, 9)[::-4, ::-1], U(9, 41, seed=1)[::-1, 3:]),
+    case("dot-few-rows-broadcast-row", T.dot, np.dot, U(5, 1), U(1, 40, seed=1)),
 ]
 
 

@@ -179,14 +179,15 @@ def _ops(f):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_a_product_update_is_one_gemm_into_the_weights(backend, dtype, monkeypatch):
+@pytest.mark.parametrize("rows, cols", [(4, 3), (6, 40)])  # (6, 40): the C backend's few-rows product
+def test_a_product_update_is_one_gemm_into_the_weights(backend, dtype, rows, cols, monkeypatch):
     x, d = T.matrix("x", dtype=dtype), T.matrix("d", dtype=dtype)
-    W = arignote.shared(rng.standard_normal((4, 3)).astype(dtype), name="W")
-    v = arignote.shared(rng.standard_normal((4, 3)).astype(dtype), name="v")
+    W = arignote.shared(rng.standard_normal((rows, cols)).astype(dtype), name="W")
+    v = arignote.shared(rng.standard_normal((rows, cols)).astype(dtype), name="v")
     lr = T.scalar("lr", dtype=dtype)
     vn = 0.9 * v - lr * T.dot(x.T, d + 1)  # another product: one read by two updates stays a product
     updates = [(W, W - 0.1 * (T.dot(x.T, d) + 0.01 * W)), (v, vn)]
-    X, D = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((5, 3)).astype(dtype)
+    X, D = rng.standard_normal((5, rows)).astype(dtype), rng.standard_normal((5, cols)).astype(dtype)
     f = arignote.function([x, d, lr], [], updates=updates, backend=backend)
     assert _ops(f).count("Gemm") == 2 and sorted(_in_place(f)) == [0, 1]
     w0, v0 = W.get_value(), v.get_value()
