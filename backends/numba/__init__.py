@@ -23,7 +23,6 @@
   ``prange`` twins ran slower than one loop.
 - runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
   import a copy of it written into the cache, so that numba keeps its machine code there too.
-  panels.py holds the intrinsic of its products of few rows.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
 - The ops of ``table.PYTHON_ONLY`` run in NumPy (the reference implementation) between two compiled
   segments: advanced indexing with boolean masks or several index arrays (one integer vector among
@@ -220,15 +219,12 @@ def _runtime_module():
     """The name of runtime.py's copy in the cache, imported. Kernels import the copy, so that numba
     keeps the helpers' machine code under ARIGNOTE_CACHE_DIR with everything else (numba caches a
     module's functions beside its file: for the package's own runtime.py that would be inside the
-    installation, shared by every cache directory, and a cold cache would not be cold). The copy names
-    the hash of panels.py, whose intrinsic it imports, so that a change there compiles it again."""
+    installation, shared by every cache directory, and a cold cache would not be cold)."""
     with open(os.path.join(os.path.dirname(__file__), "runtime.py")) as file:
         source = file.read()
-    with open(os.path.join(os.path.dirname(__file__), "panels.py"), "rb") as file:
-        panels = hashlib.sha256(file.read()).hexdigest()[:24]
     width = 64 if _bind_blas()["ilp64"] else 32
     source += f"\n\n# this process's BLAS takes {width}-bit integers (a copy, and its cache, per width)\n" \
-              f"_INT = np.int{width}\n# the intrinsic it imports: panels.py {panels}\n"
+              f"_INT = np.int{width}\n"
     return _import(source, "runtime").__name__
 
 

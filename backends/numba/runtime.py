@@ -11,9 +11,6 @@ others into rows, so one compiled helper serves every rank.
 import numba as _nb
 import numpy as np
 
-from arignote.backends.numba.panels import BLOCK_ROWS as _BLOCK_ROWS, FEW_ROWS, VECTOR_BYTES as _VECTOR_BYTES
-from arignote.backends.numba.panels import panel_sums as _panel_sums
-
 _jit = _nb.njit(cache=True, error_model="numpy", nogil=True)
 
 
@@ -468,46 +465,13 @@ def gemm_scaled(a, b, c, alpha, beta):
     return c
 
 
-
-
-@_jit
-def _few_rows(a, b, out, alpha, beta):
-    """out = beta out + alpha a b (out unread when beta is 0) for 3 to FEW_ROWS rows of a and a b of
-    unit column stride and at least a panel of columns, without BLAS: OpenBLAS packs all of b on every
-    call, which with 20 rows costs more than the multiply-adds. Panel after panel of columns (a short
-    last one computed whole, overlapping the one before, and only its own columns written), the rows
-    in blocks of equal size."""
-    n, k = a.shape
-    m = b.shape[1]
-    panel = 2 * _VECTOR_BYTES // a.itemsize
-    sums = np.empty((_BLOCK_ROWS, panel), dtype=a.dtype)
-    blocks = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
-    per = (n + blocks - 1) // blocks
-    for j0 in range(0, m, panel):
-        cols = min(m - j0, panel)
-        start = j0 + cols - panel
-        for i0 in range(0, n, per):
-            rows = min(n - i0, per)
-            _panel_sums(a, b, sums, i0, rows, start, k)
-            for r in range(rows):
-                if beta == 0:
-                    for j in range(panel - cols, panel):
-                        out[i0 + r, start + j] = alpha * sums[r, j]
-                else:
-                    for j in range(panel - cols, panel):
-                        out[i0 + r, start + j] = beta * out[i0 + r, start + j] + alpha * sums[r, j]
-
-
 @_jit
 def _blas_gemm(a, b, out, alpha, beta):
     """out (n, m, unit column stride: C-contiguous, or a block of a C-contiguous matrix's columns) =
     beta out + alpha a b by BLAS: row-major C = A B is column-major C^T = B^T A^T, so B goes first. An
-    operand with neither unit-stride rows nor columns is copied. Few rows go to ``_few_rows`` instead."""
+    operand with neither unit-stride rows nor columns is copied."""
     n, k = a.shape
     m = b.shape[1]
-    if 3 <= n <= FEW_ROWS and m >= 2 * _VECTOR_BYTES // a.itemsize and b.strides[1] == b.itemsize:
-        _few_rows(a, b, out, float(alpha), float(beta))  # one compiled version for every scale's type
-        return
     la, lb = _blas_layout(a), _blas_layout(b)
     pa = a if la else _contiguous(a)
     pb = b if lb else _contiguous(b)
