@@ -23,6 +23,7 @@
   ``prange`` twins ran slower than one loop.
 - runtime.py holds the njit helpers written once (labels, per-row ops, dot, SplitMix64...). Programs
   import a copy of it written into the cache, so that numba keeps its machine code there too.
+  panels.py holds the kernels of products of few rows, C callbacks that runtime.py calls by name.
 - vecmath.py (optional) makes LLVM call SIMD exp/sin/tanh...; used when its ``enable()`` succeeds.
 - The ops of ``table.PYTHON_ONLY`` run in NumPy (the reference implementation) between two compiled
   segments: advanced indexing with boolean masks or several index arrays (one integer vector among
@@ -220,12 +221,29 @@ def _runtime_module():
     keeps the helpers' machine code under ARIGNOTE_CACHE_DIR with everything else (numba caches a
     module's functions beside its file: for the package's own runtime.py that would be inside the
     installation, shared by every cache directory, and a cold cache would not be cold)."""
-    with open(os.path.join(os.path.dirname(__file__), "runtime.py")) as file:
-        source = file.read()
     width = 64 if _bind_blas()["ilp64"] else 32
+    panels = _bind_panels()
+    source = _package_source("runtime.py")
     source += f"\n\n# this process's BLAS takes {width}-bit integers (a copy, and its cache, per width)\n" \
-              f"_INT = np.int{width}\n"
+              f"_INT = np.int{width}\n# products of 3 to FEW_ROWS rows go to panels.py's kernels\n" \
+              f"FEW_ROWS = {panels.FEW_ROWS}\n_PANEL_BYTES = {panels.PANEL_BYTES}\n"
     return _import(source, "runtime").__name__
+
+
+def _package_source(name):
+    with open(os.path.join(os.path.dirname(__file__), name)) as file:
+        return file.read()
+
+
+def _bind_panels():
+    """Run panels.py's copy in the cache (its C callbacks compiled, or loaded from the cache) and name
+    its kernels for LLVM (arignote_few_rows_float32, ..._float64), as ``_bind_blas`` names BLAS's."""
+    from llvmlite import binding
+
+    panels = _import(_package_source("panels.py"), "panels")
+    for dtype in ("float32", "float64"):
+        binding.add_symbol(f"arignote_few_rows_{dtype}", getattr(panels, f"few_rows_{dtype}").address)
+    return panels
 
 
 def _bind_blas():

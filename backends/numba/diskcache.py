@@ -7,8 +7,9 @@ file numba wrote for its functions (``numba/core/caching.py``: ``<stem>.<functio
 
 - A module is run from the source generated in this process, never from the file: the file is
   rewritten when it differs (numba stamps its cache with the file's hash and needs it to exist).
-- numba's own ``cache=True`` would read its files unchecked. Every ``njit(cache=True)`` function of our
-  modules gets ``VerifiedCache`` instead (``Dispatcher.enable_caching``, replaced for our files only):
+- numba's own ``cache=True`` would read its files unchecked. Every ``njit(cache=True)`` function and
+  ``cfunc(cache=True)`` callback of our modules gets ``VerifiedCache`` instead
+  (``Dispatcher.enable_caching`` and ``CFunc.enable_caching``, replaced for our files only):
   numba's format and file names, but a file is unpickled only from bytes whose digest the manifest
   holds (read once through ``cache.read_private``, under a shared lock); a file the manifest does not
   cover is deleted and numba compiles again; each file numba writes (private, mode 0o600) is added to
@@ -36,21 +37,25 @@ def install():
     if _installed:
         return
     from numba.core.caching import NullCache
+    from numba.core.ccallback import CFunc
     from numba.core.dispatcher import Dispatcher
 
-    numba_enable_caching = Dispatcher.enable_caching
+    def verified(numba_enable_caching, python_function):
+        def enable_caching(compiled):
+            function = python_function(compiled)
+            filename = function.__code__.co_filename
+            if filename not in _running:
+                return numba_enable_caching(compiled)
+            if filename.startswith("<"):  # run from memory: no disk cache
+                compiled._cache = NullCache()
+            else:
+                compiled._cache = _verified_cache()(function, manifest(filename))
+        return enable_caching
 
-    def enable_caching(dispatcher):
-        filename = dispatcher.py_func.__code__.co_filename
-        if filename not in _running:
-            return numba_enable_caching(dispatcher)
-        if filename.startswith("<"):  # run from memory: no disk cache
-            dispatcher._cache = NullCache()
-        else:
-            dispatcher._cache = _verified_cache()(dispatcher.py_func, manifest(filename))
-
-    Dispatcher.enable_caching = enable_caching
-    _installed.append(numba_enable_caching)
+    # njit functions, and the C callbacks of panels.py
+    for kind, python_function in ((Dispatcher, lambda d: d.py_func), (CFunc, lambda c: c._pyfunc)):
+        _installed.append((kind, kind.enable_caching))
+        kind.enable_caching = verified(kind.enable_caching, python_function)
 
 
 def manifest(path):

@@ -394,6 +394,14 @@ _INT = np.int64
 _ADDRESSES = _nb.types.void(*[_nb.types.intp] * 13)
 _sgemm = _nb.types.ExternalFunction("arignote_sgemm", _ADDRESSES)
 _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
+# Products of 3 to FEW_ROWS rows, b's columns of unit stride and at least _PANEL_BYTES of them, go to
+# panels.py's kernels instead, named as BLAS is: (a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta),
+# strides in elements. The backend's copy sets both sizes for this machine's vectors (0: BLAS only).
+FEW_ROWS = 0
+_PANEL_BYTES = 64
+_FEW_ROWS_ARGS = _nb.types.void(*[_nb.types.intp] * 10, _nb.types.float64, _nb.types.float64)
+_few_rows_float32 = _nb.types.ExternalFunction("arignote_few_rows_float32", _FEW_ROWS_ARGS)
+_few_rows_float64 = _nb.types.ExternalFunction("arignote_few_rows_float64", _FEW_ROWS_ARGS)
 
 
 @_jit
@@ -469,9 +477,18 @@ def gemm_scaled(a, b, c, alpha, beta):
 def _blas_gemm(a, b, out, alpha, beta):
     """out (n, m, unit column stride: C-contiguous, or a block of a C-contiguous matrix's columns) =
     beta out + alpha a b by BLAS: row-major C = A B is column-major C^T = B^T A^T, so B goes first. An
-    operand with neither unit-stride rows nor columns is copied."""
+    operand with neither unit-stride rows nor columns is copied. Few rows go to panels.py's kernels."""
     n, k = a.shape
     m = b.shape[1]
+    item = a.itemsize
+    if 3 <= n <= FEW_ROWS and m * item >= _PANEL_BYTES and b.strides[1] == item:
+        arguments = (a.ctypes.data, a.strides[0] // item, a.strides[1] // item, b.ctypes.data, b.strides[0] // item,
+                     out.ctypes.data, out.strides[0] // item, n, k, m, np.float64(alpha), np.float64(beta))
+        if item == 4:
+            _few_rows_float32(*arguments)
+        else:
+            _few_rows_float64(*arguments)
+        return
     la, lb = _blas_layout(a), _blas_layout(b)
     pa = a if la else _contiguous(a)
     pb = b if lb else _contiguous(b)
