@@ -17,6 +17,7 @@ When the BLAS offers no thread count (SciPy's Cython BLAS), ``solo`` does nothin
 """
 
 import ctypes
+import functools
 import threading
 
 
@@ -123,6 +124,32 @@ def entry_points():
 
 
 _thread_control = []  # OpenBLAS's (get, set) of its thread count, when it has them
+
+
+@functools.cache
+def cpu_flags():
+    """The CPU's feature flags (/proc/cpuinfo's "flags": "avx2", "avx512f"...), empty where unknown."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# OpenBLAS's kernel sets whose products use AVX-512
+AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def narrower_than_cpu():
+    """Whether the BLAS computes products with narrower vectors than this CPU has: an OpenBLAS running
+    AVX2 kernels (OPENBLAS_CORETYPE=Haswell, or a build older than the CPU) on a CPU with AVX-512 and
+    FMA. arignote's own register blocks (runtime.h's ari_few_rows, numba's panels.py) then run the
+    products about twice as fast: one core, float32, 220-234 GFLOP/s against 98-130 (docs/products.md)."""
+    kernels = entry_points().get("kernel_set")
+    return kernels is not None and kernels.lower() not in AVX512_KERNELS and {"avx512f", "avx2", "fma"} <= cpu_flags()
 
 
 def thread_count():

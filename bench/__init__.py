@@ -33,7 +33,9 @@ core (the kernel counts pages per CPU in batches); Linux with glibc only; ``--no
 The "of limit" column says how close a workload came to what this machine can do, both measured in
 the same run, at its start and its end (the best repeat of either: a peak, not a median):
 
-    GEMM peak    2 n^3 / t of a float32 n x n NumPy matrix product (n = 2048; 1024 with --quick)
+    GEMM peak    2 n^3 / t of a float32 n x n matrix product (n = 2048; 1024 with --quick): NumPy's,
+                 or a compiled backend's where it is faster (arignote's own kernels beat an OpenBLAS
+                 held to AVX2 kernels on an AVX-512 machine: docs/products.md)
     bandwidth    2 * nbytes / t of np.copyto on a 256 MB float32 array (one read plus one write)
     mlp-train-*  FLOPs of its matrix products / t / GEMM peak, with FLOPs = 2B(2ih + 3ho) for batch B
                  and layer sizes i-h-o: forward xW1 and hW2, backward h'd (dW2), dW2' (dh), x'dh (dW1);
@@ -156,7 +158,8 @@ def run_bench(workloads=None, backends=None, quick=False, json_path=None, out=No
               "quick": quick, "repeats": repeats, "sizes": dataclasses.asdict(sizes),
               "backends": [t.name for t in targets], "memory": memory}
     progress("limits")
-    limits = measure_limits(sizes, repeats, min_time)
+    own_products = [t.name for t in here if t.family == "arignote" and t.name != "reference"]  # the reference's is NumPy's
+    limits = measure_limits(sizes, repeats, min_time, own_products)
     timed = [w for w in chosen if not w.compile]
     by_workload = {}
     for workload in timed:
@@ -181,7 +184,7 @@ def run_bench(workloads=None, backends=None, quick=False, json_path=None, out=No
         progress(" and ".join(w.name for w in compiles))
         rows += run_compile(compiles, targets, sizes, min(repeats, 3 if quick else 5))
     progress("limits again")  # the best of both: a limit measured while a neighbour was busy is too low
-    report["limits"] = best_limits(limits, measure_limits(sizes, repeats, min_time))
+    report["limits"] = best_limits(limits, measure_limits(sizes, repeats, min_time, own_products))
     apply_limits(rows, report["limits"])
     report["results"] = rows
     report["wall_s"] = time.perf_counter() - started

@@ -113,7 +113,9 @@ def print_table(report, out):
     m, limits = report["machine"], report["limits"]
     out.write(f"arignote bench{' --quick' if report['quick'] else ''}, {report['date']}: {m['cpu']}, "
               f"{m['cores']} cores{' (virtual machine)' if m.get('virtual') else ''}, Python {m['python']}, NumPy {m['numpy']} ({m['blas']})\n")
-    out.write(f"limits: float32 GEMM {limits['gemm_flops'] / 1e9:.1f} GFLOP/s (n={limits['gemm_n']}), "
+    by = limits.get("gemm_by", "numpy")
+    gemm = "NumPy's" if by == "numpy" else f"{by}'s; NumPy's {limits['gemm_numpy_flops'] / 1e9:.1f}"
+    out.write(f"limits: float32 GEMM {limits['gemm_flops'] / 1e9:.1f} GFLOP/s (n={limits['gemm_n']}, {gemm}), "
               f"copy bandwidth {limits['bandwidth'] / 1e9:.2f} GB/s ({limits['copy_bytes'] >> 20} MB)\n")
     out.write(f"median of {report['repeats']} repeats; ratio = median / NumPy baseline's median (lower is better)\n\n")
     header = ("workload", "backend", "median", "ratio", "rate", "of limit", "peak extra", "goal")

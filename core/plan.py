@@ -33,10 +33,23 @@ that graph, how its buffers live, and every backend carries it out rather than d
 - ``blas_one_core``: whether the program's BLAS runs on one core for the whole call (a graph with
   ``image_threads``): after a product on two threads, OpenBLAS's worker spins on the other core for a
   while, just where a convolution's second thread then runs (LeNet's step took 22 ms instead of 16.5).
+  So is a graph with matrix products where the BLAS runs narrower vectors than the CPU
+  (``narrow_blas``: AVX2 kernels on an AVX-512 CPU): its products then run on the backend's own
+  kernels (``own_rows``), shared out between the program's threads. The backend tells the rewrites
+  that fact (``Backend.blas_narrower_than_cpu``: for the built-in ones, the BLAS they share,
+  ``backends/blas.py``); a plan made without a backend takes the BLAS to be as wide as the CPU.
 - ``product_threads``: in such a graph, the matrix products (``Dot`` of two matrices, ``Gemm``) whose
   columns threads of the program share out, each calling the BLAS on one core, once their work reaches
   ``IMAGE_THREADS_MIN`` multiply-adds: a product would otherwise run on one core (LeNet's dense layers:
   0.80-0.95 ms each on one core, 0.52-0.60 ms on two such threads, 0.44-0.49 ms on OpenBLAS's two).
+- ``own_rows``: the most rows (of the first operand) of a float product that the backends compute by
+  their own register blocks rather than by the BLAS, when the second operand's rows are contiguous
+  and span two vectors at least (docs/products.md): every product (``ALL_ROWS``) where the BLAS runs
+  narrower vectors than the CPU (one core: 220-234 GFLOP/s against 98-130 for OpenBLAS's AVX2
+  kernels); ``OWN_ROWS_ONE_CORE`` where products run on one core each and the BLAS matches the CPU
+  (up to 64 rows the blocks win: LeNet's second convolution, 50 filters, 218 against 141-178);
+  else None, the backends' few rows (two blocks of rows), which beat OpenBLAS's packing of the
+  whole second operand when the BLAS has its own threads.
 
 ``plan_of(fgraph)`` returns the graph's plan, making it when the rewrites did not (a backend compiling
 a graph it was handed directly).
@@ -44,13 +57,15 @@ a graph it was handed directly).
 
 from . import linalg, ops
 
+OWN_ROWS_ONE_CORE = 64  # rows: own_rows where each product runs on one core
+ALL_ROWS = 1 << 62  # own_rows: every product
 PARALLEL_MIN = 1 << 20  # elements: below this, starting threads costs more than they save (~250 us)
 IMAGE_THREADS_MIN = 1 << 22  # multiply-adds (about 40 us at one core's GEMM speed): below, one thread
 BLAS_OPS = (ops.Dot, linalg.BatchedDot)
 
 
 class Plan:
-    def __init__(self, fgraph, reuse=True):
+    def __init__(self, fgraph, reuse=True, narrow_blas=False):
         late = in_place_updates(fgraph) if reuse else {}
         fgraph.late = list(late)  # FunctionGraph.apply_nodes runs them last, in this order
         self.late = set(late)
@@ -80,8 +95,11 @@ class Plan:
                 if position is not None and node not in late:
                     self.reuse[node] = position
         self.image_threads = [node for node in self.nodes if node.op.splits_images]
-        self.blas_one_core = bool(self.image_threads)
-        self.product_threads = [node for node in self.nodes if self.blas_one_core and _matrix_product(node)]
+        products = [node for node in self.nodes if _matrix_product(node)]
+        self.narrow_blas = narrow_blas
+        self.blas_one_core = bool(self.image_threads) or bool(narrow_blas and products)
+        self.product_threads = products if self.blas_one_core else []
+        self.own_rows = ALL_ROWS if narrow_blas else OWN_ROWS_ONE_CORE if self.blas_one_core else None
         # threads beside the BLAS's own would starve them, unless the BLAS runs on one core
         blas = any(isinstance(node.op, BLAS_OPS) for node in self.nodes) and not self.blas_one_core
         cost = {}
@@ -134,6 +152,9 @@ class Plan:
             lines.append(f"node {self.position[node]} ({node.op}) splits its columns between threads")
         if self.blas_one_core:
             lines.append("the BLAS runs on one core for the whole call")
+        if self.own_rows is not None:
+            rows = "every float product" if self.own_rows == ALL_ROWS else f"float products of up to {self.own_rows} rows"
+            lines.append(f"{rows} run on the backend's own kernels rather than the BLAS")
         return "\n".join(lines)
 
 
@@ -237,13 +258,13 @@ def _late_order(late, candidates):
     return late
 
 
-def make_plan(fgraph, reuse=True):
-    fgraph.plan = Plan(fgraph, reuse)
+def make_plan(fgraph, reuse=True, narrow_blas=False):
+    fgraph.plan = Plan(fgraph, reuse, narrow_blas)
     return fgraph.plan
 
 
 def plan_of(fgraph):
     plan = getattr(fgraph, "plan", None)
     if plan is None or plan.nodes != fgraph.apply_nodes:
-        plan = make_plan(fgraph)
+        plan = make_plan(fgraph, narrow_blas=getattr(plan, "narrow_blas", False))
     return plan

@@ -59,6 +59,11 @@ class Backend:
     def compile(self, fgraph, profile=False):
         raise NotImplementedError(f"backend {self.name!r} does not implement compile()")
 
+    def blas_narrower_than_cpu(self):
+        """Whether the BLAS this backend calls runs narrower vectors than the CPU has (optional): the
+        plan then hands every float product to the backend's own kernels (core/plan.py, own_rows)."""
+        return False
+
     def __repr__(self):
         return f"<backend {self.name}>"
 

@@ -102,7 +102,8 @@ def _rewrite(fgraph, backend):
         fuse_reductions(fgraph)
     if "inplace" in passes:
         guard_in_place_updates(fgraph)
-    make_plan(fgraph, reuse="inplace" in passes)
+    narrow_blas = getattr(backend, "blas_narrower_than_cpu", None)  # a fact of the backend's BLAS
+    make_plan(fgraph, reuse="inplace" in passes, narrow_blas=bool(narrow_blas and narrow_blas()))
     return fgraph
 
 

@@ -260,3 +260,21 @@ def test_the_machine_line_names_the_blas_kernels_that_run():
     line = harness.machine()["blas"]
     assert f", {found['kernel_set']} kernels" in line
     assert ("OPENBLAS_CORETYPE=" in line) == bool(os.environ.get("OPENBLAS_CORETYPE"))
+
+
+def test_the_gemm_limit_is_the_fastest_product_of_the_run():
+    """The GEMM peak is NumPy's product or a backend's where that is faster (arignote's own kernels
+    beat an OpenBLAS held to narrower vectors than the CPU's), named in the limits line; a backend
+    that fails to run it is left out."""
+    limits = harness.measure_limits(TINY, 3, 0.001, ["reference", "no such backend"])
+    assert limits["gemm_by"] in ("numpy", "reference") and limits["gemm_n"] == TINY.gemm
+    assert limits["gemm_flops"] >= limits["gemm_numpy_flops"] > 0
+    slow = dict(limits, gemm_flops=1.0, gemm_by="numpy")
+    fast = dict(limits, gemm_flops=2e12, gemm_by="c", gemm_numpy_flops=1e12)
+    best = harness.best_limits(fast, slow)
+    assert best["gemm_by"] == "c" and best["gemm_flops"] == 2e12 and best["gemm_numpy_flops"] == 1e12
+    report = {"machine": harness.machine(), "limits": best, "quick": True, "date": "today", "repeats": 1,
+              "results": [], "wall_s": 1.0}
+    out = io.StringIO()
+    bench.print_table(report, out)
+    assert "float32 GEMM 2000.0 GFLOP/s (n=64, c's; NumPy's 1000.0)" in out.getvalue()

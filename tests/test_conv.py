@@ -378,6 +378,27 @@ def test_blocks_of_images_split_between_threads():
     assert "the BLAS runs on one core for the whole call" in f.maker.fgraph.plan.describe()
 
 
+@pytest.mark.parametrize("narrow", [False, True], ids=["blas as wide as the cpu", "blas narrower"])
+@pytest.mark.parametrize("filters", [8, 70])
+def test_convolutions_agree_whichever_kernels_the_plan_picks(backend, monkeypatch, narrow, filters):
+    """The forward and input-gradient GEMMs go to the backends' own kernels up to plan.own_rows rows
+    (docs/products.md): 64 in a convolution's graph, every one where the BLAS is narrower than the CPU;
+    8 and 70 filters (rows of the forward GEMM) and 3 x 4 x 4 taps (48 rows of the input's gradient)
+    fall on both sides, blocks of several images and one image a block, values and gradients."""
+    from arignote.backends import blas
+
+    monkeypatch.setattr(blas, "narrower_than_cpu", lambda: narrow)
+    for x in (U(6, 3, 9, 10, seed=4, dtype="float32"), U(2, 3, 20, 21, seed=5, dtype="float32")):
+        w = U(filters, 3, 4, 4, seed=6, dtype="float32")
+        check(lambda a, b: T.nnet.conv2d(a, b, border_mode="half"), [x, w], backend,
+              expected=conv_oracle(x.astype("float64"), w.astype("float64"), ((2, 2), (2, 2))).astype("float32"),
+              grad=False)
+        p = U(*conv_oracle(x, w, ((2, 2), (2, 2))).shape, seed=7, dtype="float32")
+        for wrt in (0, 1):
+            check(lambda a, b, q: arignote.grad((T.nnet.conv2d(a, b, border_mode="half") * q).sum(), [a, b][wrt]),
+                  [x, w, p], backend, grad=False)
+
+
 @pytest.mark.parametrize("threads", ["2", "3"])
 def test_products_beside_a_convolution_split_their_columns_between_threads(backend, monkeypatch, threads):
     """In a graph with a convolution the BLAS stays on one core (plan.blas_one_core), so the compiled

@@ -147,6 +147,25 @@ def test_products(backend, build, expected, values, grad):
     check(build, values, backend, expected=expected(*values), grad=grad)
 
 
+# Which products the backends' own kernels compute rather than the BLAS is the plan's (own_rows,
+# docs/products.md): every one where the BLAS runs narrower vectors than the CPU, else a few rows. Both
+# settings agree with NumPy on rows around every bound (2, 3, two blocks, 64), B's layouts (unit
+# columns, reversed, transposed), a short last panel (45 columns) and a scaled sum.
+@pytest.mark.parametrize("narrow", [False, True], ids=["blas as wide as the cpu", "blas narrower"])
+@pytest.mark.parametrize("rows", [2, 3, 12, 20, 21, 64, 65, 130])
+def test_products_agree_whichever_kernels_the_plan_picks(backend, monkeypatch, narrow, rows):
+    from arignote.backends import blas
+
+    monkeypatch.setattr(blas, "narrower_than_cpu", lambda: narrow)
+    a, b, z = U(rows, 40, seed=1, dtype="float32"), U(40, 45, seed=2, dtype="float32"), U(rows, 45, seed=3, dtype="float32")
+    for build, values, expected in [
+            (T.dot, [a, b], a @ b),
+            (lambda x, y: T.dot(x[::-1], y[:, ::-1]), [a, b], a[::-1] @ b[:, ::-1]),
+            (lambda x, y: T.dot(x, y.T), [a, b.T.copy()], a @ b),
+            (lambda x, y, w: 0.5 * w - 0.25 * T.dot(x, y), [a, b, z], 0.5 * z - 0.25 * (a @ b))]:
+        check(build, values, backend, expected=expected.astype("float32"), grad=False)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Sizes that do not fit: a ValueError that names the op and the shapes
 

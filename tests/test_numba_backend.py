@@ -20,7 +20,8 @@ from arignote.core import ops
 from arignote.core.plan import plan_of
 
 numba_module = pytest.importorskip("numba")
-from arignote.backends.numba import PARALLEL_MIN  # noqa: E402
+from arignote.backends import blas  # noqa: E402
+from arignote.backends.numba import PARALLEL_MIN, shares  # noqa: E402
 
 
 def both(inputs, outputs, values):
@@ -37,7 +38,8 @@ def segments(f):
     return {name: value for name, value in namespace.items() if name.startswith("segment")}
 
 
-def test_generated_source_is_one_function_commented_with_the_graph_nodes(numba_backend):
+def test_generated_source_is_one_function_commented_with_the_graph_nodes(numba_backend, monkeypatch):
+    monkeypatch.setattr(blas, "narrower_than_cpu", lambda: False)  # else the product's columns are split
     x, y = T.dmatrix("x"), T.drow("y")
     f = arignote.function([x, y], [T.exp(x) * y + 1, T.dot(x, x.T)], backend=numba_backend)
     source = f.backend_source
@@ -61,7 +63,11 @@ def mlp_step():
     return [x, y], cost, updates, params
 
 
-def test_a_training_step_is_one_compiled_call_and_agrees_with_the_reference(numba_backend):
+@pytest.mark.parametrize("narrow", [False, True])
+def test_a_training_step_is_one_compiled_call_and_agrees_with_the_reference(numba_backend, monkeypatch, narrow):
+    """One compiled call; or, where the BLAS runs narrower vectors than the CPU (plan.own_rows), the
+    products' columns shared out between threads from the glue, panels.py's kernels computing them."""
+    monkeypatch.setattr(blas, "narrower_than_cpu", lambda: narrow)
     results = {}
     for backend in (numba_backend, "reference"):
         inputs, cost, updates, params = mlp_step()
@@ -71,7 +77,8 @@ def test_a_training_step_is_one_compiled_call_and_agrees_with_the_reference(numb
                  for _ in range(3)]
         results[backend] = costs + [p.get_value() for p in params]
         if backend == numba_backend:
-            assert "segment0(*inputs" in f.backend_source and " = R" not in f.backend_source
+            one_call = "segment0(*inputs" in f.backend_source and " = R" not in f.backend_source
+            assert one_call != (narrow and shares.threads_for_shares() > 1)
     for got, expected in zip(results[numba_backend], results["reference"]):
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
 

@@ -8,7 +8,7 @@ import pytest
 import arignote
 import arignote.tensor as T
 from arignote import config
-from arignote.core import conformance, linalg, ops
+from arignote.core import conformance, linalg, ops, plan
 from arignote.core.graph import FunctionGraph
 from arignote.core.plan import PARALLEL_MIN, plan_of
 
@@ -96,13 +96,17 @@ def _programs():
 
 
 def test_every_backend_receives_the_same_rewritten_graph():
+    """The same graph, and the same plan wherever the backends' BLAS is the same (a BLAS narrower than
+    the CPU hands the products to the compiled backends' own kernels: plan.narrow_blas)."""
     names = backends_under_test() + ["reference"]
     for inputs, outputs, updates in _programs():
-        printed = {}
+        printed, plans = {}, {}
         for name in names:
             f = arignote.function(inputs, outputs, updates=updates, backend=name)
-            printed[name] = (arignote.debugprint(f, file="str"), graph(f).plan.describe())
+            printed[name] = arignote.debugprint(f, file="str")
+            plans.setdefault(graph(f).plan.narrow_blas, set()).add(graph(f).plan.describe())
         assert len(set(printed.values())) == 1, printed
+        assert all(len(described) == 1 for described in plans.values()), plans
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -196,6 +200,52 @@ def test_threads_go_to_costly_loops_in_graphs_without_products():
     g = arignote.function([m], T.exp(T.dot(m, m)) + 1, backend="reference")
     assert graph(g).plan.threads == []  # BLAS keeps the cores busy
     assert PARALLEL_MIN == 1 << 20
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+def test_products_run_on_the_own_kernels_by_the_blas_and_the_graph(narrow):
+    """own_rows: every product where the BLAS runs narrower vectors than the CPU, whose products then
+    share their columns between the program's threads with the BLAS on one core; up to 64 rows in a
+    graph whose BLAS runs on one core anyway (a convolution's); else the backends' few rows."""
+    x, w = T.fmatrices("x", "w")
+    images = T.ftensor4("images")
+    features = T.nnet.conv2d(images, w.dimshuffle("x", "x", 0, 1)).flatten(2)
+
+    def made(inputs, output):
+        return plan.Plan(graph(arignote.function(inputs, output, backend="reference")), narrow_blas=narrow)
+
+    dense, conv, vector = made([x, w], T.tanh(T.dot(x, w))), made([images, w], T.dot(features, w)), made([x], T.exp(x))
+    assert [dense.own_rows, conv.own_rows, vector.own_rows] == ([plan.ALL_ROWS] * 3 if narrow else
+                                                                [None, plan.OWN_ROWS_ONE_CORE, None])
+    assert dense.blas_one_core == narrow and conv.blas_one_core and not vector.blas_one_core
+    assert len(dense.product_threads) == narrow and len(conv.product_threads) == 1
+    assert ("every float product run on the backend's own kernels" in dense.describe()) == narrow
+    assert "float products of up to 64 rows" in conv.describe() or narrow
+
+
+def test_the_backend_tells_the_plan_whether_its_blas_is_narrower(monkeypatch):
+    """The rewrites ask the backend (Backend.blas_narrower_than_cpu): the compiled ones answer for the
+    BLAS they share, the reference (which calls none) and a plan made without a backend say no."""
+    from arignote.backends import blas
+
+    x, w = T.fmatrices("x", "w")
+    for narrow in (False, True):
+        monkeypatch.setattr(blas, "narrower_than_cpu", lambda: narrow)
+        for backend in backends_under_test():
+            made = graph(arignote.function([x, w], T.dot(x, w), backend=backend)).plan
+            assert made.narrow_blas == (narrow and backend != "reference")
+    assert plan_of(FunctionGraph([x, w], [T.dot(x, w)])).narrow_blas is False
+
+
+def test_a_blas_is_narrower_than_the_cpu_by_its_kernels_and_the_cpu(monkeypatch):
+    from arignote.backends import blas
+
+    wide = {"avx512f", "avx2", "fma"}
+    for kernels, cpu, narrower in [("Haswell", wide, True), ("SkylakeX", wide, False), ("Cooperlake", wide, False),
+                                   ("Haswell", {"avx2", "fma"}, False), (None, wide, False), ("Zen", wide, True)]:
+        monkeypatch.setattr(blas, "entry_points", lambda: {"kernel_set": kernels})
+        monkeypatch.setattr(blas, "cpu_flags", lambda: cpu)
+        assert blas.narrower_than_cpu() == narrower, (kernels, cpu)
 
 
 def test_plan_of_makes_a_plan_for_a_graph_handed_over_directly():

@@ -291,6 +291,9 @@ class CBackend(Backend):
         module, compiled_now = build.load_or_build(source)
         return (ProfiledCProgram if profile else CProgram)(fgraph, source, consts, module, compiled_now)
 
+    def blas_narrower_than_cpu(self):
+        return blas.narrower_than_cpu()  # the BLAS NumPy calls, which the compiled backends share
+
 
 @hookimpl
 def arignote_backends():

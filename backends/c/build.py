@@ -25,7 +25,7 @@ import tempfile
 import threading
 import weakref
 
-from .. import cache
+from .. import blas, cache
 
 # -O1 with the vectorizer (dynamic cost model) vectorizes the fused loops at 60% of -O2's compile time;
 # -g0 and no Python.h keep a compile near 0.1 s. -fno-math-errno lets calls to math functions vectorize, into glibc's libmvec (ARI_VECMATH).
@@ -34,17 +34,6 @@ from .. import cache
 # the vector registers' upper halves dirty (a 500x500 tanh(x + b) took 440 us instead of 137).
 CFLAGS = ["-O1", "-fexpensive-optimizations", "-ftree-vectorize", "-g0", "-fwrapv", "-fno-math-errno", "-ffp-contract=off", "-fvect-cost-model=dynamic", "-fopenmp-simd", "-std=gnu11", "-w",
           "-fPIC", "-shared"]
-
-
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def cflags():
@@ -56,7 +45,7 @@ def cflags():
 
     flags = list(CFLAGS)
     if platform.machine() in ("x86_64", "AMD64"):
-        cpu = _cpu_flags()
+        cpu = blas.cpu_flags()
         widths = [("b", 4, 2)]  # libmvec's variants the loops may call: SSE (b), AVX2 (d), AVX-512 (e)
         if {"avx512f", "avx2", "fma"} <= cpu:
             # the fused loops run twice as many lanes through libmvec's 16-wide functions: elemwise-4m

@@ -265,6 +265,16 @@ def _block_gemm(dbl, *args):
     return f"if (ari_gemm({dbl}, {', '.join(args)})) {{ job->failed = 1; return; }}"
 
 
+def _block_product(T, *args):
+    """C calling runtime.h's row-major product from a block's kernel, c = a . b given (n, m, k, a, as0,
+    as1, b, bs0, c, ldo), b's columns and c's of unit stride: the register blocks up to the plan's
+    ARI_OWN_ROWS rows (docs/products.md), else the BLAS; a size a 32-bit BLAS cannot take marks the job
+    failed."""
+    n, m, k, a, as0, as1, b, bs0, c, ldo = args
+    return (f"if (ari_matmul_{T}({n}, {m}, {k}, {a}, {as0}, {as1}, {b}, {bs0}, 1, {c}, {ldo}, 1, 0)) "
+            f"{{ job->failed = 1; return; }}")
+
+
 def _free(slot):
     return f"ari_free(own[{slot}]); own[{slot}] = NULL;"
 
@@ -343,8 +353,7 @@ def emit_corr2d(g, node, index, ins, outs):
     scratch, slot = _scratch(g, node, index, T, x, x, o, w)
     kernel = _kernel(g, index, "corr2d", T, f"{T} *po = ({T} *)job->out; const {T} *wm = (const {T} *)job->w;", _sub(
         _CORR2D_BLOCK, T=T, im2col=_im2col(g, op, T),
-        gemm=_block_gemm(dbl, "'N'", "'N'", "nb * P", "Og", "K", "&one", "col", "nb * P", "wm + gi * Og * K", "K",
-                         "&zero", "dst", "nb * P")))
+        gemm=_block_product(T, "Og", "nb * P", "K", "wm + gi * Og * K", "K", "1", "col", "nb * P", "dst", "nb * P")))
     return _sub(
         _CORR2D, x=x, w=w, o=o, T=T, geometry=_geometry(op, index), alloc=g.alloc(ov, index),
         direct=_direct(op, x), scratch=_indent(scratch, 4), free=_free(slot),
@@ -394,8 +403,7 @@ def emit_corr2d_grad_inputs(g, node, index, ins, outs):
     scratch, slot = _scratch(g, node, index, T, gr, gr, o, w)
     kernel = _kernel(g, index, "corr2d_grad_inputs", T, f"{T} *px = ({T} *)job->out; const {T} *wm = (const {T} *)job->w;", _sub(
         _GRAD_INPUTS_BLOCK, T=T, im2col=_im2col(g, op, T), gather=_indent(_sub(_GATHER, T=T, g="job->g"), 4),
-        gemm=_block_gemm(dbl, "'N'", "'T'", "nb * P", "K", "Og", "&one", "gm", "ldg", "wm + gi * Og * K", "K",
-                         "&zero", "col", "nb * P")))
+        gemm=_block_product(T, "K", "nb * P", "Og", "wm + gi * Og * K", "1", "K", "gm", "ldg", "col", "nb * P")))
     return _sub(
         _GRAD_INPUTS, w=w, g=gr, o=o, T=T, G=op.groups,
         size=_size_vector(index, image, node.inputs[2], ("H", "W"), "an image size"),

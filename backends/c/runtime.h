@@ -355,6 +355,9 @@ static int ari_gemv(int dbl, char t, int64_t m, int64_t n, const void *alpha, co
 /* two blocks of rows at most: more rows are faster through OpenBLAS (32 rows took 101 us there, 142 us
    here); so are 2 rows (22 us against 38: a block computes ARI_ROW_BLOCK rows whatever it keeps) */
 #define ARI_FEW_ROWS (2 * ARI_ROW_BLOCK)
+#ifndef ARI_OWN_ROWS
+#define ARI_OWN_ROWS ARI_FEW_ROWS
+#endif
 #define ARI_FEW_ROWS_PRODUCT(T)                                                                     \
 typedef T ari_vec_##T __attribute__((vector_size(ARI_VBYTES), aligned(sizeof(T))));                 \
 enum { ari_panel_##T = 2 * ARI_VBYTES / sizeof(T) };  /* the columns of a block: two vectors */     \
@@ -371,15 +374,27 @@ static void ari_row_block_##T(int64_t rows, int64_t k, const T *a, int64_t as0, 
         memcpy(&b0, b + l * bs0, sizeof b0); memcpy(&b1, b + l * bs0 + L, sizeof b1);               \
         _Pragma("GCC unroll 16")                                                                    \
         for (int r = 0; r < ARI_ROW_BLOCK; r++) {                                                   \
-            ari_vec_##T s = (ari_vec_##T){0} + row[r][l * as1];                                     \
+            ari_vec_##T s = row[r][l * as1] - (ari_vec_##T){0};  /* a broadcast: x - 0 is x, -0 too */ \
             acc[r][0] = ARI_FMA_##T(s, b0, acc[r][0]); acc[r][1] = ARI_FMA_##T(s, b1, acc[r][1]);   \
         }                                                                                           \
     }                                                                                               \
+    if (cols == 2 * L) {  /* a whole panel, straight from the registers (short sums spend much time here) */ \
+        _Pragma("GCC unroll 16")                                                                    \
+        for (int r = 0; r < ARI_ROW_BLOCK; r++) if (r < rows) {                                     \
+            T *out = c + r * ldo;                                                                   \
+            ari_vec_##T s0 = acc[r][0] * alpha, s1 = acc[r][1] * alpha, o0, o1;                     \
+            if (beta != 0) { memcpy(&o0, out, sizeof o0); memcpy(&o1, out + L, sizeof o1); s0 = beta * o0 + s0; s1 = beta * o1 + s1; } \
+            memcpy(out, &s0, sizeof s0); memcpy(out + L, &s1, sizeof s1);                           \
+        }                                                                                           \
+        return;                                                                                     \
+    }                                                                                               \
+    T sums[ARI_ROW_BLOCK][2 * L];  /* stored by constant indices: acc stays in registers in the loop */ \
+    _Pragma("GCC unroll 16")                                                                        \
+    for (int r = 0; r < ARI_ROW_BLOCK; r++) { memcpy(sums[r], &acc[r][0], sizeof acc[r][0]); memcpy(sums[r] + L, &acc[r][1], sizeof acc[r][1]); } \
     for (int64_t r = 0; r < rows; r++) {                                                            \
-        T sums[2 * L]; memcpy(sums, acc[r], sizeof sums);                                           \
         T *out = c + r * ldo;                                                                       \
-        if (beta == 0) for (int64_t j = 2 * L - cols; j < 2 * L; j++) out[j] = alpha * sums[j];     \
-        else for (int64_t j = 2 * L - cols; j < 2 * L; j++) out[j] = beta * out[j] + alpha * sums[j]; \
+        if (beta == 0) for (int64_t j = 2 * L - cols; j < 2 * L; j++) out[j] = alpha * sums[r][j];  \
+        else for (int64_t j = 2 * L - cols; j < 2 * L; j++) out[j] = beta * out[j] + alpha * sums[r][j]; \
     }                                                                                               \
 }                                                                                                   \
 /* Panel after panel of columns (a short last one computed whole, overlapping the one before, and only \
@@ -411,7 +426,7 @@ static int ari_matmul_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t 
             po[i * ldo + j] = beta == 0 ? 0 : beta * po[i * ldo + j];                               \
         return 0;                                                                                   \
     }                                                                                               \
-    if (n >= 3 && n <= ARI_FEW_ROWS && bs1 == 1 && m >= ari_panel_##T) {                           \
+    if (n >= 3 && n <= ARI_OWN_ROWS && bs1 == 1 && m >= ari_panel_##T) {                           \
         ari_few_rows_##T(n, m, k, pa, as0, as1, pb, bs0, po, ldo, alpha, beta);                     \
         return 0;                                                                                   \
     }                                                                                               \
@@ -467,15 +482,16 @@ ARI_GEMM_SCALED(f64)
 
 /* A product of core.plan.Plan.product_threads (a graph whose BLAS stays on one core): C = beta C + alpha
    A . B (scaled: ari_matmul_scaled's rules; else beta 0, alpha 1, as ari_matmul) with the columns of B
-   and C shared out between threads as ari_tasks (one share each, starting at multiples of 16 columns),
-   once n * m * k reaches ARI_IMAGE_THREADS_MIN multiply-adds. Each share packs its own part of B and
-   all of A: two threads on the second dense layer of LeNet take 0.52-0.60 ms against 0.80-0.95 ms on
-   one core. Returns the first failing share's code (1 or 3), else 0. */
+   and C shared out between threads as ari_tasks (one share each, starting at multiples of 32 columns,
+   whole panels of the register blocks), once n * m * k reaches ARI_IMAGE_THREADS_MIN multiply-adds.
+   Each share runs its own product (the register blocks, or the BLAS packing its part of B and all of
+   A): two threads on the second dense layer of LeNet take 0.52-0.60 ms against 0.80-0.95 ms on one
+   core. Returns the first failing share's code (1 or 3), else 0. */
 typedef struct { int dbl, scaled, tasks, rc; int64_t n, m, k, as0, as1, bs0, bs1; const void *a, *b; void *c; double alpha, beta; } ari_product_job;
 static void ari_product_share(void *context, int thread, int64_t lo, int64_t hi) {
     ari_product_job *job = (ari_product_job *)context; (void)thread;
     for (int64_t t = lo; t < hi; t++) {
-        int64_t j0 = job->m * t / job->tasks / 16 * 16, j1 = t + 1 == job->tasks ? job->m : job->m * (t + 1) / job->tasks / 16 * 16;
+        int64_t j0 = job->m * t / job->tasks / 32 * 32, j1 = t + 1 == job->tasks ? job->m : job->m * (t + 1) / job->tasks / 32 * 32;
         if (j1 <= j0) continue;
         int rc;
         if (job->dbl) rc = (job->scaled ? ari_matmul_scaled_f64 : ari_matmul_f64)(job->n, j1 - j0, job->k, (const f64 *)job->a, job->as0, job->as1,
@@ -487,7 +503,7 @@ static void ari_product_share(void *context, int thread, int64_t lo, int64_t hi)
 }
 static int ari_matmul_columns(int dbl, int scaled, int64_t n, int64_t m, int64_t k, const void *a, int64_t as0, int64_t as1,
                               const void *b, int64_t bs0, int64_t bs1, void *c, double alpha, double beta) {
-    int nt = ari_task_threads((m + 15) / 16, n * m * k);
+    int nt = ari_task_threads((m + 31) / 32, n * m * k);
     ari_product_job job = { dbl, scaled, nt, 0, n, m, k, as0, as1, bs0, bs1, a, b, c, alpha, beta };
     ari_tasks(ari_product_share, &job, nt, nt, 1);
     return job.rc;

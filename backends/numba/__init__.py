@@ -68,7 +68,7 @@ from arignote.core.plugins import Availability, Backend, hookimpl
 from arignote.core.pyop import implementation, node_error
 from arignote.core.sourcetext import py_comment  # user text in the glue: comments only, rendered
 
-from .. import cache, malloc
+from .. import blas, cache, malloc
 from . import conv, diskcache, holding, products, shares
 from .generator import Generator
 
@@ -251,8 +251,6 @@ def _bind_blas():
     own library where it can be found (``arignote.backends.blas``)."""
     from llvmlite import binding
 
-    from .. import blas
-
     found = blas.entry_points()
     for name in ("sgemm", "dgemm"):
         binding.add_symbol(f"arignote_{name}", found[name])
@@ -391,11 +389,11 @@ class Program:
                 if node in split:
                     if node in plan.image_threads:
                         helpers = conv.helpers(generator)
-                        namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers])
+                        namespace[f"R{n}"] = conv.SplitImages(node, sys.modules[helpers], plan.own_rows)
                     elif node in plan.product_threads:
                         helpers = generator.runtime
                         in_place = plan.reuse.get(node) == 0  # a Gemm computed in z's storage
-                        namespace[f"R{n}"] = products.SplitColumns(node, sys.modules[helpers], in_place)
+                        namespace[f"R{n}"] = products.SplitColumns(node, sys.modules[helpers], in_place, plan.own_rows)
                     else:
                         helpers = generator.kernel_modules[generator.glue_kernels[n]]
                         namespace[f"R{n}"] = shares.SplitRows(node, sys.modules[helpers].kernel)
@@ -496,8 +494,6 @@ class Program:
 
 def _on_one_blas_core(run):
     """``run`` with the BLAS single-threaded while it runs (``blas.one_core``)."""
-    from .. import blas
-
     def on_one_core(inputs):
         with blas.one_core:
             return run(inputs)
@@ -583,6 +579,9 @@ class NumbaBackend(Backend):
 
     def compile(self, fgraph, profile=False):
         return Program(fgraph, profile).run
+
+    def blas_narrower_than_cpu(self):
+        return blas.narrower_than_cpu()  # the BLAS NumPy calls, which the compiled backends share
 
 
 @hookimpl

@@ -34,6 +34,7 @@ import inspect
 
 import numpy as np
 
+from . import products
 from .generator import HEADER, Kernel, py_comment, tup
 from .shares import run_shares
 
@@ -80,11 +81,20 @@ def size_of(size):
     return size[0], size[1]
 
 
-def gemm_into(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, scale):
+def gemm_into(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, scale, own_rows):
     """Row-major C (m x n, leading dimension ldc) = op(A) op(B) + beta C at the addresses a, b, c:
     op(A) is A (m x k, lda) or, with ta, the transpose of A (k x m); likewise op(B). ``scale`` holds
-    (alpha, beta) in the dtype. Column-major BLAS computes C^T = op(B)^T op(A)^T: B goes first."""
+    (alpha, beta) in the dtype. Up to ``own_rows`` rows (the plan's) with B untransposed, by
+    panels.py's kernels; else column-major BLAS computes C^T = op(B)^T op(A)^T: B goes first."""
     if m == 0 or n == 0 or k == 0:
+        return
+    if not tb and 3 <= m <= own_rows and n * scale.itemsize >= _rt._PANEL_BYTES:
+        as0, as1 = (1, lda) if ta else (lda, 1)
+        alpha, beta = np.float64(scale[0]), np.float64(scale[1])
+        if scale.itemsize == 4:
+            _rt._few_rows_float32(a, as0, as1, b, ldb, c, ldc, m, k, n, alpha, beta)
+        else:
+            _rt._few_rows_float64(a, as0, as1, b, ldb, c, ldc, m, k, n, alpha, beta)
         return
     ints = np.empty(6, dtype=_rt._INT)
     ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = n, m, k, ldb, lda, ldc
@@ -234,7 +244,7 @@ def corr2d_out(x, w, mode, geo):
     return np.empty((x.shape[0], w.shape[0], rows, cols), dtype=x.dtype)
 
 
-def corr2d_images(xc, wc, mode, geo, out, lo, hi):
+def corr2d_images(xc, wc, mode, geo, out, lo, hi, own_rows):
     """Images [lo, hi) of Corr2d of the C-contiguous xc and wc, written into ``out`` (corr2d_out's)."""
     geo, rows, cols = geometry(xc.shape, wc.shape, mode, geo)
     pt, pb, pl, pr, sh, sw, dh, dw, groups = geo
@@ -251,7 +261,7 @@ def corr2d_images(xc, wc, mode, geo, out, lo, hi):
         for i in range(lo, hi):
             for gi in range(groups):
                 gemm_into(no, no, og, p, k, filters[gi * og].ctypes.data, k, xc[i, gi * cg].ctypes.data, p,
-                          out[i, gi * og].ctypes.data, p, scale)
+                          out[i, gi * og].ctypes.data, p, scale, own_rows)
         return
     nb = _block(hi - lo, k, p)
     col, y = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
@@ -263,18 +273,18 @@ def corr2d_images(xc, wc, mode, geo, out, lo, hi):
             im2col(xc, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, columns)
             if b == 1 and p >= ONE_IMAGE:  # the image's output planes, written in place
                 gemm_into(no, no, og, p, k, filters[gi * og].ctypes.data, k, columns.ctypes.data, p,
-                          out[n0, gi * og].ctypes.data, p, scale)
+                          out[n0, gi * og].ctypes.data, p, scale, own_rows)
                 continue
             gemm_into(no, no, og, b * p, k, filters[gi * og].ctypes.data, k, columns.ctypes.data, b * p,
-                      ys.ctypes.data, b * p, scale)
+                      ys.ctypes.data, b * p, scale, own_rows)
             scatter(ys, n0, b, gi * og, og, flat)
 
 
-def corr2d_node(x, w, mode, geo):
+def corr2d_node(x, w, mode, geo, own_rows):
     """Corr2d of x and w, any layouts, on this thread."""
     xc, wc = np.ascontiguousarray(x), np.ascontiguousarray(w)
     out = corr2d_out(xc, wc, mode, geo)
-    corr2d_images(xc, wc, mode, geo, out, 0, xc.shape[0])
+    corr2d_images(xc, wc, mode, geo, out, 0, xc.shape[0], own_rows)
     return out
 
 
@@ -289,7 +299,7 @@ def corr2d_grad_inputs_out(w, g, size, mode, geo):
     return np.zeros((n, cg * geo[8], h, wd), dtype=g.dtype)
 
 
-def corr2d_grad_inputs_images(wc, gc, mode, geo, gx, lo, hi):
+def corr2d_grad_inputs_images(wc, gc, mode, geo, gx, lo, hi, own_rows):
     """Images [lo, hi) of Corr2dGradInputs of the C-contiguous wc and gc, added into ``gx``."""
     o, cg, kh, kw = wc.shape
     n, h, wd = gc.shape[0], gx.shape[2], gx.shape[3]
@@ -304,7 +314,7 @@ def corr2d_grad_inputs_images(wc, gc, mode, geo, gx, lo, hi):
         for i in range(lo, hi):
             for gi in range(groups):
                 gemm_into(yes, no, k, p, og, filters[gi * og].ctypes.data, k, gc[i, gi * og].ctypes.data, p,
-                          gx[i, gi * cg].ctypes.data, p, scale)
+                          gx[i, gi * cg].ctypes.data, p, scale, own_rows)
         return
     nb = _block(hi - lo, k, p)
     col, gs = np.empty(k * nb * p, dtype=gc.dtype), np.empty(og * nb * p, dtype=gc.dtype)
@@ -315,19 +325,19 @@ def corr2d_grad_inputs_images(wc, gc, mode, geo, gx, lo, hi):
         for gi in range(groups):
             if b == 1 and p >= ONE_IMAGE:  # the image's gradient planes, read in place
                 gemm_into(yes, no, k, p, og, filters[gi * og].ctypes.data, k, gc[n0, gi * og].ctypes.data, p,
-                          columns.ctypes.data, p, scale)
+                          columns.ctypes.data, p, scale, own_rows)
             else:
                 gather(flat, n0, b, gi * og, og, gathered)
                 gemm_into(yes, no, k, b * p, og, filters[gi * og].ctypes.data, k, gathered.ctypes.data, b * p,
-                          columns.ctypes.data, b * p, scale)
+                          columns.ctypes.data, b * p, scale, own_rows)
             col2im(columns, n0, b, gi * cg, cg, kh, kw, pt, pl, sh, sw, dh, dw, rows, cols, gx)
 
 
-def corr2d_grad_inputs_node(w, g, size, mode, geo):
+def corr2d_grad_inputs_node(w, g, size, mode, geo, own_rows):
     """Corr2dGradInputs of w and g, any layouts, on this thread."""
     wc, gc = np.ascontiguousarray(w), np.ascontiguousarray(g)
     gx = corr2d_grad_inputs_out(wc, gc, size, mode, geo)
-    corr2d_grad_inputs_images(wc, gc, mode, geo, gx, 0, gc.shape[0])
+    corr2d_grad_inputs_images(wc, gc, mode, geo, gx, 0, gc.shape[0], own_rows)
     return gx
 
 
@@ -353,12 +363,12 @@ def corr2d_grad_weights_images(xc, gc, size, mode, geo, acc, lo, hi):
     og, k, p = o // groups, cg * kh * kw, rows * cols
     if hi <= lo or og == 0 or k == 0:
         return
-    scale, no, yes = _scale(xc, 1)  # accumulated over the images: C += A B
+    scale, no, yes = _scale(xc, 1)  # accumulated over the images: C += A B^T, by the BLAS (own_rows 0)
     if _direct(kh, kw, geo):  # the image is its own column matrix
         for i in range(lo, hi):
             for gi in range(groups):
                 gemm_into(no, yes, k, og, p, xc[i, gi * cg].ctypes.data, p, gc[i, gi * og].ctypes.data, p,
-                          acc[gi * k * og:].ctypes.data, og, scale)
+                          acc[gi * k * og:].ctypes.data, og, scale, no)
         return
     nb = _block(hi - lo, k, p)
     col, gs = np.empty(k * nb * p, dtype=xc.dtype), np.empty(og * nb * p, dtype=xc.dtype)
@@ -373,7 +383,7 @@ def corr2d_grad_weights_images(xc, gc, size, mode, geo, acc, lo, hi):
                 gather(flat, n0, b, gi * og, og, gathered)
                 source = gathered.ctypes.data
             gemm_into(no, yes, k, og, b * p, columns.ctypes.data, b * p, source, b * p,
-                      acc[gi * k * og:].ctypes.data, og, scale)
+                      acc[gi * k * og:].ctypes.data, og, scale, no)
 
 
 def corr2d_grad_weights_filters(acc, c, o, size, geo):
@@ -427,24 +437,26 @@ def helpers(gen):
     return gen.import_kernel(source)
 
 
-def _conv(gen, n, node, args, outs, helper):
+def _conv(gen, n, node, args, outs, helper, own_rows=False):
     """A convolution node: the helper ``helper`` is its kernel (a module that imports it under that
     name: no wrapper to compile per op), called with the op's geometry as int64 values (a literal
-    argument would make numba compile the helper again for each value)."""
+    argument would make numba compile the helper again for each value), and with ``own_rows`` the
+    plan's (the most rows of a GEMM that panels.py's kernels compute)."""
     op = node.op
     mode, values = _geometry(op)
     geo = tup(f"np.int64({v})" for v in values)
+    rows = f", np.int64({products.own_rows(gen.plan)})" if own_rows else ""
     text = f"# {py_comment(op)}, im2col and BLAS: the helper itself\nfrom {helpers(gen)} import {helper} as kernel"
     gen.kernels.append(Kernel(f"node{n}", text, [], False))
-    return [f"{outs[0]} = node{n}({', '.join(args)}, np.int64({mode}), {geo})"]
+    return [f"{outs[0]} = node{n}({', '.join(args)}, np.int64({mode}), {geo}{rows})"]
 
 
 def corr2d(gen, n, node, args, outs):
-    return _conv(gen, n, node, args, outs, "corr2d_node")
+    return _conv(gen, n, node, args, outs, "corr2d_node", own_rows=True)
 
 
 def corr2d_grad_inputs(gen, n, node, args, outs):
-    return _conv(gen, n, node, args, outs, "corr2d_grad_inputs_node")
+    return _conv(gen, n, node, args, outs, "corr2d_grad_inputs_node", own_rows=True)
 
 
 def corr2d_grad_weights(gen, n, node, args, outs):
@@ -465,8 +477,9 @@ class SplitImages:
     accumulator per share (in share order: the same sum on every call). The BLAS runs on one core
     meanwhile (the program's whole call: ``plan.blas_one_core``). The helpers release the GIL."""
 
-    def __init__(self, node, helpers):
+    def __init__(self, node, helpers, own_rows):
         self.node, self.h = node, helpers
+        self.rows = np.int64(helpers._rt.FEW_ROWS if own_rows is None else own_rows)  # the plan's own_rows
         mode, geo = _geometry(node.op)
         self.mode, self.geo = np.int64(mode), tuple(np.int64(v) for v in geo)
         self.kind = type(node.op).__name__
@@ -482,7 +495,7 @@ class SplitImages:
         w, images_of = (ac, bc) if filters == 0 else (bc, ac)
         out = allocate(ac, bc, mode, geo) if size is None else allocate(ac, bc, size, mode, geo)
         work = (out.size if filters else bc.size) * (w.size // max(1, w.shape[0]))
-        run_shares(lambda lo, hi, t: images(ac, bc, mode, geo, out, lo, hi), images_of.shape[0], work)
+        run_shares(lambda lo, hi, t: images(ac, bc, mode, geo, out, lo, hi, self.rows), images_of.shape[0], work)
         return out
 
     def Corr2d(self, x, w):

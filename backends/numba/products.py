@@ -6,11 +6,19 @@ import numpy as np
 from .generator import st
 from .shares import run_shares
 
+PANEL = 32  # columns: shares start at whole panels of panels.py's kernels (32 float32 with AVX-512)
+
 
 def _operands(args, node):
     """The operands' names, converted to the output dtype where they differ."""
     dtype = node.outputs[0].dtype
     return [name if v.dtype == dtype else f"{name}.astype({st(dtype)})" for name, v in zip(args, node.inputs)]
+
+
+def own_rows(plan):
+    """The most rows of a product that panels.py's kernels compute (the plan's own_rows, else the
+    runtime's few rows), as the source text of the product helpers' last argument."""
+    return "_rt.FEW_ROWS" if plan.own_rows is None else str(plan.own_rows)
 
 
 def dot(gen, n, node, args, outs):
@@ -24,9 +32,9 @@ def dot(gen, n, node, args, outs):
     y2 = f"{y}[::1, ::1]" if b.ndim == 2 else f"{y}[::1, None]"
     target = gen.targets.get(out) if a.ndim == 2 and b.ndim == 2 else None  # a loop step's output row
     if np.dtype(out.dtype).kind == "f" and target:  # straight into the row the loop hands it, when it fits
-        call = f"_rt.gemm_into({x2}, {y2}, {target})"
+        call = f"_rt.gemm_into({x2}, {y2}, {target}, {own_rows(gen.plan)})"
     elif np.dtype(out.dtype).kind == "f":  # BLAS: NumPy's own library (runtime.gemm)
-        call = f"_rt.gemm({x2}, {y2})"
+        call = f"_rt.gemm({x2}, {y2}, {own_rows(gen.plan)})"
     else:  # integers and booleans: loops (BLAS has none)
         call = f"_rt.dot_loops({x2}, {y2}, np.empty(0, dtype={dtype}))"
     if a.ndim == 2 and b.ndim == 2:
@@ -47,7 +55,7 @@ def gemm(gen, n, node, args, outs):
     lines = ["if x.shape[1] != y.shape[0] or a0.shape[0] != x.shape[0] or a0.shape[1] != y.shape[1]:",
              f"    raise ValueError('{label}: shapes do not fit z + x . y')",
              f"out = {into}",
-             "return _rt.gemm_scaled(x[::1, ::1], y[::1, ::1], out, alpha[()], beta[()])"]
+             f"return _rt.gemm_scaled(x[::1, ::1], y[::1, ::1], out, alpha[()], beta[()], {own_rows(gen.plan)})"]
     name = gen.kernel(n, node, ["a0", "alpha", "x", "y", "beta"], lines)
     return [f"{outs[0]} = {name}({z}, {alpha}, {x}, {y}, {beta})"]
 
@@ -58,7 +66,7 @@ def batched_dot(gen, n, node, args, outs):
     dtype = st(out.dtype)
     x, y = _operands(args, node)
     label = type(node.op).__name__
-    product = "_rt.gemm(a[i, ::1, ::1], b[i, ::1, ::1])" if np.dtype(out.dtype).kind == "f" else \
+    product = f"_rt.gemm(a[i, ::1, ::1], b[i, ::1, ::1], {own_rows(gen.plan)})" if np.dtype(out.dtype).kind == "f" else \
         f"_rt.dot_loops(a[i], b[i], np.empty(0, dtype={dtype}))"
     lines = ["if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:",
              f"    raise ValueError('{label}: shapes do not fit (B, n, k) . (B, k, m)')",
@@ -71,13 +79,14 @@ def batched_dot(gen, n, node, args, outs):
 class SplitColumns:
     """A matrix product of ``plan.product_threads`` (``Dot`` of two matrices, or ``Gemm``), called by the
     glue: the columns of its second operand and of its result are shared out between threads, each
-    computing its block by one BLAS call on one core (``plan.blas_one_core``): NumPy's ``matmul`` into a
-    view of the result (it releases the GIL), or for Gemm the runtime's ``gemm_scaled`` on the block.
-    Shapes are checked here with constant messages; the program then explains a failure."""
+    computing its block on one core (``plan.blas_one_core``) by the runtime's ``gemm_columns``, which
+    releases the GIL (panels.py's kernels up to the plan's ``own_rows``, else one BLAS call). Shapes are checked here with constant
+    messages; the program then explains a failure."""
 
-    def __init__(self, node, runtime, in_place):
+    def __init__(self, node, runtime, in_place, rows):
         self.node, self.rt, self.in_place = node, runtime, in_place  # in_place: a Gemm computed in z's storage
         self.dtype = np.dtype(node.outputs[0].dtype)
+        self.rows = runtime.FEW_ROWS if rows is None else rows  # the plan's own_rows
 
     def __call__(self, *args):
         return self.gemm(*args) if len(args) == 5 else self.dot(*args)
@@ -85,15 +94,21 @@ class SplitColumns:
     def dot(self, a, b):
         if a.shape[1] != b.shape[0]:
             raise ValueError("Dot: shapes are not aligned")
+        if a.shape[1] == 0:  # a sum of nothing (gemm_into writes no block then)
+            return np.zeros((a.shape[0], b.shape[1]), dtype=self.dtype)
         out = np.empty((a.shape[0], b.shape[1]), dtype=self.dtype)
-        run_shares(lambda lo, hi, t: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]), b.shape[1], out.size * a.shape[1])
+        run_shares(lambda lo, hi, t: self.rt.gemm_columns(a, b, out, lo, hi, False, 1.0, 0.0, self.rows),
+                   b.shape[1], out.size * a.shape[1], align=PANEL)
         return out
 
     def gemm(self, z, alpha, x, y, beta):
         if x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0] or z.shape[1] != y.shape[1]:
             raise ValueError("Gemm: shapes do not fit z + x . y")
         out = z if self.in_place else z.copy()
-        scale, shift = alpha[()], beta[()]
-        run_shares(lambda lo, hi, t: self.rt.gemm_scaled(x, y[:, lo:hi], out[:, lo:hi], scale, shift), y.shape[1],
-                   out.size * x.shape[1])
+        scale, shift = float(alpha[()]), float(beta[()])  # one compiled version for every scale's type
+        if x.shape[1] == 0:  # a sum of nothing: beta z
+            self.rt.gemm_columns(x, y, out, 0, y.shape[1], True, scale, shift, self.rows)
+            return out
+        run_shares(lambda lo, hi, t: self.rt.gemm_columns(x, y, out, lo, hi, True, scale, shift, self.rows),
+                   y.shape[1], out.size * x.shape[1], align=PANEL)
         return out

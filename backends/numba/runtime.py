@@ -394,9 +394,10 @@ _INT = np.int64
 _ADDRESSES = _nb.types.void(*[_nb.types.intp] * 13)
 _sgemm = _nb.types.ExternalFunction("arignote_sgemm", _ADDRESSES)
 _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
-# Products of 3 to FEW_ROWS rows, b's columns of unit stride and at least _PANEL_BYTES of them, go to
-# panels.py's kernels instead, named as BLAS is: (a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta),
-# strides in elements. The backend's copy sets both sizes for this machine's vectors (0: BLAS only).
+# Products of 3 to ``rows`` rows (each product helper's last argument: the plan's own_rows, or
+# FEW_ROWS), b's columns of unit stride and at least _PANEL_BYTES of them, go to panels.py's kernels
+# instead, named as BLAS is: (a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta), strides in
+# elements. The backend's copy sets both sizes for this machine's vectors (0: BLAS only).
 FEW_ROWS = 0
 _PANEL_BYTES = 64
 _FEW_ROWS_ARGS = _nb.types.void(*[_nb.types.intp] * 10, _nb.types.float64, _nb.types.float64)
@@ -427,9 +428,10 @@ def _contiguous(x):
 
 
 @_jit
-def gemm(a, b):
-    """a (n, k) · b (k, m), float32 or float64, any strides, by BLAS. Programs pass both as views
-    typed "any layout" (x[::1, ::1]), so this compiles once per dtype."""
+def gemm(a, b, rows):
+    """a (n, k) · b (k, m), float32 or float64, any strides, by BLAS (or panels.py's kernels, up to
+    ``rows`` rows). Programs pass both as views typed "any layout" (x[::1, ::1]), so this compiles
+    once per dtype."""
     n, k = a.shape
     m = b.shape[1]
     if b.shape[0] != k:
@@ -437,36 +439,37 @@ def gemm(a, b):
     if n * m * k == 0:
         return np.zeros((n, m), dtype=a.dtype)
     out = np.empty((n, m), dtype=a.dtype)
-    _blas_gemm(a, b, out, 1, 0)
+    _blas_gemm(a, b, out, 1, 0, rows)
     return out
 
 
 @_jit
-def gemm_into(a, b, row):
-    """a · b as ``gemm``, written into ``row`` (a loop step's C-contiguous output row) when its shape
-    is the product's: no allocation and no copy per step (loops.py)."""
+def gemm_into(a, b, row, rows):
+    """a · b as ``gemm``, written into ``row`` when its shape is the product's (a loop step's
+    C-contiguous output row: no allocation and no copy per step, loops.py), else returned in a new
+    array."""
     if row.shape != (a.shape[0], b.shape[1]) or b.shape[0] != a.shape[1] or row.size * a.shape[1] == 0:
-        return gemm(a, b)
-    _blas_gemm(a, b, row, 1, 0)
+        return gemm(a, b, rows)
+    _blas_gemm(a, b, row, 1, 0, rows)
     return row
 
 
 @_jit
-def gemm_scaled(a, b, c, alpha, beta):
+def gemm_scaled(a, b, c, alpha, beta, rows):
     """c = beta c + alpha a · b in place (c C-contiguous (n, m), the checks made by the caller). BLAS
     reads no c when beta is 0 and no product when alpha is 0; NumPy's beta * c + alpha * (a · b) keeps
     their NaN there, so those cases scale or add by loops."""
     n, m = c.shape
     if alpha != 0 and beta != 0 and n * m * a.shape[1] != 0:
-        _blas_gemm(a, b, c, alpha, beta)
+        _blas_gemm(a, b, c, alpha, beta, rows)
         return c
     if alpha != 0 and n * m * a.shape[1] != 0:
         for i in range(n):
             for j in range(m):
                 c[i, j] *= beta
-        _blas_gemm(a, b, c, alpha, 1)
+        _blas_gemm(a, b, c, alpha, 1, rows)
         return c
-    product = gemm(a, b)
+    product = gemm(a, b, rows)
     for i in range(n):
         for j in range(m):
             c[i, j] = beta * c[i, j] + alpha * product[i, j]
@@ -474,14 +477,28 @@ def gemm_scaled(a, b, c, alpha, beta):
 
 
 @_jit
-def _blas_gemm(a, b, out, alpha, beta):
+def gemm_columns(a, b, out, lo, hi, scaled, alpha, beta, rows):
+    """A share of products.SplitColumns: out[:, lo:hi] = a · b[:, lo:hi], or when ``scaled`` beta
+    out[:, lo:hi] + alpha a · b[:, lo:hi] (``gemm_scaled``), out C-contiguous (k > 0 unless scaled). The operands go
+    on as views typed "any layout", so that one compiled version serves every caller's layouts."""
+    if hi <= lo:
+        return
+    block = out[::1, lo:hi]
+    if scaled:
+        gemm_scaled(a[::1, ::1], b[::1, lo:hi], block, alpha, beta, rows)
+    else:
+        _blas_gemm(a[::1, ::1], b[::1, lo:hi], block, 1, 0, rows)
+
+
+@_jit
+def _blas_gemm(a, b, out, alpha, beta, rows):
     """out (n, m, unit column stride: C-contiguous, or a block of a C-contiguous matrix's columns) =
     beta out + alpha a b by BLAS: row-major C = A B is column-major C^T = B^T A^T, so B goes first. An
     operand with neither unit-stride rows nor columns is copied. Few rows go to panels.py's kernels."""
     n, k = a.shape
     m = b.shape[1]
     item = a.itemsize
-    if 3 <= n <= FEW_ROWS and m * item >= _PANEL_BYTES and b.strides[1] == item:
+    if 3 <= n <= rows and m * item >= _PANEL_BYTES and b.strides[1] == item:
         arguments = (a.ctypes.data, a.strides[0] // item, a.strides[1] // item, b.ctypes.data, b.strides[0] // item,
                      out.ctypes.data, out.strides[0] // item, n, k, m, np.float64(alpha), np.float64(beta))
         if item == 4:

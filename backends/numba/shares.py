@@ -160,10 +160,11 @@ def every_row(T):
     return f"np.empty(0, dtype={T}), np.int64(0), np.int64(1 << 62)"
 
 
-def run_shares(run, n, work, least=IMAGE_THREADS_MIN):
-    """``run(lo, hi, share)`` over [0, n) in ``threads_for_shares()`` shares, this thread taking share 0
-    and the pool's workers the others, once ``work`` reaches ``least`` (multiply-adds, or elements for
-    row ops); one call below. An error of any share is raised once every share has ended."""
+def run_shares(run, n, work, least=IMAGE_THREADS_MIN, align=1):
+    """``run(lo, hi, share)`` over [0, n) in ``threads_for_shares()`` shares starting at multiples of
+    ``align``, this thread taking share 0 and the pool's workers the others, once ``work`` reaches
+    ``least`` (multiply-adds, or elements for row ops); one call below. An error of any share is
+    raised once every share has ended."""
     count = min(threads_for_shares(), n) if work >= least else 1
     if count <= 1:
         run(0, n, 0)
@@ -175,7 +176,7 @@ def run_shares(run, n, work, least=IMAGE_THREADS_MIN):
         run(0, n, 0)
         return
     try:
-        bounds = [n * t // count for t in range(count + 1)]
+        bounds = [n * t // count // align * align for t in range(count)] + [n]
         for t in range(1, count):
             crew.post(t - 1, lambda t=t: run(bounds[t], bounds[t + 1], t))
         try:
