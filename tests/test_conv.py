@@ -410,6 +410,10 @@ def test_products_beside_a_convolution_split_their_columns_between_threads(backe
     from arignote.core.plan import IMAGE_THREADS_MIN
 
     monkeypatch.setenv("ARIGNOTE_THREADS", threads)
+    if backend == "numba":  # its glue hands shares out only for larger products (products.SPLIT_MIN)
+        from arignote.backends.numba import products
+
+        monkeypatch.setattr(products, "SPLIT_MIN", IMAGE_THREADS_MIN)
     rng = np.random.default_rng(11)
     x, w, y = T.ftensor4("x"), T.ftensor4("w"), T.fmatrix("y")
     W = arignote.shared(rng.standard_normal((200, 301)).astype("float32") * 0.1, name="W")

@@ -7,6 +7,11 @@ from .generator import st
 from .shares import run_shares
 
 PANEL = 32  # columns: shares start at whole panels of panels.py's kernels (32 float32 with AVX-512)
+# multiply-adds: a smaller product runs on this thread. A share handed out from the glue costs tens of
+# microseconds (shares.py), more than a second thread saves on mlp-train-b20's products (7.8 million:
+# its step took 248-265 us split, 232-238 us not); LeNet's dense products (51 million) and
+# mlp-train-b500's (196 million) gain.
+SPLIT_MIN = 1 << 25
 
 
 def _operands(args, node):
@@ -80,8 +85,9 @@ class SplitColumns:
     """A matrix product of ``plan.product_threads`` (``Dot`` of two matrices, or ``Gemm``), called by the
     glue: the columns of its second operand and of its result are shared out between threads, each
     computing its block on one core (``plan.blas_one_core``) by the runtime's ``gemm_columns``, which
-    releases the GIL (panels.py's kernels up to the plan's ``own_rows``, else one BLAS call). Shapes are checked here with constant
-    messages; the program then explains a failure."""
+    releases the GIL (panels.py's kernels up to the plan's ``own_rows``, else one BLAS call), once the
+    product reaches SPLIT_MIN multiply-adds. Shapes are checked here with constant messages; the
+    program then explains a failure."""
 
     def __init__(self, node, runtime, in_place, rows):
         self.node, self.rt, self.in_place = node, runtime, in_place  # in_place: a Gemm computed in z's storage
@@ -98,7 +104,7 @@ class SplitColumns:
             return np.zeros((a.shape[0], b.shape[1]), dtype=self.dtype)
         out = np.empty((a.shape[0], b.shape[1]), dtype=self.dtype)
         run_shares(lambda lo, hi, t: self.rt.gemm_columns(a, b, out, lo, hi, False, 1.0, 0.0, self.rows),
-                   b.shape[1], out.size * a.shape[1], align=PANEL)
+                   b.shape[1], out.size * a.shape[1], align=PANEL, least=SPLIT_MIN)
         return out
 
     def gemm(self, z, alpha, x, y, beta):
@@ -110,5 +116,5 @@ class SplitColumns:
             self.rt.gemm_columns(x, y, out, 0, y.shape[1], True, scale, shift, self.rows)
             return out
         run_shares(lambda lo, hi, t: self.rt.gemm_columns(x, y, out, lo, hi, True, scale, shift, self.rows),
-                   y.shape[1], out.size * x.shape[1], align=PANEL)
+                   y.shape[1], out.size * x.shape[1], align=PANEL, least=SPLIT_MIN)
         return out
