@@ -46,8 +46,9 @@ def _bundled_openblas(folder, prefix, suffix, ilp64):
             found = {name: ctypes.cast(getattr(lib, f"{prefix}{name}{suffix}"), ctypes.c_void_p).value
                      for name in ("sgemm", "dgemm", "sgemv", "dgemv")}
             found["ilp64"] = ilp64
-            found["threads"] = _thread_count(lib, prefix, "64_" if ilp64 else "")
-            found["kernel_set"] = _kernel_set(lib, prefix, "64_" if ilp64 else "")
+            openblas_suffix = "64_" if ilp64 else ""  # of OpenBLAS's own (C) functions
+            found["threads"] = _thread_count(lib, prefix, openblas_suffix)
+            found["kernel_set"] = _kernel_set(lib, prefix, openblas_suffix)
             return found
         except (OSError, AttributeError):
             continue

@@ -479,7 +479,7 @@ class SplitImages:
 
     def __init__(self, node, helpers, own_rows):
         self.node, self.h = node, helpers
-        self.rows = np.int64(helpers._rt.FEW_ROWS if own_rows is None else own_rows)  # the plan's own_rows
+        self.rows = products.own_rows_value(own_rows, helpers._rt)
         mode, geo = _geometry(node.op)
         self.mode, self.geo = np.int64(mode), tuple(np.int64(v) for v in geo)
         self.kind = type(node.op).__name__

@@ -26,6 +26,11 @@ def own_rows(plan):
     return "_rt.FEW_ROWS" if plan.own_rows is None else str(plan.own_rows)
 
 
+def own_rows_value(plan_rows, runtime):
+    """``own_rows`` as a number, for the glue's calls: the plan's ``plan_rows``, else the runtime's."""
+    return np.int64(runtime.FEW_ROWS if plan_rows is None else plan_rows)
+
+
 def dot(gen, n, node, args, outs):
     a, b = node.inputs
     out = node.outputs[0]
@@ -92,7 +97,7 @@ class SplitColumns:
     def __init__(self, node, runtime, in_place, rows):
         self.node, self.rt, self.in_place = node, runtime, in_place  # in_place: a Gemm computed in z's storage
         self.dtype = np.dtype(node.outputs[0].dtype)
-        self.rows = runtime.FEW_ROWS if rows is None else rows  # the plan's own_rows
+        self.rows = own_rows_value(rows, runtime)
 
     def __call__(self, *args):
         return self.gemm(*args) if len(args) == 5 else self.dot(*args)
