@@ -166,6 +166,28 @@ def test_products_agree_whichever_kernels_the_plan_picks(backend, monkeypatch, n
         check(build, values, backend, expected=expected.astype("float32"), grad=False)
 
 
+# A long sum over many rows (more than 2 MiB of A's rows) runs in chunks of the sum, the columns of B
+# packed up to 1024 at a time (docs/products.md): 1000 terms make three unequal chunks, and 2200
+# columns leave each thread's share more than one packed run, the last with a short panel.
+@pytest.mark.parametrize("dtype, rows", [("float32", 540), ("float64", 270)])
+def test_long_sums_agree_in_chunks(backend, monkeypatch, dtype, rows):
+    from arignote.backends import blas
+
+    monkeypatch.setattr(blas, "narrower_than_cpu", lambda: True)
+    a, b, z = U(rows, 1000, seed=1, dtype=dtype), U(1000, 2200, seed=2, dtype=dtype), U(rows, 2200, seed=3, dtype=dtype)
+    exact = a.astype("float64") @ b
+    for build, values, expected in [
+            (T.dot, [a, b], exact),
+            (lambda x, y: T.dot(x.T, y), [a.T.copy(), b], exact),
+            (lambda x, y: T.dot(x[::-1], y), [a, b], exact[::-1]),
+            (lambda x, y, w: 0.5 * w - 0.25 * T.dot(x, y), [a, b, z], 0.5 * z - 0.25 * exact)]:
+        inputs = symbolic_like(values)
+        result = arignote.function(inputs, build(*inputs), backend=backend)(*values)
+        assert result.dtype == dtype
+        # rounding of 1000-term sums in another order than NumPy's: a few units in the last place
+        np.testing.assert_allclose(result, expected, rtol=0, atol=8 * np.finfo(dtype).eps * np.abs(expected).max())
+
+
 # ---------------------------------------------------------------------------------------------------
 # Sizes that do not fit: a ValueError that names the op and the shapes
 

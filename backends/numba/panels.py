@@ -32,11 +32,11 @@ PANEL_BYTES = 2 * VECTOR_BYTES  # a panel's columns: at least this many bytes of
 
 
 def _panel_block():
-    """An intrinsic ``panel_block(a, as0, as1, b, bs0, i0, rows, start, k, out, ldo, alpha, beta, sums,
-    whole)``: the sums a[i0 + r, :k] . b[:k, start:start + P] for r < BLOCK_ROWS (rows from ``rows``
-    on repeat row i0 + rows - 1), a, b and out pointers with strides in elements (b's and out's
-    columns of unit stride), P two vectors of columns. With ``whole``, rows i0 .. i0 + rows - 1 of out
-    (ldo apart) get beta out + alpha sums at columns start .. start + P (out unread when beta is 0),
+    """An intrinsic ``panel_block(a, as0, as1, b, bs0, rows, k, out, ldo, alpha, beta, sums, whole)``:
+    the sums a[r, :k] . b[:k, :P] for r < BLOCK_ROWS (rows from ``rows`` on repeat row rows - 1), a, b
+    and out pointers with strides in elements (b's and out's columns of unit stride), P two vectors of
+    columns. With ``whole``, rows 0 .. rows - 1 of out (ldo apart) get beta out + alpha sums at
+    columns 0 .. P (out unread when beta is 0),
     straight from the registers; else the sums go into ``sums``, a C-contiguous (BLOCK_ROWS, P) array.
     The accumulators are vectors carried round the loop over k, each step two loads of b, a broadcast
     of a per row and two FMAs: numba's own loops kept them in memory."""
@@ -44,14 +44,14 @@ def _panel_block():
     from numba.core import cgutils, types
     from numba.extending import intrinsic
 
-    def typer(typingctx, a, as0, as1, b, bs0, i0, rows, start, k, out, ldo, alpha, beta, sums, whole):
+    def typer(typingctx, a, as0, as1, b, bs0, rows, k, out, ldo, alpha, beta, sums, whole):
         pointers = all(isinstance(x, types.CPointer) and x.dtype in (types.float32, types.float64) for x in (a, b, out))
-        integers = all(isinstance(x, types.Integer) for x in (as0, as1, bs0, i0, rows, start, k, ldo))
+        integers = all(isinstance(x, types.Integer) for x in (as0, as1, bs0, rows, k, ldo))
         if not (pointers and integers and isinstance(sums, types.Array) and sums.layout == "C" and sums.ndim == 2
                 and a.dtype == b.dtype == out.dtype == sums.dtype and isinstance(alpha, types.Float)
                 and isinstance(beta, types.Float) and isinstance(whole, (types.Boolean, types.Integer))):
             return None
-        signature_types = (a, as0, as1, b, bs0, i0, rows, start, k, out, ldo, alpha, beta, sums, whole)
+        signature_types = (a, as0, as1, b, bs0, rows, k, out, ldo, alpha, beta, sums, whole)
 
         def codegen(context, builder, signature, args):
             dtype = signature.args[0].dtype
@@ -59,9 +59,9 @@ def _panel_block():
             intp = context.get_value_type(types.intp)
             item = context.get_abi_sizeof(scalar)
             const = lambda value: ir.Constant(intp, value)  # noqa: E731
-            ints = {i: context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 2, 4, 5, 6, 7, 8, 10)}
-            as0, as1, bs0, start, ldo = (builder.mul(ints[i], const(item)) for i in (1, 2, 4, 7, 10))  # bytes
-            i0, rows, k = ints[5], ints[6], ints[8]
+            ints = {i: context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 2, 4, 5, 6, 8)}
+            as0, as1, bs0, ldo = (builder.mul(ints[i], const(item)) for i in (1, 2, 4, 8))  # bytes
+            rows, k = ints[5], ints[6]
             lanes = VECTOR_BYTES // item
             vector = ir.VectorType(scalar, lanes)
             everywhere = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
@@ -70,8 +70,8 @@ def _panel_block():
                 one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
                 return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined), everywhere)
 
-            a_at = builder.add(builder.ptrtoint(args[0], intp), builder.mul(i0, as0))
-            b_at = builder.add(builder.ptrtoint(args[3], intp), start)
+            a_at = builder.ptrtoint(args[0], intp)
+            b_at = builder.ptrtoint(args[3], intp)
             last = builder.sub(rows, const(1))
             row_at = [builder.add(a_at, builder.mul(builder.select(builder.icmp_signed("<", const(r), rows), const(r),
                                                                   last), as0)) for r in range(BLOCK_ROWS)]
@@ -101,16 +101,16 @@ def _panel_block():
                 acc.add_incoming(value, builder.basic_block)
             builder.branch(head)
             builder.position_at_end(done)
-            whole = builder.icmp_unsigned("!=", context.cast(builder, args[14], signature.args[14], types.intp), const(0))
+            whole = builder.icmp_unsigned("!=", context.cast(builder, args[12], signature.args[12], types.intp), const(0))
             with builder.if_else(whole) as (into_out, into_sums):
                 with into_out:  # beta out + alpha sums, in the dtype (as C's ari_row_block)
-                    alpha, beta = (context.cast(builder, args[i], signature.args[i], dtype) for i in (11, 12))
+                    alpha, beta = (context.cast(builder, args[i], signature.args[i], dtype) for i in (9, 10))
                     alphas, betas = spread(alpha), spread(beta)
                     no_beta = builder.fcmp_ordered("==", beta, ir.Constant(scalar, 0))
-                    out_at = builder.add(builder.ptrtoint(args[9], intp), start)
+                    out_at = builder.ptrtoint(args[7], intp)
                     for r in range(BLOCK_ROWS):
                         with builder.if_then(builder.icmp_signed("<", const(r), rows)):
-                            row = builder.add(out_at, builder.mul(builder.add(i0, const(r)), ldo))
+                            row = builder.add(out_at, builder.mul(const(r), ldo))
                             for h in (0, 1):
                                 pointer = builder.inttoptr(builder.add(row, const(h * lanes * item)), vector.as_pointer())
                                 scaled = builder.fmul(alphas, sums[2 * r + h])
@@ -121,7 +121,7 @@ def _panel_block():
                                         old = builder.load(pointer, align=item)
                                         builder.store(builder.fadd(builder.fmul(betas, old), scaled), pointer, align=item)
                 with into_sums:
-                    array = context.make_array(signature.args[13])(context, builder, args[13])
+                    array = context.make_array(signature.args[11])(context, builder, args[11])
                     (ss0, _) = cgutils.unpack_tuple(builder, array.strides, 2)
                     for r in range(BLOCK_ROWS):
                         for h in (0, 1):
@@ -136,32 +136,100 @@ def _panel_block():
 panel_block = _panel_block()
 
 
+def _element_pointer():
+    """An intrinsic ``element_pointer(x, offset)``: a pointer to element ``offset`` of x, a pointer or
+    a contiguous array's data."""
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    def typer(typingctx, x, offset):
+        if not isinstance(offset, types.Integer):
+            return None
+        if isinstance(x, types.CPointer):
+            result = x
+        elif isinstance(x, types.Array) and x.layout == "C":
+            result = types.CPointer(x.dtype)
+        else:
+            return None
+
+        def codegen(context, builder, signature, args):
+            base = args[0]
+            if isinstance(signature.args[0], types.Array):
+                base = context.make_array(signature.args[0])(context, builder, args[0]).data
+            return builder.gep(base, [context.cast(builder, args[1], signature.args[1], types.intp)])
+        return result(x, offset), codegen
+    return intrinsic(typer)
+
+
+element_pointer = _element_pointer()
+
+
+KC = 384  # a long sum runs in chunks of at most this many terms (runtime.h's ARI_KC) ...
+CHUNK_BYTES = 2 << 20  # ... once a's rows take more than this many bytes (ARI_CHUNK_BYTES)
+NC = 1024  # the columns of b packed at a time (ARI_NC)
+
+
+@_nb.njit(inline="always")
+def _block(a, as0, as1, b, bs0, out, ldo, rows, k, start, cols, sums, alpha, beta):
+    """``rows`` rows of out (ldo apart from ``out`` on), columns start .. start + P (P two vectors) =
+    beta out + alpha a (rows, k) . b (k, P), b pointing at the panel; when the panel is short only its
+    last ``cols`` columns are written, through ``sums``."""
+    panel = sums.shape[1]
+    panel_block(a, as0, as1, b, bs0, rows, k, element_pointer(out, start), ldo, alpha, beta, sums, cols == panel)
+    for r in range(rows if cols < panel else 0):
+        for j in range(panel - cols, panel):
+            at = r * ldo + start + j
+            out[at] = alpha * sums[r, j] if beta == 0 else beta * out[at] + alpha * sums[r, j]
+
+
 def _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta):
     """out (n rows ldo apart, unit column stride) = beta out + alpha a (n, k) . b (k, m), out unread
     when beta is 0, strides in elements; b's columns have a unit stride and m is at least a panel.
-    Panel after panel of columns (a short last one computed whole, overlapping the one before, and
-    only its own columns written, through ``sums``), the rows in blocks of equal size."""
-    target = _nb.carray(out, (n - 1) * ldo + m)
-    panel = PANEL_BYTES // target.itemsize
-    sums = np.empty((BLOCK_ROWS, panel), dtype=target.dtype)
-    scale = np.empty(2, dtype=target.dtype)  # alpha and beta in the dtype, as the blocks use them
-    scale[0], scale[1] = alpha, beta
+    Panel after panel of columns (a short last one computed whole, overlapping the one before), the
+    rows in blocks of equal size. A long sum over many rows runs in chunks, as runtime.h's
+    ``ari_few_rows``: up to NC columns of b over a chunk packed panel after panel, and each block of
+    a's rows packed over it, so that both stay in cache."""
+    first = _nb.carray(out, 1)  # the dtype's facts
+    dtype, item = first.dtype, first.itemsize
+    panel = PANEL_BYTES // item
+    sums = np.empty((BLOCK_ROWS, panel), dtype=dtype)
+    scale = np.empty(3, dtype=dtype)  # alpha, beta and 1 in the dtype, as the blocks use them
+    scale[0], scale[1], scale[2] = alpha, beta, 1
     blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
     per = (n + blocks - 1) // blocks
-    for j0 in range(0, m, panel):
-        cols = min(m - j0, panel)
-        start = j0 + cols - panel
-        for i0 in range(0, n, per):
-            rows = min(n - i0, per)
-            panel_block(a, as0, as1, b, bs0, i0, rows, start, k, out, ldo, scale[0], scale[1], sums, cols == panel)
-            if cols < panel:
-                for r in range(rows):
-                    row = (i0 + r) * ldo + start
-                    for j in range(panel - cols, panel):
-                        if scale[1] == 0:
-                            target[row + j] = scale[0] * sums[r, j]
-                        else:
-                            target[row + j] = scale[1] * target[row + j] + scale[0] * sums[r, j]
+    if k <= KC or n * k * item <= CHUNK_BYTES:
+        for j0 in range(0, m, panel):
+            start = min(j0, m - panel)
+            for i0 in range(0, n, per):
+                _block(element_pointer(a, i0 * as0), as0, as1, element_pointer(b, start), bs0, element_pointer(out, i0 * ldo),
+                       ldo, min(n - i0, per), k, start, min(m - j0, panel), sums, scale[0], scale[1])
+        return
+    chunks = (k + KC - 1) // KC
+    kc = (k + chunks - 1) // chunks
+    nc = min(m, NC)
+    slab = np.empty(kc * panel * ((nc + panel - 1) // panel), dtype=dtype)
+    rows_block = np.empty(kc * BLOCK_ROWS, dtype=dtype)
+    for l0 in range(0, k, kc):
+        terms = min(k - l0, kc)
+        chunk_beta = scale[1] if l0 == 0 else scale[2]  # later chunks add to the first
+        for c0 in range(0, m, nc):
+            c1 = min(m, c0 + nc)
+            panels = (c1 - c0 + panel - 1) // panel
+            for q in range(panels):
+                start = min(c0 + q * panel, c1 - panel)
+                for l in range(terms):
+                    for j in range(panel):
+                        slab[(q * kc + l) * panel + j] = b[(l0 + l) * bs0 + start + j]
+            for i0 in range(0, n, per):
+                rows = min(n - i0, per)
+                for l in range(terms):
+                    for r in range(rows):
+                        rows_block[l * rows + r] = a[(i0 + r) * as0 + (l0 + l) * as1]
+                for q in range(panels):
+                    start = min(c0 + q * panel, c1 - panel)
+                    _block(element_pointer(rows_block, 0), 1, rows, element_pointer(slab, q * kc * panel), panel,
+                           element_pointer(out, i0 * ldo), ldo, rows, terms, start, min(c1 - c0 - q * panel, panel), sums,
+                           scale[0], chunk_beta)
 
 
 def _callback(dtype):

@@ -176,7 +176,8 @@ def run_shares(run, n, work, least=IMAGE_THREADS_MIN, align=1):
         run(0, n, 0)
         return
     try:
-        bounds = [n * t // count // align * align for t in range(count)] + [n]
+        units = -(-n // align)  # shares of equal numbers of whole units (a short last one in the last share)
+        bounds = [min(n, units * t // count * align) for t in range(count)] + [n]
         for t in range(1, count):
             crew.post(t - 1, lambda t=t: run(bounds[t], bounds[t + 1], t))
         try:
