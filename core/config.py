@@ -27,6 +27,7 @@ settings; the others are accepted, recorded, and listed when the config is print
 """
 
 import configparser
+import functools
 import os
 import shlex
 import warnings
@@ -91,8 +92,15 @@ def thread_count(environ=os.environ):
     except ValueError:
         count = 0
     if count < 1:
-        count = os.cpu_count() or 1
+        count = _cores_online()
     return max(1, min(count, 8))
+
+
+@functools.cache
+def _cores_online():
+    """The cores online, counted once (asking the system took 6 us, and the glue asks at every node
+    whose work threads share)."""
+    return os.cpu_count() or 1
 
 
 def _default_cache_dir():

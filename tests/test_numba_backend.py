@@ -455,6 +455,40 @@ def test_shares_run_every_row_once_raise_after_every_share_and_survive_a_second_
         os.waitpid(child, 0)
 
 
+def test_workers_make_kernel_calls_without_python_awake_or_asleep(numba_backend, monkeypatch):
+    """A worker's share that is one call of panels.py's kernels (runtime.columns_job) is made by the
+    worker without Python (shares.serve): right results whether the worker is polling or asleep when it
+    is posted, and beside shares that are Python jobs, on the same seats."""
+    import importlib
+
+    from arignote.backends import numba as numba_package
+    from arignote.backends.numba import shares
+
+    monkeypatch.setenv("ARIGNOTE_THREADS", "3")
+    if shares.threads_for_shares() < 2:
+        pytest.skip("the BLAS offers no thread count to set (SciPy's Cython BLAS): no shares")
+    runtime = importlib.import_module(numba_package._runtime_module())
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(12, 40)).astype("float32"), rng.normal(size=(40, 200)).astype("float32")
+    kinds = []
+
+    def kernel(lo, hi, job, scale, python_share):
+        made = lo != python_share and runtime.columns_job(a, b, out, lo, hi, False, 1.0, 0.0, 1 << 62, job, scale)
+        kinds.append(bool(made))
+        return made
+
+    for round in range(40):
+        if round % 8 == 7:
+            time.sleep(0.02)  # the workers stop polling and sleep (shares.SPIN_POLLS)
+        out = np.full((12, 200), np.nan, np.float32)
+        python_share = 64 if round % 3 == 0 else -1
+        shares.run_shares(lambda lo, hi, t: runtime.gemm_columns(a, b, out, lo, hi, False, 1.0, 0.0, 1 << 62),
+                          200, work=1, least=0, align=32,
+                          kernel=lambda lo, hi, job, scale: kernel(lo, hi, job, scale, python_share))
+        np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+    assert True in kinds and False in kinds
+
+
 def test_only_top_level_program_segments_skip_the_optimization_after_linking(numba_backend, monkeypatch):
     """numba re-optimizes every function a compiled function links in; a top-level program's segments
     (glue) skip that pass, and nothing else does: not a loop's inner graph, whose segment runs every

@@ -243,6 +243,7 @@ def _bind_panels():
     panels = _import(_package_source("panels.py"), "panels")
     for dtype in ("float32", "float64"):
         binding.add_symbol(f"arignote_few_rows_{dtype}", getattr(panels, f"few_rows_{dtype}").address)
+    shares.KERNELS_BOUND = True
     return panels
 
 

@@ -3,14 +3,16 @@ dtype whatever the operands' layouts), integer and boolean ones with loops (BLAS
 
 import numpy as np
 
+from arignote.core.plan import IMAGE_THREADS_MIN
+
 from .generator import st
 from .shares import run_shares
 
 PANEL = 32  # columns: shares start at whole panels of panels.py's kernels (32 float32 with AVX-512)
-# multiply-adds: a smaller product runs on this thread. A share handed out from the glue costs tens of
-# microseconds (shares.py), more than a second thread saves on mlp-train-b20's products (7.8 million:
-# its step took 248-265 us split, 232-238 us not); LeNet's dense products (51 million) and
-# mlp-train-b500's (196 million) gain.
+# multiply-adds: a smaller product that BLAS computes runs on this thread. Its shares are Python jobs,
+# and one handed out from the glue costs tens of microseconds (shares.py), more than a second thread
+# saves on 7.8 million multiply-adds (mlp-train-b20's products). A share that is one call of panels.py's
+# kernels is made without Python, from core's IMAGE_THREADS_MIN as in the C backend.
 SPLIT_MIN = 1 << 25
 
 
@@ -91,7 +93,7 @@ class SplitColumns:
     glue: the columns of its second operand and of its result are shared out between threads, each
     computing its block on one core (``plan.blas_one_core``) by the runtime's ``gemm_columns``, which
     releases the GIL (panels.py's kernels up to the plan's ``own_rows``, else one BLAS call), once the
-    product reaches SPLIT_MIN multiply-adds. Shapes are checked here with constant messages; the
+    product is large enough (``_columns``). Shapes are checked here with constant messages; the
     program then explains a failure."""
 
     def __init__(self, node, runtime, in_place, rows):
@@ -108,18 +110,25 @@ class SplitColumns:
         if a.shape[1] == 0:  # a sum of nothing (gemm_into writes no block then)
             return np.zeros((a.shape[0], b.shape[1]), dtype=self.dtype)
         out = np.empty((a.shape[0], b.shape[1]), dtype=self.dtype)
-        run_shares(lambda lo, hi, t: self.rt.gemm_columns(a, b, out, lo, hi, False, 1.0, 0.0, self.rows),
-                   b.shape[1], out.size * a.shape[1], align=PANEL, least=SPLIT_MIN)
+        self._columns(a, b, out, False, 1.0, 0.0)
         return out
 
     def gemm(self, z, alpha, x, y, beta):
         if x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0] or z.shape[1] != y.shape[1]:
             raise ValueError("Gemm: shapes do not fit z + x . y")
         out = z if self.in_place else z.copy()
-        scale, shift = float(alpha[()]), float(beta[()])  # one compiled version for every scale's type
-        if x.shape[1] == 0:  # a sum of nothing: beta z
-            self.rt.gemm_columns(x, y, out, 0, y.shape[1], True, scale, shift, self.rows)
-            return out
-        run_shares(lambda lo, hi, t: self.rt.gemm_columns(x, y, out, lo, hi, True, scale, shift, self.rows),
-                   y.shape[1], out.size * x.shape[1], align=PANEL, least=SPLIT_MIN)
+        self._columns(x, y, out, True, float(alpha[()]), float(beta[()]))  # one compiled version for every scale's type
         return out
+
+    def _columns(self, a, b, out, scaled, alpha, beta):
+        """out = a . b, or beta out + alpha a . b when ``scaled``, through ``gemm_columns``: one call, or
+        shares once the work reaches core's IMAGE_THREADS_MIN where panels.py's kernels compute them (a
+        worker makes their call without Python), else SPLIT_MIN."""
+        work, columns = out.size * a.shape[1], b.shape[1]
+        if work < (IMAGE_THREADS_MIN if 3 <= a.shape[0] <= self.rows else SPLIT_MIN):
+            self.rt.gemm_columns(a, b, out, 0, columns, scaled, alpha, beta, self.rows)
+            return
+        run_shares(lambda lo, hi, t: self.rt.gemm_columns(a, b, out, lo, hi, scaled, alpha, beta, self.rows),
+                   columns, work, least=0, align=PANEL,
+                   kernel=lambda lo, hi, job, scale: self.rt.columns_job(a, b, out, lo, hi, scaled, alpha, beta,
+                                                                        self.rows, job, scale))

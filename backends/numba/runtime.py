@@ -395,9 +395,8 @@ _ADDRESSES = _nb.types.void(*[_nb.types.intp] * 13)
 _sgemm = _nb.types.ExternalFunction("arignote_sgemm", _ADDRESSES)
 _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
 # Products of 3 to ``rows`` rows (each product helper's last argument: the plan's own_rows, or
-# FEW_ROWS), b's columns of unit stride and at least _PANEL_BYTES of them, go to panels.py's kernels
-# instead, named as BLAS is: (a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta), strides in
-# elements. The backend's copy sets both sizes for this machine's vectors (0: BLAS only).
+# FEW_ROWS) go to panels.py's kernels instead (``_few_rows_job``), named as BLAS is. The backend's
+# copy sets both sizes for this machine's vectors (0: BLAS only).
 FEW_ROWS = 0
 _PANEL_BYTES = 64
 _FEW_ROWS_ARGS = _nb.types.void(*[_nb.types.intp] * 10, _nb.types.float64, _nb.types.float64)
@@ -446,8 +445,7 @@ def gemm(a, b, rows):
 @_jit
 def gemm_into(a, b, row, rows):
     """a · b as ``gemm``, written into ``row`` when its shape is the product's (a loop step's
-    C-contiguous output row: no allocation and no copy per step, loops.py), else returned in a new
-    array."""
+    C-contiguous output row: no allocation and no copy per step, loops.py), else into a new array."""
     if row.shape != (a.shape[0], b.shape[1]) or b.shape[0] != a.shape[1] or row.size * a.shape[1] == 0:
         return gemm(a, b, rows)
     _blas_gemm(a, b, row, 1, 0, rows)
@@ -491,20 +489,51 @@ def gemm_columns(a, b, out, lo, hi, scaled, alpha, beta, rows):
 
 
 @_jit
+def columns_job(a, b, out, lo, hi, scaled, alpha, beta, rows, job, scale):
+    """Whether ``gemm_columns`` with these arguments is one call of panels.py's kernels, described in
+    job and scale (``_few_rows_job``) for a worker to make without Python (shares.py's ``serve``)."""
+    if hi <= lo or a.shape[1] == 0 or (scaled and (alpha == 0 or beta == 0)):
+        return False
+    return _few_rows_job(a[::1, ::1], b[::1, lo:hi], out[::1, lo:hi], alpha if scaled else 1.0,
+                         beta if scaled else 0.0, rows, job, scale)
+
+
+@_jit
+def _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
+    """Whether out = beta out + alpha a b goes to panels.py's kernels (3 to ``rows`` rows, b's columns
+    of unit stride, _PANEL_BYTES of them at least); if so, ``job`` gets the item size and the integer
+    arguments (a, as0, as1, b, bs0, out, ldo, n, k, m), ``scale`` alpha and beta."""
+    n, k = a.shape
+    m = b.shape[1]
+    item = a.itemsize
+    if not (3 <= n <= rows and m * item >= _PANEL_BYTES and b.strides[1] == item):
+        return False
+    job[0], job[1], job[2], job[3] = item, a.ctypes.data, a.strides[0] // item, a.strides[1] // item
+    job[4], job[5], job[6], job[7] = b.ctypes.data, b.strides[0] // item, out.ctypes.data, out.strides[0] // item
+    job[8], job[9], job[10] = n, k, m
+    scale[0], scale[1] = alpha, beta
+    return True
+
+
+@_jit
+def _run_few_rows(job, scale):
+    """The call of panels.py's kernel that ``_few_rows_job`` described."""
+    if job[0] == 4:
+        _few_rows_float32(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+    else:
+        _few_rows_float64(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+
+
+@_jit
 def _blas_gemm(a, b, out, alpha, beta, rows):
     """out (n, m, unit column stride: C-contiguous, or a block of a C-contiguous matrix's columns) =
     beta out + alpha a b by BLAS: row-major C = A B is column-major C^T = B^T A^T, so B goes first. An
     operand with neither unit-stride rows nor columns is copied. Few rows go to panels.py's kernels."""
     n, k = a.shape
     m = b.shape[1]
-    item = a.itemsize
-    if 3 <= n <= rows and m * item >= _PANEL_BYTES and b.strides[1] == item:
-        arguments = (a.ctypes.data, a.strides[0] // item, a.strides[1] // item, b.ctypes.data, b.strides[0] // item,
-                     out.ctypes.data, out.strides[0] // item, n, k, m, np.float64(alpha), np.float64(beta))
-        if item == 4:
-            _few_rows_float32(*arguments)
-        else:
-            _few_rows_float64(*arguments)
+    job, scale = np.empty(11, dtype=np.int64), np.empty(2)
+    if _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
+        _run_few_rows(job, scale)
         return
     la, lb = _blas_layout(a), _blas_layout(b)
     pa = a if la else _contiguous(a)

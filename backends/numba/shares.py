@@ -51,6 +51,29 @@ def _load_acquire():
 load_acquire = _load_acquire()
 
 
+def _store_release():
+    """An intrinsic: ``flags[i] = value`` (int64 flags), written with release ordering: whatever the
+    thread wrote before is seen by a thread that reads the flag with ``load_acquire``."""
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    def typer(typingctx, flags, i, value):
+        if not (isinstance(flags, types.Array) and flags.dtype == types.int64 and isinstance(i, types.Integer)
+                and isinstance(value, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(context, builder, signature.args[0], array, [args[1]])
+            builder.store_atomic(context.cast(builder, args[2], signature.args[2], types.int64), pointer, "release", 8)
+            return context.get_dummy_value()
+        return types.none(flags, i, value), codegen
+    return intrinsic(typer)
+
+
+store_release = _store_release()
+
+
 def _pause():
     """An intrinsic: the x86 ``pause`` hint in a polling loop (nothing elsewhere), which slows the loop
     down and leaves more of the core to whatever else runs on it."""
@@ -85,6 +108,35 @@ def spin_until(flags, i, value, polls):
     return False
 
 
+# panels.py's kernels, by the names the backend binds (runtime.py calls them the same way). Code that
+# names them must not be compiled before they are bound (an unbound name crashes the process), so the
+# workers run ``serve`` only once the backend says so (``KERNELS_BOUND``, set by its _bind_panels).
+KERNELS_BOUND = False
+_FEW_ROWS_ARGS = numba.types.void(*[numba.types.intp] * 10, numba.types.float64, numba.types.float64)
+_few_rows_float32 = numba.types.ExternalFunction("arignote_few_rows_float32", _FEW_ROWS_ARGS)
+_few_rows_float64 = numba.types.ExternalFunction("arignote_few_rows_float64", _FEW_ROWS_ARGS)
+
+
+@numba.njit(cache=True, nogil=True)
+def serve(posted, done, seat, served, kernels, scales, polls):
+    """A worker's loop without Python's lock: runs the kernel calls posted to ``seat`` (kernels[seat]:
+    the item size, then the integer arguments of panels.py's kernel; scales[seat]: alpha and beta, as
+    runtime.py's ``_few_rows_job`` writes them) as they come, each marked done with its generation.
+    Returns the generation last served when the next job is Python's (item size 0) or none came within
+    ``polls`` polls."""
+    while spin_until(posted, seat, served + 1, polls):
+        job, scale = kernels[seat], scales[seat]
+        if job[0] == 0:
+            break
+        if job[0] == 4:
+            _few_rows_float32(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+        else:
+            _few_rows_float64(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+        served += 1
+        store_release(done, seat, served)
+    return served
+
+
 class _Crew:
     """Worker threads, each with a seat: a job, a generation posted by the caller and a generation done
     by the worker (int64 flags that both sides poll with ``spin_until``). A worker that finished a job
@@ -99,6 +151,8 @@ class _Crew:
     def __init__(self, size):
         self.posted = np.zeros(size, np.int64)
         self.done = np.zeros(size, np.int64)
+        self.kernels = np.zeros((size, 11), np.int64)  # a seat's kernel call for ``serve`` (item size 0: none)
+        self.scales = np.zeros((size, 2))
         self.jobs, self.errors, self.threads = [None] * size, [None] * size, [None] * size
         self.condition = threading.Condition(threading.Lock())
         self.sleepers = 0
@@ -120,28 +174,42 @@ class _Crew:
                 self.condition.notify_all()
 
     def _serve(self, seat):
-        generation = 0
+        served = 0
         while True:
-            generation += 1
-            self._await(self.posted, seat, generation)
+            if KERNELS_BOUND:
+                served = serve(self.posted, self.done, seat, served, self.kernels, self.scales, SPIN_POLLS)
+            if self.posted[seat] == served:  # none came while polling: asleep until one does
+                self._await(self.posted, seat, served + 1)
+                continue  # ``serve`` runs a kernel call, or returns at once for Python's job
+            if self.kernels[seat, 0]:  # a kernel call posted as ``serve`` gave up
+                continue
+            served += 1
             try:
                 self.jobs[seat]()
             except BaseException as error:  # handed to the caller, which raises it
                 self.errors[seat] = error
             self.jobs[seat] = None
-            self._set(self.done, seat, generation)
+            self._set(self.done, seat, served)
 
     def post(self, seat, job):
+        """Hand ``job`` (a Python callable) to ``seat``; None: the kernel call in kernels[seat]."""
         if self.threads[seat] is None:
             self.threads[seat] = threading.Thread(target=self._serve, args=(seat,), daemon=True,
                                                   name=f"arignote-shares-{seat}")
             self.threads[seat].start()
         self.jobs[seat], self.errors[seat] = job, None
+        if job is not None:
+            self.kernels[seat, 0] = 0
         self._set(self.posted, seat, self.posted[seat] + 1)
 
     def wait(self, seat):
-        """Wait for the job of ``seat`` to end; its error, or None."""
-        self._await(self.done, seat, self.posted[seat])
+        """Wait for the job of ``seat`` to end; its error, or None. A kernel call's end is only polled
+        for: ``serve`` marks it done without Python, so without waking a sleeper."""
+        if self.jobs[seat] is None:
+            while not spin_until(self.done, seat, self.posted[seat], SPIN_POLLS):
+                pass
+        else:
+            self._await(self.done, seat, self.posted[seat])
         return self.errors[seat]
 
 
@@ -160,12 +228,13 @@ def every_row(T):
     return f"np.empty(0, dtype={T}), np.int64(0), np.int64(1 << 62)"
 
 
-def run_shares(run, n, work, least=IMAGE_THREADS_MIN, align=1):
+def run_shares(run, n, work, least=IMAGE_THREADS_MIN, align=1, kernel=None):
     """``run(lo, hi, share)`` over [0, n) in ``threads_for_shares()`` shares starting at multiples of
     ``align``, this thread taking share 0 and the pool's workers the others, once ``work`` reaches
-    ``least`` (multiply-adds, or elements for row ops); one call below. An error of any share is
-    raised once every share has ended."""
-    count = min(threads_for_shares(), n) if work >= least else 1
+    ``least`` (multiply-adds, or elements for row ops); one call below. A worker's share is one call
+    of panels.py's kernels, made without Python, where ``kernel(lo, hi, job, scale)`` describes it (as
+    runtime.py's ``columns_job``). An error of any share is raised once every share has ended."""
+    count = 1 if work < least else min(threads_for_shares(), n)
     if count <= 1:
         run(0, n, 0)
         return
@@ -179,7 +248,8 @@ def run_shares(run, n, work, least=IMAGE_THREADS_MIN, align=1):
         units = -(-n // align)  # shares of equal numbers of whole units (a short last one in the last share)
         bounds = [min(n, units * t // count * align) for t in range(count)] + [n]
         for t in range(1, count):
-            crew.post(t - 1, lambda t=t: run(bounds[t], bounds[t + 1], t))
+            native = kernel is not None and kernel(bounds[t], bounds[t + 1], crew.kernels[t - 1], crew.scales[t - 1])
+            crew.post(t - 1, None if native else lambda t=t: run(bounds[t], bounds[t + 1], t))
         try:
             run(bounds[0], bounds[1], 0)
         finally:
@@ -204,6 +274,8 @@ class SplitRows:
         self.leading = node.inputs[0].ndim - 2 if isinstance(node.op, _PoolBase) else 1  # the axes of its rows
 
     def __call__(self, *inputs):
+        if inputs[0].size < PARALLEL_MIN:  # one call for every row
+            return self.kernel(*inputs, self.empty, 0, 1 << 62)
         result = self.kernel(*inputs, self.empty, 0, 0)
         rows = int(np.prod(inputs[0].shape[:self.leading]))
         flat = result.reshape(-1)
