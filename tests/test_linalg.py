@@ -150,7 +150,9 @@ def test_products(backend, build, expected, values, grad):
 # Which products the backends' own kernels compute rather than the BLAS is the plan's (own_rows,
 # docs/products.md): every one where the BLAS runs narrower vectors than the CPU, else a few rows. Both
 # settings agree with NumPy on rows around every bound (2, 3, two blocks, 64), B's layouts (unit
-# columns, reversed, transposed), a short last panel (45 columns) and a scaled sum.
+# columns, reversed, transposed: copied first) and a short last panel (45 columns); and, the blocks
+# computing C^T = B^T A^T for few columns and an A of unit row stride, on 2, 3 and 10 columns. Each
+# also as an update W <- 0.5 W - 0.25 A . B, a Gemm computed in W's storage (alpha and beta).
 @pytest.mark.parametrize("narrow", [False, True], ids=["blas as wide as the cpu", "blas narrower"])
 @pytest.mark.parametrize("rows", [2, 3, 12, 20, 21, 64, 65, 130])
 def test_products_agree_whichever_kernels_the_plan_picks(backend, monkeypatch, narrow, rows):
@@ -158,12 +160,17 @@ def test_products_agree_whichever_kernels_the_plan_picks(backend, monkeypatch, n
 
     monkeypatch.setattr(blas, "narrower_than_cpu", lambda: narrow)
     a, b, z = U(rows, 40, seed=1, dtype="float32"), U(40, 45, seed=2, dtype="float32"), U(rows, 45, seed=3, dtype="float32")
-    for build, values, expected in [
-            (T.dot, [a, b], a @ b),
-            (lambda x, y: T.dot(x[::-1], y[:, ::-1]), [a, b], a[::-1] @ b[:, ::-1]),
-            (lambda x, y: T.dot(x, y.T), [a, b.T.copy()], a @ b),
-            (lambda x, y, w: 0.5 * w - 0.25 * T.dot(x, y), [a, b, z], 0.5 * z - 0.25 * (a @ b))]:
+    cases = [(T.dot, [a, b], a @ b),
+             (lambda x, y: T.dot(x[::-1], y[:, ::-1]), [a, b], a[::-1] @ b[:, ::-1]),
+             (lambda x, y: T.dot(x, y.T), [a, b.T.copy()], a @ b)]
+    cases += [(lambda x, y: T.dot(x.T, y), [a.T.copy(), b[:, :columns]], a @ b[:, :columns]) for columns in (2, 3, 10)]
+    for build, values, expected in cases:
         check(build, values, backend, expected=expected.astype("float32"), grad=False)
+        x, y = T.fmatrix("x"), T.fmatrix("y")
+        w = arignote.shared(z[:, :expected.shape[1]].copy())
+        step = arignote.function([x, y], [], updates=[(w, 0.5 * w - 0.25 * build(x, y))], backend=backend)
+        step(*values)
+        np.testing.assert_allclose(w.get_value(), 0.5 * z[:, :expected.shape[1]] - 0.25 * expected, rtol=1e-5, atol=1e-5)
 
 
 # A long sum over many rows (more than 2 MiB of A's rows) runs in chunks of the sum, the columns of B

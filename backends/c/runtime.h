@@ -504,8 +504,25 @@ static int ari_matmul_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t 
             po[i * ldo + j] = beta == 0 ? 0 : beta * po[i * ldo + j];                               \
         return 0;                                                                                   \
     }                                                                                               \
-    if (n >= 3 && n <= ARI_OWN_ROWS && bs1 == 1 && m >= ari_panel_##T) {                           \
-        ari_few_rows_##T(n, m, k, pa, as0, as1, pb, bs0, po, ldo, alpha, beta);                     \
+    if (n >= 3 && n <= ARI_OWN_ROWS && m >= ari_panel_##T) {  /* the register blocks */            \
+        T *packed = NULL;  /* a B whose columns are not of unit stride, copied first */             \
+        if (bs1 != 1) {                                                                             \
+            if (!(packed = (T *)ari_buffer(sizeof(T) * k * m))) return 3;                           \
+            for (int64_t j = 0; j < m; j++) for (int64_t l = 0; l < k; l++) packed[l * m + j] = pb[l * bs0 + j * bs1]; \
+        }                                                                                           \
+        ari_few_rows_##T(n, m, k, pa, as0, as1, packed ? packed : pb, packed ? m : bs0, po, ldo, alpha, beta); \
+        ari_free(packed);                                                                           \
+        return 0;                                                                                   \
+    }                                                                                               \
+    if (m >= 3 && m <= ARI_OWN_ROWS && n >= ari_panel_##T && as0 == 1) {                           \
+        /* few columns and an A of unit row stride: C^T = B^T A^T by the blocks, A^T read in place, */ \
+        /* into a scratch (m rows of n), then added to C (a softmax layer's weight gradient) */    \
+        T *turned = (T *)ari_buffer(sizeof(T) * m * n);                                             \
+        if (!turned) return 3;                                                                      \
+        ari_few_rows_##T(m, n, k, pb, bs1, bs0, pa, as1, turned, n, 1, 0);                          \
+        for (int64_t i = 0; i < n; i++) for (int64_t j = 0; j < m; j++)                             \
+            po[i * ldo + j] = (beta == 0 ? 0 : beta * po[i * ldo + j]) + alpha * turned[j * n + i]; \
+        ari_free(turned);                                                                           \
         return 0;                                                                                   \
     }                                                                                               \
     T *ca = NULL, *cb = NULL; char ta, tb; int64_t lda, ldb;                                        \

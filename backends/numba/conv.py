@@ -90,11 +90,11 @@ def gemm_into(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, scale, own_rows):
         return
     if not tb and 3 <= m <= own_rows and n * scale.itemsize >= _rt._PANEL_BYTES:
         as0, as1 = (1, lda) if ta else (lda, 1)
-        alpha, beta = np.float64(scale[0]), np.float64(scale[1])
-        if scale.itemsize == 4:
-            _rt._few_rows_float32(a, as0, as1, b, ldb, c, ldc, m, k, n, alpha, beta)
-        else:
-            _rt._few_rows_float64(a, as0, as1, b, ldb, c, ldc, m, k, n, alpha, beta)
+        job, factors = np.empty(13, dtype=np.int64), np.empty(2)  # panels.JOB, and alpha and beta
+        job[0], job[1], job[2], job[3], job[4], job[5], job[6] = scale.itemsize, 0, a, as0, as1, b, ldb
+        job[7], job[8], job[9], job[10], job[11], job[12] = 1, c, ldc, m, k, n
+        factors[0], factors[1] = scale[0], scale[1]
+        _rt._run_few_rows(job, factors)
         return
     ints = np.empty(6, dtype=_rt._INT)
     ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = n, m, k, ldb, lda, ldc

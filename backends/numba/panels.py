@@ -164,6 +164,26 @@ def _element_pointer():
 element_pointer = _element_pointer()
 
 
+def _address_pointer():
+    """An intrinsic ``address_pointer(address, like)``: the integer ``address`` as a pointer to the
+    dtype of the array ``like``."""
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    def typer(typingctx, address, like):
+        if not (isinstance(address, types.Integer) and isinstance(like, types.Array)):
+            return None
+        result = types.CPointer(like.dtype)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(result))
+        return result(address, like), codegen
+    return intrinsic(typer)
+
+
+address_pointer = _address_pointer()
+
+
 KC = 384  # a long sum runs in chunks of at most this many terms (runtime.h's ARI_KC) ...
 CHUNK_BYTES = 2 << 20  # ... once a's rows take more than this many bytes (ARI_CHUNK_BYTES)
 NC = 1024  # the columns of b packed at a time (ARI_NC)
@@ -182,6 +202,7 @@ def _block(a, as0, as1, b, bs0, out, ldo, rows, k, start, cols, sums, alpha, bet
             out[at] = alpha * sums[r, j] if beta == 0 else beta * out[at] + alpha * sums[r, j]
 
 
+@_nb.njit
 def _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta):
     """out (n rows ldo apart, unit column stride) = beta out + alpha a (n, k) . b (k, m), out unread
     when beta is 0, strides in elements; b's columns have a unit stride and m is at least a panel.
@@ -232,14 +253,51 @@ def _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta):
                            scale[0], chunk_beta)
 
 
+@_nb.njit(inline="never")
+def _alive(array):
+    """A use of ``array`` after the kernel read it through a pointer: numba frees an array after its
+    last use, and memory freed under a running kernel goes to the next thread that asks for some."""
+    return array.size
+
+
+# A product's description, as runtime.py's ``_few_rows_job`` writes it: integers (JOB), then alpha and beta
+JOB = ("item", "turned", "a", "as0", "as1", "b", "bs0", "bs1", "out", "ldo", "n", "k", "m")
+
+
 def _callback(dtype):
-    """``_few_rows`` for ``dtype``, a C callback (the address runtime.py's name is bound to)."""
+    """The kernel for ``dtype``, a C callback taking the addresses of a product's description (JOB and
+    its two scales; runtime.py's name is bound to its address). It computes out (n rows ldo apart,
+    unit column stride) = beta out + alpha a (n, k) . b (k, m), out unread when beta is 0, strides in
+    elements: by ``_few_rows`` (b copied first unless its columns have a unit stride), or, ``turned``
+    (few columns, a's rows of unit stride), as out^T = b^T a^T into a scratch added to out."""
     from numba import types
 
-    pointer = types.CPointer(dtype)
-    return _nb.cfunc(types.void(pointer, types.intp, types.intp, pointer, types.intp, pointer, types.intp,
-                                types.intp, types.intp, types.intp, types.float64, types.float64),
-                     cache=True, error_model="numpy")(_few_rows)
+    like = np.empty(0, dtype=np.dtype(str(dtype)))
+
+    def product(job_address, scale_address):
+        job, scale = _nb.carray(job_address, len(JOB)), _nb.carray(scale_address, 2)
+        a, b, out = address_pointer(job[2], like), address_pointer(job[5], like), address_pointer(job[8], like)
+        as0, as1, bs0, bs1, ldo, n, k, m = job[3], job[4], job[6], job[7], job[9], job[10], job[11], job[12]
+        if job[1]:
+            turned = np.empty(m * n, dtype=like.dtype)
+            _few_rows(b, bs1, bs0, a, as1, element_pointer(turned, 0), n, m, k, n, 1.0, 0.0)
+            alpha, beta = like.dtype.type(scale[0]), like.dtype.type(scale[1])
+            for i in range(n):
+                for j in range(m):
+                    out[i * ldo + j] = (0 if beta == 0 else beta * out[i * ldo + j]) + alpha * turned[j * n + i]
+            return
+        if bs1 == 1:
+            _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, scale[0], scale[1])
+            return
+        packed = np.empty(k * m, dtype=like.dtype)
+        for j in range(m):
+            for l in range(k):
+                packed[l * m + j] = b[l * bs0 + j * bs1]
+        _few_rows(a, as0, as1, element_pointer(packed, 0), m, out, ldo, n, k, m, scale[0], scale[1])
+        _alive(packed)
+
+    return _nb.cfunc(types.void(types.CPointer(types.int64), types.CPointer(types.float64)),
+                     cache=True, error_model="numpy")(product)
 
 
 few_rows_float32 = _callback(_nb.float32)

@@ -399,9 +399,8 @@ _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
 # copy sets both sizes for this machine's vectors (0: BLAS only).
 FEW_ROWS = 0
 _PANEL_BYTES = 64
-_FEW_ROWS_ARGS = _nb.types.void(*[_nb.types.intp] * 10, _nb.types.float64, _nb.types.float64)
-_few_rows_float32 = _nb.types.ExternalFunction("arignote_few_rows_float32", _FEW_ROWS_ARGS)
-_few_rows_float64 = _nb.types.ExternalFunction("arignote_few_rows_float64", _FEW_ROWS_ARGS)
+_few_rows_float32 = _nb.types.ExternalFunction("arignote_few_rows_float32", _nb.types.void(_nb.types.intp, _nb.types.intp))
+_few_rows_float64 = _nb.types.ExternalFunction("arignote_few_rows_float64", _nb.types.void(_nb.types.intp, _nb.types.intp))
 
 
 @_jit
@@ -500,17 +499,17 @@ def columns_job(a, b, out, lo, hi, scaled, alpha, beta, rows, job, scale):
 
 @_jit
 def _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
-    """Whether out = beta out + alpha a b goes to panels.py's kernels (3 to ``rows`` rows, b's columns
-    of unit stride, _PANEL_BYTES of them at least); if so, ``job`` gets the item size and the integer
-    arguments (a, as0, as1, b, bs0, out, ldo, n, k, m), ``scale`` alpha and beta."""
+    """Whether out = beta out + alpha a b goes to panels.py's kernels: 3 to ``rows`` rows and a panel
+    (_PANEL_BYTES) of columns, or ``turned``, 3 to ``rows`` columns, a panel of rows and a's rows of unit
+    stride. If so, ``job`` gets its description (panels.JOB) and ``scale`` alpha and beta."""
     n, k = a.shape
-    m = b.shape[1]
-    item = a.itemsize
-    if not (3 <= n <= rows and m * item >= _PANEL_BYTES and b.strides[1] == item):
+    m, item = b.shape[1], a.itemsize
+    direct = 3 <= n <= rows and m * item >= _PANEL_BYTES
+    if not (direct or (3 <= m <= rows and n * item >= _PANEL_BYTES and a.strides[0] == item)):
         return False
-    job[0], job[1], job[2], job[3] = item, a.ctypes.data, a.strides[0] // item, a.strides[1] // item
-    job[4], job[5], job[6], job[7] = b.ctypes.data, b.strides[0] // item, out.ctypes.data, out.strides[0] // item
-    job[8], job[9], job[10] = n, k, m
+    job[0], job[1], job[2], job[3], job[4] = item, not direct, a.ctypes.data, a.strides[0] // item, a.strides[1] // item
+    job[5], job[6], job[7], job[8] = b.ctypes.data, b.strides[0] // item, b.strides[1] // item, out.ctypes.data
+    job[9], job[10], job[11], job[12] = out.strides[0] // item, n, k, m
     scale[0], scale[1] = alpha, beta
     return True
 
@@ -519,9 +518,9 @@ def _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
 def _run_few_rows(job, scale):
     """The call of panels.py's kernel that ``_few_rows_job`` described."""
     if job[0] == 4:
-        _few_rows_float32(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+        _few_rows_float32(job.ctypes.data, scale.ctypes.data)
     else:
-        _few_rows_float64(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+        _few_rows_float64(job.ctypes.data, scale.ctypes.data)
 
 
 @_jit
@@ -531,7 +530,7 @@ def _blas_gemm(a, b, out, alpha, beta, rows):
     operand with neither unit-stride rows nor columns is copied. Few rows go to panels.py's kernels."""
     n, k = a.shape
     m = b.shape[1]
-    job, scale = np.empty(11, dtype=np.int64), np.empty(2)
+    job, scale = np.empty(13, dtype=np.int64), np.empty(2)
     if _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
         _run_few_rows(job, scale)
         return

@@ -112,26 +112,25 @@ def spin_until(flags, i, value, polls):
 # names them must not be compiled before they are bound (an unbound name crashes the process), so the
 # workers run ``serve`` only once the backend says so (``KERNELS_BOUND``, set by its _bind_panels).
 KERNELS_BOUND = False
-_FEW_ROWS_ARGS = numba.types.void(*[numba.types.intp] * 10, numba.types.float64, numba.types.float64)
-_few_rows_float32 = numba.types.ExternalFunction("arignote_few_rows_float32", _FEW_ROWS_ARGS)
-_few_rows_float64 = numba.types.ExternalFunction("arignote_few_rows_float64", _FEW_ROWS_ARGS)
+_few_rows_float32 = numba.types.ExternalFunction("arignote_few_rows_float32", numba.types.void(numba.types.intp, numba.types.intp))
+_few_rows_float64 = numba.types.ExternalFunction("arignote_few_rows_float64", numba.types.void(numba.types.intp, numba.types.intp))
 
 
 @numba.njit(cache=True, nogil=True)
 def serve(posted, done, seat, served, kernels, scales, polls):
     """A worker's loop without Python's lock: runs the kernel calls posted to ``seat`` (kernels[seat]:
-    the item size, then the integer arguments of panels.py's kernel; scales[seat]: alpha and beta, as
-    runtime.py's ``_few_rows_job`` writes them) as they come, each marked done with its generation.
-    Returns the generation last served when the next job is Python's (item size 0) or none came within
+    a product's description, panels.JOB, as runtime.py's ``_few_rows_job`` writes it, its item size
+    first; scales[seat]: alpha and beta) as they come, each marked done with its generation. Returns
+    the generation last served when the next job is Python's (item size 0) or none came within
     ``polls`` polls."""
     while spin_until(posted, seat, served + 1, polls):
         job, scale = kernels[seat], scales[seat]
         if job[0] == 0:
             break
         if job[0] == 4:
-            _few_rows_float32(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+            _few_rows_float32(job.ctypes.data, scale.ctypes.data)
         else:
-            _few_rows_float64(job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8], job[9], job[10], scale[0], scale[1])
+            _few_rows_float64(job.ctypes.data, scale.ctypes.data)
         served += 1
         store_release(done, seat, served)
     return served
@@ -151,7 +150,7 @@ class _Crew:
     def __init__(self, size):
         self.posted = np.zeros(size, np.int64)
         self.done = np.zeros(size, np.int64)
-        self.kernels = np.zeros((size, 11), np.int64)  # a seat's kernel call for ``serve`` (item size 0: none)
+        self.kernels = np.zeros((size, 13), np.int64)  # a seat's kernel call for ``serve`` (item size 0: none)
         self.scales = np.zeros((size, 2))
         self.jobs, self.errors, self.threads = [None] * size, [None] * size, [None] * size
         self.condition = threading.Condition(threading.Lock())
