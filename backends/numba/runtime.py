@@ -399,8 +399,9 @@ _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
 # copy sets both sizes for this machine's vectors (0: BLAS only).
 FEW_ROWS = 0
 _PANEL_BYTES = 64
-_few_rows_float32 = _nb.types.ExternalFunction("arignote_few_rows_float32", _nb.types.void(_nb.types.intp, _nb.types.intp))
-_few_rows_float64 = _nb.types.ExternalFunction("arignote_few_rows_float64", _nb.types.void(_nb.types.intp, _nb.types.intp))
+_KERNEL = _nb.types.void(_nb.types.intp, _nb.types.intp)  # the addresses of a description, of its scales
+_few_rows_float32 = _nb.types.ExternalFunction("arignote_few_rows_float32", _KERNEL)
+_few_rows_float64 = _nb.types.ExternalFunction("arignote_few_rows_float64", _KERNEL)
 
 
 @_jit

@@ -112,8 +112,9 @@ def spin_until(flags, i, value, polls):
 # names them must not be compiled before they are bound (an unbound name crashes the process), so the
 # workers run ``serve`` only once the backend says so (``KERNELS_BOUND``, set by its _bind_panels).
 KERNELS_BOUND = False
-_few_rows_float32 = numba.types.ExternalFunction("arignote_few_rows_float32", numba.types.void(numba.types.intp, numba.types.intp))
-_few_rows_float64 = numba.types.ExternalFunction("arignote_few_rows_float64", numba.types.void(numba.types.intp, numba.types.intp))
+_KERNEL = numba.types.void(numba.types.intp, numba.types.intp)  # the addresses of a description, of its scales
+_few_rows_float32 = numba.types.ExternalFunction("arignote_few_rows_float32", _KERNEL)
+_few_rows_float64 = numba.types.ExternalFunction("arignote_few_rows_float64", _KERNEL)
 
 
 @numba.njit(cache=True, nogil=True)
