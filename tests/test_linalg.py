@@ -150,7 +150,7 @@ def test_products(backend, build, expected, values, grad):
 # Which products the backends' own kernels compute rather than the BLAS is the plan's (own_rows,
 # docs/products.md): every one where the BLAS runs narrower vectors than the CPU, else a few rows. Both
 # settings agree with NumPy on rows around every bound (2, 3, two blocks, 64), B's layouts (unit
-# columns, reversed, transposed: copied first) and a short last panel (45 columns); and, the blocks
+# columns, reversed, transposed: the BLAS) and a short last panel (45 columns); and, the blocks
 # computing C^T = B^T A^T for few columns and an A of unit row stride, on 2, 3 and 10 columns. Each
 # also as an update W <- 0.5 W - 0.25 A . B, a Gemm computed in W's storage (alpha and beta).
 @pytest.mark.parametrize("narrow", [False, True], ids=["blas as wide as the cpu", "blas narrower"])

@@ -504,14 +504,8 @@ static int ari_matmul_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t 
             po[i * ldo + j] = beta == 0 ? 0 : beta * po[i * ldo + j];                               \
         return 0;                                                                                   \
     }                                                                                               \
-    if (n >= 3 && n <= ARI_OWN_ROWS && m >= ari_panel_##T) {  /* the register blocks */            \
-        T *packed = NULL;  /* a B whose columns are not of unit stride, copied first */             \
-        if (bs1 != 1) {                                                                             \
-            if (!(packed = (T *)ari_buffer(sizeof(T) * k * m))) return 3;                           \
-            for (int64_t j = 0; j < m; j++) for (int64_t l = 0; l < k; l++) packed[l * m + j] = pb[l * bs0 + j * bs1]; \
-        }                                                                                           \
-        ari_few_rows_##T(n, m, k, pa, as0, as1, packed ? packed : pb, packed ? m : bs0, po, ldo, alpha, beta); \
-        ari_free(packed);                                                                           \
+    if (n >= 3 && n <= ARI_OWN_ROWS && bs1 == 1 && m >= ari_panel_##T) {                           \
+        ari_few_rows_##T(n, m, k, pa, as0, as1, pb, bs0, po, ldo, alpha, beta);                     \
         return 0;                                                                                   \
     }                                                                                               \
     if (m >= 3 && m <= ARI_OWN_ROWS && n >= ari_panel_##T && as0 == 1) {                           \

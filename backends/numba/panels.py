@@ -253,13 +253,6 @@ def _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta):
                            scale[0], chunk_beta)
 
 
-@_nb.njit(inline="never")
-def _alive(array):
-    """A use of ``array`` after the kernel read it through a pointer: numba frees an array after its
-    last use, and memory freed under a running kernel goes to the next thread that asks for some."""
-    return array.size
-
-
 # A product's description, as runtime.py's ``_few_rows_job`` writes it: integers (JOB), then alpha and beta
 JOB = ("item", "turned", "a", "as0", "as1", "b", "bs0", "bs1", "out", "ldo", "n", "k", "m")
 
@@ -268,8 +261,9 @@ def _callback(dtype):
     """The kernel for ``dtype``, a C callback taking the addresses of a product's description (JOB and
     its two scales; runtime.py's name is bound to its address). It computes out (n rows ldo apart,
     unit column stride) = beta out + alpha a (n, k) . b (k, m), out unread when beta is 0, strides in
-    elements: by ``_few_rows`` (b copied first unless its columns have a unit stride), or, ``turned``
-    (few columns, a's rows of unit stride), as out^T = b^T a^T into a scratch added to out."""
+    elements: by ``_few_rows`` (b's columns of unit stride), or, ``turned`` (few columns, a's rows of
+    unit stride), as out^T = b^T a^T into a scratch added to out (the scratch is read after the call:
+    numba frees an array after its last use, and another thread may take the memory)."""
     from numba import types
 
     like = np.empty(0, dtype=np.dtype(str(dtype)))
@@ -286,15 +280,7 @@ def _callback(dtype):
                 for j in range(m):
                     out[i * ldo + j] = (0 if beta == 0 else beta * out[i * ldo + j]) + alpha * turned[j * n + i]
             return
-        if bs1 == 1:
-            _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, scale[0], scale[1])
-            return
-        packed = np.empty(k * m, dtype=like.dtype)
-        for j in range(m):
-            for l in range(k):
-                packed[l * m + j] = b[l * bs0 + j * bs1]
-        _few_rows(a, as0, as1, element_pointer(packed, 0), m, out, ldo, n, k, m, scale[0], scale[1])
-        _alive(packed)
+        _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, scale[0], scale[1])
 
     return _nb.cfunc(types.void(types.CPointer(types.int64), types.CPointer(types.float64)),
                      cache=True, error_model="numpy")(product)

@@ -501,11 +501,11 @@ def columns_job(a, b, out, lo, hi, scaled, alpha, beta, rows, job, scale):
 @_jit
 def _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
     """Whether out = beta out + alpha a b goes to panels.py's kernels: 3 to ``rows`` rows and a panel
-    (_PANEL_BYTES) of columns, or ``turned``, 3 to ``rows`` columns, a panel of rows and a's rows of unit
-    stride. If so, ``job`` gets its description (panels.JOB) and ``scale`` alpha and beta."""
+    (_PANEL_BYTES) of columns of unit stride, or ``turned``, 3 to ``rows`` columns, a panel of rows and
+    a's rows of unit stride. If so, ``job`` gets its description (panels.JOB) and ``scale`` alpha and beta."""
     n, k = a.shape
     m, item = b.shape[1], a.itemsize
-    direct = 3 <= n <= rows and m * item >= _PANEL_BYTES
+    direct = 3 <= n <= rows and m * item >= _PANEL_BYTES and b.strides[1] == item
     if not (direct or (3 <= m <= rows and n * item >= _PANEL_BYTES and a.strides[0] == item)):
         return False
     job[0], job[1], job[2], job[3], job[4] = item, not direct, a.ctypes.data, a.strides[0] // item, a.strides[1] // item
