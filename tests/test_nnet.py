@@ -402,3 +402,37 @@ def test_a_large_softmax_crossentropy_splits_its_rows_between_threads(backend, m
     Y[rows - 1] = 500  # a label past the last class: caught before any row runs
     with pytest.raises(IndexError, match="Softmax|[Cc]rossentropy"):
         f(Z, Y)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("width", [1, 10, 63, 64, 130])
+def test_the_softmax_family_over_short_and_long_rows(backend, width, dtype):
+    """Rows shorter than 64 (the backends' SHORT_ROW) run in blocks whose exps are one flat loop over
+    a scratch of 1024 elements; longer rows run one by one. Both agree with the reference: over more
+    rows than a block holds (the last block partial), through a view with reversed rows and every
+    other column, with a NaN, a row of -inf, a +inf at a label and a +inf elsewhere; softmax,
+    log_softmax, a 3-d softmax along its last axis, the cross-entropy and its gradient."""
+    import arignote
+
+    rng = np.random.default_rng(width)
+    rows = 2 * (1024 // width) + 3
+    base = (rng.standard_normal((rows, 2 * width)) * 3).astype(dtype)
+    labels = rng.integers(0, width, rows).astype("int32")
+    base[1, 0] = np.nan
+    base[2] = -np.inf
+    base[3, 2 * labels[rows - 4]] = np.inf  # row 3 of the base is row rows - 4 of the view
+    base[4, 2 * ((labels[rows - 5] + 1) % width)] = np.inf if width > 1 else 5.0
+    X = base[::-1, ::2]
+    x, y = T.matrix("x", dtype=dtype), T.ivector("y")
+    loss = nnet.categorical_crossentropy(nnet.softmax(x), y)
+    weights = T.constant(rng.uniform(0.5, 1.5, rows).astype(dtype))
+    outputs = [nnet.softmax(x), nnet.log_softmax(x), nnet.softmax(
+        x[: rows - rows % 3].reshape((3, rows // 3, width))), loss, arignote.grad((loss * weights).sum(), x)]
+    f = arignote.function([x, y], outputs, backend=backend)
+    assert {core_nnet.SoftmaxCrossentropy, core_nnet.SoftmaxCrossentropyGrad} <= {
+        type(node.op) for node in f.maker.fgraph.apply_nodes}
+    want = arignote.function([x, y], outputs, backend="reference")(X, labels)
+    tolerance = {"float32": 2e-6, "float64": 1e-13}[dtype]
+    for got, expected in zip(f(X, labels), want):
+        assert got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)

@@ -282,6 +282,13 @@ static void ari_tasks(ari_task_kernel kernel, void *context, int64_t n, int nt, 
 
 /* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. err holds ARI_ERR
    bytes (CProgram.err); *where is the failing node's index in its graph, -1 when no node is to blame. */
+/* Softmax rows shorter than ARI_SHORT_ROW run in blocks of ARI_ROWS_SCRATCH elements, their exps one
+   flat loop (backends/c/nnet.py) */
+#ifndef ARI_SHORT_ROW
+#define ARI_SHORT_ROW 64
+#endif
+#define ARI_ROWS_SCRATCH 1024
+
 #define ARI_ERR 2048
 #define FAIL(code, node, ...) do { snprintf(err, ARI_ERR, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
 /* ari_fast (a call without Python's lock) fails into these, one pair per thread; Python, on the same
