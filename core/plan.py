@@ -13,11 +13,14 @@ that graph, how its buffers live, and every backend carries it out rather than d
 - ``reuse[node]``: the input position whose dying buffer an elementwise node's output takes over
   (computed in place), or 0 for an IncSubtensor whose x dies there (its region then incremented in
   place); ignoring it is always correct;
-- ``threads``: the elementwise nodes worth threads once they are large (``PARALLEL_MIN`` elements or
-  more), costliest first: loops of transcendental functions (``Elemwise.costly``), and ops whose rows
-  are independent and cost an exp or a window per element (``Op.splits_rows``: the softmax
-  cross-entropy and its gradient, the poolings), in graphs without matrix products, whose BLAS keeps
-  its own threads busy on the same cores, or whose BLAS runs on one core (``blas_one_core``).
+- ``threads``: the elementwise nodes worth threads once they are large, costliest first: loops of
+  transcendental functions (``Elemwise.costly``), and ops whose rows are independent and cost an exp
+  or a window per element (``Op.splits_rows``: the softmax cross-entropy and its gradient, the
+  poolings), in graphs without matrix products, whose BLAS keeps its own threads busy on the same
+  cores, or whose BLAS runs on one core (``blas_one_core``). ``parallel_min[node]``: the elements from
+  which such a node splits, ``PARALLEL_MIN`` elements of cheap work, each of its costly functions
+  (or its row op) counted ``COSTLY_ELEMENT`` times (a 500 x 500 tanh(x + b), 92 us on one core, then
+  runs on two: MLP training at batch 500 took 1.95 ms a step instead of 1.99).
 - ``image_threads``: the nodes whose images are split between threads, each thread running its share
   (its own scratch, its own accumulator) with BLAS on one core (``Op.splits_images``: convolutions),
   once their work reaches ``IMAGE_THREADS_MIN`` multiply-adds. OpenBLAS's own threads share out one
@@ -59,7 +62,8 @@ from . import linalg, ops
 
 OWN_ROWS_ONE_CORE = 64  # rows: own_rows where each product runs on one core
 ALL_ROWS = 1 << 62  # own_rows: every product
-PARALLEL_MIN = 1 << 20  # elements: below this, starting threads costs more than they save (~250 us)
+PARALLEL_MIN = 1 << 20  # elements of cheap work: below this, starting threads costs more than they save
+COSTLY_ELEMENT = 8  # cheap elements one costly function costs (tanh: 0.37 ns an element, a multiply-add 0.05-0.07)
 IMAGE_THREADS_MIN = 1 << 22  # multiply-adds (about 40 us at one core's GEMM speed): below, one thread
 BLAS_OPS = (ops.Dot, linalg.BatchedDot)
 
@@ -112,6 +116,7 @@ class Plan:
             elif node.op.splits_rows and not blas:
                 cost[node] = 1
         self.threads = sorted(cost, key=cost.get, reverse=True)
+        self.parallel_min = {node: max(1, PARALLEL_MIN // (COSTLY_ELEMENT * cost[node])) for node in self.threads}
 
     def root(self, var):
         """The variable owning the buffer ``var`` reads (itself when it has its own)."""
@@ -143,7 +148,7 @@ class Plan:
         for node, position in self.reuse.items():
             lines.append(f"node {self.position[node]} ({node.op}) writes into input {position}")
         for node in self.threads:
-            lines.append(f"node {self.position[node]} ({node.op}) is worth threads")
+            lines.append(f"node {self.position[node]} ({node.op}) is worth threads from {self.parallel_min[node]} elements")
         for j, i in self.updates_in_place.items():
             lines.append(f"output {j} is computed in the storage of input {i} (an update in place)")
         for node in self.image_threads:

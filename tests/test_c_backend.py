@@ -404,3 +404,39 @@ def test_c_parallel_regions_use_a_kept_crew_stopped_before_unloading(c, tmp_path
     done = subprocess.run([sys.executable, "-c", CREW_SCRIPT], capture_output=True, text=True, timeout=300,
                           env=env)
     assert done.returncode == 0 and "crew ok" in done.stdout, done.stdout + done.stderr
+
+
+COSTLY_SCRIPT = """
+import os
+import numpy as np
+import arignote, arignote.tensor as T
+from arignote.core.plan import COSTLY_ELEMENT, PARALLEL_MIN
+
+x, b = T.fmatrix(), T.fvector()
+f = arignote.function([x, b], T.tanh(x + b), backend="c")
+least = PARALLEL_MIN // COSTLY_ELEMENT
+assert f"ari_parallel(ari_kernel" in f.backend_source and f", {least});" in f.backend_source
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+before = threads()
+for rows in (least // 1000 - 1, least // 1000 + 1):  # 1000 columns: just below, then just past it
+    a = np.linspace(-3, 3, rows * 1000, dtype=np.float32).reshape(rows, 1000)
+    assert np.allclose(f(a, a[0]), np.tanh(a + a[0]), atol=1e-6)
+    print(rows, threads() - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc/self/task (Linux)")
+def test_a_costly_loop_splits_from_the_plans_threshold(c, tmp_path):
+    """A loop of tanh splits between threads from plan.parallel_min elements (PARALLEL_MIN //
+    COSTLY_ELEMENT), which the program passes to ari_parallel: just below it runs on this thread
+    (no crew started), just past it the crew's worker takes a share. In a process of its own, whose
+    threads are counted."""
+    env = dict(os.environ, ARIGNOTE_THREADS="2", ARIGNOTE_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", COSTLY_SCRIPT], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    below, past = (line.split() for line in done.stdout.split("\n")[:2])
+    assert below[1] == "0" and past[1] == "1", done.stdout

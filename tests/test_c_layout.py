@@ -17,7 +17,7 @@ import arignote.tensor as T  # noqa: E402
 from arignote.backends import blas  # noqa: E402
 from arignote.core import ops  # noqa: E402
 from arignote.core.graph import FunctionGraph  # noqa: E402
-from arignote.core.plan import PARALLEL_MIN, make_plan, plan_of  # noqa: E402
+from arignote.core.plan import IMAGE_THREADS_MIN, PARALLEL_MIN, make_plan, plan_of  # noqa: E402
 
 from checks import assert_same  # noqa: E402
 
@@ -46,11 +46,11 @@ def test_the_runtime_is_included_not_pasted(c):
     source = arignote.function([x], T.exp(x).sum(axis=1), backend=c).backend_source
     runtime = (PACKAGE / "runtime.h").read_text()
     assert source.count('#include "runtime.h"') == 1
-    assert f"#define ARI_PARALLEL_MIN {PARALLEL_MIN}" in source.split('#include "runtime.h"')[0]
+    assert f"#define ARI_IMAGE_THREADS_MIN {IMAGE_THREADS_MIN}" in source.split('#include "runtime.h"')[0]
     for definition in ("static char *ari_alloc(", "void ari_free(void *data) {", "typedef struct { char *data;",
                        "static int ari_gemm(", "#define FAIL("):
         assert definition in runtime and definition not in source
-    assert "#ifndef ARI_PARALLEL_MIN" in runtime
+    assert "#ifndef ARI_IMAGE_THREADS_MIN" in runtime
 
 
 def test_the_cache_key_covers_the_runtime(c, monkeypatch):

@@ -202,6 +202,25 @@ def test_threads_go_to_costly_loops_in_graphs_without_products():
     assert PARALLEL_MIN == 1 << 20
 
 
+def test_a_costly_loop_splits_from_fewer_elements_the_more_costly_functions_it_runs():
+    """plan.parallel_min: PARALLEL_MIN elements of cheap work, each costly function of a loop (or a
+    row op's exps) counted COSTLY_ELEMENT times; the C backend passes it to ari_parallel."""
+    from arignote.core.plan import COSTLY_ELEMENT
+
+    x, y = T.fmatrices("x", "y")
+    labels = T.ivector("labels")
+    outputs = [T.tanh(x + y), T.exp(x) * T.sin(y) + T.tanh(x) * y,
+               T.nnet.categorical_crossentropy(T.nnet.softmax(x), labels)]
+    f = arignote.function([x, y, labels], outputs, backend="reference")
+    made = graph(f).plan
+    least = {n.outputs[0]: made.parallel_min[n] for n in made.threads}
+    tanh, three, rows = (graph(f).outputs[k].owner for k in range(3))
+    assert least == {tanh.outputs[0]: PARALLEL_MIN // COSTLY_ELEMENT,
+                     three.outputs[0]: PARALLEL_MIN // (3 * COSTLY_ELEMENT),
+                     rows.outputs[0]: PARALLEL_MIN // COSTLY_ELEMENT}
+    assert f"is worth threads from {PARALLEL_MIN // (3 * COSTLY_ELEMENT)} elements" in made.describe()
+
+
 @pytest.mark.parametrize("narrow", [False, True])
 def test_products_run_on_the_own_kernels_by_the_blas_and_the_graph(narrow):
     """own_rows: every product where the BLAS runs narrower vectors than the CPU, whose products then

@@ -79,11 +79,11 @@ def _kernel(g, index, op, kind, tin, tout, fields, setup, loop):
     return k
 
 
-def _run(threaded, k, count, per, align):
-    """C running kernel k over [0, count): split between the cores when the plan says the node is worth
-    threads (and it is large enough), else on this thread."""
-    if threaded:
-        return f"    ari_parallel(ari_kernel{k}, &context, {count}, {per}, {align});"
+def _run(least, k, count, per, align):
+    """C running kernel k over [0, count): split between the cores from ``least`` elements when the
+    plan says the node is worth threads (``plan.parallel_min``; None: it is not), else on this thread."""
+    if least:
+        return f"    ari_parallel(ari_kernel{k}, &context, {count}, {per}, {align}, {least});"
     return f"    if ({count} > 0) ari_kernel{k}(&context, 0, {count});"
 
 
@@ -103,7 +103,7 @@ def emit_elemwise(g, node, index, ins, outs):
         lines += [f"{v}.shape[{a}] = n[{a}];" for a in range(nd)]
         lines.append(g.alloc_or_reuse(node, var, index))
     body, results, negpow = scalar_body(g, op, [v.dtype for v in node.inputs], [v.dtype for v in node.outputs])
-    threaded = node in g.threads
+    least = g.plan.parallel_min.get(node)
     static_scalar = [all(var.broadcastable) for var in node.inputs]
     tin = [ct(var.dtype) for var in node.inputs]
     tout = [ct(var.dtype) for var in node.outputs]
@@ -121,7 +121,7 @@ def emit_elemwise(g, node, index, ins, outs):
     if nd >= 1 and not negpow:
         k = _kernel(g, index, op, "contiguous", tin, tout, pointers, [], flat_loop)
         lines.append(f"    ari_ctx{k} context = {{ {', '.join(ptr_names)} }};")
-        lines.append(_run(threaded, k, "total", 1, 64))
+        lines.append(_run(least, k, "total", 1, 64))
     else:
         lines.append(indent("int64_t lo = 0, hi = total;\n" + flat_loop))
     # rows: a unit stride along the last axis, or a value broadcast along it by the input's type
@@ -162,7 +162,7 @@ def emit_elemwise(g, node, index, ins, outs):
         lines.append(f"    for (int a = {last - 1}; a >= 0 && context.n[{last}] > 1 && ({joins}); a--) "
                      f"{{ context.n[{last}] *= context.n[a]; context.n[a] = 1; }}")
         rows = " * ".join(f"context.n[{a}]" for a in range(last))
-        lines.append(_run(threaded, k, rows, f"context.n[{last}]", 1))
+        lines.append(_run(least, k, rows, f"context.n[{last}]", 1))
     lines.append("} else {")
     # general strided path
     for j, v in enumerate(ins):

@@ -181,7 +181,7 @@ def _over_rows(g, index, node, arrays, count, per, rows):
          f"    const arr_t {', '.join(f'{name} = c->{name}' for name in local)};",
          *("    " + line for line in setup + body), "}\n"]))
     return [f"ari_rows_ctx{k} context = {{ {', '.join(arrays)} }};",
-            f"ari_parallel(ari_rows{k}, &context, {count}, {per}, 1);"]
+            f"ari_parallel(ari_rows{k}, &context, {count}, {per}, 1, {g.plan.parallel_min[node]});"]
 
 
 def emit_softmax_crossentropy(g, node, index, ins, outs):

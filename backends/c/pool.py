@@ -144,7 +144,7 @@ def _windows(g, index, node, body, arrays, q=None, unit_image=None, unit_band=No
          "    }", "}\n"]))
     planes = " * ".join(f"lead{a}" for a in lead) or "1"
     return "\n".join([f"ari_images_ctx{k} context = {{ {', '.join(shared)}, {', '.join(sizes)} }};",
-                      f"ari_parallel(ari_images{k}, &context, {planes}, H * W, 1);"])
+                      f"ari_parallel(ari_images{k}, &context, {planes}, H * W, 1, {g.plan.parallel_min[node]});"])
 
 
 def _lead_sizes(x, nd):

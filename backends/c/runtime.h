@@ -1,5 +1,4 @@
-/* arignote C backend: the runtime every generated program includes (what does not depend on the graph).
-   A program may #define ARI_PARALLEL_MIN before including it (core.plan.PARALLEL_MIN). */
+/* arignote C backend: the runtime every generated program includes (what does not depend on the graph). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,15 +223,13 @@ static int ari_cores(void) {
     }
     return ari_nthreads;
 }
-/* Below a million elements a loop runs on this thread: starting threads cost more than they saved,
-   most of all next to OpenBLAS's workers, which spin on the other cores for a while after a product. */
-#ifndef ARI_PARALLEL_MIN
-#define ARI_PARALLEL_MIN (1 << 20)
-#endif
+/* kernel(context, lo, hi) over [0, n), each index `per` elements, in chunks of about ARI_CHUNK elements
+   (starting at multiples of `align`) that the cores take in turn. Below `least` elements (the node's
+   core.plan.Plan.parallel_min) it runs on this thread: starting threads would cost more than they save. */
 #define ARI_CHUNK (1 << 16)
-static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align) {
+static void ari_parallel(ari_kernel kernel, void *context, int64_t n, int64_t per, int64_t align, int64_t least) {
     if (n <= 0) return;
-    if (n * per < ARI_PARALLEL_MIN || n < 2) { kernel(context, 0, n); return; }
+    if (n * per < least || n < 2) { kernel(context, 0, n); return; }
     int nt = ari_cores();
     if (nt == 1) { kernel(context, 0, n); return; }
     int64_t chunk = (ARI_CHUNK / (per > 0 ? per : 1) + align - 1) / align * align;

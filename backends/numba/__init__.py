@@ -75,9 +75,11 @@ from .generator import Generator
 CODEGEN_VERSION = "3"
 # A prange twin costs a second compile of its loop (parfors: about a second each), so only the first
 # PARALLEL_NODES of the plan's loops worth threads get one. Below PARALLEL_MIN elements (core's
-# threshold, read here by the tests too) threads cost more than they save: numba's workqueue layer
-# (see _version_text) takes some 250 us to start and join a parallel loop on two cores, as long as a
-# 500x500 float32 exp on one core (a 2000x2000 one: 1.0 ms with prange, 1.6 ms without).
+# threshold for cheap work, read here by the tests too) its threads cost more than they save, whatever
+# the node's plan.parallel_min (which assumes threads as cheap as C's crew, or shares.py's: row ops
+# follow it): numba's workqueue layer (see _version_text) takes some 250 us to start and join a
+# parallel loop on two cores, as long as a 500x500 float32 exp on one core (a 2000x2000 one: 1.0 ms
+# with prange, 1.6 ms without).
 PARALLEL_NODES = 2
 
 
@@ -397,7 +399,7 @@ class Program:
                         namespace[f"R{n}"] = products.SplitColumns(node, sys.modules[helpers], in_place, plan.own_rows)
                     else:
                         helpers = generator.kernel_modules[generator.glue_kernels[n]]
-                        namespace[f"R{n}"] = shares.SplitRows(node, sys.modules[helpers].kernel)
+                        namespace[f"R{n}"] = shares.SplitRows(node, sys.modules[helpers].kernel, plan.parallel_min[node])
                     args = ", ".join(generator.name(v) for v in node.inputs)
                     lines.append(f"{generator.name(node.outputs[0])} = R{n}({args})  # node {n}: {py_comment(why)}, "
                                  f"helpers {helpers}")

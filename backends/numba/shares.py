@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from arignote.core.config import thread_count
-from arignote.core.plan import IMAGE_THREADS_MIN, PARALLEL_MIN
+from arignote.core.plan import IMAGE_THREADS_MIN
 
 from .. import blas
 
@@ -264,20 +264,20 @@ def run_shares(run, n, work, least=IMAGE_THREADS_MIN, align=1, kernel=None):
 class SplitRows:
     """A row op of ``plan.threads`` (``Op.splits_rows``), called by the glue: its ranged kernel (above)
     checks and allocates on this thread, then threads share its rows once its first input holds
-    PARALLEL_MIN elements (C's ``ari_parallel`` threshold)."""
+    ``least`` elements (the node's ``plan.parallel_min``, as C's ``ari_parallel``)."""
 
-    def __init__(self, node, kernel):
+    def __init__(self, node, kernel, least):
         from arignote.core.pool import _PoolBase
 
-        self.kernel = kernel
+        self.kernel, self.least = kernel, least
         self.empty = np.empty(0, dtype=node.outputs[0].dtype)
         self.leading = node.inputs[0].ndim - 2 if isinstance(node.op, _PoolBase) else 1  # the axes of its rows
 
     def __call__(self, *inputs):
-        if inputs[0].size < PARALLEL_MIN:  # one call for every row
+        if inputs[0].size < self.least:  # one call for every row
             return self.kernel(*inputs, self.empty, 0, 1 << 62)
         result = self.kernel(*inputs, self.empty, 0, 0)
         rows = int(np.prod(inputs[0].shape[:self.leading]))
         flat = result.reshape(-1)
-        run_shares(lambda lo, hi, t: self.kernel(*inputs, flat, lo, hi), rows, inputs[0].size, PARALLEL_MIN)
+        run_shares(lambda lo, hi, t: self.kernel(*inputs, flat, lo, hi), rows, inputs[0].size, self.least)
         return result
