@@ -43,7 +43,9 @@ that graph, how its buffers live, and every backend carries it out rather than d
   ``backends/blas.py``); a plan made without a backend takes the BLAS to be as wide as the CPU.
 - ``product_threads``: in such a graph, the matrix products (``Dot`` of two matrices, ``Gemm``) whose
   columns threads of the program share out, each calling the BLAS on one core, once their work reaches
-  ``IMAGE_THREADS_MIN`` multiply-adds: a product would otherwise run on one core (LeNet's dense layers:
+  ``IMAGE_THREADS_MIN`` multiply-adds, each element of the result counted as ``PRODUCT_STORE_WORK``
+  more (a short sum's product costs its stores: MLP training's 500 x 10 by 10 x 500, 2.5 million
+  multiply-adds, 51 us on one core, 31 on two): a product would otherwise run on one core (LeNet's dense layers:
   0.80-0.95 ms each on one core, 0.52-0.60 ms on two such threads, 0.44-0.49 ms on OpenBLAS's two).
 - ``own_rows``: the most rows (of the first operand) of a float product that the backends compute by
   their own register blocks rather than by the BLAS, when the second operand's rows are contiguous
@@ -65,6 +67,7 @@ ALL_ROWS = 1 << 62  # own_rows: every product
 PARALLEL_MIN = 1 << 20  # elements of cheap work: below this, starting threads costs more than they save
 COSTLY_ELEMENT = 8  # cheap elements one costly function costs (tanh: 0.37 ns an element, a multiply-add 0.05-0.07)
 IMAGE_THREADS_MIN = 1 << 22  # multiply-adds (about 40 us at one core's GEMM speed): below, one thread
+PRODUCT_STORE_WORK = 16  # multiply-adds an element of a product's result counts for (its store) in that work
 BLAS_OPS = (ops.Dot, linalg.BatchedDot)
 
 

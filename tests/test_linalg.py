@@ -150,7 +150,8 @@ def test_products(backend, build, expected, values, grad):
 # Which products the backends' own kernels compute rather than the BLAS is the plan's (own_rows,
 # docs/products.md): every one where the BLAS runs narrower vectors than the CPU, else a few rows. Both
 # settings agree with NumPy on rows around every bound (2, 3, two blocks, 64), B's layouts (unit
-# columns, reversed, transposed: the BLAS) and a short last panel (45 columns); and, the blocks
+# columns, reversed, transposed: the BLAS, or from 64 rows a copy on the blocks) and a short last
+# panel (45 columns); and, the blocks
 # computing C^T = B^T A^T for few columns and an A of unit row stride, on 2, 3 and 10 columns. Each
 # also as an update W <- 0.5 W - 0.25 A . B, a Gemm computed in W's storage (alpha and beta).
 @pytest.mark.parametrize("narrow", [False, True], ids=["blas as wide as the cpu", "blas narrower"])
@@ -171,6 +172,34 @@ def test_products_agree_whichever_kernels_the_plan_picks(backend, monkeypatch, n
         step = arignote.function([x, y], [], updates=[(w, 0.5 * w - 0.25 * build(x, y))], backend=backend)
         step(*values)
         np.testing.assert_allclose(w.get_value(), 0.5 * z[:, :expected.shape[1]] - 0.25 * expected, rtol=1e-5, atol=1e-5)
+
+
+# A short sum into many elements (MLP training's 500 x 10 by 10 x 500): its result's stores count in
+# its work (core.plan.PRODUCT_STORE_WORK), so threads share its columns, and its B, transposed and
+# small, goes to the blocks copied (from 64 rows; each share copies its columns). In the reference's
+# values, on one thread and on three, reversed, and as an update W <- 0.5 W - 0.25 d . w^T (a Gemm).
+@pytest.mark.parametrize("threads", ["1", "3"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_short_sum_by_a_small_transposed_matrix(backend, monkeypatch, threads, dtype):
+    from arignote.backends import blas
+
+    monkeypatch.setattr(blas, "narrower_than_cpu", lambda: True)
+    monkeypatch.setenv("ARIGNOTE_THREADS", threads)
+    d, w, z = U(500, 10, seed=1, dtype=dtype), U(490, 10, seed=2, dtype=dtype), U(500, 490, seed=3, dtype=dtype)
+    exact = d.astype("float64") @ w.T
+    for build, expected in [(lambda x, y: T.dot(x, y.T), exact),
+                            (lambda x, y: T.dot(x[::-1], y[::-1].T), exact[::-1, ::-1])]:
+        inputs = symbolic_like([d, w])
+        f = arignote.function(inputs, build(*inputs), backend=backend)
+        assert backend == "reference" or f.maker.fgraph.plan.product_threads  # the BLAS on one core
+        result = f(d, w)
+        assert result.dtype == dtype
+        np.testing.assert_allclose(result, expected, rtol=0, atol=8 * np.finfo(dtype).eps * np.abs(expected).max())
+    shared = arignote.shared(z.copy())
+    x, y = T.matrix("x", dtype=dtype), T.matrix("y", dtype=dtype)
+    arignote.function([x, y], [], updates=[(shared, 0.5 * shared - 0.25 * T.dot(x, y.T))], backend=backend)(d, w)
+    expected = 0.5 * z - 0.25 * exact
+    np.testing.assert_allclose(shared.get_value(), expected, rtol=0, atol=8 * np.finfo(dtype).eps * np.abs(expected).max())
 
 
 # A long sum over many rows (more than 2 MiB of A's rows) runs in chunks of the sum, the columns of B

@@ -251,6 +251,9 @@ static void (*ari_blas_solo)(int) = NULL;
 #ifndef ARI_IMAGE_THREADS_MIN
 #define ARI_IMAGE_THREADS_MIN (1 << 22)
 #endif
+#ifndef ARI_PRODUCT_STORE_WORK
+#define ARI_PRODUCT_STORE_WORK 16
+#endif
 /* How many threads tasks doing `work` multiply-adds in all get: 1 below ARI_IMAGE_THREADS_MIN, or when
    the BLAS's thread count cannot be set; else the cores, at most one per task. */
 static int ari_task_threads(int64_t n, int64_t work) {
@@ -403,6 +406,8 @@ void ari_free(void *data) {
 #define ARI_KC 384                  /* a long sum's chunks: at most this many terms */
 #define ARI_CHUNK_BYTES (2 << 20)   /* chunked once A's rows take more bytes than this (about L2) */
 #define ARI_NC 1024                 /* the columns of B packed at a time */
+#define ARI_COPY_ROWS 64            /* a B without unit column stride goes to the blocks copied from */
+#define ARI_COPY_BYTES (64 << 10)   /* this many rows of A, when it takes at most this many bytes */
 #ifndef ARI_OWN_ROWS
 #define ARI_OWN_ROWS ARI_FEW_ROWS
 #endif
@@ -512,6 +517,15 @@ static int ari_matmul_##T(int64_t n, int64_t m, int64_t k, const T *pa, int64_t 
         ari_few_rows_##T(n, m, k, pa, as0, as1, pb, bs0, po, ldo, alpha, beta);                     \
         return 0;                                                                                   \
     }                                                                                               \
+    if (n >= ARI_COPY_ROWS && n <= ARI_OWN_ROWS && m >= ari_panel_##T                               \
+        && k * m <= ARI_COPY_BYTES / (int64_t)sizeof(T)) {                                          \
+        /* a small B whose columns are not of unit stride (x . W^T), copied: each element then */    \
+        /* serves ARI_COPY_ROWS rows or more */                                                     \
+        T packed[ARI_COPY_BYTES / sizeof(T)] __attribute__((aligned(64)));                          \
+        for (int64_t l = 0; l < k; l++) for (int64_t j = 0; j < m; j++) packed[l * m + j] = pb[l * bs0 + j * bs1]; \
+        ari_few_rows_##T(n, m, k, pa, as0, as1, packed, m, po, ldo, alpha, beta);                   \
+        return 0;                                                                                   \
+    }                                                                                               \
     if (m >= 3 && m <= ARI_OWN_ROWS && n >= ari_panel_##T && as0 == 1) {                           \
         /* few columns and an A of unit row stride: C^T = B^T A^T by the blocks, A^T read in place, */ \
         /* into a scratch (m rows of n), then added to C (a softmax layer's weight gradient) */    \
@@ -576,7 +590,8 @@ ARI_GEMM_SCALED(f64)
 /* A product of core.plan.Plan.product_threads (a graph whose BLAS stays on one core): C = beta C + alpha
    A . B (scaled: ari_matmul_scaled's rules; else beta 0, alpha 1, as ari_matmul) with the columns of B
    and C shared out between threads as ari_tasks (one share each, starting at multiples of 32 columns,
-   whole panels of the register blocks), once n * m * k reaches ARI_IMAGE_THREADS_MIN multiply-adds.
+   whole panels of the register blocks), once n * m * (k + ARI_PRODUCT_STORE_WORK) reaches
+   ARI_IMAGE_THREADS_MIN multiply-adds (core.plan.PRODUCT_STORE_WORK: a result's stores count).
    Each share runs its own product (the register blocks, or the BLAS packing its part of B and all of
    A): two threads on the second dense layer of LeNet take 0.52-0.60 ms against 0.80-0.95 ms on one
    core. Returns the first failing share's code (1 or 3), else 0. */
@@ -597,7 +612,7 @@ static void ari_product_share(void *context, int thread, int64_t lo, int64_t hi)
 }
 static int ari_matmul_columns(int dbl, int scaled, int64_t n, int64_t m, int64_t k, const void *a, int64_t as0, int64_t as1,
                               const void *b, int64_t bs0, int64_t bs1, void *c, double alpha, double beta) {
-    int nt = ari_task_threads((m + 31) / 32, n * m * k);
+    int nt = ari_task_threads((m + 31) / 32, n * m * (k + ARI_PRODUCT_STORE_WORK));
     ari_product_job job = { dbl, scaled, nt, 0, n, m, k, as0, as1, bs0, bs1, a, b, c, alpha, beta };
     ari_tasks(ari_product_share, &job, nt, nt, 1);
     return job.rc;

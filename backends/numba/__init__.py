@@ -228,7 +228,8 @@ def _runtime_module():
     source = _package_source("runtime.py")
     source += f"\n\n# this process's BLAS takes {width}-bit integers (a copy, and its cache, per width)\n" \
               f"_INT = np.int{width}\n# products of 3 to FEW_ROWS rows go to panels.py's kernels\n" \
-              f"FEW_ROWS = {panels.FEW_ROWS}\n_PANEL_BYTES = {panels.PANEL_BYTES}\n"
+              f"FEW_ROWS, _COPY_ROWS, _COPY_BYTES = {panels.FEW_ROWS}, {panels.COPY_ROWS}, {panels.COPY_BYTES}\n" \
+              f"_PANEL_BYTES = {panels.PANEL_BYTES}\n"
     return _import(source, "runtime").__name__
 
 

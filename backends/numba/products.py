@@ -3,7 +3,7 @@ dtype whatever the operands' layouts), integer and boolean ones with loops (BLAS
 
 import numpy as np
 
-from arignote.core.plan import IMAGE_THREADS_MIN
+from arignote.core.plan import IMAGE_THREADS_MIN, PRODUCT_STORE_WORK
 
 from .generator import st
 from .shares import run_shares
@@ -124,7 +124,7 @@ class SplitColumns:
         """out = a . b, or beta out + alpha a . b when ``scaled``, through ``gemm_columns``: one call, or
         shares once the work reaches core's IMAGE_THREADS_MIN where panels.py's kernels compute them (a
         worker makes their call without Python), else SPLIT_MIN."""
-        work, columns = out.size * a.shape[1], b.shape[1]
+        work, columns = out.size * (a.shape[1] + PRODUCT_STORE_WORK), b.shape[1]  # stores count (core.plan)
         if work < (IMAGE_THREADS_MIN if 3 <= a.shape[0] <= self.rows else SPLIT_MIN):
             self.rt.gemm_columns(a, b, out, 0, columns, scaled, alpha, beta, self.rows)
             return

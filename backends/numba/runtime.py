@@ -397,7 +397,7 @@ _dgemm = _nb.types.ExternalFunction("arignote_dgemm", _ADDRESSES)
 # Products of 3 to ``rows`` rows (each product helper's last argument: the plan's own_rows, or
 # FEW_ROWS) go to panels.py's kernels instead (``_few_rows_job``), named as BLAS is. The backend's
 # copy sets both sizes for this machine's vectors (0: BLAS only).
-FEW_ROWS = 0
+FEW_ROWS, _COPY_ROWS, _COPY_BYTES = 0, 64, 1 << 16  # b of other strides: copied from _COPY_ROWS rows, if small
 _PANEL_BYTES = 64
 _KERNEL = _nb.types.void(_nb.types.intp, _nb.types.intp)  # the addresses of a description, of its scales
 _few_rows_float32 = _nb.types.ExternalFunction("arignote_few_rows_float32", _KERNEL)
@@ -505,7 +505,7 @@ def _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
     a's rows of unit stride. If so, ``job`` gets its description (panels.JOB) and ``scale`` alpha and beta."""
     n, k = a.shape
     m, item = b.shape[1], a.itemsize
-    direct = 3 <= n <= rows and m * item >= _PANEL_BYTES and b.strides[1] == item
+    direct = 3 <= n <= rows and m * item >= _PANEL_BYTES and (b.strides[1] == item or (n >= _COPY_ROWS and k * m * item <= _COPY_BYTES))
     if not (direct or (3 <= m <= rows and n * item >= _PANEL_BYTES and a.strides[0] == item)):
         return False
     job[0], job[1], job[2], job[3], job[4] = item, not direct, a.ctypes.data, a.strides[0] // item, a.strides[1] // item
