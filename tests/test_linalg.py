@@ -202,6 +202,32 @@ def test_a_short_sum_by_a_small_transposed_matrix(backend, monkeypatch, threads,
     np.testing.assert_allclose(shared.get_value(), expected, rtol=0, atol=8 * np.finfo(dtype).eps * np.abs(expected).max())
 
 
+# Few columns (3 to one vector's lanes) of a product of many rows (64 or more): B copied one vector wide,
+# its columns last, and blocks of rows by that vector (runtime.h's ari_narrow, panels.py's _narrow);
+# wider results, or a B too long to copy (1100 terms), go to the BLAS. B of unit column stride or
+# transposed, A reversed, and as an update W <- 0.5 W - 0.25 a . b (a Gemm), float32 and float64.
+@pytest.mark.parametrize("columns", [3, 7, 10, 16, 17])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_few_columns_of_many_rows(backend, monkeypatch, columns, dtype):
+    from arignote.backends import blas
+
+    monkeypatch.setattr(blas, "narrower_than_cpu", lambda: True)
+    for k in (300, 1100):
+        a, b, z = U(130, k, seed=1, dtype=dtype), U(k, columns, seed=2, dtype=dtype), U(130, columns, seed=3, dtype=dtype)
+        exact = a.astype("float64") @ b
+        tolerance = np.sqrt(k) * np.finfo(dtype).eps * (np.abs(a) @ np.abs(b)).max()  # sums in another order
+        for build, values, expected in [(T.dot, [a, b], exact),
+                                        (lambda x, y: T.dot(x[::-1], y.T), [a, b.T.copy()], exact[::-1])]:
+            inputs = symbolic_like(values)
+            result = arignote.function(inputs, build(*inputs), backend=backend)(*values)
+            assert result.dtype == dtype
+            np.testing.assert_allclose(result, expected, rtol=0, atol=tolerance)
+        shared = arignote.shared(z.copy())
+        x, y = T.matrix("x", dtype=dtype), T.matrix("y", dtype=dtype)
+        arignote.function([x, y], [], updates=[(shared, 0.5 * shared - 0.25 * T.dot(x, y))], backend=backend)(a, b)
+        np.testing.assert_allclose(shared.get_value(), 0.5 * z - 0.25 * exact, rtol=0, atol=tolerance)
+
+
 # A long sum over many rows (more than 2 MiB of A's rows) runs in chunks of the sum, the columns of B
 # packed up to 1024 at a time (docs/products.md): 1000 terms make three unequal chunks, and 2200
 # columns leave each thread's share more than one packed run, the last with a short panel.

@@ -28,18 +28,19 @@ def _vector_bytes():
 VECTOR_BYTES = _vector_bytes()
 BLOCK_ROWS = 10 if VECTOR_BYTES == 64 else 6  # 20 accumulators of AVX-512's 32 registers, 12 of AVX2's 16
 FEW_ROWS = 2 * BLOCK_ROWS
+NARROW_ROWS = 2 * BLOCK_ROWS  # rows of a block of one vector of columns
 PANEL_BYTES = 2 * VECTOR_BYTES  # a panel's columns: at least this many bytes of b's rows
 
 
-def _panel_block():
+def _panel_block(vectors=2, block_rows=BLOCK_ROWS):
     """An intrinsic ``panel_block(a, as0, as1, b, bs0, rows, k, out, ldo, alpha, beta, sums, whole)``:
-    the sums a[r, :k] . b[:k, :P] for r < BLOCK_ROWS (rows from ``rows`` on repeat row rows - 1), a, b
-    and out pointers with strides in elements (b's and out's columns of unit stride), P two vectors of
-    columns. With ``whole``, rows 0 .. rows - 1 of out (ldo apart) get beta out + alpha sums at
+    the sums a[r, :k] . b[:k, :P] for r < ``block_rows`` (rows from ``rows`` on repeat row rows - 1), a,
+    b and out pointers with strides in elements (b's and out's columns of unit stride), P ``vectors``
+    vectors of columns. With ``whole``, rows 0 .. rows - 1 of out (ldo apart) get beta out + alpha sums at
     columns 0 .. P (out unread when beta is 0),
-    straight from the registers; else the sums go into ``sums``, a C-contiguous (BLOCK_ROWS, P) array.
-    The accumulators are vectors carried round the loop over k, each step two loads of b, a broadcast
-    of a per row and two FMAs: numba's own loops kept them in memory."""
+    straight from the registers; else the sums go into ``sums``, a C-contiguous (block_rows, P) array.
+    The accumulators are vectors carried round the loop over k, each step a load of b per vector, a
+    broadcast of a per row and an FMA per vector: numba's own loops kept them in memory."""
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic
@@ -74,28 +75,28 @@ def _panel_block():
             b_at = builder.ptrtoint(args[3], intp)
             last = builder.sub(rows, const(1))
             row_at = [builder.add(a_at, builder.mul(builder.select(builder.icmp_signed("<", const(r), rows), const(r),
-                                                                  last), as0)) for r in range(BLOCK_ROWS)]
+                                                                  last), as0)) for r in range(block_rows)]
             entry = builder.basic_block
             head, body, done = (builder.append_basic_block(f"panel_block.{n}") for n in ("head", "body", "done"))
             builder.branch(head)
             builder.position_at_end(head)
             l = builder.phi(intp)
             l.add_incoming(const(0), entry)
-            sums = [builder.phi(vector) for _ in range(2 * BLOCK_ROWS)]
+            sums = [builder.phi(vector) for _ in range(vectors * block_rows)]
             for acc in sums:
                 acc.add_incoming(ir.Constant(vector, None), entry)
             builder.cbranch(builder.icmp_signed("<", l, k), body, done)
             builder.position_at_end(body)
             at = builder.add(b_at, builder.mul(l, bs0))
             halves = [builder.load(builder.inttoptr(builder.add(at, const(h * lanes * item)), vector.as_pointer()),
-                                   align=item) for h in (0, 1)]
+                                   align=item) for h in range(vectors)]
             step = builder.mul(l, as1)
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
                                                  f"llvm.fma.v{lanes}f{8 * item}")
             following = []
-            for r in range(BLOCK_ROWS):
+            for r in range(block_rows):
                 value = builder.load(builder.inttoptr(builder.add(row_at[r], step), scalar.as_pointer()), align=item)
-                following += [builder.call(fma, [spread(value), halves[h], sums[2 * r + h]]) for h in (0, 1)]
+                following += [builder.call(fma, [spread(value), halves[h], sums[vectors * r + h]]) for h in range(vectors)]
             l.add_incoming(builder.add(l, const(1)), builder.basic_block)
             for acc, value in zip(sums, following):
                 acc.add_incoming(value, builder.basic_block)
@@ -108,12 +109,12 @@ def _panel_block():
                     alphas, betas = spread(alpha), spread(beta)
                     no_beta = builder.fcmp_ordered("==", beta, ir.Constant(scalar, 0))
                     out_at = builder.ptrtoint(args[7], intp)
-                    for r in range(BLOCK_ROWS):
+                    for r in range(block_rows):
                         with builder.if_then(builder.icmp_signed("<", const(r), rows)):
                             row = builder.add(out_at, builder.mul(const(r), ldo))
-                            for h in (0, 1):
+                            for h in range(vectors):
                                 pointer = builder.inttoptr(builder.add(row, const(h * lanes * item)), vector.as_pointer())
-                                scaled = builder.fmul(alphas, sums[2 * r + h])
+                                scaled = builder.fmul(alphas, sums[vectors * r + h])
                                 with builder.if_else(no_beta) as (alone, added):
                                     with alone:
                                         builder.store(scaled, pointer, align=item)
@@ -123,17 +124,18 @@ def _panel_block():
                 with into_sums:
                     array = context.make_array(signature.args[11])(context, builder, args[11])
                     (ss0, _) = cgutils.unpack_tuple(builder, array.strides, 2)
-                    for r in range(BLOCK_ROWS):
-                        for h in (0, 1):
+                    for r in range(block_rows):
+                        for h in range(vectors):
                             at = builder.add(builder.add(builder.ptrtoint(array.data, intp), builder.mul(const(r), ss0)),
                                              const(h * lanes * item))
-                            builder.store(sums[2 * r + h], builder.inttoptr(at, vector.as_pointer()), align=item)
+                            builder.store(sums[vectors * r + h], builder.inttoptr(at, vector.as_pointer()), align=item)
             return context.get_dummy_value()
         return types.none(*signature_types), codegen
     return intrinsic(typer)
 
 
 panel_block = _panel_block()
+narrow_block = _panel_block(vectors=1, block_rows=NARROW_ROWS)  # few columns (runtime.h's ARI_NARROW_BLOCK)
 
 
 def _element_pointer():
@@ -264,15 +266,46 @@ def _few_rows(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, alpha, beta):
     return copy.size
 
 
-# A product's description, as runtime.py's ``_few_rows_job`` writes it: integers (JOB), then alpha and beta
-JOB = ("item", "turned", "a", "as0", "as1", "b", "bs0", "bs1", "out", "ldo", "n", "k", "m")
+@_nb.njit
+def _narrow(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, alpha, beta):
+    """out = beta out + alpha a (n, k) . b (k, m) for 3 <= m <= a vector's lanes, as runtime.h's
+    ``ari_narrow``: b copied one vector wide, its columns last and zeros before them, then blocks of
+    NARROW_ROWS rows by that vector. Returns the copy's size (a use that keeps it alive, as in
+    ``_few_rows``)."""
+    first = _nb.carray(out, 1)  # the dtype's facts
+    dtype, item = first.dtype, first.itemsize
+    lanes = VECTOR_BYTES // item
+    packed = np.zeros(k * lanes, dtype=dtype)
+    for l in range(k):
+        for j in range(m):
+            packed[l * lanes + lanes - m + j] = b[l * bs0 + j * bs1]
+    sums = np.empty((NARROW_ROWS, lanes), dtype=dtype)
+    scale = np.empty(2, dtype=dtype)  # alpha and beta in the dtype
+    scale[0], scale[1] = alpha, beta
+    blocks = (n + NARROW_ROWS - 1) // NARROW_ROWS
+    per = (n + blocks - 1) // blocks
+    for i0 in range(0, n, per):
+        rows = min(n - i0, per)
+        narrow_block(element_pointer(a, i0 * as0), as0, as1, element_pointer(packed, 0), lanes, rows, k,
+                     element_pointer(out, i0 * ldo), ldo, scale[0], scale[1], sums, False)
+        for r in range(rows):
+            for j in range(m):
+                at = (i0 + r) * ldo + j
+                total = scale[0] * sums[r, lanes - m + j]
+                out[at] = total if scale[1] == 0 else scale[1] * out[at] + total
+    return packed.size
+
+
+# A product's description, as runtime.py's ``_few_rows_job`` writes it: integers (JOB), then alpha and
+# beta; kind 0 runs ``_few_rows``, 1 turned, 2 ``_narrow``
+JOB = ("item", "kind", "a", "as0", "as1", "b", "bs0", "bs1", "out", "ldo", "n", "k", "m")
 
 
 def _callback(dtype):
     """The kernel for ``dtype``, a C callback taking the addresses of a product's description (JOB and
     its two scales; runtime.py's name is bound to its address). It computes out (n rows ldo apart,
     unit column stride) = beta out + alpha a (n, k) . b (k, m), out unread when beta is 0, strides in
-    elements: by ``_few_rows`` (b's columns of unit stride, or a small b copied), or, ``turned`` (few columns, a's rows of
+    elements: by ``_few_rows`` (b's columns of unit stride, or a small b copied), by ``_narrow``, or, ``turned`` (few columns, a's rows of
     unit stride), as out^T = b^T a^T into a scratch added to out (the scratch is read after the call:
     numba frees an array after its last use, and another thread may take the memory)."""
     from numba import types
@@ -283,6 +316,9 @@ def _callback(dtype):
         job, scale = _nb.carray(job_address, len(JOB)), _nb.carray(scale_address, 2)
         a, b, out = address_pointer(job[2], like), address_pointer(job[5], like), address_pointer(job[8], like)
         as0, as1, bs0, bs1, ldo, n, k, m = job[3], job[4], job[6], job[7], job[9], job[10], job[11], job[12]
+        if job[1] == 2:
+            _narrow(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, scale[0], scale[1])
+            return
         if job[1]:
             turned = np.empty(m * n, dtype=like.dtype)
             _few_rows(b, bs1, bs0, a, as1, 1, element_pointer(turned, 0), n, m, k, n, 1.0, 0.0)

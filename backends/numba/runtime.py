@@ -500,15 +500,15 @@ def columns_job(a, b, out, lo, hi, scaled, alpha, beta, rows, job, scale):
 
 @_jit
 def _few_rows_job(a, b, out, alpha, beta, rows, job, scale):
-    """Whether out = beta out + alpha a b goes to panels.py's kernels: 3 to ``rows`` rows and a panel
-    (_PANEL_BYTES) of columns of unit stride, or ``turned``, 3 to ``rows`` columns, a panel of rows and
-    a's rows of unit stride. If so, ``job`` gets its description (panels.JOB) and ``scale`` alpha and beta."""
-    n, k = a.shape
-    m, item = b.shape[1], a.itemsize
+    """Whether out = beta out + alpha a b goes to panels.py's kernels, as runtime.h's ari_matmul (kind 0:
+    the blocks, b copied if need be; 1: turned; 2: narrow). If so, ``job`` gets its description
+    (panels.JOB) and ``scale`` alpha and beta."""
+    (n, k), m, item = a.shape, b.shape[1], a.itemsize
     direct = 3 <= n <= rows and m * item >= _PANEL_BYTES and (b.strides[1] == item or (n >= _COPY_ROWS and k * m * item <= _COPY_BYTES))
-    if not (direct or (3 <= m <= rows and n * item >= _PANEL_BYTES and a.strides[0] == item)):
+    turned = not direct and 3 <= m <= rows and n * item >= _PANEL_BYTES and a.strides[0] == item
+    if not (direct or turned or (3 <= m and 2 * m * item <= _PANEL_BYTES and _COPY_ROWS <= n <= rows and k * _PANEL_BYTES <= 2 * _COPY_BYTES)):
         return False
-    job[0], job[1], job[2], job[3], job[4] = item, not direct, a.ctypes.data, a.strides[0] // item, a.strides[1] // item
+    job[0], job[1], job[2], job[3], job[4] = item, 0 if direct else 1 if turned else 2, a.ctypes.data, a.strides[0] // item, a.strides[1] // item
     job[5], job[6], job[7], job[8] = b.ctypes.data, b.strides[0] // item, b.strides[1] // item, out.ctypes.data
     job[9], job[10], job[11], job[12] = out.strides[0] // item, n, k, m
     scale[0], scale[1] = alpha, beta
