@@ -280,15 +280,13 @@ static void ari_tasks(ari_task_kernel kernel, void *context, int64_t n, int nt, 
     ari_blas_solo(0);
 }
 
-/* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. err holds ARI_ERR
-   bytes (CProgram.err); *where is the failing node's index in its graph, -1 when no node is to blame. */
 /* Softmax rows shorter than ARI_SHORT_ROW run in blocks of ARI_ROWS_SCRATCH elements, their exps one
    flat loop (backends/c/nnet.py) */
-#ifndef ARI_SHORT_ROW
 #define ARI_SHORT_ROW 64
-#endif
 #define ARI_ROWS_SCRATCH 1024
 
+/* Leave the program with an error: code 1 ValueError, 2 IndexError, 3 MemoryError. err holds ARI_ERR
+   bytes (CProgram.err); *where is the failing node's index in its graph, -1 when no node is to blame. */
 #define ARI_ERR 2048
 #define FAIL(code, node, ...) do { snprintf(err, ARI_ERR, __VA_ARGS__); *where = (node); rc = (code); goto done; } while (0)
 /* ari_fast (a call without Python's lock) fails into these, one pair per thread; Python, on the same
@@ -503,7 +501,7 @@ ARI_FEW_ROWS_PRODUCT(f64)
    copied one vector wide, its m columns last and zeros before them, and blocks of up to
    ARI_NARROW_BLOCK rows keep one vector each in the registers while the sum runs down k. A panel of
    two vectors would compute three times the columns wanted; OpenBLAS took 74 us for MLP training's
-   (500 x 500) . (500 x 10) on one core, this 24-33. */
+   (500 x 500) . (500 x 10) on one core, this 45-50. */
 #define ARI_NARROW_BLOCK (2 * ARI_ROW_BLOCK)
 #define ARI_NARROW_PRODUCT(T)                                                                       \
 static void ari_narrow_block_##T(int64_t rows, int64_t k, const T *a, int64_t as0, int64_t as1, const T *packed, \

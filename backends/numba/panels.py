@@ -1,7 +1,8 @@
 """Products of few rows for the numba backend, as the C backend's ``ari_few_rows`` (runtime.h,
 docs/c-backend.md): OpenBLAS packs all of b on every call, which with 20 rows costs more than the
 multiply-adds. Blocks of up to BLOCK_ROWS rows by a panel of two vectors of columns stay in registers
-while the sum runs down k, for 3 to FEW_ROWS rows.
+while the sum runs down k, for 3 to FEW_ROWS rows (or the plan's own_rows: docs/products.md); products
+of few columns run on blocks of NARROW_ROWS rows by one vector (``_narrow``, as ``ari_narrow``).
 
 The kernels are C callbacks, one per dtype, that runtime.py's ``_blas_gemm`` calls by name as it
 calls BLAS (the backend binds the names to their addresses): a named call keeps their code out of
@@ -88,7 +89,7 @@ def _panel_block(vectors=2, block_rows=BLOCK_ROWS):
             builder.cbranch(builder.icmp_signed("<", l, k), body, done)
             builder.position_at_end(body)
             at = builder.add(b_at, builder.mul(l, bs0))
-            halves = [builder.load(builder.inttoptr(builder.add(at, const(h * lanes * item)), vector.as_pointer()),
+            b_vectors = [builder.load(builder.inttoptr(builder.add(at, const(h * lanes * item)), vector.as_pointer()),
                                    align=item) for h in range(vectors)]
             step = builder.mul(l, as1)
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
@@ -96,7 +97,7 @@ def _panel_block(vectors=2, block_rows=BLOCK_ROWS):
             following = []
             for r in range(block_rows):
                 value = builder.load(builder.inttoptr(builder.add(row_at[r], step), scalar.as_pointer()), align=item)
-                following += [builder.call(fma, [spread(value), halves[h], sums[vectors * r + h]]) for h in range(vectors)]
+                following += [builder.call(fma, [spread(value), b_vectors[h], sums[vectors * r + h]]) for h in range(vectors)]
             l.add_incoming(builder.add(l, const(1)), builder.basic_block)
             for acc, value in zip(sums, following):
                 acc.add_incoming(value, builder.basic_block)
