@@ -519,3 +519,31 @@ def test_only_top_level_program_segments_skip_the_optimization_after_linking(num
     segment_libraries = [skipped for name, skipped in judged if name == "segment0"]
     # the program's segment skipped it; the loop's inner graph's and the user's function kept it
     assert sorted(segment_libraries) == [False, False, True], judged
+
+
+def test_row_ops_split_from_the_plans_threshold(monkeypatch):
+    """A row op of plan.threads (the softmax cross-entropy and its gradient) is shared out by the glue
+    (shares.SplitRows) from its plan.parallel_min elements, PARALLEL_MIN // COSTLY_ELEMENT: just below
+    it one call, just past it shares, with the reference's values either way."""
+    from arignote.core.plan import COSTLY_ELEMENT
+
+    shared_out = []
+    real = shares.run_shares
+    monkeypatch.setattr(shares, "run_shares", lambda run, n, work, *args, **kw: (shared_out.append(work),
+                                                                                  real(run, n, work, *args, **kw)))
+    monkeypatch.setenv("ARIGNOTE_THREADS", "2")
+    z, y = T.fmatrix("z"), T.ivector("y")
+    loss = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(z), y))
+    outputs = [loss, arignote.grad(loss, z)]
+    f = arignote.function([z, y], outputs, backend="numba")
+    least = PARALLEL_MIN // COSTLY_ELEMENT
+    assert set(f.maker.fgraph.plan.parallel_min.values()) == {least}
+    reference = arignote.function([z, y], outputs, backend="reference")
+    rng = np.random.default_rng(5)
+    for rows, splits in ((least // 100 - 1, False), (least // 100 + 1, True)):  # 100 columns
+        shared_out.clear()
+        Z = rng.standard_normal((rows, 100)).astype("float32")
+        Y = rng.integers(0, 100, rows).astype("int32")
+        for got, want in zip(f(Z, Y), reference(Z, Y)):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+        assert (shared_out == [Z.size, Z.size]) == splits and (shared_out == []) != splits, (rows, shared_out)
