@@ -208,23 +208,15 @@ def _block(a, as0, as1, b, bs0, out, ldo, rows, k, start, cols, sums, alpha, bet
 
 
 @_nb.njit
-def _few_rows(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, alpha, beta):
+def _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, alpha, beta):
     """out (n rows ldo apart, unit column stride) = beta out + alpha a (n, k) . b (k, m), out unread
-    when beta is 0, strides in elements; m is at least a panel, and b's columns have a unit stride
-    or b is copied first (COPY_ROWS). Panel after panel of columns (a short last one computed whole,
-    overlapping the one before), the rows in blocks of equal size. A long sum over many rows runs in
-    chunks, as runtime.h's ``ari_few_rows``: up to NC columns of b over a chunk packed panel after
-    panel, and each block of a's rows packed over it, so that both stay in cache. Returns the copy's
-    size: a use after the products keeps it alive through them (numba frees an array after its last
-    use, and another thread may take the memory)."""
+    when beta is 0, strides in elements; b's columns have a unit stride and m is at least a panel.
+    Panel after panel of columns (a short last one computed whole, overlapping the one before), the
+    rows in blocks of equal size. A long sum over many rows runs in chunks, as runtime.h's
+    ``ari_few_rows``: up to NC columns of b over a chunk packed panel after panel, and each block of
+    a's rows packed over it, so that both stay in cache."""
     first = _nb.carray(out, 1)  # the dtype's facts
     dtype, item = first.dtype, first.itemsize
-    copy = np.empty(k * m if bs1 != 1 else 0, dtype=dtype)
-    if bs1 != 1:
-        for l in range(k):
-            for j in range(m):
-                copy[l * m + j] = b[l * bs0 + j * bs1]
-        b, bs0 = element_pointer(copy, 0), m
     panel = PANEL_BYTES // item
     sums = np.empty((BLOCK_ROWS, panel), dtype=dtype)
     scale = np.empty(3, dtype=dtype)  # alpha, beta and 1 in the dtype, as the blocks use them
@@ -237,7 +229,7 @@ def _few_rows(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, alpha, beta):
             for i0 in range(0, n, per):
                 _block(element_pointer(a, i0 * as0), as0, as1, element_pointer(b, start), bs0, element_pointer(out, i0 * ldo),
                        ldo, min(n - i0, per), k, start, min(m - j0, panel), sums, scale[0], scale[1])
-        return copy.size
+        return
     chunks = (k + KC - 1) // KC
     kc = (k + chunks - 1) // chunks
     nc = min(m, NC)
@@ -264,6 +256,18 @@ def _few_rows(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, alpha, beta):
                     _block(element_pointer(rows_block, 0), 1, rows, element_pointer(slab, q * kc * panel), panel,
                            element_pointer(out, i0 * ldo), ldo, rows, terms, start, min(c1 - c0 - q * panel, panel), sums,
                            scale[0], chunk_beta)
+
+
+@_nb.njit
+def _copied(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, alpha, beta):
+    """``_few_rows`` on a copy of a small b whose columns are not of unit stride (COPY_ROWS), as
+    runtime.h's ``ari_copied``. Returns the copy's size: a use after the products keeps it alive
+    through them (numba frees an array after its last use, and another thread may take the memory)."""
+    copy = np.empty(k * m, dtype=_nb.carray(out, 1).dtype)
+    for l in range(k):
+        for j in range(m):
+            copy[l * m + j] = b[l * bs0 + j * bs1]
+    _few_rows(a, as0, as1, element_pointer(copy, 0), m, out, ldo, n, k, m, alpha, beta)
     return copy.size
 
 
@@ -272,7 +276,7 @@ def _narrow(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, alpha, beta):
     """out = beta out + alpha a (n, k) . b (k, m) for 3 <= m <= a vector's lanes, as runtime.h's
     ``ari_narrow``: b copied one vector wide, its columns last and zeros before them, then blocks of
     NARROW_ROWS rows by that vector. Returns the copy's size (a use that keeps it alive, as in
-    ``_few_rows``)."""
+    ``_copied``)."""
     first = _nb.carray(out, 1)  # the dtype's facts
     dtype, item = first.dtype, first.itemsize
     lanes = VECTOR_BYTES // item
@@ -306,7 +310,7 @@ def _callback(dtype):
     """The kernel for ``dtype``, a C callback taking the addresses of a product's description (JOB and
     its two scales; runtime.py's name is bound to its address). It computes out (n rows ldo apart,
     unit column stride) = beta out + alpha a (n, k) . b (k, m), out unread when beta is 0, strides in
-    elements: by ``_few_rows`` (b's columns of unit stride, or a small b copied), by ``_narrow``, or, ``turned`` (few columns, a's rows of
+    elements: by ``_few_rows`` (b's columns of unit stride; ``_copied`` a small b), by ``_narrow``, or, ``turned`` (few columns, a's rows of
     unit stride), as out^T = b^T a^T into a scratch added to out (the scratch is read after the call:
     numba frees an array after its last use, and another thread may take the memory)."""
     from numba import types
@@ -322,13 +326,16 @@ def _callback(dtype):
             return
         if job[1]:
             turned = np.empty(m * n, dtype=like.dtype)
-            _few_rows(b, bs1, bs0, a, as1, 1, element_pointer(turned, 0), n, m, k, n, 1.0, 0.0)
+            _few_rows(b, bs1, bs0, a, as1, element_pointer(turned, 0), n, m, k, n, 1.0, 0.0)
             alpha, beta = like.dtype.type(scale[0]), like.dtype.type(scale[1])
             for i in range(n):
                 for j in range(m):
                     out[i * ldo + j] = (0 if beta == 0 else beta * out[i * ldo + j]) + alpha * turned[j * n + i]
             return
-        _few_rows(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, scale[0], scale[1])
+        if bs1 != 1:
+            _copied(a, as0, as1, b, bs0, bs1, out, ldo, n, k, m, scale[0], scale[1])
+            return
+        _few_rows(a, as0, as1, b, bs0, out, ldo, n, k, m, scale[0], scale[1])
 
     return _nb.cfunc(types.void(types.CPointer(types.int64), types.CPointer(types.float64)),
                      cache=True, error_model="numpy")(product)
