@@ -49,7 +49,8 @@ the same run, at its start and its end (the best repeat of either: a peak, not a
     lenet-train  FLOPs of its convolutions and matrix products / t / GEMM peak: each convolution's
                  forward and filter gradient, the second one's input gradient, each dense product three
                  times (bench/lenet.py, lenet_flops); pooling and elementwise work are not counted
-    call-overhead, scan-overhead, compile-*: no limit; calls per second, time per loop step, seconds
+    call-overhead(-vector), scan-overhead, compile-*: no limit; calls per second, time per loop step,
+                 seconds
 
 scan-overhead is what a loop costs: ``s = 0.999 * s + x_t`` over a float32 vector, the last state
 returned; its rate column is the median divided by the number of steps. lstm-train is one SGD step of
@@ -57,7 +58,8 @@ an LSTM written the Theano way (scan, grad, updates); its baseline is a hand-wri
 backward pass. lenet-train is one SGD step of the Deep Learning Tutorials' LeNet-5 at batch 128 (conv2d,
 pool_2d, grad); its baseline is im2col (sliding windows) and matmul, forward and backward, by hand. Some
 workloads have a goal on some backends (``Workload.goal``): the row says whether it is met
-(scan-overhead: at most 5 ns per step on c and numba; lstm-train: at most 0.7 x NumPy on c and numba;
+(call-overhead and call-overhead-vector: at most 1.5 us a call on c and numba; scan-overhead: at most
+5 ns per step on c and numba; lstm-train: at most 0.7 x NumPy on c and numba;
 lenet-train: at most 0.35 x NumPy on c and numba; compile-lstm-cold: under 3 s on c; mlp-train-b20 on
 c and numba: a peak extra of at most its activations (batch x (hidden + classes) float32) plus one
 buffer of its largest weight matrix, and at most half its largest weight matrix left alive, that is

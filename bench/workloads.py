@@ -342,7 +342,8 @@ XENT_IMPLS = {"numpy": _xent_numpy, **_theano_style(_xent_graph), "jax": _jax_ji
               "torch": _torch_eager(_xent_torch, "z", "y")}
 
 
-# --- call-overhead: a compiled a + 1 on a 0-d input
+# --- call-overhead: a compiled a + 1 on a 0-d input; call-overhead-vector: on a short vector, so that the
+# call makes an array output (its shape known only once the program ran)
 
 
 def _call_numpy(d, _):
@@ -351,7 +352,7 @@ def _call_numpy(d, _):
 
 
 def _call_graph(api, d):
-    a = api.T.fscalar("a")
+    a = (api.T.fscalar if d["a"].ndim == 0 else api.T.fvector)("a")
 
     def compile():
         f = api.function([a], a + 1)
@@ -680,6 +681,8 @@ WORKLOADS = {w.name: w for w in [
              setup=_logits, limit="bandwidth", work=_io_bytes(lambda s, d: d["z"].nbytes + 4)),
     Workload("call-overhead", "a compiled a + 1 on a 0-d float32 input", CALL_IMPLS,
              setup=lambda s: {"a": np.array(1.0, np.float32)}, goal=Goal(("c", "numba"), "median_s", 1.5e-6)),
+    Workload("call-overhead-vector", "a compiled a + 1 on a float32 vector of 16", CALL_IMPLS,
+             setup=lambda s: {"a": np.arange(16, dtype=np.float32)}, goal=Goal(("c", "numba"), "median_s", 1.5e-6)),
     Workload("scan-overhead", "scan of s = 0.999 * s + x_t over 100,000 float32 steps, the last state",
              SCAN_IMPLS, setup=_scan_data, steps=lambda s: s.scan_steps,
              goal=Goal(("c", "numba"), "rate", 5e-9)),

@@ -157,6 +157,34 @@ def test_two_outputs_are_distinct_fresh_arrays(backend):
     assert second == 6 and x == 3
 
 
+def test_array_outputs_follow_their_shapes_from_call_to_call(backend):
+    """Array outputs of every kind (small, large, 0-d, empty, the same variable twice, an update in
+    place) come back right and fresh when the input shapes change between calls and when they repeat:
+    the C backend makes each small output's array from the last call's shape and C fills it."""
+    x, y = T.fmatrix("x"), T.fvector("y")
+    w = shared(np.zeros(3, np.float32), name="w")
+    doubled = x * 2
+    outputs = [doubled, doubled, x.sum(axis=1), (x * y).sum(), T.outer(y, y), x[:0]]
+    f = function([x, y], outputs, updates=[(w, w + 1)], backend=backend)
+    rng = np.random.default_rng(3)
+    previous = None
+    for rows, cols in [(2, 3), (2, 3), (4, 3), (4, 3), (1, 200), (200, 200), (200, 200), (0, 3), (2, 3)]:
+        a, b = rng.random((rows, cols), np.float32), rng.random(cols, np.float32)
+        got = f(a, b)
+        want = [a * 2, a * 2, a.sum(axis=1), (a * b).sum(), np.outer(b, b), a[:0]]
+        for g, expected in zip(got, want):
+            assert g.shape == expected.shape and g.dtype == np.float32
+            np.testing.assert_allclose(g, expected, rtol=1e-5)
+            assert g.flags.writeable and g.flags.c_contiguous
+        assert not np.shares_memory(got[0], got[1])
+        if previous is not None:
+            assert not any(np.shares_memory(g, p) for g in got for p in previous if g.size and p.size)
+        for g in got:  # writing into one call's arrays changes nothing the next call returns
+            g[...] = -1
+        previous = got
+    assert w.get_value().tolist() == [9, 9, 9]
+
+
 def test_the_reference_backend_has_none():
     a = T.fscalar("a")
     assert function([a], a + 1, backend="reference")._fast is None

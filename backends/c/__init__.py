@@ -42,14 +42,16 @@ def _blas_pointers(ffi):
 
 
 SMALL = 1 << 16  # outputs up to this many bytes are copied into a NumPy array; larger ones are wrapped
+KEPT = -2  # ari_call's code for a call that left outputs in the program's buffers (runtime.h: ARI_KEPT)
 
 
 class CProgram:
     """The executable. A call hands C the address of the list of input arrays (``id``): C reads the
     arrays' data, shapes and strides itself (``ari_items``, ``ari_from_numpy``), runs the program, writes
-    the output shapes into ``shapes`` and fills the 0-d outputs made before the call. Other small outputs
-    are then copied into NumPy arrays (``ari_collect``), large ones wrapped without a copy and freed with
-    the array. Inputs of another type, dtype or with odd strides take the slow path."""
+    the output shapes into ``shapes`` and fills the arrays made before the call: every 0-d output's, and
+    each small output's in the shape it had in the last call (``guess``). Other small outputs are then
+    copied into NumPy arrays (``ari_collect``), large ones wrapped without a copy and freed with the
+    array. Inputs of another type, dtype or with odd strides take the slow path."""
 
     def __init__(self, fgraph, source, consts, module, compiled_now=False):
         self.fgraph = fgraph
@@ -80,16 +82,19 @@ class CProgram:
         self.in_place = plan_of(fgraph).updates_in_place  # output -> the input it is computed in
         blas.entry_points()  # (sets blas.one_core's function)
         self.out_types = [(np.dtype(v.dtype), v.ndim, np.dtype(v.dtype).itemsize) for v in fgraph.outputs]
-        # 0-d outputs: Python makes their arrays before the call and ari_call fills them
-        self.scalar_outs = [j for j, v in enumerate(fgraph.outputs) if v.ndim == 0]
-        self.scalar_dtypes = [np.dtype(fgraph.outputs[j].dtype) for j in self.scalar_outs]
-        self.units = [()] * len(self.scalar_outs)
-        self.all_scalar = len(self.scalar_outs) == nout
+        self.out_dtypes = [dtype for dtype, _, _ in self.out_types]
+        # the shape each output's array is made in before a call, for ari_call to fill (None: none made):
+        # () for a 0-d output; a small output's shape in the last call, which the next one mostly repeats
+        self.guess = [() if v.ndim == 0 and j not in self.in_place else None for j, v in enumerate(fgraph.outputs)]
+        self.all_guessed = None not in self.guess
+        self.scalar_dtypes = [np.dtype(v.dtype) for v in fgraph.outputs if v.ndim == 0]
+        self.units = [()] * len(self.scalar_dtypes)
         self.shape_rows = [self.shapes[j, :nd] for j, (_, nd, _) in enumerate(self.out_types)]
         self.in_dtypes = [np.dtype(v.dtype) for v in fgraph.inputs]
         for k, c in enumerate(self.consts):
             self._describe(self.ins[self.nin + k], c)
         self.python = python_ops.bind(self, consts)  # the callbacks of its ops written in Python, if any
+        self._call = self._caller()
         self.fast = self._fast_entry(consts)
 
     def _describe(self, d, a):
@@ -151,19 +156,32 @@ class CProgram:
         with self.held:
             return self._call(inputs, slow=False)
 
-    def _call(self, inputs, slow=True):
-        # C reads the arrays from `inputs` and fills the 0-d outputs made here: both lists stay alive
-        # (referenced from this frame) for the whole call. -1: inputs C does not take as they are, run
-        # by the slow path (None when not ``slow``: fast's caller checks and converts them first)
-        made = list(map(np.empty, self.units, self.scalar_dtypes))
-        rc = self.lib.ari_call(id(inputs), self.ins, self.outs, self.err, self.where, self.shapes_ptr, id(made))
-        if rc == -1:
-            return self._slow(inputs) if slow else None
-        if rc:
+    def _caller(self):
+        """``_call(inputs, slow=True)``, what every call runs under the program's lock, with what it reads
+        bound once (a call of a small function costs about as much as these lookups)."""
+        call = self.lib.ari_call
+        state = self.state = self.ffi.new("ari_state *", (self.ins, self.outs, self.err, self.where, self.shapes_ptr))
+        guess, dtypes, in_place, empty = self.guess, self.out_dtypes, self.in_place.items(), np.empty
+
+        def _call(inputs, slow=True):
+            # C reads the arrays from `inputs` and fills the outputs' arrays made here: both lists stay
+            # alive (referenced from this frame) for the whole call. -1: inputs C does not take as they
+            # are, run by the slow path (None when not ``slow``: fast's caller checks and converts them)
+            if self.all_guessed:
+                made = list(map(empty, guess, dtypes))
+            else:
+                made = [None if shape is None else empty(shape, dtype) for shape, dtype in zip(guess, dtypes)]
+            rc = call(state, id(inputs), id(made))
+            if rc == 0:
+                for j, k in in_place:
+                    made[j] = inputs[k]
+                return made
+            if rc == KEPT:
+                return self._collect(made, inputs)
+            if rc == -1:
+                return self._slow(inputs) if slow else None
             raise self._error(rc)
-        if self.all_scalar:
-            return made
-        return self._collect(dict(zip(self.scalar_outs, made)), inputs)
+        return _call
 
     def _slow(self, inputs):
         keep = []
@@ -179,26 +197,28 @@ class CProgram:
         for j, (d, (_, nd, _)) in enumerate(zip(self.outs, self.out_types)):
             if nd:
                 self.shapes[j, :nd] = list(d.shape[0:nd])
-        return self._collect({}, keep)
+        return self._collect([None] * len(self.out_types), keep)
 
     def _collect(self, made, inputs):
-        """The outputs as NumPy arrays: ``made`` (output index -> array) are filled already; other small
-        ones are copied into fresh arrays (``ari_collect``), large ones wrapped and freed with the array."""
-        results, dest, sizes, outs = [], self.dest, self.sizes, self.outs
+        """The outputs as NumPy arrays: those of ``made`` (one item per output) that C delivered into
+        (its buffer then NULL) as they are; other small ones copied into fresh arrays (``ari_collect``),
+        large ones wrapped and freed with the array. A small output's shape is the next call's guess."""
+        results, dest, sizes, outs, null = [], self.dest, self.sizes, self.outs, self.ffi.NULL
         small = False
         for j, (dtype, nd, isz) in enumerate(self.out_types):
-            if j in made:
-                dest[j] = 0
-                results.append(made[j])
-                continue
             if j in self.in_place:  # an update computed in its shared variable's storage
                 dest[j] = 0
                 results.append(inputs[self.in_place[j]])
+                continue
+            if made[j] is not None and outs[j].data == null:
+                dest[j] = 0
+                results.append(made[j])
                 continue
             shape = tuple(self.shape_rows[j].tolist())
             nbytes = isz
             for s in shape:
                 nbytes *= s
+            self.guess[j] = shape if nbytes <= SMALL else None
             if nbytes <= SMALL:
                 array = np.empty(shape, dtype)
                 dest[j] = id(array)
@@ -209,6 +229,7 @@ class CProgram:
                 owner = self.ffi.gc(outs[j].data, self.module.free)  # holds the library
                 array = np.frombuffer(self.ffi.buffer(owner, nbytes), dtype).reshape(shape)
             results.append(array)
+        self.all_guessed = None not in self.guess
         if small:
             self.lib.ari_collect(dest, outs, len(results), self.sizes_ptr)
         return results

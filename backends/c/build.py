@@ -78,7 +78,8 @@ RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.h") 
 CDEF = """
 typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
 int ari_run(arr_t *in, arr_t *out, char *err, int *where);
-int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made);
+typedef struct { arr_t *in; arr_t *out; char *err; int *where; int64_t *shapes; } ari_state;
+int ari_call(ari_state *state, intptr_t args, intptr_t made);
 int ari_fast(arr_t *consts, intptr_t made);
 void ari_take_error(char *err, int *where);
 void ari_set_types(intptr_t ndarray, intptr_t list, intptr_t tuple);
@@ -324,7 +325,8 @@ PROBE_SOURCE = """
 #include <stdlib.h>
 typedef struct { char *data; int64_t shape[16]; int64_t strides[16]; } arr_t;
 int ari_run(arr_t *in, arr_t *out, char *err, int *where) { return 0; }
-int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made) { return 0; }
+typedef struct { arr_t *in; arr_t *out; char *err; int *where; int64_t *shapes; } ari_state;
+int ari_call(ari_state *state, intptr_t args, intptr_t made) { return 0; }
 void ari_set_types(intptr_t a, intptr_t b, intptr_t c) {}
 void ari_collect(intptr_t *objs, arr_t *out, int n, int64_t *sizes) {}
 void ari_set_blas(void *a, void *b, void *c, void *d, void *e, void *f, int g) {}

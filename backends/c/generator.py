@@ -317,26 +317,34 @@ class Generator:
 
     def entry(self):
         """``ari_call``: the inputs read straight from the list of NumPy arrays Python passes, the
-        program run, the output shapes written for Python, and each 0-d output copied into the array
-        Python made for it (``made``, in order): one C call and no marshalling per call. -1 when an input
-        needs the slow path (another type or dtype, odd strides). Then ``ari_fast`` where it applies."""
+        program run, the output shapes written for Python, and each output copied into the array Python
+        made for it (``made``, one item per output): a 0-d output always, another when Python guessed its
+        shape (``ari_deliver``): one C call and no marshalling per call. Returns 0 when every output was
+        delivered (an update in place is its input), ``ARI_KEPT`` when some stay in the program's
+        buffers for Python to take, -1 when an input needs the slow path (another type or dtype, odd
+        strides). Then ``ari_fast`` where it applies."""
         fg = self.fgraph
-        lines = ["\n/* the entry point Python calls: args is the list of input arrays, made the list of 0-d output arrays */",
-                 "int ari_call(intptr_t args, arr_t *in, arr_t *out, char *err, int *where, int64_t *shapes, intptr_t made) {",
+        lines = ["\n/* the entry point Python calls: args is the list of input arrays, made an array or None per output */",
+                 "int ari_call(ari_state *state, intptr_t args, intptr_t made) {",
+                 "    arr_t *in = state->in, *out = state->out;",
                  f"    void *const *objs = ari_items((const void *)args, {len(fg.inputs)});",
                  "    if (!objs) return -1;"]
         lines += self.read_inputs("in")
-        lines.append("    int rc = ari_run(in, out, err, where);")
+        lines.append("    int rc = ari_run(in, out, state->err, state->where);")
         lines.append("    if (rc) return rc;")
-        lines.append(f"    ari_shapes(out, {len(fg.outputs)}, shapes);")
-        scalars = [(j, var) for j, var in enumerate(fg.outputs) if var.ndim == 0]
-        if scalars:
-            lines.append(f"    void *const *dest = ari_items((const void *)made, {len(scalars)});")
-            lines.append("    if (!dest) return 0;  /* cannot happen: CProgram._call always passes the list */")
-        for i, (j, var) in enumerate(scalars):
-            lines.append(f"    memcpy(((ari_pyarray *)dest[{i}])->data, out[{j}].data, sizeof({ct(var.dtype)})); "
-                         f"ari_free(out[{j}].data); out[{j}].data = NULL;")
-        lines.append("    return 0;\n}\n")
+        lines.append(f"    ari_shapes(out, {len(fg.outputs)}, state->shapes);")
+        lines.append(f"    void *const *dest = ari_items((const void *)made, {len(fg.outputs)});")
+        lines.append("    if (!dest) return ARI_KEPT;  /* cannot happen: CProgram._call always passes the list */")
+        lines.append("    int kept = 0;")
+        for j, var in enumerate(fg.outputs):
+            if j in self.plan.updates_in_place:
+                continue
+            if var.ndim == 0:
+                lines.append(f"    memcpy(((ari_pyarray *)dest[{j}])->data, out[{j}].data, sizeof({ct(var.dtype)})); "
+                             f"ari_free(out[{j}].data); out[{j}].data = NULL;")
+            else:
+                lines.append(f"    kept |= !ari_deliver(dest[{j}], &out[{j}], {var.ndim}, sizeof({ct(var.dtype)}));")
+        lines.append("    return kept ? ARI_KEPT : 0;\n}\n")
         return "\n".join(lines) + (self.fast_entry() if has_fast_entry(fg, self.consts) else "")
 
     def fast_entry(self):
