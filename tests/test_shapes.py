@@ -123,6 +123,30 @@ def test_reshape_with_a_symbolic_size_input(backend):
         f(M, 5)
 
 
+VIEWS = {  # views whose reshape must copy (the same slicing on a variable and on an array)
+    "steps_reversed": lambda x: x[::-1],  # whole steps in a row (an LSTM's states fed backwards)
+    "batch_reversed": lambda x: x[:, ::-1],
+    "units_reversed": lambda x: x[:, :, ::-1],  # no run of unit stride left
+    "every_other_step": lambda x: x[::2],
+    "a_length_one_axis": lambda x: x[::-1, 1:2],
+    "transposed": lambda x: x.T,
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "int16", "bool"])
+@pytest.mark.parametrize("view", sorted(VIEWS))
+def test_reshape_copies_views_of_any_layout(backend, view, dtype):
+    """A reshape that cannot be a view copies its input's elements in order, whatever the strides of
+    the view it reshapes and of the array passed (the C backend merges the axes that run on)."""
+    x = T.tensor3("x", dtype=dtype)
+    f = arignote.function([x], VIEWS[view](x).reshape((-1, 3)), backend=backend)
+    value = (np.arange(6 * 4 * 3) % 120).reshape(6, 4, 3).astype(dtype)
+    for passed in (value, value[:, ::-1], value[::-2]):
+        got = f(passed)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, VIEWS[view](passed).reshape(-1, 3))
+
+
 # ---------------------------------------------------------------------------------------------------
 # arange
 
