@@ -12,6 +12,7 @@ import pytest
 
 import arignote
 import arignote.tensor as T
+from arignote.core import ops
 
 from checks import assert_same, case, check, freeze_arrays, run_case, symbolic_like, weighted_grads
 
@@ -460,3 +461,26 @@ def test_reductions_over_every_axis_of_each_layout(layout, backend):
     for array in (values, clean):
         for got, (_, expected) in zip(f(array), reductions):
             np.testing.assert_allclose(got, expected(array), rtol=1e-12)
+
+
+@pytest.mark.parametrize("layouts", [("C", "C"), ("C", "reversed"), ("F", "C")])
+def test_fused_reductions_over_every_axis_of_two_operands(layouts, backend):
+    """A reduction of an elementwise body of two operands over every axis (one FusedReduce node) reads
+    them as flat runs when both are C-contiguous, else through their strides: NaN and infinity included,
+    each agrees with NumPy."""
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(2, 9, 37)).astype(np.float32)
+    base[0, 3, 5], base[1, 4, 36] = np.nan, np.inf
+
+    def view(layout, array):
+        return {"C": array, "F": np.asfortranarray(array), "reversed": array[::-1, ::-1]}[layout]
+
+    a, b = view(layouts[0], base[0]), view(layouts[1], base[1])
+    x, y = T.fmatrices("x", "y")
+    cases = [(T.sum((x - y) ** 2), lambda p, q: np.sum(((p - q) ** 2).astype(np.float64))),
+             (T.max(x * y), lambda p, q: np.max(p * q)), (T.prod(1 + x / 8 + y / 8), lambda p, q: np.prod(1 + p / 8 + q / 8))]
+    f = arignote.function([x, y], [c for c, _ in cases], backend=backend)
+    assert sum(isinstance(n.op, ops.FusedReduce) for n in f.maker.fgraph.apply_nodes) == len(cases)
+    for p, q in [(a, b), (np.nan_to_num(a, nan=0.5, posinf=2.0), np.nan_to_num(b, nan=0.5, posinf=2.0))]:
+        for got, (_, expected) in zip(f(p, q), cases):
+            np.testing.assert_allclose(got, expected(p, q), rtol=2e-5)
