@@ -35,14 +35,15 @@ def fill_row(row, times, base_median, workload, work, sizes=None):
 
 def judge_goals(row, workload, sizes):
     """The row's goals (``Workload.goal``: one or a tuple), each met or not (None while its measure is
-    missing: the memory is measured after the times); ``goal_met`` when all are."""
+    missing: the memory is measured after the times, the limits at the run's end); ``goal_met`` when all are."""
     goal = workload.goal
     goals = [g for g in ([goal] if hasattr(goal, "measure") else goal or ()) if row["backend"] in g.backends]
     if goals:
         judged = []
         for g in goals:
             bound, value = g.bound(sizes) if callable(g.bound) else g.bound, row[g.measure]
-            judged.append((goal_text(g, row["unit"], bound), None if value is None else value <= bound))
+            met = None if value is None else value >= bound if g.at_least else value <= bound
+            judged.append((goal_text(g, row["unit"], bound), met))
         met = [m for _, m in judged]
         row.update(goal=", ".join(text for text, _ in judged), goals=judged,
                    goal_met=None if None in met else all(met))
@@ -53,6 +54,8 @@ def goal_text(goal, unit=None, bound=None):
     bound = goal.bound if bound is None else bound
     if goal.measure == "ratio":
         return f"ratio <= {bound:g}"
+    if goal.measure == "limit_fraction":
+        return f"of limit {'>=' if goal.at_least else '<='} {100 * bound:g}%"
     if goal.measure == "rate" and unit == "s/step":
         return f"<= {_seconds(bound)}/step"
     if goal.measure.endswith("_bytes"):

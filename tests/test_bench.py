@@ -246,6 +246,42 @@ def test_goals_and_the_time_per_step_in_the_table():
     assert any(line.endswith("<= 5 ns/step: MISSED") and "6 ns/step" in line for line in lines)
 
 
+def test_goals_on_the_share_of_the_limit_are_judged_once_the_limits_are_known():
+    """A goal on the "of limit" column (``at_least``: the share of the machine's GEMM peak or bandwidth)
+    is judged against the limits measured at the run's end: not yet after the times, met or missed after."""
+    workload = bench.Workload("w", "", limit="gemm", work=lambda s, d: 1e9,
+                              goal=workloads.Goal(("c",), "limit_fraction", 0.9, at_least=True))
+    rows = []
+    for seconds in (1.0, 1.2):  # 1 GFLOP in 1 s and in 1.2 s: 100 % and 83 % of a 1 GFLOP/s peak
+        row = bench.report.fill_row(bench.report.new_row(workload, bench.Target("c", "arignote")), [seconds], 1.0,
+                                    workload, 1e9, TINY)
+        assert (row["goal"], row["goal_met"]) == ("of limit >= 90%", None)  # no limits yet
+        rows.append(row)
+    bench.report.apply_limits(rows, {"gemm_flops": 1e9, "bandwidth": 1e9})
+    assert [bench.report.judge_goals(row, workload, TINY)["goal_met"] for row in rows] == [True, False]
+
+
+def test_the_speed_goals_of_the_mlp_and_elemwise_rows(backend):
+    """mlp-train-b20 at most 0.5 x NumPy (c, numba), mlp-train-b500 at 90 % of the GEMM peak or more (c,
+    numba), elemwise-4m at 75 % of the copy bandwidth or more (c): each judged in the run's table."""
+    out = io.StringIO()
+    report = bench.run_bench(workloads=["mlp-train-b20", "mlp-train-b500", "elemwise-4m"], backends=[backend],
+                             sizes=TINY, repeats=2, min_time=0.0002, out=out, progress=lambda what: None, memory=False)
+    table = out.getvalue().splitlines()
+    for name, text, measure, met in [
+            ("mlp-train-b20", "ratio <= 0.5", "ratio", lambda v: v <= 0.5),
+            ("mlp-train-b500", "of limit >= 90%", "limit_fraction", lambda v: v >= 0.9),
+            ("elemwise-4m", "of limit >= 75%", "limit_fraction", lambda v: v >= 0.75)]:
+        row = rows_of(report, name)[backend]
+        assert row["status"] == "ok", row["error"]
+        if backend in ("c", "numba") and (backend == "c" or name != "elemwise-4m"):
+            assert row["goals"][0] == (text, met(row[measure]))
+            line = next(line for line in table if line.split()[:2] == [name, backend])
+            assert f"{text}: {'met' if met(row[measure]) else 'MISSED'}" in line
+        else:
+            assert row["goal"] is None
+
+
 def test_the_machine_line_names_the_blas_kernels_that_run():
     """The GEMM peak depends on OpenBLAS's kernel set (AVX2 ones reach half of an AVX-512 machine's), so
     the report names the set NumPy's OpenBLAS runs, as threadpoolctl reads it, and who chose it."""
