@@ -69,7 +69,31 @@ from arignote.core.pyop import implementation, node_error
 from arignote.core.sourcetext import py_comment  # user text in the glue: comments only, rendered
 
 from .. import blas, cache, malloc
-from . import conv, diskcache, holding, products, shares
+
+
+def _prefer_512_bit_vectors(numba):
+    """On AVX-512 machines, let LLVM's loop vectorizer use 512-bit vectors (as the C backend does, with
+    -mprefer-vector-width=512), unless the user chose the features (NUMBA_CPU_FEATURES) or numba has
+    already set up its code generator. LLVM's tuning for these CPUs prefers 256 bits, which makes the
+    loops call libmvec's 8-lane functions: glibc 2.36's 8-lane tanhf costs 0.77 ns an element, its
+    16-lane one 0.32 (a 500x500 float32 tanh: 168 us instead of 121). Called when this package is
+    imported, before its modules are: shares.py's signatures set numba's code generator up, and called
+    from the first compile, as it was, it came too late (elemwise-4m took 3.55 ms instead of 2.47)."""
+    from llvmlite import binding
+    from numba.core import registry
+
+    if numba.config.CPU_FEATURES is not None or "_toplevel_target_context" in vars(registry.cpu_target):
+        return
+    features = binding.get_host_cpu_features()
+    if features.get("avx512f") and features.get("evex512", True):
+        numba.config.CPU_FEATURES = features.flatten() + ",-prefer-256-bit"
+
+
+import numba  # noqa: E402  (the backend's own dependency: this package is imported once it is chosen)
+
+_prefer_512_bit_vectors(numba)
+
+from . import conv, diskcache, holding, products, shares  # noqa: E402
 from .generator import Generator
 
 CODEGEN_VERSION = "3"
@@ -105,7 +129,6 @@ def _version_text():
             # OpenMP's worker threads spin after a parallel loop and starve the BLAS threads of the
             # np.dot that follows (ten times slower training steps on two cores); the workqueue sleeps
             numba.config.THREADING_LAYER = "workqueue"
-        _prefer_512_bit_vectors(numba)
         _programs_link_without_reoptimizing()
         # numba's advice about non-contiguous arrays is not for the user of a generated program
         warnings.filterwarnings("ignore", category=numba.core.errors.NumbaPerformanceWarning)
@@ -113,22 +136,6 @@ def _version_text():
         _versions = f"arignote-numba {CODEGEN_VERSION}; numba {numba.__version__}; numpy {np.__version__}; " \
                     f"python {sys.version.split()[0]}"
     return _versions
-
-
-def _prefer_512_bit_vectors(numba):
-    """On AVX-512 machines, let LLVM's loop vectorizer use 512-bit vectors (as the C backend does, with
-    -mprefer-vector-width=512), unless the user chose the features (NUMBA_CPU_FEATURES) or numba has
-    already set up its code generator. LLVM's tuning for these CPUs prefers 256 bits, which makes the
-    loops call libmvec's 8-lane functions: glibc 2.36's 8-lane tanhf costs 0.77 ns an element, its
-    16-lane one 0.32 (a 500x500 float32 tanh: 168 us instead of 121)."""
-    from llvmlite import binding
-    from numba.core import registry
-
-    if numba.config.CPU_FEATURES is not None or "_toplevel_target_context" in vars(registry.cpu_target):
-        return
-    features = binding.get_host_cpu_features()
-    if features.get("avx512f") and features.get("evex512", True):
-        numba.config.CPU_FEATURES = features.flatten() + ",-prefer-256-bit"
 
 
 PROGRAM_SEGMENT = "arignote_numba_program_"  # in the mangled names of a program module's functions
