@@ -35,7 +35,8 @@ def fill_row(row, times, base_median, workload, work, sizes=None):
 
 def judge_goals(row, workload, sizes):
     """The row's goals (``Workload.goal``: one or a tuple), each met or not (None while its measure is
-    missing: the memory is measured after the times, the limits at the run's end); ``goal_met`` when all are."""
+    missing: the memory is measured after the times, the limits at the run's end); ``goal_met`` when
+    all are."""
     goal = workload.goal
     goals = [g for g in ([goal] if hasattr(goal, "measure") else goal or ()) if row["backend"] in g.backends]
     if goals:
