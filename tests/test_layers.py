@@ -385,3 +385,15 @@ def test_importing_arignote_and_layers_stays_light():
             "print(sorted(m for m in ('sklearn', 'tqdm', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_time_per_epoch_is_the_median_epoch():
+    """A first epoch that also compiled (numba compiles at a function's first call) does not raise the
+    time per epoch that the demo reports."""
+    from arignote.layers.training import History
+
+    history = History()
+    assert np.isnan(history.seconds_per_epoch)
+    for seconds in (8.8, 0.016, 0.017, 0.015):
+        history.append(loss=1.0, seconds=seconds)
+    assert history.seconds_per_epoch == pytest.approx(0.0165)
